@@ -1,0 +1,37 @@
+/* The C shim: the only code in rjit that includes CPython's internal headers.
+ *
+ * Rust keeps no hand-copied CPython struct layouts. What the Rust side reads on hot paths it
+ * reads through the offsets in `rjit_layout` (filled here with offsetof against the headers of
+ * the Python being built for); everything else goes through the small functions below.
+ * Keep this file's declarations in sync with src/cpython/shim.rs.
+ */
+#ifndef RJIT_SHIM_H
+#define RJIT_SHIM_H
+
+#include <stdint.h>
+#include <Python.h>
+
+struct _PyInterpreterFrame;
+typedef PyObject *(*rjit_eval_frame_fn)(PyThreadState *, struct _PyInterpreterFrame *, int);
+
+/* Byte offsets of the fields the hook's fast path reads. */
+typedef struct {
+    uint32_t python_version_hex;  /* PY_VERSION_HEX the shim was compiled against */
+    uint32_t frame_code;          /* _PyInterpreterFrame.f_code */
+    uint32_t tstate_cframe;       /* PyThreadState.cframe (3.11) */
+    uint32_t cframe_use_tracing;  /* _PyCFrame.use_tracing (3.11) */
+    uint32_t code_flags;          /* PyCodeObject.co_flags */
+} rjit_layout;
+
+const rjit_layout *rjit_shim_layout(void);
+
+/* PEP 523: the current interpreter's frame evaluation function. */
+rjit_eval_frame_fn rjit_shim_get_eval_frame(void);
+void rjit_shim_set_eval_frame(rjit_eval_frame_fn fn);
+/* The interpreter's own evaluation function (what "no hook" means). */
+rjit_eval_frame_fn rjit_shim_default_eval_frame(void);
+
+/* 1 if the code object's bytecode has a backward jump (a loop), else 0. */
+int rjit_shim_code_has_loop(PyCodeObject *code);
+
+#endif

@@ -1,0 +1,246 @@
+"""rjit: a JIT compiler for CPython, written in Rust.
+
+    import rjit
+    rjit.enable()            # whole program: hot functions are compiled
+    @rjit.jit                # one function: compiled at its first call (Numba-compatible)
+    rjit.info(f)             # is f compiled, and if not, why
+    rjit.stats()             # global counters
+
+Environment: ``RJIT=1`` enables rjit at start-up (no code change), ``RJIT=0`` keeps it off even
+where code calls ``enable()`` or uses ``@jit``, ``RJIT_THRESHOLD=N`` sets the threshold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import warnings
+from typing import Any, Callable, Optional
+
+from . import _rjit
+
+__version__: str = _rjit.__version__
+
+__all__ = [
+    "enable",
+    "disable",
+    "enabled",
+    "jit",
+    "njit",
+    "nojit",
+    "info",
+    "stats",
+    "FunctionInfo",
+    "JitFunction",
+    "__version__",
+]
+
+for _message in _rjit.env_warnings:
+    warnings.warn(_message, RuntimeWarning, stacklevel=2)
+
+# Largest threshold the native side stores (u64); larger means "never".
+_MAX_THRESHOLD = 2**64 - 1
+
+
+def _check_threshold(threshold: object) -> Optional[int]:
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, int):
+        raise TypeError(f"threshold must be a non-negative int or None, not {type(threshold).__name__}")
+    if threshold < 0:
+        raise ValueError(f"threshold must be >= 0 (0 compiles every function at its first call), got {threshold}")
+    return min(threshold, _MAX_THRESHOLD)
+
+
+def enable(threshold: Optional[int] = None) -> None:
+    """Compile hot functions of the whole program from now on.
+
+    ``threshold`` is the number of calls a function runs in the interpreter before it is
+    compiled (functions with a loop are hot sooner); 0 compiles every function at its first
+    call; None keeps the current value (``RJIT_THRESHOLD`` or the default). Idempotent.
+    Raises RuntimeError if another PEP 523 frame evaluation function (a debugger, another JIT)
+    is installed. Does nothing when ``RJIT=0`` is set.
+    """
+    _rjit.enable(_check_threshold(threshold))
+
+
+def disable() -> None:
+    """Back to plain CPython for the whole program (``@rjit.jit`` functions still compile)."""
+    _rjit.disable()
+
+
+def enabled() -> bool:
+    """Whether whole-program mode is on."""
+    return _rjit.enabled()
+
+
+# Numba's jit keywords, accepted so code written for Numba runs unchanged. rjit specialises on
+# the types it observes, so none of them changes what it compiles yet; they are validated and
+# kept on the wrapper (``JitFunction.options``).
+_NUMBA_OPTIONS = {
+    "nopython": (bool,),
+    "nogil": (bool,),
+    "cache": (bool,),
+    "fastmath": (bool, set, frozenset),
+    "parallel": (bool, dict),
+    "boundscheck": (bool, type(None)),
+    "error_model": (str,),
+    "forceobj": (bool,),
+    "looplift": (bool,),
+    "inline": (str,),
+    "locals": (dict,),
+    "debug": (bool,),
+}
+_ERROR_MODELS = ("python", "numpy")
+
+
+def _check_options(options: dict) -> dict:
+    for name, value in options.items():
+        allowed = _NUMBA_OPTIONS.get(name)
+        if allowed is None:
+            known = ", ".join(sorted(_NUMBA_OPTIONS))
+            raise TypeError(f"rjit.jit() got an unexpected keyword argument {name!r} (accepted: {known})")
+        if not isinstance(value, allowed):
+            names = " or ".join(t.__name__ for t in allowed)
+            raise TypeError(f"rjit.jit(): {name} must be {names}, not {type(value).__name__}")
+    if options.get("error_model", "python") not in _ERROR_MODELS:
+        raise ValueError(f"rjit.jit(): error_model must be 'python' or 'numpy', not {options['error_model']!r}")
+    return options
+
+
+def _python_function(obj: object, api: str) -> types.FunctionType:
+    """The plain Python function behind ``obj``, or TypeError naming what was given."""
+    if isinstance(obj, JitFunction):
+        return obj.py_func
+    if isinstance(obj, types.FunctionType):
+        return obj
+    if isinstance(obj, type):
+        what = f"class {obj.__qualname__}"
+    elif isinstance(obj, (types.BuiltinFunctionType, types.BuiltinMethodType)):
+        what = f"built-in {obj.__qualname__}" if hasattr(obj, "__qualname__") else "a built-in"
+    else:
+        what = f"{type(obj).__name__} object"
+    raise TypeError(f"{api} expects a Python function (def or lambda), got {what}")
+
+
+class JitFunction(_rjit.JitBase):
+    """What ``@rjit.jit`` returns: calls, binds as a method and introspects like the function.
+
+    ``py_func`` (and ``__wrapped__``) is the original function; ``options`` the keywords given.
+    """
+
+    def __init__(self, func: types.FunctionType, options: dict) -> None:
+        functools.update_wrapper(self, func)
+        self.options = options
+        _rjit.mark_jit(func.__code__)
+
+    def __repr__(self) -> str:
+        return f"<rjit.jit function {self.__qualname__} at {id(self):#x}>"
+
+    def __reduce__(self):
+        # Pickles as the module-level name it is bound to, like a plain function.
+        return self.__qualname__
+
+
+def jit(signature_or_function: Any = None, **options: Any) -> Any:
+    """Compile a function at its first call, with or without ``rjit.enable()``.
+
+    Usable as ``@jit``, ``@jit(...)`` with Numba's keywords (``nopython``, ``nogil``,
+    ``cache``, ``fastmath``, ``parallel``, ``boundscheck``, ``error_model``, ...) or
+    ``jit("float64(float64)")`` with a Numba signature (accepted and ignored: rjit specialises
+    on the types it sees). Unknown keywords raise TypeError.
+    """
+    options = _check_options(dict(options))
+    if signature_or_function is None or isinstance(signature_or_function, (str, list, tuple)):
+        return functools.partial(_wrap, options=options)
+    return _wrap(signature_or_function, options)
+
+
+def njit(signature_or_function: Any = None, **options: Any) -> Any:
+    """Numba's ``njit``: ``jit`` with ``nopython=True``."""
+    options.setdefault("nopython", True)
+    return jit(signature_or_function, **options)
+
+
+def _wrap(func: object, options: dict) -> JitFunction:
+    return JitFunction(_python_function(func, "rjit.jit()"), options)
+
+
+def nojit(func: Callable) -> Callable:
+    """Never compile ``func``; returns it unchanged (a ``JitFunction`` gives its ``py_func``)."""
+    plain = _python_function(func, "rjit.nojit()")
+    _rjit.mark_nojit(plain.__code__)
+    return plain
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionInfo:
+    """What rjit knows about one function (``rjit.info(f)``)."""
+
+    name: str
+    qualname: str
+    filename: str
+    firstlineno: int
+    #: Whether machine code exists for the function.
+    compiled: bool
+    #: "cold" (counting calls), "compiled", "declined", "nojit" or "interpreter" (generators).
+    state: str
+    #: Why it is not compiled, in words (None when nothing stops it).
+    reason: Optional[str]
+    #: Calls the hook has counted (not generator resumptions, not calls under a tracer).
+    calls: int
+    #: Calls after which it gets compiled (None once that no longer applies).
+    hot_after: Optional[int]
+    has_loop: bool
+    #: Wrapped with ``@rjit.jit`` (compiled at first call).
+    jit: bool
+    #: Filled in by the compiler: compile time, machine code size, specialisations, side exits.
+    compile_time_us: Optional[float] = None
+    code_size: Optional[int] = None
+    specializations: tuple = ()
+    side_exits: dict = dataclasses.field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = [f"{self.qualname} ({self.filename}:{self.firstlineno})"]
+        status = "compiled" if self.compiled else f"not compiled ({self.state})"
+        lines.append(f"  {status}; {self.calls} calls" + (", has a loop" if self.has_loop else ""))
+        if self.reason:
+            lines.append(f"  why: {self.reason}")
+        elif self.hot_after is not None and not self.compiled:
+            lines.append(f"  compiled after {self.hot_after} calls")
+        if self.compile_time_us is not None:
+            lines.append(f"  compile time: {self.compile_time_us:.1f} us; code size: {self.code_size} bytes")
+        return "\n".join(lines)
+
+
+def _code_of(obj: object) -> types.CodeType:
+    if isinstance(obj, types.CodeType):
+        return obj
+    if isinstance(obj, (types.MethodType, staticmethod, classmethod)):
+        obj = obj.__func__
+    return _python_function(obj, "rjit.info()").__code__
+
+
+def info(func: object) -> FunctionInfo:
+    """What rjit did with ``func`` (a function, ``@jit`` function, method or code object)."""
+    code = _code_of(func)
+    raw = _rjit.code_info(code)
+    return FunctionInfo(
+        name=code.co_name,
+        qualname=code.co_qualname,
+        filename=code.co_filename,
+        firstlineno=code.co_firstlineno,
+        compiled=raw["state"] == "compiled",
+        state=raw["state"],
+        reason=raw["reason"],
+        calls=raw["calls"],
+        hot_after=raw["hot_after"],
+        has_loop=raw["has_loop"],
+        jit=raw["forced"],
+    )
+
+
+def stats() -> dict:
+    """Global counters: functions seen/alive, compiled, declined (by reason), compile time."""
+    return _rjit.stats()

@@ -1,0 +1,68 @@
+"""``python -m rjit [-m module | script.py] [args...]``: run a program with rjit enabled.
+
+The program runs as ``python script.py`` would run it: as ``__main__``, with ``sys.argv`` and
+``sys.path[0]`` set the same way, the same exit status, and tracebacks that start at the
+program's own frames (this runner's frames are cut off).
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import signal
+import sys
+
+import rjit
+
+USAGE = "usage: python -m rjit [-m module | script.py] [args...]"
+
+
+def _program_traceback(tb, runner_files):
+    """Skips the leading frames that belong to this runner and runpy."""
+    while tb is not None and tb.tb_frame.f_code.co_filename in runner_files:
+        tb = tb.tb_next
+    return tb
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE, file=sys.stderr if not argv else sys.stdout)
+        return 2 if not argv else 0
+    if argv[0] == "-m":
+        if len(argv) < 2:
+            print(USAGE, file=sys.stderr)
+            return 2
+        target, run = argv[1], lambda: runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+        sys.argv = [argv[1]] + argv[2:]  # runpy replaces argv[0] with the module's path
+        sys.path[0] = os.getcwd()
+    else:
+        target = argv[0]
+        if not os.path.exists(target):
+            print(f"{sys.executable}: can't open file {os.path.abspath(target)!r}: No such file or directory",
+                  file=sys.stderr)
+            return 2
+        sys.argv = list(argv)
+        sys.path[0] = os.path.dirname(os.path.abspath(target))
+        run = lambda: runpy.run_path(target, run_name="__main__")
+
+    rjit.enable()
+    runner_files = {__file__, runpy.__file__, "<frozen runpy>"}
+    try:
+        run()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # report like the interpreter does for an uncaught exception
+        exc.__traceback__ = _program_traceback(exc.__traceback__, runner_files)
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+        if isinstance(exc, KeyboardInterrupt):
+            # The interpreter exits "killed by SIGINT" after an uncaught KeyboardInterrupt.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

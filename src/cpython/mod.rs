@@ -1,0 +1,160 @@
+//! The binding layer: every raw access to CPython's internals goes through this module.
+//!
+//! Struct layouts are never copied by hand: fields the hook reads on its fast path are read at
+//! the byte offsets the C shim computed with `offsetof` against the target's own headers
+//! (`shim::layout()`); everything else is an exported CPython function or a shim function.
+//! The version-specific rules (which field says "tracing is on", which symbol names the
+//! co_extra API) live here and in the shim, nowhere else.
+
+pub mod gil_cell;
+pub mod shim;
+
+use std::ffi::{c_int, c_void};
+use std::ptr;
+
+use pyo3_ffi as ffi;
+
+pub use gil_cell::GilCell;
+
+/// An opaque `_PyInterpreterFrame` (internal to CPython; only touched through offsets).
+#[repr(C)]
+pub struct InterpreterFrame {
+    _private: [u8; 0],
+}
+
+/// The PEP 523 frame evaluation function type.
+pub type EvalFrameFn =
+    unsafe extern "C" fn(*mut ffi::PyThreadState, *mut InterpreterFrame, c_int) -> *mut ffi::PyObject;
+
+/// A co_extra free function.
+pub type FreeFunc = unsafe extern "C" fn(*mut c_void);
+
+// Exported by libpython 3.11 (checked with `nm -D`); the extension is not linked against
+// libpython, so a name that is not exported fails at import time, not at build time.
+extern "C" {
+    fn _PyEval_EvalFrameDefault(
+        tstate: *mut ffi::PyThreadState,
+        frame: *mut InterpreterFrame,
+        throwflag: c_int,
+    ) -> *mut ffi::PyObject;
+    fn _PyEval_RequestCodeExtraIndex(free: FreeFunc) -> ffi::Py_ssize_t;
+    // 3.12 renames these PyUnstable_Code_{Get,Set}Extra (the old names become header
+    // macros): the 3.12 port must route them through the shim.
+    fn _PyCode_GetExtra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t, extra: *mut *mut c_void) -> c_int;
+    fn _PyCode_SetExtra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t, extra: *mut c_void) -> c_int;
+}
+
+/// Runs a frame in CPython's interpreter.
+///
+/// # Safety
+/// Same contract as `_PyEval_EvalFrameDefault`: called from an eval-frame hook with the
+/// arguments it received, GIL held.
+#[inline(always)]
+pub unsafe fn eval_frame_in_interpreter(
+    tstate: *mut ffi::PyThreadState,
+    frame: *mut InterpreterFrame,
+    throwflag: c_int,
+) -> *mut ffi::PyObject {
+    _PyEval_EvalFrameDefault(tstate, frame, throwflag)
+}
+
+/// Reads a field of type `T` at a byte offset from `base`.
+#[inline(always)]
+unsafe fn field<T: Copy>(base: *const c_void, offset: u32) -> T {
+    ptr::read(base.cast::<u8>().add(offset as usize).cast::<T>())
+}
+
+/// The code object a frame runs (borrowed).
+///
+/// # Safety
+/// `frame` must be a live interpreter frame.
+#[inline(always)]
+pub unsafe fn frame_code(frame: *mut InterpreterFrame) -> *mut ffi::PyObject {
+    field(frame.cast(), shim::layout().frame_code)
+}
+
+/// Whether `sys.settrace`/`sys.setprofile` tracing is on for the calling thread, in which case
+/// the interpreter must run the frame so the tracer sees every event.
+///
+/// # Safety
+/// `tstate` must be the current thread state.
+#[inline(always)]
+pub unsafe fn tracing_active(tstate: *mut ffi::PyThreadState) -> bool {
+    // 3.11: `tstate->cframe->use_tracing` (0 or 255). The cframe is the caller's, which is
+    // what the interpreter itself consults when it starts this frame.
+    let layout = shim::layout();
+    let cframe: *const c_void = field(tstate.cast(), layout.tstate_cframe);
+    field::<u8>(cframe, layout.cframe_use_tracing) != 0
+}
+
+/// `co_flags` of a code object.
+///
+/// # Safety
+/// `code` must be a live code object.
+#[inline(always)]
+pub unsafe fn code_flags(code: *mut ffi::PyObject) -> c_int {
+    field(code.cast(), shim::layout().code_flags)
+}
+
+/// Flags marking code whose frames outlive a call: generators, coroutines, async generators.
+pub const CO_SUSPENDABLE: c_int = 0x0020 | 0x0080 | 0x0200;
+
+/// Whether the code object contains a loop (a backward jump).
+///
+/// # Safety
+/// `code` must be a live code object; GIL held.
+pub unsafe fn code_has_loop(code: *mut ffi::PyObject) -> bool {
+    shim::rjit_shim_code_has_loop(code.cast()) != 0
+}
+
+/// Reserves a co_extra slot whose values are freed with `free` when the code object dies.
+/// Returns `None` when the interpreter has no slots left.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn request_code_extra_index(free: FreeFunc) -> Option<ffi::Py_ssize_t> {
+    let index = _PyEval_RequestCodeExtraIndex(free);
+    (index >= 0).then_some(index)
+}
+
+/// The pointer stored in a code object's co_extra slot (null if none).
+///
+/// # Safety
+/// `code` must be a code object, `index` a slot from `request_code_extra_index`; GIL held.
+#[inline(always)]
+pub unsafe fn code_extra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t) -> *mut c_void {
+    let mut extra = ptr::null_mut();
+    // Cannot fail for a code object and a valid index; on failure `extra` stays null.
+    _PyCode_GetExtra(code, index, &mut extra);
+    extra
+}
+
+/// Stores a pointer in a code object's co_extra slot.
+///
+/// # Safety
+/// As `code_extra`; the slot must be empty (CPython frees a previous value).
+pub unsafe fn set_code_extra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t, value: *mut c_void) -> bool {
+    _PyCode_SetExtra(code, index, value) == 0
+}
+
+/// The interpreter's current frame evaluation function.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn current_eval_frame() -> EvalFrameFn {
+    shim::rjit_shim_get_eval_frame()
+}
+
+/// Installs a frame evaluation function for the current interpreter.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn set_eval_frame(f: EvalFrameFn) {
+    shim::rjit_shim_set_eval_frame(f)
+}
+
+/// The interpreter's own evaluation function: installing it means "no hook".
+pub fn default_eval_frame() -> EvalFrameFn {
+    // SAFETY: returns a function pointer constant.
+    unsafe { shim::rjit_shim_default_eval_frame() }
+}

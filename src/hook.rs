@@ -1,0 +1,205 @@
+//! The PEP 523 frame-evaluation hook: counts calls, decides when a function is hot, and runs
+//! every frame it does not handle in CPython's interpreter.
+//!
+//! Two ways to have the hook installed:
+//! - whole-program mode, `rjit.enable()`: every function is counted and compiled when hot;
+//! - scoped mode, a call of an `@rjit.jit` function: the hook is installed for the duration of
+//!   the outermost such call, and only code marked by `@rjit.jit` gets an entry. So `@jit`
+//!   alone costs the rest of the program nothing.
+
+use std::ffi::c_int;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3_ffi as ffi;
+
+use crate::cpython::{self, EvalFrameFn, GilCell, InterpreterFrame};
+use crate::state::{self, CodeEntry};
+
+/// Whole-program mode is on (`enable()` was called and not undone).
+static WHOLE_PROGRAM: GilCell<bool> = GilCell::new(false);
+/// Nesting depth of `@rjit.jit` calls in progress (scoped mode).
+static SCOPE_DEPTH: GilCell<u32> = GilCell::new(0);
+/// `RJIT=0`: rjit never installs its hook.
+static KILLED: GilCell<bool> = GilCell::new(false);
+
+/// Why the hook could not be installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallError {
+    /// Another PEP 523 evaluation function (a debugger, another JIT) is installed.
+    Foreign,
+}
+
+/// The frame evaluation function rjit installs.
+///
+/// The fast path (an entry exists, the function is not hot) is a few loads, an add and a
+/// compare before handing the frame to the interpreter: it runs on every Python call.
+unsafe extern "C" fn rjit_eval_frame(
+    tstate: *mut ffi::PyThreadState,
+    frame: *mut InterpreterFrame,
+    throwflag: c_int,
+) -> *mut ffi::PyObject {
+    // `throwflag`: a generator is being thrown into; tracing: the tracer must see every event.
+    if throwflag == 0 && !cpython::tracing_active(tstate) {
+        let code = cpython::frame_code(frame);
+        let entry = match state::entry_of(code) {
+            Some(entry) => Some(entry),
+            None if WHOLE_PROGRAM.get() => first_sight(code),
+            None => None,
+        };
+        if let Some(entry) = entry {
+            if !entry.is_suspendable() && entry.count_call() {
+                became_hot(entry);
+            }
+        }
+    }
+    cpython::eval_frame_in_interpreter(tstate, frame, throwflag)
+}
+
+/// Makes the entry for a code object seen for the first time. Out of line: rare.
+#[cold]
+#[inline(never)]
+unsafe fn first_sight<'a>(code: *mut ffi::PyObject) -> Option<&'a CodeEntry> {
+    // A panic here must not unwind into the interpreter: run the frame uncounted instead.
+    catch_unwind(AssertUnwindSafe(|| state::entry_or_create(code))).ok().flatten()
+}
+
+/// A function crossed its hot limit. Out of line: once per function.
+#[cold]
+#[inline(never)]
+fn became_hot(entry: &CodeEntry) {
+    // Scoped mode compiles only what `@rjit.jit` marked.
+    if !(WHOLE_PROGRAM.get() || entry.is_forced()) {
+        return;
+    }
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state::on_hot(entry))) {
+        state::internal_error(entry, panic_message(&panic));
+    }
+}
+
+/// The text of a caught panic.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_owned()
+    }
+}
+
+fn same_fn(a: EvalFrameFn, b: EvalFrameFn) -> bool {
+    a as usize == b as usize
+}
+
+/// Whether rjit's hook is the interpreter's evaluation function right now.
+fn hook_is_installed() -> bool {
+    // SAFETY: GIL held by every caller (Python-called functions).
+    unsafe { same_fn(cpython::current_eval_frame(), rjit_eval_frame) }
+}
+
+/// Installs the hook unless it is there already. Never replaces someone else's.
+fn install() -> Result<(), InstallError> {
+    // SAFETY: GIL held by every caller.
+    unsafe {
+        let current = cpython::current_eval_frame();
+        if same_fn(current, rjit_eval_frame) {
+            Ok(())
+        } else if same_fn(current, cpython::default_eval_frame()) {
+            cpython::set_eval_frame(rjit_eval_frame);
+            Ok(())
+        } else {
+            Err(InstallError::Foreign)
+        }
+    }
+}
+
+/// Restores the interpreter's evaluation function, if ours is installed (and only then: a
+/// debugger that replaced it keeps its own).
+fn uninstall() {
+    if hook_is_installed() {
+        // SAFETY: GIL held by every caller.
+        unsafe { cpython::set_eval_frame(cpython::default_eval_frame()) }
+    }
+}
+
+/// `RJIT=0`: from now on rjit never installs its hook.
+pub fn kill() {
+    KILLED.set(true);
+    WHOLE_PROGRAM.set(false);
+    uninstall();
+}
+
+/// Turns on whole-program mode. Returns Ok(false) when `RJIT=0` keeps rjit off.
+pub fn enable() -> Result<bool, InstallError> {
+    if KILLED.get() {
+        return Ok(false);
+    }
+    install()?;
+    WHOLE_PROGRAM.set(true);
+    Ok(true)
+}
+
+/// Turns off whole-program mode. The hook stays only while an `@rjit.jit` call is running.
+pub fn disable() {
+    WHOLE_PROGRAM.set(false);
+    if SCOPE_DEPTH.get() == 0 {
+        uninstall();
+    }
+}
+
+/// Whether whole-program mode is on and the hook is in place.
+pub fn enabled() -> bool {
+    WHOLE_PROGRAM.get() && hook_is_installed()
+}
+
+/// Runs `call` (a call of an `@rjit.jit` function) with the hook installed, then restores the
+/// previous state. Returns `call`'s result; if another evaluation function is installed, the
+/// call simply runs without rjit.
+pub fn with_scope<R>(call: impl FnOnce() -> R) -> R {
+    if KILLED.get() || install().is_err() {
+        return call();
+    }
+    SCOPE_DEPTH.set(SCOPE_DEPTH.get() + 1);
+    // Restores on unwind too (a panic inside `call` is caught by pyo3 further up).
+    struct Exit;
+    impl Drop for Exit {
+        fn drop(&mut self) {
+            let depth = SCOPE_DEPTH.get() - 1;
+            SCOPE_DEPTH.set(depth);
+            if depth == 0 && !WHOLE_PROGRAM.get() {
+                uninstall();
+            }
+        }
+    }
+    let _exit = Exit;
+    call()
+}
+
+/// A trivial evaluation function that is not rjit's, standing for a debugger or another JIT
+/// in tests of `enable()`'s refusal to replace a foreign hook.
+unsafe extern "C" fn foreign_eval_frame_for_tests(
+    tstate: *mut ffi::PyThreadState,
+    frame: *mut InterpreterFrame,
+    throwflag: c_int,
+) -> *mut ffi::PyObject {
+    cpython::eval_frame_in_interpreter(tstate, frame, throwflag)
+}
+
+/// Tests only: installs (true) or removes (false) `foreign_eval_frame_for_tests`. Returns
+/// false if something else was in the way.
+pub fn set_foreign_hook_for_tests(on: bool) -> bool {
+    // SAFETY: GIL held by the caller.
+    unsafe {
+        let current = cpython::current_eval_frame();
+        let (from, to): (EvalFrameFn, EvalFrameFn) = if on {
+            (cpython::default_eval_frame(), foreign_eval_frame_for_tests)
+        } else {
+            (foreign_eval_frame_for_tests, cpython::default_eval_frame())
+        };
+        if !same_fn(current, from) {
+            return false;
+        }
+        cpython::set_eval_frame(to);
+        true
+    }
+}

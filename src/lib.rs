@@ -1,0 +1,185 @@
+//! rjit: a JIT compiler for CPython. This file is the native module `rjit._rjit`: the Rust side
+//! of the Python API and nothing else. The Python package (`pyshim/rjit/`) wraps it.
+//!
+//! Pipeline map (DESIGN.md section 2): `hook` (PEP 523, call counting) -> `state` (per-code
+//! entries in co_extra) -> the compiler (next milestone). `cpython` is the only module that
+//! touches CPython's internals.
+
+pub mod cpython;
+pub mod hook;
+pub mod jit_function;
+pub mod options;
+pub mod state;
+pub mod stats;
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyCode, PyDict};
+
+use once_cell::sync::OnceCell;
+use options::{EnvOptions, Mode};
+
+/// `RJIT` as read at import.
+static ENV_MODE: OnceCell<Mode> = OnceCell::new();
+
+/// Checks that `obj` is a code object and returns its raw pointer (borrowed from `obj`).
+fn code_ptr(obj: &Bound<'_, PyAny>) -> PyResult<*mut pyo3::ffi::PyObject> {
+    if obj.is_instance_of::<PyCode>() {
+        Ok(obj.as_ptr())
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "expected a code object, got {}",
+            obj.get_type().name()?
+        )))
+    }
+}
+
+/// Turns on whole-program mode, optionally setting the threshold first. Returns False when
+/// `RJIT=0` keeps rjit off.
+#[pyfunction]
+#[pyo3(signature = (threshold=None))]
+fn enable(threshold: Option<u64>) -> PyResult<bool> {
+    if let Some(threshold) = threshold {
+        state::set_threshold(threshold);
+    }
+    hook::enable().map_err(|hook::InstallError::Foreign| {
+        PyRuntimeError::new_err(
+            "rjit.enable(): another PEP 523 frame evaluation function is already installed \
+             (a debugger such as pydevd, a profiler, or another JIT); rjit will not replace it. \
+             Remove it first, then call rjit.enable() again.",
+        )
+    })
+}
+
+/// Turns off whole-program mode.
+#[pyfunction]
+fn disable() {
+    hook::disable()
+}
+
+/// Whether whole-program mode is on.
+#[pyfunction]
+fn enabled() -> bool {
+    hook::enabled()
+}
+
+/// The current threshold.
+#[pyfunction]
+fn threshold() -> u64 {
+    state::threshold()
+}
+
+/// How `RJIT` set rjit up at import: "default", "autoload" or "off".
+#[pyfunction]
+fn env_mode() -> &'static str {
+    match ENV_MODE.get().copied().unwrap_or(Mode::Default) {
+        Mode::Default => "default",
+        Mode::Autoload => "autoload",
+        Mode::Off => "off",
+    }
+}
+
+/// Marks a code object for compilation at its first call (`@rjit.jit`).
+#[pyfunction]
+fn mark_jit(code: &Bound<'_, PyAny>) -> PyResult<()> {
+    let code = code_ptr(code)?;
+    // SAFETY: `code` is a live code object (borrowed from the argument); GIL held.
+    if let Some(entry) = unsafe { state::entry_or_create(code) } {
+        entry.force();
+    }
+    Ok(())
+}
+
+/// Marks a code object as never to be compiled (`@rjit.nojit`).
+#[pyfunction]
+fn mark_nojit(code: &Bound<'_, PyAny>) -> PyResult<()> {
+    let code = code_ptr(code)?;
+    // SAFETY: as in `mark_jit`.
+    if let Some(entry) = unsafe { state::entry_or_create(code) } {
+        entry.settle(state::Status::NoJit);
+    }
+    Ok(())
+}
+
+/// What rjit knows about a code object, as a dict (the Python side builds `FunctionInfo`).
+#[pyfunction]
+fn code_info<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    let raw = code_ptr(code)?;
+    let info = PyDict::new(py);
+    // SAFETY: as in `mark_jit`; the entry reference does not outlive this call.
+    match unsafe { state::entry_of(raw) } {
+        Some(entry) => {
+            let status = entry.status();
+            info.set_item("seen", true)?;
+            info.set_item("state", status.name())?;
+            info.set_item("reason", status.reason())?;
+            info.set_item("calls", entry.calls())?;
+            info.set_item("hot_after", entry.hot_after())?;
+            info.set_item("has_loop", entry.has_loop())?;
+            info.set_item("forced", entry.is_forced())?;
+        }
+        None => {
+            info.set_item("seen", false)?;
+            info.set_item("state", "cold")?;
+            info.set_item("reason", None::<String>)?;
+            info.set_item("calls", 0)?;
+            info.set_item("hot_after", None::<u64>)?;
+            // SAFETY: `raw` is a live code object.
+            info.set_item("has_loop", unsafe { cpython::code_has_loop(raw) })?;
+            info.set_item("forced", false)?;
+        }
+    }
+    Ok(info)
+}
+
+/// Global counters.
+#[pyfunction(name = "stats")]
+fn stats_dict(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let s = stats::snapshot();
+    let out = PyDict::new(py);
+    out.set_item("enabled", hook::enabled())?;
+    out.set_item("threshold", state::threshold())?;
+    out.set_item("functions_seen", s.functions_seen)?;
+    out.set_item("functions_alive", s.functions_seen - s.functions_freed)?;
+    out.set_item("compiled", s.compiled)?;
+    out.set_item("compile_time_us", s.compile_time_us)?;
+    out.set_item("declined", s.declined.values().sum::<u64>())?;
+    let by_reason = PyDict::new(py);
+    for (reason, count) in &s.declined {
+        by_reason.set_item(reason, count)?;
+    }
+    out.set_item("declined_by_reason", by_reason)?;
+    Ok(out)
+}
+
+/// Tests only: installs or removes a stand-in "foreign" PEP 523 function.
+#[pyfunction]
+fn _set_foreign_hook_for_tests(on: bool) -> bool {
+    hook::set_foreign_hook_for_tests(on)
+}
+
+#[pymodule]
+fn _rjit(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    state::init().map_err(PyRuntimeError::new_err)?;
+    let env = EnvOptions::from_process();
+    state::set_threshold(env.threshold);
+    let _ = ENV_MODE.set(env.mode);
+    if env.mode == Mode::Off {
+        hook::kill();
+    }
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("env_warnings", env.warnings)?;
+    m.add("PYTHON_VERSION_HEX", cpython::shim::layout().python_version_hex)?;
+    m.add_class::<jit_function::JitBase>()?;
+    m.add_function(wrap_pyfunction!(enable, m)?)?;
+    m.add_function(wrap_pyfunction!(disable, m)?)?;
+    m.add_function(wrap_pyfunction!(enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(threshold, m)?)?;
+    m.add_function(wrap_pyfunction!(env_mode, m)?)?;
+    m.add_function(wrap_pyfunction!(mark_jit, m)?)?;
+    m.add_function(wrap_pyfunction!(mark_nojit, m)?)?;
+    m.add_function(wrap_pyfunction!(code_info, m)?)?;
+    m.add_function(wrap_pyfunction!(stats_dict, m)?)?;
+    m.add_function(wrap_pyfunction!(_set_foreign_hook_for_tests, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,339 @@
+//! Per-code-object state: a `CodeEntry` lives in a co_extra slot of each code object the hook
+//! has seen, and is freed with the code object.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+use std::fmt;
+
+use once_cell::sync::OnceCell;
+use pyo3_ffi as ffi;
+
+use crate::cpython::{self, GilCell};
+use crate::options;
+use crate::stats;
+
+/// Why a function runs in the interpreter for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decline {
+    /// This build has no compiler: it only counts calls (the compiler is the next milestone).
+    NoCompiler,
+    /// rjit itself failed (a bug): the function is left to the interpreter.
+    Internal(String),
+}
+
+impl fmt::Display for Decline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decline::NoCompiler => write!(
+                f,
+                "rjit {} has no compiler yet: it counts calls and runs every function in the interpreter",
+                env!("CARGO_PKG_VERSION")
+            ),
+            Decline::Internal(msg) => write!(f, "internal error in rjit (please report): {msg}"),
+        }
+    }
+}
+
+/// Code the hook hands to the interpreter without counting: their frames are resumed many
+/// times (each `next()` re-enters the hook) and are not compiled yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suspendable {
+    Generator,
+    Coroutine,
+    AsyncGenerator,
+}
+
+impl Suspendable {
+    fn of_flags(flags: i32) -> Option<Suspendable> {
+        const CO_GENERATOR: i32 = 0x0020;
+        const CO_COROUTINE: i32 = 0x0080;
+        const CO_ASYNC_GENERATOR: i32 = 0x0200;
+        if flags & CO_GENERATOR != 0 {
+            Some(Suspendable::Generator)
+        } else if flags & CO_COROUTINE != 0 {
+            Some(Suspendable::Coroutine)
+        } else if flags & CO_ASYNC_GENERATOR != 0 {
+            Some(Suspendable::AsyncGenerator)
+        } else {
+            None
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Suspendable::Generator => "generator",
+            Suspendable::Coroutine => "coroutine",
+            Suspendable::AsyncGenerator => "async generator",
+        }
+    }
+}
+
+/// Where a code object stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Counting calls until it is hot.
+    Cold,
+    /// Generator/coroutine code: always the interpreter, calls not counted.
+    Suspendable(Suspendable),
+    /// `@rjit.nojit`: never compiled.
+    NoJit,
+    /// Compilation was attempted and declined.
+    Declined(Decline),
+}
+
+/// Which hotness limit applies to an entry (an index into `HOT_AFTER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+enum HotClass {
+    Plain = 0,
+    Loop = 1,
+    /// `@rjit.jit`: compiled on its first call.
+    Forced = 2,
+}
+
+/// Call counts after which a function is hot, per `HotClass`, derived from the threshold
+/// whenever it changes so the hook's fast path only loads and compares.
+static HOT_AFTER: [GilCell<u64>; 3] = [
+    GilCell::new(options::DEFAULT_THRESHOLD),
+    GilCell::new(options::DEFAULT_THRESHOLD / options::LOOP_DIVISOR),
+    GilCell::new(0),
+];
+static THRESHOLD: GilCell<u64> = GilCell::new(options::DEFAULT_THRESHOLD);
+
+/// Sets the global threshold (calls a function runs in the interpreter before it is compiled).
+pub fn set_threshold(threshold: u64) {
+    THRESHOLD.set(threshold);
+    HOT_AFTER[HotClass::Plain as usize].set(options::hot_after(threshold, false));
+    HOT_AFTER[HotClass::Loop as usize].set(options::hot_after(threshold, true));
+}
+
+/// The global threshold.
+pub fn threshold() -> u64 {
+    THRESHOLD.get()
+}
+
+/// rjit's record of one code object. Only touched with the GIL held.
+pub struct CodeEntry {
+    /// Calls seen by the hook (not counting generator resumptions or traced calls).
+    calls: Cell<u64>,
+    /// Whether the hook still compares `calls` with the hot limit (status is `Cold`).
+    counting: Cell<bool>,
+    /// Generator-like code: the hook forwards it without counting.
+    suspendable: bool,
+    hot_class: Cell<HotClass>,
+    has_loop: bool,
+    status: RefCell<Status>,
+}
+
+impl CodeEntry {
+    fn new(flags: i32, has_loop: bool) -> CodeEntry {
+        let suspendable = Suspendable::of_flags(flags);
+        let status = match suspendable {
+            Some(kind) => Status::Suspendable(kind),
+            None => Status::Cold,
+        };
+        CodeEntry {
+            calls: Cell::new(0),
+            counting: Cell::new(suspendable.is_none()),
+            suspendable: suspendable.is_some(),
+            hot_class: Cell::new(if has_loop { HotClass::Loop } else { HotClass::Plain }),
+            has_loop,
+            status: RefCell::new(status),
+        }
+    }
+
+    /// The hook's per-call bookkeeping. Returns true when this call made the function hot.
+    /// Kept tiny: it runs on every Python call while rjit is enabled.
+    #[inline(always)]
+    pub fn count_call(&self) -> bool {
+        let calls = self.calls.get().wrapping_add(1);
+        self.calls.set(calls);
+        self.counting.get() && calls > HOT_AFTER[self.hot_class.get() as usize].get()
+    }
+
+    /// Generator-like code, forwarded by the hook without counting.
+    #[inline(always)]
+    pub fn is_suspendable(&self) -> bool {
+        self.suspendable
+    }
+
+    /// Whether `@rjit.jit` asked for this code to be compiled on its first call.
+    pub fn is_forced(&self) -> bool {
+        self.hot_class.get() == HotClass::Forced
+    }
+
+    /// Calls the hook has counted.
+    pub fn calls(&self) -> u64 {
+        self.calls.get()
+    }
+
+    /// Whether the code has a loop (it is hot sooner).
+    pub fn has_loop(&self) -> bool {
+        self.has_loop
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// The call count after which this entry is compiled (None once it no longer counts).
+    pub fn hot_after(&self) -> Option<u64> {
+        self.counting.get().then(|| HOT_AFTER[self.hot_class.get() as usize].get())
+    }
+
+    /// Moves the entry out of `Cold`: the hook stops comparing its count.
+    pub fn settle(&self, status: Status) {
+        self.counting.set(status == Status::Cold);
+        *self.status.borrow_mut() = status;
+    }
+
+    /// `@rjit.jit`: compile at the first call (unless nojit/suspendable/already settled).
+    pub fn force(&self) {
+        self.hot_class.set(HotClass::Forced);
+    }
+}
+
+/// The co_extra slot index rjit's entries live in (reserved at module import).
+static EXTRA_INDEX: OnceCell<ffi::Py_ssize_t> = OnceCell::new();
+
+/// Reserves rjit's co_extra slot. Must run (with the GIL) before any entry is made.
+pub fn init() -> Result<(), &'static str> {
+    if EXTRA_INDEX.get().is_some() {
+        return Ok(());
+    }
+    // SAFETY: GIL held (called from module init).
+    let index = unsafe { cpython::request_code_extra_index(free_entry) }
+        .ok_or("the interpreter has no free co_extra slot for rjit")?;
+    let _ = EXTRA_INDEX.set(index);
+    Ok(())
+}
+
+/// Frees an entry when its code object is deallocated. Called by CPython.
+unsafe extern "C" fn free_entry(entry: *mut c_void) {
+    if entry.is_null() {
+        return;
+    }
+    // Dropping a CodeEntry cannot panic, but a panic must never unwind into C.
+    let _ = std::panic::catch_unwind(|| {
+        // SAFETY: the pointer came from Box::into_raw in `entry_or_create`.
+        drop(Box::from_raw(entry.cast::<CodeEntry>()));
+        stats::entry_freed();
+    });
+}
+
+/// The entry of a code object, if it has one.
+///
+/// # Safety
+/// `code` must be a live code object; GIL held; the reference must not outlive the code object.
+#[inline(always)]
+pub unsafe fn entry_of<'a>(code: *mut ffi::PyObject) -> Option<&'a CodeEntry> {
+    let index = *EXTRA_INDEX.get()?;
+    let ptr = cpython::code_extra(code, index);
+    ptr.cast::<CodeEntry>().as_ref()
+}
+
+/// The entry of a code object, made on first sight.
+///
+/// # Safety
+/// As `entry_of`.
+pub unsafe fn entry_or_create<'a>(code: *mut ffi::PyObject) -> Option<&'a CodeEntry> {
+    if let Some(entry) = entry_of(code) {
+        return Some(entry);
+    }
+    let index = *EXTRA_INDEX.get()?;
+    let entry = Box::new(CodeEntry::new(cpython::code_flags(code), cpython::code_has_loop(code)));
+    let raw = Box::into_raw(entry);
+    if !cpython::set_code_extra(code, index, raw.cast()) {
+        // Only fails for a non-code object or a bad index; clear the error and go on without.
+        drop(Box::from_raw(raw));
+        ffi::PyErr_Clear();
+        return None;
+    }
+    stats::entry_created();
+    Some(&*raw)
+}
+
+/// A function became hot: try to compile it and record the outcome.
+pub fn on_hot(entry: &CodeEntry) {
+    // The compiler (bytecode -> HIR -> machine code) is the next milestone; until it exists,
+    // say so truthfully rather than pretend.
+    let outcome = Decline::NoCompiler;
+    stats::declined(&outcome.to_string());
+    entry.settle(Status::Declined(outcome));
+}
+
+/// Records a bug in rjit on an entry: the function stays in the interpreter.
+pub fn internal_error(entry: &CodeEntry, message: String) {
+    let decline = Decline::Internal(message);
+    stats::declined(&decline.to_string());
+    entry.settle(Status::Declined(decline));
+}
+
+impl Status {
+    /// A one-word name for `rjit.info(f).state`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Cold => "cold",
+            Status::Suspendable(_) => "interpreter",
+            Status::NoJit => "nojit",
+            Status::Declined(_) => "declined",
+        }
+    }
+
+    /// Why the function is not compiled, in words for the user (None if nothing stops it).
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            Status::Cold => None,
+            Status::Suspendable(kind) => {
+                Some(format!("{} functions run in the interpreter (not compiled yet)", kind.name()))
+            }
+            Status::NoJit => Some("marked @rjit.nojit".to_owned()),
+            Status::Declined(decline) => Some(decline.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suspendable_flags() {
+        assert_eq!(Suspendable::of_flags(0x0020 | 0x0003), Some(Suspendable::Generator));
+        assert_eq!(Suspendable::of_flags(0x0080), Some(Suspendable::Coroutine));
+        assert_eq!(Suspendable::of_flags(0x0200), Some(Suspendable::AsyncGenerator));
+        assert_eq!(Suspendable::of_flags(0x0003), None);
+    }
+
+    #[test]
+    fn entry_counts_until_hot() {
+        set_threshold(3);
+        let e = CodeEntry::new(0, false);
+        assert!(!e.count_call());
+        assert!(!e.count_call());
+        assert!(!e.count_call());
+        assert!(e.count_call(), "the call after `threshold` calls is hot");
+        e.settle(Status::Declined(Decline::NoCompiler));
+        assert!(!e.count_call(), "a settled entry is never hot again");
+        assert_eq!(e.calls(), 5);
+    }
+
+    #[test]
+    fn forced_entry_is_hot_at_first_call() {
+        set_threshold(1000);
+        let e = CodeEntry::new(0, false);
+        e.force();
+        assert!(e.is_forced());
+        assert!(e.count_call());
+    }
+
+    #[test]
+    fn generator_entry_does_not_count() {
+        let e = CodeEntry::new(0x0020, false);
+        assert!(e.is_suspendable());
+        assert_eq!(e.status().name(), "interpreter");
+        assert!(e.status().reason().unwrap().contains("generator"));
+        assert_eq!(e.hot_after(), None);
+    }
+}

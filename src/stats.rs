@@ -1,0 +1,53 @@
+//! Global counters behind `rjit.stats()`. Updated off the hook's fast path only.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// The counters. `BTreeMap` keeps the reasons in a stable order for printing.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Code objects the hook has made an entry for.
+    pub functions_seen: u64,
+    /// Entries freed with their code objects.
+    pub functions_freed: u64,
+    /// Functions compiled to machine code.
+    pub compiled: u64,
+    /// Total compile time, microseconds.
+    pub compile_time_us: f64,
+    /// Functions left to the interpreter, by reason.
+    pub declined: BTreeMap<String, u64>,
+}
+
+static STATS: Mutex<Stats> = Mutex::new(Stats {
+    functions_seen: 0,
+    functions_freed: 0,
+    compiled: 0,
+    compile_time_us: 0.0,
+    declined: BTreeMap::new(),
+});
+
+fn with<R>(f: impl FnOnce(&mut Stats) -> R) -> R {
+    // A poisoned lock only means a panic happened while counting; the numbers are still usable.
+    let mut guard = STATS.lock().unwrap_or_else(|e| e.into_inner());
+    f(&mut guard)
+}
+
+/// A code object got an entry.
+pub fn entry_created() {
+    with(|s| s.functions_seen += 1);
+}
+
+/// An entry was freed with its code object.
+pub fn entry_freed() {
+    with(|s| s.functions_freed += 1);
+}
+
+/// A function was left to the interpreter for `reason`.
+pub fn declined(reason: &str) {
+    with(|s| *s.declined.entry(reason.to_owned()).or_insert(0) += 1);
+}
+
+/// A copy of the counters.
+pub fn snapshot() -> Stats {
+    with(|s| s.clone())
+}
