@@ -22,6 +22,13 @@ use options::{EnvOptions, Mode};
 /// `RJIT` as read at import.
 static ENV_MODE: OnceCell<Mode> = OnceCell::new();
 
+/// Prepares rjit's global state: the struct layout and the co_extra slot. Idempotent; runs at
+/// module import (and in Rust tests that embed an interpreter). Needs the GIL.
+pub fn init() -> Result<(), &'static str> {
+    cpython::shim::load_layout();
+    state::init()
+}
+
 /// Checks that `obj` is a code object and returns its raw pointer (borrowed from `obj`).
 fn code_ptr(obj: &Bound<'_, PyAny>) -> PyResult<*mut pyo3::ffi::PyObject> {
     if obj.is_instance_of::<PyCode>() {
@@ -160,7 +167,7 @@ fn _set_foreign_hook_for_tests(on: bool) -> bool {
 
 #[pymodule]
 fn _rjit(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    state::init().map_err(PyRuntimeError::new_err)?;
+    init().map_err(PyRuntimeError::new_err)?;
     let env = EnvOptions::from_process();
     state::set_threshold(env.threshold);
     let _ = ENV_MODE.set(env.mode);

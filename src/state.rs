@@ -5,7 +5,6 @@ use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::fmt;
 
-use once_cell::sync::OnceCell;
 use pyo3_ffi as ffi;
 
 use crate::cpython::{self, GilCell};
@@ -195,23 +194,33 @@ impl CodeEntry {
 }
 
 /// The co_extra slot index rjit's entries live in (reserved at module import).
-static EXTRA_INDEX: OnceCell<ffi::Py_ssize_t> = OnceCell::new();
+/// -1 until `init`; a plain cell so the hook's fast path reads it without an init check.
+static EXTRA_INDEX: GilCell<ffi::Py_ssize_t> = GilCell::new(-1);
+
+/// rjit's co_extra slot, if reserved.
+#[inline(always)]
+fn extra_index() -> Option<ffi::Py_ssize_t> {
+    let index = EXTRA_INDEX.get();
+    (index >= 0).then_some(index)
+}
 
 /// Reserves rjit's co_extra slot. Must run (with the GIL) before any entry is made.
 pub fn init() -> Result<(), &'static str> {
-    if EXTRA_INDEX.get().is_some() {
+    if extra_index().is_some() {
         return Ok(());
     }
     // SAFETY: GIL held (called from module init).
     let index = unsafe { cpython::request_code_extra_index(free_entry) }
         .ok_or("the interpreter has no free co_extra slot for rjit")?;
-    let _ = EXTRA_INDEX.set(index);
+    EXTRA_INDEX.set(index);
+    // SAFETY: GIL held; `free_entry` ignores the probe's mark.
+    unsafe { cpython::check_direct_code_extra(index) };
     Ok(())
 }
 
 /// Frees an entry when its code object is deallocated. Called by CPython.
 unsafe extern "C" fn free_entry(entry: *mut c_void) {
-    if entry.is_null() {
+    if entry.is_null() || entry == std::ptr::addr_of!(cpython::PROBE_MARK) as *mut c_void {
         return;
     }
     // Dropping a CodeEntry cannot panic, but a panic must never unwind into C.
@@ -228,7 +237,7 @@ unsafe extern "C" fn free_entry(entry: *mut c_void) {
 /// `code` must be a live code object; GIL held; the reference must not outlive the code object.
 #[inline(always)]
 pub unsafe fn entry_of<'a>(code: *mut ffi::PyObject) -> Option<&'a CodeEntry> {
-    let index = *EXTRA_INDEX.get()?;
+    let index = extra_index()?;
     let ptr = cpython::code_extra(code, index);
     ptr.cast::<CodeEntry>().as_ref()
 }
@@ -241,7 +250,7 @@ pub unsafe fn entry_or_create<'a>(code: *mut ffi::PyObject) -> Option<&'a CodeEn
     if let Some(entry) = entry_of(code) {
         return Some(entry);
     }
-    let index = *EXTRA_INDEX.get()?;
+    let index = extra_index()?;
     let entry = Box::new(CodeEntry::new(cpython::code_flags(code), cpython::code_has_loop(code)));
     let raw = Box::into_raw(entry);
     if !cpython::set_code_extra(code, index, raw.cast()) {
@@ -321,7 +330,6 @@ mod tests {
 
     #[test]
     fn forced_entry_is_hot_at_first_call() {
-        set_threshold(1000);
         let e = CodeEntry::new(0, false);
         e.force();
         assert!(e.is_forced());

@@ -21,6 +21,7 @@ typedef struct {
     uint32_t tstate_cframe;       /* PyThreadState.cframe (3.11) */
     uint32_t cframe_use_tracing;  /* _PyCFrame.use_tracing (3.11) */
     uint32_t code_flags;          /* PyCodeObject.co_flags */
+    uint32_t code_extra;          /* PyCodeObject.co_extra */
 } rjit_layout;
 
 const rjit_layout *rjit_shim_layout(void);

@@ -18,6 +18,7 @@ static const rjit_layout layout = {
     .tstate_cframe = offsetof(PyThreadState, cframe),
     .cframe_use_tracing = offsetof(_PyCFrame, use_tracing),
     .code_flags = offsetof(PyCodeObject, co_flags),
+    .code_extra = offsetof(PyCodeObject, co_extra),
 };
 
 const rjit_layout *rjit_shim_layout(void) { return &layout; }

@@ -9,7 +9,7 @@
 pub mod gil_cell;
 pub mod shim;
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::ptr;
 
 use pyo3_ffi as ffi;
@@ -42,6 +42,7 @@ extern "C" {
     // macros): the 3.12 port must route them through the shim.
     fn _PyCode_GetExtra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t, extra: *mut *mut c_void) -> c_int;
     fn _PyCode_SetExtra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t, extra: *mut c_void) -> c_int;
+    fn PyCode_NewEmpty(filename: *const c_char, funcname: *const c_char, firstlineno: c_int) -> *mut ffi::PyObject;
 }
 
 /// Runs a frame in CPython's interpreter.
@@ -117,16 +118,65 @@ pub unsafe fn request_code_extra_index(free: FreeFunc) -> Option<ffi::Py_ssize_t
     (index >= 0).then_some(index)
 }
 
+/// Whether `code_extra` may read co_extra directly (checked at import by
+/// `check_direct_code_extra`); otherwise it calls `_PyCode_GetExtra`.
+static DIRECT_CODE_EXTRA: GilCell<bool> = GilCell::new(false);
+
 /// The pointer stored in a code object's co_extra slot (null if none).
 ///
 /// # Safety
 /// `code` must be a code object, `index` a slot from `request_code_extra_index`; GIL held.
 #[inline(always)]
 pub unsafe fn code_extra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t) -> *mut c_void {
+    if DIRECT_CODE_EXTRA.get() {
+        // `co_extra` points at `{ Py_ssize_t ce_size; void *ce_extras[]; }` (CPython's
+        // _PyCodeObjectExtra, private to codeobject.c in 3.11, so its layout is verified at
+        // import rather than assumed). Reading it inline saves a call on every Python call.
+        let extra: *const ffi::Py_ssize_t = field(code.cast(), shim::layout().code_extra);
+        if extra.is_null() || *extra <= index {
+            return ptr::null_mut();
+        }
+        return *extra.add(1 + index as usize).cast::<*mut c_void>();
+    }
+    code_extra_via_api(code, index)
+}
+
+/// `code_extra` through CPython's function. Out of line so that the hook, which inlines
+/// `code_extra`, keeps no stack slot and can tail-call the interpreter.
+#[inline(never)]
+unsafe fn code_extra_via_api(code: *mut ffi::PyObject, index: ffi::Py_ssize_t) -> *mut c_void {
     let mut extra = ptr::null_mut();
     // Cannot fail for a code object and a valid index; on failure `extra` stays null.
     _PyCode_GetExtra(code, index, &mut extra);
     extra
+}
+
+/// A value that marks the probe code object of `check_direct_code_extra`; the co_extra free
+/// function must ignore it.
+pub static PROBE_MARK: u8 = 0;
+
+/// Turns on the inline co_extra read if it agrees with `_PyCode_GetExtra` on a probe code
+/// object whose slot `index` holds `&PROBE_MARK`.
+///
+/// # Safety
+/// GIL held; `index` from `request_code_extra_index` with a free function that ignores
+/// `&PROBE_MARK`.
+pub unsafe fn check_direct_code_extra(index: ffi::Py_ssize_t) {
+    let probe = PyCode_NewEmpty(c"<rjit>".as_ptr(), c"probe".as_ptr(), 1);
+    if probe.is_null() {
+        ffi::PyErr_Clear();
+        return;
+    }
+    let mark = ptr::addr_of!(PROBE_MARK) as *mut c_void;
+    if set_code_extra(probe, index, mark) {
+        let via_api = code_extra(probe, index);
+        DIRECT_CODE_EXTRA.set(true);
+        let direct = code_extra(probe, index);
+        DIRECT_CODE_EXTRA.set(via_api == mark && direct == mark);
+    } else {
+        ffi::PyErr_Clear();
+    }
+    ffi::Py_DECREF(probe);
 }
 
 /// Stores a pointer in a code object's co_extra slot.

@@ -2,10 +2,9 @@
 
 use std::ffi::c_int;
 
-use once_cell::sync::Lazy;
 use pyo3_ffi as ffi;
 
-use super::EvalFrameFn;
+use super::{EvalFrameFn, GilCell};
 
 /// Byte offsets of CPython struct fields, computed by the shim with `offsetof`.
 #[repr(C)]
@@ -16,6 +15,7 @@ pub struct Layout {
     pub tstate_cframe: u32,
     pub cframe_use_tracing: u32,
     pub code_flags: u32,
+    pub code_extra: u32,
 }
 
 extern "C" {
@@ -26,13 +26,25 @@ extern "C" {
     pub fn rjit_shim_code_has_loop(code: *mut ffi::PyCodeObject) -> c_int;
 }
 
-static LAYOUT: Lazy<Layout> = Lazy::new(|| {
-    // SAFETY: returns a pointer to a static constant in the shim.
-    unsafe { *rjit_shim_layout() }
+/// A copy of the shim's layout, loaded by `load_layout` at import so the hook's fast path reads
+/// it without an initialisation check. All zero before that (nothing reads it before).
+static LAYOUT: GilCell<Layout> = GilCell::new(Layout {
+    python_version_hex: 0,
+    frame_code: 0,
+    tstate_cframe: 0,
+    cframe_use_tracing: 0,
+    code_flags: 0,
+    code_extra: 0,
 });
+
+/// Copies the shim's layout; called once at module import, before the hook can run.
+pub fn load_layout() {
+    // SAFETY: returns a pointer to a static constant in the shim.
+    LAYOUT.set(unsafe { *rjit_shim_layout() });
+}
 
 /// The struct offsets of the Python rjit was built for.
 #[inline(always)]
-pub fn layout() -> &'static Layout {
-    &LAYOUT
+pub fn layout() -> Layout {
+    LAYOUT.get()
 }
