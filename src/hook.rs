@@ -32,48 +32,58 @@ pub enum InstallError {
 /// The frame evaluation function rjit installs.
 ///
 /// The fast path (an entry exists, the function is not hot) is a few loads, an add and a
-/// compare before handing the frame to the interpreter: it runs on every Python call.
-unsafe extern "C" fn rjit_eval_frame(
+/// compare, then a tail call into the interpreter: it runs on every Python call. Every call
+/// here is in tail position, so the function saves no registers and adds no stack frame; the
+/// rare paths live in out-of-line functions that end the same way. `DIRECT`: see
+/// `cpython::code_extra`; `our_hook` picks the variant.
+unsafe extern "C" fn rjit_eval_frame<const DIRECT: bool>(
     tstate: *mut ffi::PyThreadState,
     frame: *mut InterpreterFrame,
     throwflag: c_int,
 ) -> *mut ffi::PyObject {
     // `throwflag`: a generator is being thrown into; tracing: the tracer must see every event.
     if throwflag == 0 && !cpython::tracing_active(tstate) {
-        let code = cpython::frame_code(frame);
-        let entry = match state::entry_of(code) {
-            Some(entry) => Some(entry),
-            None if WHOLE_PROGRAM.get() => first_sight(code),
-            None => None,
-        };
-        if let Some(entry) = entry {
-            if !entry.is_suspendable() && entry.count_call() {
-                became_hot(entry);
+        match state::entry_of_with::<DIRECT>(cpython::frame_code(frame)) {
+            Some(entry) => {
+                if !entry.is_suspendable() && entry.count_call() {
+                    return hot_call(tstate, frame, entry);
+                }
             }
+            None if WHOLE_PROGRAM.get() => return first_call(tstate, frame),
+            None => {}
         }
     }
     cpython::eval_frame_in_interpreter(tstate, frame, throwflag)
 }
 
-/// Makes the entry for a code object seen for the first time. Out of line: rare.
+/// The first call of a code object seen in whole-program mode: make its entry, count the call.
 #[cold]
 #[inline(never)]
-unsafe fn first_sight<'a>(code: *mut ffi::PyObject) -> Option<&'a CodeEntry> {
+unsafe fn first_call(tstate: *mut ffi::PyThreadState, frame: *mut InterpreterFrame) -> *mut ffi::PyObject {
+    let code = cpython::frame_code(frame);
     // A panic here must not unwind into the interpreter: run the frame uncounted instead.
-    catch_unwind(AssertUnwindSafe(|| state::entry_or_create(code))).ok().flatten()
+    let entry = catch_unwind(AssertUnwindSafe(|| state::entry_or_create(code))).ok().flatten();
+    match entry {
+        Some(entry) if !entry.is_suspendable() && entry.count_call() => hot_call(tstate, frame, entry),
+        _ => cpython::eval_frame_in_interpreter(tstate, frame, 0),
+    }
 }
 
-/// A function crossed its hot limit. Out of line: once per function.
+/// A call that crossed the function's hot limit: compile it (once), then run the frame.
 #[cold]
 #[inline(never)]
-fn became_hot(entry: &CodeEntry) {
+unsafe fn hot_call(
+    tstate: *mut ffi::PyThreadState,
+    frame: *mut InterpreterFrame,
+    entry: &CodeEntry,
+) -> *mut ffi::PyObject {
     // Scoped mode compiles only what `@rjit.jit` marked.
-    if !(WHOLE_PROGRAM.get() || entry.is_forced()) {
-        return;
+    if WHOLE_PROGRAM.get() || entry.is_forced() {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state::on_hot(entry))) {
+            state::internal_error(entry, panic_message(&panic));
+        }
     }
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state::on_hot(entry))) {
-        state::internal_error(entry, panic_message(&panic));
-    }
+    cpython::eval_frame_in_interpreter(tstate, frame, 0)
 }
 
 /// The text of a caught panic.
@@ -91,10 +101,19 @@ fn same_fn(a: EvalFrameFn, b: EvalFrameFn) -> bool {
     a as usize == b as usize
 }
 
+/// rjit's evaluation function, in the variant this interpreter allows.
+fn our_hook() -> EvalFrameFn {
+    if cpython::direct_code_extra() {
+        rjit_eval_frame::<true>
+    } else {
+        rjit_eval_frame::<false>
+    }
+}
+
 /// Whether rjit's hook is the interpreter's evaluation function right now.
 fn hook_is_installed() -> bool {
     // SAFETY: GIL held by every caller (Python-called functions).
-    unsafe { same_fn(cpython::current_eval_frame(), rjit_eval_frame) }
+    unsafe { same_fn(cpython::current_eval_frame(), our_hook()) }
 }
 
 /// Installs the hook unless it is there already. Never replaces someone else's.
@@ -102,10 +121,10 @@ fn install() -> Result<(), InstallError> {
     // SAFETY: GIL held by every caller.
     unsafe {
         let current = cpython::current_eval_frame();
-        if same_fn(current, rjit_eval_frame) {
+        if same_fn(current, our_hook()) {
             Ok(())
         } else if same_fn(current, cpython::default_eval_frame()) {
-            cpython::set_eval_frame(rjit_eval_frame);
+            cpython::set_eval_frame(our_hook());
             Ok(())
         } else {
             Err(InstallError::Foreign)

@@ -88,14 +88,17 @@ enum HotClass {
     Loop = 1,
     /// `@rjit.jit`: compiled on its first call.
     Forced = 2,
+    /// Settled (compiled, declined, nojit) or suspendable: never hot again.
+    Never = 3,
 }
 
 /// Call counts after which a function is hot, per `HotClass`, derived from the threshold
 /// whenever it changes so the hook's fast path only loads and compares.
-static HOT_AFTER: [GilCell<u64>; 3] = [
+static HOT_AFTER: [GilCell<u64>; 4] = [
     GilCell::new(options::DEFAULT_THRESHOLD),
     GilCell::new(options::DEFAULT_THRESHOLD / options::LOOP_DIVISOR),
     GilCell::new(0),
+    GilCell::new(u64::MAX),
 ];
 static THRESHOLD: GilCell<u64> = GilCell::new(options::DEFAULT_THRESHOLD);
 
@@ -115,11 +118,12 @@ pub fn threshold() -> u64 {
 pub struct CodeEntry {
     /// Calls seen by the hook (not counting generator resumptions or traced calls).
     calls: Cell<u64>,
-    /// Whether the hook still compares `calls` with the hot limit (status is `Cold`).
-    counting: Cell<bool>,
+    /// The hotness limit that applies; `Never` once the status is no longer `Cold`.
+    hot_class: Cell<HotClass>,
     /// Generator-like code: the hook forwards it without counting.
     suspendable: bool,
-    hot_class: Cell<HotClass>,
+    /// `@rjit.jit` asked for compilation at the first call.
+    forced: Cell<bool>,
     has_loop: bool,
     status: RefCell<Status>,
 }
@@ -127,18 +131,19 @@ pub struct CodeEntry {
 impl CodeEntry {
     fn new(flags: i32, has_loop: bool) -> CodeEntry {
         let suspendable = Suspendable::of_flags(flags);
-        let status = match suspendable {
+        let entry = CodeEntry {
+            calls: Cell::new(0),
+            hot_class: Cell::new(HotClass::Never),
+            suspendable: suspendable.is_some(),
+            forced: Cell::new(false),
+            has_loop,
+            status: RefCell::new(Status::Cold),
+        };
+        entry.settle(match suspendable {
             Some(kind) => Status::Suspendable(kind),
             None => Status::Cold,
-        };
-        CodeEntry {
-            calls: Cell::new(0),
-            counting: Cell::new(suspendable.is_none()),
-            suspendable: suspendable.is_some(),
-            hot_class: Cell::new(if has_loop { HotClass::Loop } else { HotClass::Plain }),
-            has_loop,
-            status: RefCell::new(status),
-        }
+        });
+        entry
     }
 
     /// The hook's per-call bookkeeping. Returns true when this call made the function hot.
@@ -147,7 +152,7 @@ impl CodeEntry {
     pub fn count_call(&self) -> bool {
         let calls = self.calls.get().wrapping_add(1);
         self.calls.set(calls);
-        self.counting.get() && calls > HOT_AFTER[self.hot_class.get() as usize].get()
+        calls > HOT_AFTER[self.hot_class.get() as usize].get()
     }
 
     /// Generator-like code, forwarded by the hook without counting.
@@ -158,7 +163,7 @@ impl CodeEntry {
 
     /// Whether `@rjit.jit` asked for this code to be compiled on its first call.
     pub fn is_forced(&self) -> bool {
-        self.hot_class.get() == HotClass::Forced
+        self.forced.get()
     }
 
     /// Calls the hook has counted.
@@ -178,18 +183,30 @@ impl CodeEntry {
 
     /// The call count after which this entry is compiled (None once it no longer counts).
     pub fn hot_after(&self) -> Option<u64> {
-        self.counting.get().then(|| HOT_AFTER[self.hot_class.get() as usize].get())
+        let class = self.hot_class.get();
+        (class != HotClass::Never).then(|| HOT_AFTER[class as usize].get())
     }
 
-    /// Moves the entry out of `Cold`: the hook stops comparing its count.
+    /// Sets the status; only a `Cold` entry is compared with a hot limit.
     pub fn settle(&self, status: Status) {
-        self.counting.set(status == Status::Cold);
+        self.hot_class.set(if status != Status::Cold {
+            HotClass::Never
+        } else if self.forced.get() {
+            HotClass::Forced
+        } else if self.has_loop {
+            HotClass::Loop
+        } else {
+            HotClass::Plain
+        });
         *self.status.borrow_mut() = status;
     }
 
-    /// `@rjit.jit`: compile at the first call (unless nojit/suspendable/already settled).
+    /// `@rjit.jit`: compile at the first call (unless the entry is already settled).
     pub fn force(&self) {
-        self.hot_class.set(HotClass::Forced);
+        self.forced.set(true);
+        if self.status() == Status::Cold {
+            self.settle(Status::Cold);
+        }
     }
 }
 
@@ -237,8 +254,21 @@ unsafe extern "C" fn free_entry(entry: *mut c_void) {
 /// `code` must be a live code object; GIL held; the reference must not outlive the code object.
 #[inline(always)]
 pub unsafe fn entry_of<'a>(code: *mut ffi::PyObject) -> Option<&'a CodeEntry> {
+    if cpython::direct_code_extra() {
+        entry_of_with::<true>(code)
+    } else {
+        entry_of_with::<false>(code)
+    }
+}
+
+/// `entry_of` with the co_extra read chosen by the caller (see `cpython::code_extra`).
+///
+/// # Safety
+/// As `entry_of`; `DIRECT` only if `cpython::direct_code_extra()`.
+#[inline(always)]
+pub unsafe fn entry_of_with<'a, const DIRECT: bool>(code: *mut ffi::PyObject) -> Option<&'a CodeEntry> {
     let index = extra_index()?;
-    let ptr = cpython::code_extra(code, index);
+    let ptr = cpython::code_extra::<DIRECT>(code, index);
     ptr.cast::<CodeEntry>().as_ref()
 }
 

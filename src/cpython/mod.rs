@@ -122,13 +122,20 @@ pub unsafe fn request_code_extra_index(free: FreeFunc) -> Option<ffi::Py_ssize_t
 /// `check_direct_code_extra`); otherwise it calls `_PyCode_GetExtra`.
 static DIRECT_CODE_EXTRA: GilCell<bool> = GilCell::new(false);
 
-/// The pointer stored in a code object's co_extra slot (null if none).
+/// Whether co_extra can be read inline (see `code_extra`).
+pub fn direct_code_extra() -> bool {
+    DIRECT_CODE_EXTRA.get()
+}
+
+/// The pointer stored in a code object's co_extra slot (null if none). `DIRECT` reads the
+/// field inline and may only be true when `direct_code_extra()` is; callers on the hook's
+/// fast path pick the variant once, so the fast path has no call and no branch for it.
 ///
 /// # Safety
 /// `code` must be a code object, `index` a slot from `request_code_extra_index`; GIL held.
 #[inline(always)]
-pub unsafe fn code_extra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t) -> *mut c_void {
-    if DIRECT_CODE_EXTRA.get() {
+pub unsafe fn code_extra<const DIRECT: bool>(code: *mut ffi::PyObject, index: ffi::Py_ssize_t) -> *mut c_void {
+    if DIRECT {
         // `co_extra` points at `{ Py_ssize_t ce_size; void *ce_extras[]; }` (CPython's
         // _PyCodeObjectExtra, private to codeobject.c in 3.11, so its layout is verified at
         // import rather than assumed). Reading it inline saves a call on every Python call.
@@ -138,13 +145,6 @@ pub unsafe fn code_extra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t) -> *m
         }
         return *extra.add(1 + index as usize).cast::<*mut c_void>();
     }
-    code_extra_via_api(code, index)
-}
-
-/// `code_extra` through CPython's function. Out of line so that the hook, which inlines
-/// `code_extra`, keeps no stack slot and can tail-call the interpreter.
-#[inline(never)]
-unsafe fn code_extra_via_api(code: *mut ffi::PyObject, index: ffi::Py_ssize_t) -> *mut c_void {
     let mut extra = ptr::null_mut();
     // Cannot fail for a code object and a valid index; on failure `extra` stays null.
     _PyCode_GetExtra(code, index, &mut extra);
@@ -169,9 +169,8 @@ pub unsafe fn check_direct_code_extra(index: ffi::Py_ssize_t) {
     }
     let mark = ptr::addr_of!(PROBE_MARK) as *mut c_void;
     if set_code_extra(probe, index, mark) {
-        let via_api = code_extra(probe, index);
-        DIRECT_CODE_EXTRA.set(true);
-        let direct = code_extra(probe, index);
+        let via_api = code_extra::<false>(probe, index);
+        let direct = code_extra::<true>(probe, index);
         DIRECT_CODE_EXTRA.set(via_api == mark && direct == mark);
     } else {
         ffi::PyErr_Clear();
