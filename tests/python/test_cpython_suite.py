@@ -1,0 +1,96 @@
+"""CPython's own regression tests (``python -m test``) pass under rjit exactly as without it.
+
+Run only these with ``-m cpython_suite``, or skip them with ``-m "not cpython_suite"``.
+"""
+
+import textwrap
+
+import pytest
+
+from conftest import assert_ok, run_code, run_python
+
+MODULES = [
+    "test_grammar",
+    "test_scope",
+    "test_exceptions",
+    "test_generators",
+    "test_sys_settrace",
+    "test_threading",
+]
+
+RJIT_ON = {"RJIT": "1", "RJIT_THRESHOLD": "0"}
+
+pytestmark = pytest.mark.cpython_suite
+
+
+def environment_exclusions():
+    """``-i`` options for CPython tests that fail in this environment for reasons that have
+    nothing to do with rjit, so they also fail without it (checked by the plain run)."""
+    options = []
+    # test_threading.test_import_from_another_thread requires that `python -I` starts without
+    # importing threading. A third-party .pth in site-packages (e.g. one importing certifi)
+    # can import it at start-up; rjit's own .pth imports nothing when RJIT is unset and rjit
+    # itself does not import threading.
+    proc = assert_ok(run_code("import sys; print('threading' in sys.modules)"))
+    if proc.stdout.strip() == "True":
+        options += ["-i", "test_import_from_another_thread"]
+    return options
+
+
+def run_regrtest(env):
+    return run_python("-m", "test", "-j2", *environment_exclusions(), *MODULES, env=env, timeout=240)
+
+
+def check_success(proc):
+    tail = proc.stdout[-6000:] + "\n--- stderr ---\n" + proc.stderr[-3000:]
+    assert proc.returncode == 0, tail
+    assert "Tests result: SUCCESS" in proc.stdout or "Result: SUCCESS" in proc.stdout, tail
+    assert f"All {len(MODULES)} tests OK." in proc.stdout, tail
+
+
+def test_rjit_is_active_in_a_child_with_the_suites_environment():
+    proc = assert_ok(run_code("""
+        import rjit
+        def f():
+            return 1
+        f()
+        s = rjit.stats()
+        print(rjit.enabled(), s["threshold"], s["functions_seen"] > 0, s["declined"] > 0, rjit.info(f).state)
+    """, env=RJIT_ON))
+    assert proc.stdout.split() == ["True", "0", "True", "True", "declined"]
+
+
+ACTIVE_CHECK = """
+    import sys
+    import unittest
+
+    class RjitActive(unittest.TestCase):
+        def test_rjit_enabled_in_the_regrtest_worker(self):
+            self.assertIn("rjit", sys.modules)
+            import rjit
+            self.assertTrue(rjit.enabled())
+            self.assertEqual(rjit.stats()["threshold"], 0)
+
+            def f():
+                return 1
+
+            f()
+            self.assertEqual(rjit.info(f).state, "declined")
+"""
+
+
+def test_rjit_is_active_inside_regrtest_workers(tmp_path):
+    (tmp_path / "test_rjit_active.py").write_text(textwrap.dedent(ACTIVE_CHECK))
+    proc = run_python("-m", "test", "-j2", "--testdir", str(tmp_path), "test_rjit_active", env=RJIT_ON,
+                      timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "SUCCESS" in proc.stdout
+    assert "1 test OK." in proc.stdout
+
+
+def test_cpython_tests_pass_under_rjit():
+    check_success(run_regrtest(RJIT_ON))
+
+
+def test_cpython_tests_pass_without_rjit():
+    check_success(run_regrtest({}))
