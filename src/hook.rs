@@ -29,14 +29,14 @@ pub enum InstallError {
     Foreign,
 }
 
-/// The frame evaluation function rjit installs.
+/// The frame evaluation function of whole-program mode.
 ///
 /// The fast path (an entry exists, the function is not hot) is a few loads, an add and a
 /// compare, then a tail call into the interpreter: it runs on every Python call. Every call
 /// here is in tail position, so the function saves no registers and adds no stack frame; the
 /// rare paths live in out-of-line functions that end the same way. `DIRECT`: see
 /// `cpython::code_extra`; `our_hook` picks the variant.
-unsafe extern "C" fn rjit_eval_frame<const DIRECT: bool>(
+unsafe extern "C-unwind" fn whole_program_eval_frame<const DIRECT: bool>(
     tstate: *mut ffi::PyThreadState,
     frame: *mut InterpreterFrame,
     throwflag: c_int,
@@ -49,8 +49,24 @@ unsafe extern "C" fn rjit_eval_frame<const DIRECT: bool>(
                     return hot_call(tstate, frame, entry);
                 }
             }
-            None if WHOLE_PROGRAM.get() => return first_call(tstate, frame),
-            None => {}
+            None => return first_call(tstate, frame),
+        }
+    }
+    cpython::eval_frame_in_interpreter(tstate, frame, throwflag)
+}
+
+/// The frame evaluation function of scoped mode (an `@rjit.jit` call is running, whole-program
+/// mode is off): only code marked by `@rjit.jit` is counted and compiled.
+unsafe extern "C-unwind" fn scoped_eval_frame<const DIRECT: bool>(
+    tstate: *mut ffi::PyThreadState,
+    frame: *mut InterpreterFrame,
+    throwflag: c_int,
+) -> *mut ffi::PyObject {
+    if throwflag == 0 && !cpython::tracing_active(tstate) {
+        if let Some(entry) = state::entry_of_with::<DIRECT>(cpython::frame_code(frame)) {
+            if entry.is_forced() && !entry.is_suspendable() && entry.count_call() {
+                return hot_call(tstate, frame, entry);
+            }
         }
     }
     cpython::eval_frame_in_interpreter(tstate, frame, throwflag)
@@ -77,11 +93,10 @@ unsafe fn hot_call(
     frame: *mut InterpreterFrame,
     entry: &CodeEntry,
 ) -> *mut ffi::PyObject {
-    // Scoped mode compiles only what `@rjit.jit` marked.
-    if WHOLE_PROGRAM.get() || entry.is_forced() {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state::on_hot(entry))) {
-            state::internal_error(entry, panic_message(&panic));
-        }
+    // The panic guard covers compilation only: nothing between here and the interpreter may
+    // catch an unwind (see `EvalFrameFn`).
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state::on_hot(entry))) {
+        state::internal_error(entry, panic_message(&panic));
     }
     cpython::eval_frame_in_interpreter(tstate, frame, 0)
 }
@@ -101,30 +116,44 @@ fn same_fn(a: EvalFrameFn, b: EvalFrameFn) -> bool {
     a as usize == b as usize
 }
 
-/// rjit's evaluation function, in the variant this interpreter allows.
-fn our_hook() -> EvalFrameFn {
-    if cpython::direct_code_extra() {
-        rjit_eval_frame::<true>
-    } else {
-        rjit_eval_frame::<false>
+/// rjit's evaluation function for the current mode, in the variant this interpreter allows.
+fn wanted_hook() -> EvalFrameFn {
+    match (WHOLE_PROGRAM.get(), cpython::direct_code_extra()) {
+        (true, true) => whole_program_eval_frame::<true>,
+        (true, false) => whole_program_eval_frame::<false>,
+        (false, true) => scoped_eval_frame::<true>,
+        (false, false) => scoped_eval_frame::<false>,
     }
 }
 
-/// Whether rjit's hook is the interpreter's evaluation function right now.
-fn hook_is_installed() -> bool {
-    // SAFETY: GIL held by every caller (Python-called functions).
-    unsafe { same_fn(cpython::current_eval_frame(), our_hook()) }
+/// Whether `f` is one of rjit's evaluation functions.
+fn is_ours(f: EvalFrameFn) -> bool {
+    let ours: [EvalFrameFn; 4] = [
+        whole_program_eval_frame::<true>,
+        whole_program_eval_frame::<false>,
+        scoped_eval_frame::<true>,
+        scoped_eval_frame::<false>,
+    ];
+    ours.iter().any(|&o| same_fn(o, f))
 }
 
-/// Installs the hook unless it is there already. Never replaces someone else's.
+/// Whether one of rjit's evaluation functions is installed right now.
+fn hook_is_installed() -> bool {
+    // SAFETY: GIL held by every caller.
+    unsafe { is_ours(cpython::current_eval_frame()) }
+}
+
+/// Installs the hook for the current mode (replacing rjit's other variant if that is in). Never
+/// replaces someone else's.
 fn install() -> Result<(), InstallError> {
     // SAFETY: GIL held by every caller.
     unsafe {
         let current = cpython::current_eval_frame();
-        if same_fn(current, our_hook()) {
+        let wanted = wanted_hook();
+        if same_fn(current, wanted) {
             Ok(())
-        } else if same_fn(current, cpython::default_eval_frame()) {
-            cpython::set_eval_frame(our_hook());
+        } else if is_ours(current) || same_fn(current, cpython::default_eval_frame()) {
+            cpython::set_eval_frame(wanted);
             Ok(())
         } else {
             Err(InstallError::Foreign)
@@ -153,16 +182,19 @@ pub fn enable() -> Result<bool, InstallError> {
     if KILLED.get() {
         return Ok(false);
     }
-    install()?;
     WHOLE_PROGRAM.set(true);
+    install().inspect_err(|_| WHOLE_PROGRAM.set(false))?;
     Ok(true)
 }
 
-/// Turns off whole-program mode. The hook stays only while an `@rjit.jit` call is running.
+/// Turns off whole-program mode. The (scoped) hook stays while an `@rjit.jit` call runs.
 pub fn disable() {
     WHOLE_PROGRAM.set(false);
     if SCOPE_DEPTH.get() == 0 {
         uninstall();
+    } else if hook_is_installed() {
+        // Switch to the scoped variant; cannot fail since ours is in place.
+        let _ = install();
     }
 }
 
@@ -171,23 +203,49 @@ pub fn enabled() -> bool {
     WHOLE_PROGRAM.get() && hook_is_installed()
 }
 
-/// Runs `call` (a call of an `@rjit.jit` function) with the hook installed, then restores the
-/// previous state. Returns `call`'s result; if another evaluation function is installed, the
-/// call simply runs without rjit.
-pub fn with_scope<R>(call: impl FnOnce() -> R) -> R {
+/// Starts an `@rjit.jit` call: installs the hook unless whole-program mode has it in already.
+/// Returns whether `scope_exit` must follow (false when `RJIT=0` or a foreign hook is in the
+/// way: the call then simply runs without rjit).
+pub fn scope_enter() -> bool {
     if KILLED.get() || install().is_err() {
-        return call();
+        return false;
     }
     SCOPE_DEPTH.set(SCOPE_DEPTH.get() + 1);
-    // Restores on unwind too (a panic inside `call` is caught by pyo3 further up).
+    true
+}
+
+/// Ends an `@rjit.jit` call started by a successful `scope_enter`.
+pub fn scope_exit() {
+    let depth = SCOPE_DEPTH.get().saturating_sub(1);
+    SCOPE_DEPTH.set(depth);
+    if depth == 0 && !WHOLE_PROGRAM.get() {
+        uninstall();
+    }
+}
+
+/// `scope_enter` for the C wrapper type (pyshim/capi/jitfunction.c). Returns 1 if
+/// `rjit_scope_exit` must follow.
+#[no_mangle]
+pub extern "C" fn rjit_scope_enter() -> c_int {
+    catch_unwind(scope_enter).map_or(0, c_int::from)
+}
+
+/// `scope_exit` for the C wrapper type.
+#[no_mangle]
+pub extern "C" fn rjit_scope_exit() {
+    let _ = catch_unwind(scope_exit);
+}
+
+/// Runs `call` as an `@rjit.jit` call would run (between `scope_enter` and `scope_exit`).
+pub fn with_scope<R>(call: impl FnOnce() -> R) -> R {
+    if !scope_enter() {
+        return call();
+    }
+    // Ends the scope on unwind too.
     struct Exit;
     impl Drop for Exit {
         fn drop(&mut self) {
-            let depth = SCOPE_DEPTH.get() - 1;
-            SCOPE_DEPTH.set(depth);
-            if depth == 0 && !WHOLE_PROGRAM.get() {
-                uninstall();
-            }
+            scope_exit();
         }
     }
     let _exit = Exit;
@@ -196,7 +254,7 @@ pub fn with_scope<R>(call: impl FnOnce() -> R) -> R {
 
 /// A trivial evaluation function that is not rjit's, standing for a debugger or another JIT
 /// in tests of `enable()`'s refusal to replace a foreign hook.
-unsafe extern "C" fn foreign_eval_frame_for_tests(
+unsafe extern "C-unwind" fn foreign_eval_frame_for_tests(
     tstate: *mut ffi::PyThreadState,
     frame: *mut InterpreterFrame,
     throwflag: c_int,

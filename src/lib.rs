@@ -5,9 +5,9 @@
 //! entries in co_extra) -> the compiler (next milestone). `cpython` is the only module that
 //! touches CPython's internals.
 
+pub mod bytecode;
 pub mod cpython;
 pub mod hook;
-pub mod jit_function;
 pub mod options;
 pub mod state;
 pub mod stats;
@@ -130,9 +130,10 @@ fn code_info<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> PyResult<Bound<'
             info.set_item("state", "cold")?;
             info.set_item("reason", None::<String>)?;
             info.set_item("calls", 0)?;
-            info.set_item("hot_after", None::<u64>)?;
             // SAFETY: `raw` is a live code object.
-            info.set_item("has_loop", unsafe { cpython::code_has_loop(raw) })?;
+            let has_loop = unsafe { cpython::code_has_loop(raw) };
+            info.set_item("hot_after", options::hot_after(state::threshold(), has_loop))?;
+            info.set_item("has_loop", has_loop)?;
             info.set_item("forced", false)?;
         }
     }
@@ -177,7 +178,9 @@ fn _rjit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("env_warnings", env.warnings)?;
     m.add("PYTHON_VERSION_HEX", cpython::shim::layout().python_version_hex)?;
-    m.add_class::<jit_function::JitBase>()?;
+    // SAFETY: GIL held; the shim returns a new reference or NULL with an exception set.
+    let jit_function = unsafe { Bound::from_owned_ptr_or_err(m.py(), cpython::shim::rjit_shim_jitfunction_type())? };
+    m.add("JitFunction", jit_function)?;
     m.add_function(wrap_pyfunction!(enable, m)?)?;
     m.add_function(wrap_pyfunction!(disable, m)?)?;
     m.add_function(wrap_pyfunction!(enabled, m)?)?;

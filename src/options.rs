@@ -50,6 +50,8 @@ impl EnvOptions {
             Some(v) if v.trim().is_empty() => DEFAULT_THRESHOLD,
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(n) => n,
+                // More calls than a counter can reach: never hot (as enable() caps it).
+                Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => u64::MAX,
                 Err(_) => {
                     warnings.push(format!(
                         "RJIT_THRESHOLD={v:?} is not a non-negative integer; using the default {DEFAULT_THRESHOLD}"
@@ -110,6 +112,8 @@ mod tests {
     fn threshold_values() {
         assert_eq!(parse(&[("RJIT_THRESHOLD", "0")]).threshold, 0);
         assert_eq!(parse(&[("RJIT_THRESHOLD", " 17 ")]).threshold, 17);
+        let huge = parse(&[("RJIT_THRESHOLD", "1000000000000000000000000000000")]);
+        assert_eq!((huge.threshold, huge.warnings.len()), (u64::MAX, 0));
         for bad in ["abc", "-1", "1.5"] {
             let o = parse(&[("RJIT_THRESHOLD", bad)]);
             assert_eq!(o.threshold, DEFAULT_THRESHOLD, "{bad}");

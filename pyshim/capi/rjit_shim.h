@@ -35,4 +35,12 @@ rjit_eval_frame_fn rjit_shim_default_eval_frame(void);
 /* 1 if the code object's bytecode has a backward jump (a loop), else 0. */
 int rjit_shim_code_has_loop(PyCodeObject *code);
 
+/* The type rjit._rjit.JitFunction (a new reference), see jitfunction.c. */
+PyObject *rjit_shim_jitfunction_type(void);
+
+/* Implemented in Rust (src/hook.rs): install the hook for the duration of an @rjit.jit call.
+ * enter returns 1 if the caller must call exit afterwards. Neither calls Python nor fails. */
+int rjit_scope_enter(void);
+void rjit_scope_exit(void);
+
 #endif

@@ -40,8 +40,16 @@ int rjit_shim_code_has_loop(PyCodeObject *code) {
     Py_ssize_t n = Py_SIZE(code);
     for (Py_ssize_t i = 0; i < n; i++) {
         int op = _PyOpcode_Deopt[_Py_OPCODE(units[i])];
-        if (op == JUMP_BACKWARD) {
-            return 1;
+        switch (op) {
+            /* 3.11 closes `while cond:` loops with the conditional backward jumps. */
+            case JUMP_BACKWARD:
+            case POP_JUMP_BACKWARD_IF_FALSE:
+            case POP_JUMP_BACKWARD_IF_TRUE:
+            case POP_JUMP_BACKWARD_IF_NONE:
+            case POP_JUMP_BACKWARD_IF_NOT_NONE:
+                return 1;
+            default:
+                break;
         }
         i += _PyOpcode_Caches[op];
     }

@@ -124,23 +124,10 @@ def _python_function(obj: object, api: str) -> types.FunctionType:
     raise TypeError(f"{api} expects a Python function (def or lambda), got {what}")
 
 
-class JitFunction(_rjit.JitBase):
-    """What ``@rjit.jit`` returns: calls, binds as a method and introspects like the function.
-
-    ``py_func`` (and ``__wrapped__``) is the original function; ``options`` the keywords given.
-    """
-
-    def __init__(self, func: types.FunctionType, options: dict) -> None:
-        functools.update_wrapper(self, func)
-        self.options = options
-        _rjit.mark_jit(func.__code__)
-
-    def __repr__(self) -> str:
-        return f"<rjit.jit function {self.__qualname__} at {id(self):#x}>"
-
-    def __reduce__(self):
-        # Pickles as the module-level name it is bound to, like a plain function.
-        return self.__qualname__
+#: What ``@rjit.jit`` returns: calls (by vectorcall, without a frame of its own), binds as a
+#: method and introspects like the function it wraps; ``py_func`` (and ``__wrapped__``) is the
+#: original function and ``options`` the keywords given. Implemented in C (pyshim/capi).
+JitFunction = _rjit.JitFunction
 
 
 def jit(signature_or_function: Any = None, **options: Any) -> Any:
@@ -164,7 +151,12 @@ def njit(signature_or_function: Any = None, **options: Any) -> Any:
 
 
 def _wrap(func: object, options: dict) -> JitFunction:
-    return JitFunction(_python_function(func, "rjit.jit()"), options)
+    plain = _python_function(func, "rjit.jit()")
+    wrapper = JitFunction(plain)
+    functools.update_wrapper(wrapper, plain)
+    wrapper.options = options
+    _rjit.mark_jit(plain.__code__)
+    return wrapper
 
 
 def nojit(func: Callable) -> Callable:

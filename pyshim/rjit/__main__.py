@@ -7,10 +7,15 @@ program's own frames (this runner's frames are cut off).
 
 from __future__ import annotations
 
+import builtins
+import importlib.machinery
+import io
 import os
 import runpy
 import signal
 import sys
+import types
+import zipfile
 
 import rjit
 
@@ -24,6 +29,22 @@ def _program_traceback(tb, runner_files):
     return tb
 
 
+def _run_file(path: str) -> None:
+    """Runs a script as the interpreter runs ``python path``: in a fresh ``__main__`` module,
+    with an absolute ``__file__`` and ``sys.argv`` left as given."""
+    main = types.ModuleType("__main__")
+    main.__dict__.update(
+        __file__=path,
+        __cached__=None,
+        __builtins__=builtins,
+        __loader__=importlib.machinery.SourceFileLoader("__main__", path),
+    )
+    sys.modules["__main__"] = main
+    with io.open_code(path) as f:
+        source = f.read()
+    exec(compile(source, path, "exec"), main.__dict__)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE, file=sys.stderr if not argv else sys.stdout)
@@ -32,9 +53,9 @@ def main(argv: list[str]) -> int:
         if len(argv) < 2:
             print(USAGE, file=sys.stderr)
             return 2
-        target, run = argv[1], lambda: runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
         sys.argv = [argv[1]] + argv[2:]  # runpy replaces argv[0] with the module's path
         sys.path[0] = os.getcwd()
+        run = lambda: runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
     else:
         target = argv[0]
         if not os.path.exists(target):
@@ -42,8 +63,15 @@ def main(argv: list[str]) -> int:
                   file=sys.stderr)
             return 2
         sys.argv = list(argv)
-        sys.path[0] = os.path.dirname(os.path.abspath(target))
-        run = lambda: runpy.run_path(target, run_name="__main__")
+        path = os.path.abspath(target)
+        if os.path.isdir(path) or zipfile.is_zipfile(path):
+            # A directory or zip application: the interpreter puts it first on sys.path and
+            # runs its __main__ module.
+            sys.path[0] = path
+            run = lambda: runpy._run_module_as_main("__main__", alter_argv=False)
+        else:
+            sys.path[0] = os.path.dirname(path)
+            run = lambda: _run_file(path)
 
     rjit.enable()
     runner_files = {__file__, runpy.__file__, "<frozen runpy>"}

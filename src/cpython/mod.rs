@@ -22,21 +22,26 @@ pub struct InterpreterFrame {
     _private: [u8; 0],
 }
 
-/// The PEP 523 frame evaluation function type.
+/// The PEP 523 frame evaluation function type. "C-unwind": when the interpreter ends a daemon
+/// thread at exit it unwinds the thread with `pthread_exit`, through every frame evaluation;
+/// a plain "C" function would abort the process there.
 pub type EvalFrameFn =
-    unsafe extern "C" fn(*mut ffi::PyThreadState, *mut InterpreterFrame, c_int) -> *mut ffi::PyObject;
+    unsafe extern "C-unwind" fn(*mut ffi::PyThreadState, *mut InterpreterFrame, c_int) -> *mut ffi::PyObject;
 
 /// A co_extra free function.
 pub type FreeFunc = unsafe extern "C" fn(*mut c_void);
 
 // Exported by libpython 3.11 (checked with `nm -D`); the extension is not linked against
 // libpython, so a name that is not exported fails at import time, not at build time.
-extern "C" {
+extern "C-unwind" {
     fn _PyEval_EvalFrameDefault(
         tstate: *mut ffi::PyThreadState,
         frame: *mut InterpreterFrame,
         throwflag: c_int,
     ) -> *mut ffi::PyObject;
+}
+
+extern "C" {
     fn _PyEval_RequestCodeExtraIndex(free: FreeFunc) -> ffi::Py_ssize_t;
     // 3.12 renames these PyUnstable_Code_{Get,Set}Extra (the old names become header
     // macros): the 3.12 port must route them through the shim.

@@ -24,6 +24,7 @@ extern "C" {
     pub fn rjit_shim_set_eval_frame(f: EvalFrameFn);
     pub fn rjit_shim_default_eval_frame() -> EvalFrameFn;
     pub fn rjit_shim_code_has_loop(code: *mut ffi::PyCodeObject) -> c_int;
+    pub fn rjit_shim_jitfunction_type() -> *mut ffi::PyObject;
 }
 
 /// A copy of the shim's layout, loaded by `load_layout` at import so the hook's fast path reads
