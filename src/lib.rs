@@ -6,7 +6,9 @@
 //! touches CPython's internals.
 
 pub mod bytecode;
+pub mod compiler;
 pub mod cpython;
+pub mod hir;
 pub mod hook;
 pub mod options;
 pub mod state;

@@ -1,0 +1,916 @@
+//! Bytecode -> HIR, by abstract interpretation of the value stack.
+//!
+//! Each reachable basic block is translated once, from the abstract frame state (locals and
+//! stack as SSA values) it is entered with. Every block but the entry gets one parameter per
+//! local and stack slot; `prune_params` then removes the parameters whose incoming values all
+//! agree, which leaves SSA form. Reference counting mirrors the interpreter operation by
+//! operation (see the module doc of `hir`), so the frame state at each instruction is exactly
+//! the set of references the function owns.
+//!
+//! Exception handlers are not translated: an exception raised in compiled code leaves through a
+//! `Raise` exit and the interpreter unwinds, runs `except`/`finally` and continues the call.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+
+use super::{
+    BinaryOp, Block, BlockId, CompareOp, Edge, Exit, ExitId, ExitKind, FrameState, Function, Instr, Op, Terminator,
+    Type, UnaryOp, ValueId,
+};
+use crate::bytecode::{op, Bytecode, Instr as BcInstr};
+
+/// What the builder needs to know about the code object besides its bytecode.
+#[derive(Debug, Clone)]
+pub struct CodeFacts {
+    /// `co_qualname`.
+    pub name: String,
+    /// `co_nlocalsplus`: locals, cells and free variables.
+    pub nlocalsplus: u32,
+    /// How many leading local slots hold arguments when the frame starts: `co_argcount +
+    /// co_kwonlyargcount`, plus one each for `*args` and `**kwargs`.
+    pub nargs: u32,
+}
+
+/// Why a function is left to the interpreter: the first construct the compiler does not
+/// handle, by opcode and source line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// The opcode's CPython name.
+    pub opcode: &'static str,
+    /// Bytecode offset in bytes (as `dis` prints it).
+    pub offset: u32,
+    pub line: Option<u32>,
+    pub why: &'static str,
+}
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at offset {}", self.opcode, self.offset)?;
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        write!(f, ": {}", self.why)
+    }
+}
+
+/// Translates a decoded code object to HIR.
+pub fn build(facts: &CodeFacts, bytecode: &Bytecode) -> Result<Function, Unsupported> {
+    let mut builder = Builder::new(facts, bytecode);
+    builder.run()?;
+    let mut func = builder.finish();
+    infer_param_types(&mut func);
+    drop_proven_checks(&mut func);
+    prune_params(&mut func);
+    compact_exits(&mut func);
+    Ok(func)
+}
+
+/// The abstract frame: which SSA value each local slot and stack slot holds.
+#[derive(Debug, Clone)]
+struct State {
+    locals: Vec<ValueId>,
+    stack: Vec<ValueId>,
+}
+
+struct Builder<'a> {
+    facts: &'a CodeFacts,
+    bytecode: &'a Bytecode,
+    func: Function,
+    /// The block that starts at each instruction index, once some edge reached it.
+    block_at: HashMap<usize, BlockId>,
+    /// Blocks to translate: (block, first instruction index, entry state).
+    worklist: VecDeque<(BlockId, usize, State)>,
+    /// The block being filled.
+    current: BlockId,
+    /// `KW_NAMES` seen for the next `CALL`.
+    kwnames: Option<u32>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(facts: &'a CodeFacts, bytecode: &'a Bytecode) -> Builder<'a> {
+        let func = Function {
+            name: facts.name.clone(),
+            blocks: Vec::new(),
+            values: Vec::new(),
+            exits: Vec::new(),
+            nlocalsplus: facts.nlocalsplus,
+        };
+        Builder {
+            facts,
+            bytecode,
+            func,
+            block_at: HashMap::new(),
+            worklist: VecDeque::new(),
+            current: BlockId(0),
+            kwnames: None,
+        }
+    }
+
+    fn finish(self) -> Function {
+        self.func
+    }
+
+    // ---- construction primitives ----
+
+    fn new_value(&mut self, ty: Type) -> ValueId {
+        self.func.values.push(ty);
+        ValueId(self.func.values.len() as u32 - 1)
+    }
+
+    fn new_block(&mut self, offset: u32) -> BlockId {
+        self.func.blocks.push(Block {
+            params: Vec::new(),
+            instrs: Vec::new(),
+            // Replaced when the block is finished; an `Exit` placeholder would need an exit.
+            terminator: Terminator::Return(ValueId(u32::MAX)),
+            offset,
+        });
+        BlockId(self.func.blocks.len() as u32 - 1)
+    }
+
+    fn emit_in(&mut self, block: BlockId, op: Op, exit: Option<ExitId>) -> Option<ValueId> {
+        let result = op.result_type().map(|ty| self.new_value(ty));
+        self.func.blocks[block.index()].instrs.push(Instr { result, op, exit });
+        result
+    }
+
+    /// Emits an operation with a result into the current block.
+    fn emit(&mut self, op: Op, exit: Option<ExitId>) -> ValueId {
+        let block = self.current;
+        self.emit_in(block, op, exit).expect("operation has a result")
+    }
+
+    /// Emits an operation without a result into the current block.
+    fn effect(&mut self, op: Op, exit: Option<ExitId>) {
+        let block = self.current;
+        let _ = self.emit_in(block, op, exit);
+    }
+
+    fn terminate(&mut self, block: BlockId, terminator: Terminator) {
+        self.func.blocks[block.index()].terminator = terminator;
+    }
+
+    fn exit(&mut self, kind: ExitKind, offset: u32, state: &State, release: Vec<ValueId>) -> ExitId {
+        let release = release.into_iter().filter(|v| self.owns(*v)).collect();
+        self.func.exits.push(Exit {
+            kind,
+            state: FrameState { offset, locals: state.locals.clone(), stack: state.stack.clone() },
+            release,
+        });
+        ExitId(self.func.exits.len() as u32 - 1)
+    }
+
+    /// An exit raising at `instr` with the frame in `state` (the operands the instruction
+    /// consumed already popped) after releasing `release`.
+    fn raise_exit(&mut self, instr: &BcInstr, state: &State, release: Vec<ValueId>) -> Option<ExitId> {
+        Some(self.exit(ExitKind::Raise, instr.offset, state, release))
+    }
+
+    /// Whether a value may hold a reference (NULL and machine values do not).
+    fn owns(&self, v: ValueId) -> bool {
+        self.func.type_of(v) != Type::Null && self.func.type_of(v) != Type::CBool
+    }
+
+    /// Releases a reference as the interpreter does when a slot is overwritten or popped.
+    fn release(&mut self, v: ValueId) {
+        match self.func.type_of(v) {
+            Type::Object => self.effect(Op::Decref(v), None),
+            Type::MaybeNull => self.effect(Op::XDecref(v), None),
+            Type::Null | Type::CBool => {}
+        }
+    }
+
+    /// The edge to the block starting at instruction `index`, entered with `state`: the
+    /// block is made (with a parameter per slot) and queued the first time.
+    fn edge_to(&mut self, index: usize, state: &State) -> Edge {
+        let target = match self.block_at.get(&index) {
+            Some(&block) => block,
+            None => {
+                let offset = self.bytecode.instrs()[index].start;
+                let block = self.new_block(offset);
+                let mut entry = State { locals: Vec::new(), stack: Vec::new() };
+                for _ in 0..state.locals.len() {
+                    let p = self.new_value(Type::MaybeNull);
+                    entry.locals.push(p);
+                }
+                for _ in 0..state.stack.len() {
+                    let p = self.new_value(Type::MaybeNull);
+                    entry.stack.push(p);
+                }
+                self.func.blocks[block.index()].params = entry.locals.iter().chain(&entry.stack).copied().collect();
+                self.block_at.insert(index, block);
+                self.worklist.push_back((block, index, entry));
+                block
+            }
+        };
+        Edge { target, args: state.locals.iter().chain(&state.stack).copied().collect() }
+    }
+
+    /// A block of its own for the actions on one edge of a branch (its only predecessor is
+    /// the branching block, so it may use that block's values).
+    fn edge_block(&mut self, offset: u32, actions: impl FnOnce(&mut Self), then_index: usize, state: &State) -> Edge {
+        let block = self.new_block(offset);
+        let saved = std::mem::replace(&mut self.current, block);
+        actions(self);
+        let edge = self.edge_to(then_index, state);
+        self.terminate(block, Terminator::Jump(edge));
+        self.current = saved;
+        Edge { target: block, args: Vec::new() }
+    }
+
+    fn index_of_target(&self, instr: &BcInstr, target: Option<u32>) -> Result<usize, Unsupported> {
+        target
+            .and_then(|t| self.bytecode.index_of(t))
+            .ok_or_else(|| self.unsupported(instr, "jump target is not an instruction"))
+    }
+
+    fn unsupported(&self, instr: &BcInstr, why: &'static str) -> Unsupported {
+        Unsupported { opcode: instr.name(), offset: instr.offset * 2, line: instr.line, why }
+    }
+
+    // ---- the walk ----
+
+    fn run(&mut self) -> Result<(), Unsupported> {
+        let entry = self.new_block(0);
+        self.current = entry;
+        let mut state = State { locals: Vec::new(), stack: Vec::new() };
+        for local in 0..self.facts.nlocalsplus {
+            let v = if local < self.facts.nargs { self.emit(Op::LoadArg { local }, None) } else { self.emit(Op::Null, None) };
+            state.locals.push(v);
+        }
+        if self.bytecode.instrs().is_empty() {
+            return Err(Unsupported { opcode: "<none>", offset: 0, line: None, why: "empty bytecode" });
+        }
+        let edge = self.edge_to(0, &state);
+        self.terminate(entry, Terminator::Jump(edge));
+        while let Some((block, index, state)) = self.worklist.pop_front() {
+            self.current = block;
+            self.translate_block(index, state)?;
+        }
+        Ok(())
+    }
+
+    /// Translates instructions from `index` until the block ends.
+    fn translate_block(&mut self, mut index: usize, mut state: State) -> Result<(), Unsupported> {
+        let block = self.current;
+        loop {
+            let instr = *self.bytecode.instrs().get(index).ok_or_else(|| Unsupported {
+                opcode: "<end>",
+                offset: 0,
+                line: None,
+                why: "execution runs past the end of the bytecode",
+            })?;
+            match self.translate(&instr, index, &mut state)? {
+                Flow::Next => {
+                    index += 1;
+                    if self.bytecode.is_block_start(index) {
+                        let edge = self.edge_to(index, &state);
+                        let current = self.current;
+                        self.terminate(current, Terminator::Jump(edge));
+                        return Ok(());
+                    }
+                }
+                Flow::Ended => {
+                    let _ = block;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn pop(&mut self, instr: &BcInstr, state: &mut State) -> Result<ValueId, Unsupported> {
+        state.stack.pop().ok_or_else(|| self.unsupported(instr, "value stack underflow"))
+    }
+
+    fn pop_n(&mut self, instr: &BcInstr, state: &mut State, n: usize) -> Result<Vec<ValueId>, Unsupported> {
+        if state.stack.len() < n {
+            return Err(self.unsupported(instr, "value stack underflow"));
+        }
+        Ok(state.stack.split_off(state.stack.len() - n))
+    }
+
+    fn local(&self, instr: &BcInstr, state: &State) -> Result<usize, Unsupported> {
+        let i = instr.arg as usize;
+        if i < state.locals.len() {
+            Ok(i)
+        } else {
+            Err(self.unsupported(instr, "local index out of range"))
+        }
+    }
+
+    /// The value of local `i`, checked to be bound (UnboundLocalError otherwise) unless it is
+    /// known to be; the local then holds the checked value, known bound from here on.
+    fn bound_local(&mut self, instr: &BcInstr, state: &mut State, i: usize) -> ValueId {
+        let v = state.locals[i];
+        if self.func.type_of(v) == Type::Object {
+            return v;
+        }
+        let exit = self.raise_exit(instr, state, vec![]);
+        let checked = self.emit(Op::CheckBound { value: v, local: i as u32 }, exit);
+        state.locals[i] = checked;
+        checked
+    }
+
+    /// Ends the current block with a conditional branch on a machine bool.
+    fn branch(&mut self, cond: ValueId, if_true: Edge, if_false: Edge) {
+        let current = self.current;
+        self.terminate(current, Terminator::Branch { cond, if_true, if_false });
+    }
+
+    /// `POP_JUMP_*_IF_*`: the popped value decides; `jump_when` is the outcome that jumps.
+    fn pop_jump(
+        &mut self,
+        instr: &BcInstr,
+        index: usize,
+        state: &mut State,
+        test: Test,
+        jump_when: bool,
+    ) -> Result<Flow, Unsupported> {
+        let v = self.pop(instr, state)?;
+        let cond = match test {
+            Test::Truth => {
+                // As the interpreter: Py_True/Py_False are tested by identity inside IsTrue's
+                // lowering; anything else calls PyObject_IsTrue, which can raise.
+                let exit = self.raise_exit(instr, state, vec![v]);
+                self.emit(Op::IsTrue(v), exit)
+            }
+            Test::None => self.emit(Op::IsNone(v), None),
+        };
+        self.release(v);
+        let target = self.index_of_target(instr, self.bytecode.jump_target(instr))?;
+        let backward = target <= index;
+        let jump_edge = if backward {
+            // Backward conditional jumps check the eval breaker, as JUMP_BACKWARD does.
+            let exit = self.raise_exit(instr, state, vec![]);
+            let st = state.clone();
+            self.edge_block(instr.offset, |b| b.effect(Op::CheckEvalBreaker, exit), target, &st)
+        } else {
+            self.edge_to(target, state)
+        };
+        let next = self.edge_to(index + 1, state);
+        if jump_when {
+            self.branch(cond, jump_edge, next);
+        } else {
+            self.branch(cond, next, jump_edge);
+        }
+        Ok(Flow::Ended)
+    }
+
+    /// Translates one instruction.
+    fn translate(&mut self, instr: &BcInstr, index: usize, state: &mut State) -> Result<Flow, Unsupported> {
+        let opcode = instr.opcode;
+        match opcode {
+            op::NOP | op::RESUME | op::PRECALL => {}
+            op::POP_TOP => {
+                let v = self.pop(instr, state)?;
+                self.release(v);
+            }
+            op::PUSH_NULL => {
+                let v = self.emit(Op::Null, None);
+                state.stack.push(v);
+            }
+            op::COPY => {
+                let n = instr.arg as usize;
+                if n == 0 || n > state.stack.len() {
+                    return Err(self.unsupported(instr, "COPY past the stack"));
+                }
+                let v = state.stack[state.stack.len() - n];
+                if self.owns(v) {
+                    self.effect(Op::Incref(v), None);
+                }
+                state.stack.push(v);
+            }
+            op::SWAP => {
+                let n = instr.arg as usize;
+                let len = state.stack.len();
+                if n == 0 || n > len {
+                    return Err(self.unsupported(instr, "SWAP past the stack"));
+                }
+                state.stack.swap(len - 1, len - n);
+            }
+            op::LOAD_CONST => {
+                let v = self.emit(Op::Const { index: instr.arg }, None);
+                self.effect(Op::Incref(v), None);
+                state.stack.push(v);
+            }
+            op::LOAD_FAST => {
+                let i = self.local(instr, state)?;
+                let v = self.bound_local(instr, state, i);
+                if self.owns(v) {
+                    self.effect(Op::Incref(v), None);
+                }
+                state.stack.push(v);
+            }
+            op::STORE_FAST => {
+                let i = self.local(instr, state)?;
+                let v = self.pop(instr, state)?;
+                let old = std::mem::replace(&mut state.locals[i], v);
+                self.release(old);
+            }
+            op::DELETE_FAST => {
+                let i = self.local(instr, state)?;
+                let v = self.bound_local(instr, state, i);
+                state.locals[i] = self.emit(Op::Null, None);
+                self.release(v);
+            }
+            op::LOAD_GLOBAL => {
+                // As the interpreter, the NULL of `NULL + name` is pushed only on success.
+                let exit = self.raise_exit(instr, state, vec![]);
+                let v = self.emit(Op::LoadGlobal { name: instr.arg >> 1 }, exit);
+                if instr.arg & 1 == 1 {
+                    let null = self.emit(Op::Null, None);
+                    state.stack.push(null);
+                }
+                state.stack.push(v);
+            }
+            op::LOAD_ATTR | op::LOAD_METHOD => {
+                let obj = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![obj]);
+                let v = self.emit(Op::LoadAttr { obj, name: instr.arg }, exit);
+                self.release(obj);
+                if opcode == op::LOAD_METHOD {
+                    // The generic form of LOAD_METHOD: NULL, then the bound attribute, which
+                    // CALL treats as a plain callable (same result, one bound-method object).
+                    let null = self.emit(Op::Null, None);
+                    state.stack.push(null);
+                }
+                state.stack.push(v);
+            }
+            op::STORE_ATTR => {
+                let obj = self.pop(instr, state)?;
+                let value = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![value, obj]);
+                self.effect(Op::StoreAttr { obj, name: instr.arg, value }, exit);
+                self.release(value);
+                self.release(obj);
+            }
+            op::BINARY_OP => {
+                let binop = BinaryOp::from_oparg(instr.arg).ok_or_else(|| self.unsupported(instr, "unknown operator"))?;
+                let rhs = self.pop(instr, state)?;
+                let lhs = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![lhs, rhs]);
+                let v = self.emit(Op::Binary { op: binop, lhs, rhs }, exit);
+                self.release(lhs);
+                self.release(rhs);
+                state.stack.push(v);
+            }
+            op::UNARY_POSITIVE | op::UNARY_NEGATIVE | op::UNARY_INVERT | op::UNARY_NOT => {
+                let value = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![value]);
+                let operation = match opcode {
+                    op::UNARY_POSITIVE => Op::Unary { op: UnaryOp::Positive, value },
+                    op::UNARY_NEGATIVE => Op::Unary { op: UnaryOp::Negative, value },
+                    op::UNARY_INVERT => Op::Unary { op: UnaryOp::Invert, value },
+                    _ => Op::Not(value),
+                };
+                let v = self.emit(operation, exit);
+                self.release(value);
+                state.stack.push(v);
+            }
+            op::COMPARE_OP => {
+                let cmp = CompareOp::from_oparg(instr.arg).ok_or_else(|| self.unsupported(instr, "unknown comparison"))?;
+                let rhs = self.pop(instr, state)?;
+                let lhs = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![lhs, rhs]);
+                let v = self.emit(Op::Compare { op: cmp, lhs, rhs }, exit);
+                self.release(lhs);
+                self.release(rhs);
+                state.stack.push(v);
+            }
+            op::IS_OP => {
+                let rhs = self.pop(instr, state)?;
+                let lhs = self.pop(instr, state)?;
+                let v = self.emit(Op::Is { lhs, rhs, negate: instr.arg == 1 }, None);
+                self.release(lhs);
+                self.release(rhs);
+                state.stack.push(v);
+            }
+            op::CONTAINS_OP => {
+                let container = self.pop(instr, state)?;
+                let item = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![item, container]);
+                let v = self.emit(Op::Contains { item, container, negate: instr.arg == 1 }, exit);
+                self.release(item);
+                self.release(container);
+                state.stack.push(v);
+            }
+            op::BINARY_SUBSCR => {
+                let key = self.pop(instr, state)?;
+                let obj = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![obj, key]);
+                let v = self.emit(Op::GetItem { obj, key }, exit);
+                self.release(obj);
+                self.release(key);
+                state.stack.push(v);
+            }
+            op::STORE_SUBSCR => {
+                let key = self.pop(instr, state)?;
+                let obj = self.pop(instr, state)?;
+                let value = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![value, obj, key]);
+                self.effect(Op::SetItem { obj, key, value }, exit);
+                self.release(value);
+                self.release(obj);
+                self.release(key);
+            }
+            op::DELETE_SUBSCR => {
+                let key = self.pop(instr, state)?;
+                let obj = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![obj, key]);
+                self.effect(Op::DelItem { obj, key }, exit);
+                self.release(obj);
+                self.release(key);
+            }
+            op::BUILD_TUPLE | op::BUILD_LIST => {
+                let items = self.pop_n(instr, state, instr.arg as usize)?;
+                let exit = self.raise_exit(instr, state, items.clone());
+                let v = if opcode == op::BUILD_TUPLE {
+                    self.emit(Op::BuildTuple(items), exit)
+                } else {
+                    self.emit(Op::BuildList(items), exit)
+                };
+                state.stack.push(v);
+            }
+            op::LIST_APPEND => {
+                let value = self.pop(instr, state)?;
+                let depth = instr.arg as usize;
+                if depth == 0 || depth > state.stack.len() {
+                    return Err(self.unsupported(instr, "LIST_APPEND past the stack"));
+                }
+                let list = state.stack[state.stack.len() - depth];
+                let exit = self.raise_exit(instr, state, vec![value]);
+                self.effect(Op::ListAppend { list, value }, exit);
+            }
+            op::GET_ITER => {
+                let v = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![v]);
+                let it = self.emit(Op::GetIter(v), exit);
+                self.release(v);
+                state.stack.push(it);
+            }
+            op::FOR_ITER => {
+                let iter = *state.stack.last().ok_or_else(|| self.unsupported(instr, "value stack underflow"))?;
+                // An error other than StopIteration unwinds with the iterator still on the stack.
+                let exit = self.raise_exit(instr, state, vec![]);
+                let next = self.emit(Op::IterNext(iter), exit);
+                let done = self.emit(Op::IsNull(next), None);
+                let exit_index = self.index_of_target(instr, self.bytecode.for_iter_exit(instr))?;
+                let mut after = state.clone();
+                after.stack.pop();
+                let exhausted = self.edge_block(instr.offset, |b| b.release(iter), exit_index, &after);
+                let body_block = self.new_block(instr.offset);
+                let saved = std::mem::replace(&mut self.current, body_block);
+                let item = self.emit(Op::NonNull(next), None);
+                let mut body = state.clone();
+                body.stack.push(item);
+                let edge = self.edge_to(index + 1, &body);
+                self.terminate(body_block, Terminator::Jump(edge));
+                self.current = saved;
+                let more = Edge { target: body_block, args: Vec::new() };
+                self.branch(done, exhausted, more);
+                return Ok(Flow::Ended);
+            }
+            op::JUMP_FORWARD | op::JUMP_BACKWARD | op::JUMP_BACKWARD_NO_INTERRUPT => {
+                let target = self.index_of_target(instr, self.bytecode.jump_target(instr))?;
+                if opcode == op::JUMP_BACKWARD {
+                    // Signals (Ctrl-C) and GIL hand-offs are served on every loop back-edge.
+                    let exit = self.raise_exit(instr, state, vec![]);
+                    self.effect(Op::CheckEvalBreaker, exit);
+                }
+                let edge = self.edge_to(target, state);
+                let current = self.current;
+                self.terminate(current, Terminator::Jump(edge));
+                return Ok(Flow::Ended);
+            }
+            op::POP_JUMP_FORWARD_IF_FALSE | op::POP_JUMP_BACKWARD_IF_FALSE => {
+                return self.pop_jump(instr, index, state, Test::Truth, false);
+            }
+            op::POP_JUMP_FORWARD_IF_TRUE | op::POP_JUMP_BACKWARD_IF_TRUE => {
+                return self.pop_jump(instr, index, state, Test::Truth, true);
+            }
+            op::POP_JUMP_FORWARD_IF_NONE | op::POP_JUMP_BACKWARD_IF_NONE => {
+                return self.pop_jump(instr, index, state, Test::None, true);
+            }
+            op::POP_JUMP_FORWARD_IF_NOT_NONE | op::POP_JUMP_BACKWARD_IF_NOT_NONE => {
+                return self.pop_jump(instr, index, state, Test::None, false);
+            }
+            op::JUMP_IF_FALSE_OR_POP | op::JUMP_IF_TRUE_OR_POP => {
+                let v = *state.stack.last().ok_or_else(|| self.unsupported(instr, "value stack underflow"))?;
+                // On error the value stays on the stack (the interpreter pops only on success).
+                let exit = self.raise_exit(instr, state, vec![]);
+                let truth = self.emit(Op::IsTrue(v), exit);
+                let target = self.index_of_target(instr, self.bytecode.jump_target(instr))?;
+                let jump = self.edge_to(target, state);
+                let mut popped = state.clone();
+                popped.stack.pop();
+                let go_on = self.edge_block(instr.offset, |b| b.release(v), index + 1, &popped);
+                if opcode == op::JUMP_IF_TRUE_OR_POP {
+                    self.branch(truth, jump, go_on);
+                } else {
+                    self.branch(truth, go_on, jump);
+                }
+                return Ok(Flow::Ended);
+            }
+            op::KW_NAMES => self.kwnames = Some(instr.arg),
+            op::CALL => {
+                let argc = instr.arg as usize;
+                let args = self.pop_n(instr, state, argc)?;
+                let second = self.pop(instr, state)?;
+                let first = self.pop(instr, state)?;
+                // CALL's stack: [NULL, callable, args...] or [method, self, args...].
+                let (callable, args) = match self.func.type_of(first) {
+                    Type::Null => (second, args),
+                    Type::Object => (first, std::iter::once(second).chain(args).collect()),
+                    _ => return Err(self.unsupported(instr, "call whose method marker is not known")),
+                };
+                let kwnames = self.kwnames.take();
+                let mut consumed = vec![callable];
+                consumed.extend(&args);
+                let exit = self.raise_exit(instr, state, consumed.clone());
+                let v = self.emit(Op::Call { callable, args, kwnames }, exit);
+                for c in consumed {
+                    self.release(c);
+                }
+                state.stack.push(v);
+            }
+            op::RETURN_VALUE => {
+                let v = self.pop(instr, state)?;
+                // The interpreter leaves the rest to frame clearing; compiled code owns them.
+                for s in std::mem::take(&mut state.stack) {
+                    self.release(s);
+                }
+                for l in state.locals.clone() {
+                    self.release(l);
+                }
+                let current = self.current;
+                self.terminate(current, Terminator::Return(v));
+                return Ok(Flow::Ended);
+            }
+            // Rare and intricate: the interpreter executes these (and the rest of the call).
+            op::RAISE_VARARGS | op::LOAD_ASSERTION_ERROR | op::IMPORT_NAME | op::IMPORT_FROM | op::IMPORT_STAR
+            | op::PRINT_EXPR | op::SETUP_ANNOTATIONS | op::LOAD_BUILD_CLASS | op::RERAISE => {
+                let exit = self.exit(ExitKind::Resume, instr.start, state, vec![]);
+                let current = self.current;
+                self.terminate(current, Terminator::Exit(exit));
+                return Ok(Flow::Ended);
+            }
+            _ => return Err(self.unsupported(instr, "not supported by the compiler yet")),
+        }
+        if !instr.falls_through() {
+            return Err(self.unsupported(instr, "control flow not handled"));
+        }
+        Ok(Flow::Next)
+    }
+}
+
+/// What a translated instruction does to the block.
+enum Flow {
+    /// Continue with the next instruction.
+    Next,
+    /// The block has its terminator.
+    Ended,
+}
+
+/// The test of a `POP_JUMP_*` instruction.
+#[derive(Clone, Copy)]
+enum Test {
+    Truth,
+    None,
+}
+
+/// Gives each block parameter the union of the types flowing into it (a fixpoint over loops).
+fn infer_param_types(func: &mut Function) {
+    // Parameters start unknown and only grow: this terminates.
+    let mut param_types: HashMap<ValueId, Option<Type>> = HashMap::new();
+    for block in &func.blocks {
+        for &p in &block.params {
+            param_types.insert(p, None);
+        }
+    }
+    let type_now = |func: &Function, types: &HashMap<ValueId, Option<Type>>, v: ValueId| match types.get(&v) {
+        Some(t) => *t,
+        None => Some(func.type_of(v)),
+    };
+    loop {
+        let mut changed = false;
+        for block in &func.blocks {
+            for edge in block.terminator.edges() {
+                let target = &func.blocks[edge.target.index()];
+                for (&param, &arg) in target.params.iter().zip(&edge.args) {
+                    let Some(arg_type) = type_now(func, &param_types, arg) else { continue };
+                    let current = param_types[&param];
+                    let joined = match current {
+                        None => arg_type,
+                        Some(t) => t.union(arg_type),
+                    };
+                    if current != Some(joined) {
+                        param_types.insert(param, Some(joined));
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for (param, ty) in param_types {
+        // A parameter nothing flows into is in an unreachable block; keep it MaybeNull.
+        func.values[param.index()] = ty.unwrap_or(Type::MaybeNull);
+    }
+}
+
+/// Removes `CheckBound` of values proven bound (their uses take the value itself), and
+/// simplifies `XDecref` of values whose NULL-ness is known.
+fn drop_proven_checks(func: &mut Function) {
+    let types = func.values.clone();
+    let mut proven: HashMap<ValueId, ValueId> = HashMap::new();
+    for block in &mut func.blocks {
+        block.instrs.retain(|i| match (i.result, &i.op) {
+            (Some(r), Op::CheckBound { value, .. }) if types[value.index()] == Type::Object => {
+                proven.insert(r, *value);
+                false
+            }
+            _ => true,
+        });
+        // An XDecref of a value proven NULL does nothing; of an object, it is a Decref.
+        block.instrs.retain(|i| !matches!(i.op, Op::XDecref(v) if types[v.index()] == Type::Null));
+        for instr in &mut block.instrs {
+            if let Op::XDecref(v) = instr.op {
+                if types[v.index()] == Type::Object {
+                    instr.op = Op::Decref(v);
+                }
+            }
+        }
+    }
+    if !proven.is_empty() {
+        rewrite_uses(func, &|v| proven.get(&v).copied().unwrap_or(v));
+    }
+}
+
+/// Drops exits no instruction or terminator refers to any more (their checks were proven
+/// unnecessary) and renumbers the rest in order of use.
+fn compact_exits(func: &mut Function) {
+    let mut renumber: HashMap<ExitId, ExitId> = HashMap::new();
+    let mut kept = Vec::new();
+    let mut visit = |exit: &mut ExitId, exits: &[Exit]| {
+        let new = *renumber.entry(*exit).or_insert_with(|| {
+            kept.push(exits[exit.index()].clone());
+            ExitId(kept.len() as u32 - 1)
+        });
+        *exit = new;
+    };
+    let exits = std::mem::take(&mut func.exits);
+    for block in &mut func.blocks {
+        for instr in &mut block.instrs {
+            if let Some(exit) = &mut instr.exit {
+                visit(exit, &exits);
+            }
+        }
+        if let Terminator::Exit(exit) = &mut block.terminator {
+            visit(exit, &exits);
+        }
+    }
+    func.exits = kept;
+}
+
+/// Removes block parameters whose incoming arguments are all one value (or the parameter
+/// itself, around a loop), replacing the parameter by that value everywhere.
+fn prune_params(func: &mut Function) {
+    loop {
+        let mut replace: HashMap<ValueId, ValueId> = HashMap::new();
+        for (b, block) in func.blocks.iter().enumerate() {
+            if b == Function::ENTRY.index() {
+                continue;
+            }
+            for (pos, &param) in block.params.iter().enumerate() {
+                let mut only: Option<ValueId> = None;
+                let mut unique = true;
+                for pred in &func.blocks {
+                    for edge in pred.terminator.edges() {
+                        if edge.target.index() != b {
+                            continue;
+                        }
+                        let arg = edge.args[pos];
+                        if arg == param {
+                            continue;
+                        }
+                        match only {
+                            None => only = Some(arg),
+                            Some(o) if o == arg => {}
+                            Some(_) => unique = false,
+                        }
+                    }
+                }
+                if let (true, Some(value)) = (unique, only) {
+                    replace.insert(param, value);
+                }
+            }
+        }
+        if replace.is_empty() {
+            return;
+        }
+        // Resolve chains (p1 -> p2 -> v) so every use is rewritten to a surviving value.
+        let resolve = |mut v: ValueId| {
+            while let Some(&next) = replace.get(&v) {
+                if next == v {
+                    break;
+                }
+                v = next;
+            }
+            v
+        };
+        for b in 0..func.blocks.len() {
+            let removed: Vec<usize> = func.blocks[b]
+                .params
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| replace.contains_key(p))
+                .map(|(i, _)| i)
+                .collect();
+            if removed.is_empty() {
+                continue;
+            }
+            func.blocks[b].params = func.blocks[b].params.iter().copied().filter(|p| !replace.contains_key(p)).collect();
+            for pred in 0..func.blocks.len() {
+                for edge in func.blocks[pred].terminator.edges_mut() {
+                    if edge.target.index() == b {
+                        edge.args = edge
+                            .args
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| !removed.contains(i))
+                            .map(|(_, a)| *a)
+                            .collect();
+                    }
+                }
+            }
+        }
+        rewrite_uses(func, &resolve);
+    }
+}
+
+/// Applies `map` to every use of a value: operands, edge arguments, terminators, exits.
+fn rewrite_uses(func: &mut Function, map: &dyn Fn(ValueId) -> ValueId) {
+    for block in &mut func.blocks {
+        for instr in &mut block.instrs {
+            rewrite_op(&mut instr.op, map);
+        }
+        match &mut block.terminator {
+            Terminator::Branch { cond, .. } => *cond = map(*cond),
+            Terminator::Return(v) => *v = map(*v),
+            Terminator::Jump(_) | Terminator::Exit(_) => {}
+        }
+        for edge in block.terminator.edges_mut() {
+            for a in &mut edge.args {
+                *a = map(*a);
+            }
+        }
+    }
+    for exit in &mut func.exits {
+        for v in exit.state.locals.iter_mut().chain(&mut exit.state.stack).chain(&mut exit.release) {
+            *v = map(*v);
+        }
+    }
+}
+
+fn rewrite_op(op: &mut Op, map: &dyn Fn(ValueId) -> ValueId) {
+    use Op::*;
+    match op {
+        LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker => {}
+        Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsNone(v) | IsNull(v) | NonNull(v) | GetIter(v)
+        | IterNext(v) => *v = map(*v),
+        CheckBound { value, .. } | Unary { value, .. } => *value = map(*value),
+        LoadAttr { obj, .. } => *obj = map(*obj),
+        StoreAttr { obj, value, .. } => {
+            *obj = map(*obj);
+            *value = map(*value);
+        }
+        Binary { lhs, rhs, .. } | Compare { lhs, rhs, .. } | Is { lhs, rhs, .. } => {
+            *lhs = map(*lhs);
+            *rhs = map(*rhs);
+        }
+        Contains { item, container, .. } => {
+            *item = map(*item);
+            *container = map(*container);
+        }
+        GetItem { obj, key } | DelItem { obj, key } => {
+            *obj = map(*obj);
+            *key = map(*key);
+        }
+        SetItem { obj, key, value } => {
+            *obj = map(*obj);
+            *key = map(*key);
+            *value = map(*value);
+        }
+        BuildTuple(items) | BuildList(items) => items.iter_mut().for_each(|v| *v = map(*v)),
+        ListAppend { list, value } => {
+            *list = map(*list);
+            *value = map(*value);
+        }
+        Call { callable, args, .. } => {
+            *callable = map(*callable);
+            args.iter_mut().for_each(|v| *v = map(*v));
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! HIR: the high-level IR, SSA form with block parameters (no phi nodes).
+//!
+//! The builder (`build`) translates bytecode generically: every operation is what the
+//! interpreter does, through the C API on boxed objects, with reference counts made explicit
+//! (`Incref`/`Decref`) exactly where the interpreter increments and decrements them. So at every
+//! bytecode boundary the values owned by the function are exactly its locals and its value
+//! stack, which is what a `FrameState` lists and what an exit writes back into the frame.
+//! Passes (`opt`, next milestone) then specialise on types and cancel refcount pairs.
+//!
+//! Every instruction that can leave compiled code names an `Exit`: where the interpreter takes
+//! over (bytecode offset), the frame state to rebuild there, and the values to release first.
+
+pub mod build;
+pub mod print;
+pub mod validate;
+
+use std::fmt;
+
+/// Declares a `u32` id type that prints as its IR name (`v12`, `bb3`, `exit4`).
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub u32);
+
+        impl $name {
+            /// The id as a vector index.
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "{}"), self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An SSA value.
+    ValueId,
+    "v"
+);
+id_type!(
+    /// A basic block.
+    BlockId,
+    "bb"
+);
+id_type!(
+    /// A way out of compiled code (see `Exit`).
+    ExitId,
+    "exit"
+);
+
+/// What a value is. The type lattice of the specialising tier grows from this; for now the
+/// builder only needs to tell objects from NULL and from machine booleans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Type {
+    /// A reference to a Python object (never NULL).
+    Object,
+    /// The NULL pointer: an unbound local, or the `PUSH_NULL` marker of a call.
+    Null,
+    /// An object or NULL (a block parameter fed by both, the result of `IterNext`).
+    MaybeNull,
+    /// A machine boolean (0 or 1), e.g. the result of a truth test.
+    CBool,
+}
+
+impl Type {
+    /// The least type containing both.
+    pub fn union(self, other: Type) -> Type {
+        use Type::*;
+        match (self, other) {
+            (a, b) if a == b => a,
+            (Object | Null | MaybeNull, Object | Null | MaybeNull) => MaybeNull,
+            // Mixing a machine value with an object is a builder bug; keep the wider name so the
+            // validator reports it.
+            _ => MaybeNull,
+        }
+    }
+
+    /// Whether values of this type are references the function may own.
+    pub fn is_object_like(self) -> bool {
+        matches!(self, Type::Object | Type::MaybeNull)
+    }
+}
+
+/// `BINARY_OP`'s operators, in CPython's `NB_*` order (the oparg).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    And,
+    FloorDivide,
+    Lshift,
+    MatrixMultiply,
+    Multiply,
+    Remainder,
+    Or,
+    Power,
+    Rshift,
+    Subtract,
+    TrueDivide,
+    Xor,
+    InplaceAdd,
+    InplaceAnd,
+    InplaceFloorDivide,
+    InplaceLshift,
+    InplaceMatrixMultiply,
+    InplaceMultiply,
+    InplaceRemainder,
+    InplaceOr,
+    InplacePower,
+    InplaceRshift,
+    InplaceSubtract,
+    InplaceTrueDivide,
+    InplaceXor,
+}
+
+impl BinaryOp {
+    const ALL: [BinaryOp; 26] = [
+        BinaryOp::Add,
+        BinaryOp::And,
+        BinaryOp::FloorDivide,
+        BinaryOp::Lshift,
+        BinaryOp::MatrixMultiply,
+        BinaryOp::Multiply,
+        BinaryOp::Remainder,
+        BinaryOp::Or,
+        BinaryOp::Power,
+        BinaryOp::Rshift,
+        BinaryOp::Subtract,
+        BinaryOp::TrueDivide,
+        BinaryOp::Xor,
+        BinaryOp::InplaceAdd,
+        BinaryOp::InplaceAnd,
+        BinaryOp::InplaceFloorDivide,
+        BinaryOp::InplaceLshift,
+        BinaryOp::InplaceMatrixMultiply,
+        BinaryOp::InplaceMultiply,
+        BinaryOp::InplaceRemainder,
+        BinaryOp::InplaceOr,
+        BinaryOp::InplacePower,
+        BinaryOp::InplaceRshift,
+        BinaryOp::InplaceSubtract,
+        BinaryOp::InplaceTrueDivide,
+        BinaryOp::InplaceXor,
+    ];
+
+    /// The operator for `BINARY_OP`'s oparg (CPython's `NB_*` numbering).
+    pub fn from_oparg(oparg: u32) -> Option<BinaryOp> {
+        BinaryOp::ALL.get(oparg as usize).copied()
+    }
+
+    /// The oparg, i.e. the index in the interpreter's `binary_ops` table.
+    pub fn oparg(self) -> u32 {
+        BinaryOp::ALL.iter().position(|&op| op == self).unwrap_or(0) as u32
+    }
+
+    /// The operator as Python spells it (`+`, `//=`...).
+    pub fn symbol(self) -> &'static str {
+        use BinaryOp::*;
+        match self {
+            Add => "+",
+            And => "&",
+            FloorDivide => "//",
+            Lshift => "<<",
+            MatrixMultiply => "@",
+            Multiply => "*",
+            Remainder => "%",
+            Or => "|",
+            Power => "**",
+            Rshift => ">>",
+            Subtract => "-",
+            TrueDivide => "/",
+            Xor => "^",
+            InplaceAdd => "+=",
+            InplaceAnd => "&=",
+            InplaceFloorDivide => "//=",
+            InplaceLshift => "<<=",
+            InplaceMatrixMultiply => "@=",
+            InplaceMultiply => "*=",
+            InplaceRemainder => "%=",
+            InplaceOr => "|=",
+            InplacePower => "**=",
+            InplaceRshift => ">>=",
+            InplaceSubtract => "-=",
+            InplaceTrueDivide => "/=",
+            InplaceXor => "^=",
+        }
+    }
+}
+
+/// The unary operators with a C API call each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Positive,
+    Negative,
+    Invert,
+}
+
+/// `COMPARE_OP`'s operators, in CPython's `Py_LT..Py_GE` order (the oparg).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Lt,
+    Le,
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+}
+
+impl CompareOp {
+    /// The operator for `COMPARE_OP`'s oparg.
+    pub fn from_oparg(oparg: u32) -> Option<CompareOp> {
+        use CompareOp::*;
+        [Lt, Le, Eq, Ne, Gt, Ge].get(oparg as usize).copied()
+    }
+
+    /// CPython's `Py_LT`.. constant, as `PyObject_RichCompare` takes it.
+    pub fn py_op(self) -> i32 {
+        self as i32
+    }
+
+    /// The operator as Python spells it.
+    pub fn symbol(self) -> &'static str {
+        ["<", "<=", "==", "!=", ">", ">="][self as usize]
+    }
+}
+
+/// An operation. Unless noted, an operation that yields an object yields a new reference, and
+/// an operation does not consume its operands (the builder emits the `Decref`s that follow it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Takes the reference held by the frame's local slot `local` (entry block only): the slot
+    /// is left NULL and the function owns the value, as it owns every other local.
+    LoadArg { local: u32 },
+    /// `co_consts[index]`, borrowed: the code object keeps it alive.
+    Const { index: u32 },
+    /// NULL.
+    Null,
+    /// `Py_INCREF`.
+    Incref(ValueId),
+    /// `Py_DECREF` (value known non-NULL).
+    Decref(ValueId),
+    /// `Py_XDECREF`.
+    XDecref(ValueId),
+    /// Raises `UnboundLocalError` for local `local` if `value` is NULL; else the same pointer,
+    /// now known to be an object.
+    CheckBound { value: ValueId, local: u32 },
+    /// The global or builtin `co_names[name]`; NameError if neither has it.
+    LoadGlobal { name: u32 },
+    /// `getattr(obj, co_names[name])`.
+    LoadAttr { obj: ValueId, name: u32 },
+    /// `setattr(obj, co_names[name], value)`. No result.
+    StoreAttr { obj: ValueId, name: u32, value: ValueId },
+    /// `PyNumber_*` for `BINARY_OP`.
+    Binary { op: BinaryOp, lhs: ValueId, rhs: ValueId },
+    /// `PyNumber_Positive`/`Negative`/`Invert`.
+    Unary { op: UnaryOp, value: ValueId },
+    /// `not value` (as `UNARY_NOT`: a bool object).
+    Not(ValueId),
+    /// `PyObject_RichCompare`.
+    Compare { op: CompareOp, lhs: ValueId, rhs: ValueId },
+    /// `lhs is rhs` (negated for `is not`): a bool object. Cannot fail.
+    Is { lhs: ValueId, rhs: ValueId, negate: bool },
+    /// `item in container` (negated for `not in`): a bool object.
+    Contains { item: ValueId, container: ValueId, negate: bool },
+    /// `PyObject_IsTrue`: a machine bool.
+    IsTrue(ValueId),
+    /// `value is None`: a machine bool. Cannot fail.
+    IsNone(ValueId),
+    /// `value == NULL`: a machine bool. Cannot fail.
+    IsNull(ValueId),
+    /// The same pointer, known not to be NULL here (no code: it only narrows the type, e.g.
+    /// `IterNext`'s result on the path where `IsNull` was false).
+    NonNull(ValueId),
+    /// `obj[key]`.
+    GetItem { obj: ValueId, key: ValueId },
+    /// `obj[key] = value`. No result.
+    SetItem { obj: ValueId, key: ValueId, value: ValueId },
+    /// `del obj[key]`. No result.
+    DelItem { obj: ValueId, key: ValueId },
+    /// A tuple of the items; consumes them (the references move into the tuple).
+    BuildTuple(Vec<ValueId>),
+    /// A list of the items; consumes them.
+    BuildList(Vec<ValueId>),
+    /// `list.append(value)` for a list being built; consumes `value`. No result.
+    ListAppend { list: ValueId, value: ValueId },
+    /// `iter(value)`.
+    GetIter(ValueId),
+    /// The iterator's next item, or NULL when it is exhausted (an error other than
+    /// StopIteration leaves compiled code).
+    IterNext(ValueId),
+    /// A vectorcall: `callable(*args, **dict(zip(kwnames, args[-len(kwnames):])))`, where
+    /// `kwnames` indexes a tuple of names in `co_consts`. Consumes nothing.
+    Call { callable: ValueId, args: Vec<ValueId>, kwnames: Option<u32> },
+    /// Runs pending calls (signal handlers) and lets other threads take the GIL when the
+    /// interpreter's eval breaker asks for it. No result.
+    CheckEvalBreaker,
+}
+
+impl Op {
+    /// The values the operation reads.
+    pub fn operands(&self) -> Vec<ValueId> {
+        use Op::*;
+        match self {
+            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker => vec![],
+            Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsNone(v) | IsNull(v) | NonNull(v)
+            | GetIter(v) | IterNext(v) => vec![*v],
+            CheckBound { value, .. } => vec![*value],
+            Unary { value, .. } => vec![*value],
+            LoadAttr { obj, .. } => vec![*obj],
+            StoreAttr { obj, value, .. } => vec![*obj, *value],
+            Binary { lhs, rhs, .. } | Compare { lhs, rhs, .. } | Is { lhs, rhs, .. } => vec![*lhs, *rhs],
+            Contains { item, container, .. } => vec![*item, *container],
+            GetItem { obj, key } | DelItem { obj, key } => vec![*obj, *key],
+            SetItem { obj, key, value } => vec![*obj, *key, *value],
+            BuildTuple(items) | BuildList(items) => items.clone(),
+            ListAppend { list, value } => vec![*list, *value],
+            Call { callable, args, .. } => std::iter::once(*callable).chain(args.iter().copied()).collect(),
+        }
+    }
+
+    /// The type of the result, or None for operations without one.
+    pub fn result_type(&self) -> Option<Type> {
+        use Op::*;
+        match self {
+            Incref(_) | Decref(_) | XDecref(_) | StoreAttr { .. } | SetItem { .. }
+            | DelItem { .. } | ListAppend { .. } | CheckEvalBreaker => None,
+            Null => Some(Type::Null),
+            IterNext(_) => Some(Type::MaybeNull),
+            IsTrue(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),
+            // LoadArg: arguments are always bound when a frame starts.
+            _ => Some(Type::Object),
+        }
+    }
+}
+
+/// How compiled code hands the frame to the interpreter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitKind {
+    /// An exception is set: the interpreter unwinds from the instruction at the exit's offset
+    /// (tracebacks, `except` handlers and `finally` run there, exactly as interpreted).
+    Raise,
+    /// No exception: the interpreter resumes by executing the instruction at the offset (used
+    /// for what compiled code leaves to the interpreter, and for failed guards).
+    Resume,
+}
+
+/// The interpreter's view of the frame at a bytecode offset: every local slot and the value
+/// stack, each entry an owned reference (or NULL) handed to the frame when the exit is taken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameState {
+    /// Code-unit index of the instruction the interpreter continues with (or raises at).
+    pub offset: u32,
+    /// One value per `localsplus` slot.
+    pub locals: Vec<ValueId>,
+    /// The value stack, bottom first.
+    pub stack: Vec<ValueId>,
+}
+
+/// A way out of compiled code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exit {
+    pub kind: ExitKind,
+    pub state: FrameState,
+    /// Owned values that are in neither the locals nor the stack at that point (an operation's
+    /// consumed operands): released before the frame is handed over, as the interpreter
+    /// releases them before it jumps to its error handling.
+    pub release: Vec<ValueId>,
+}
+
+/// An instruction: an operation, its result, and the exit it takes when it fails.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instr {
+    pub result: Option<ValueId>,
+    pub op: Op,
+    pub exit: Option<ExitId>,
+}
+
+/// A jump to a block, passing arguments for its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge {
+    pub target: BlockId,
+    pub args: Vec<ValueId>,
+}
+
+/// How a block ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Terminator {
+    Jump(Edge),
+    /// On a machine bool.
+    Branch { cond: ValueId, if_true: Edge, if_false: Edge },
+    /// Returns an owned reference to the caller.
+    Return(ValueId),
+    /// Leaves compiled code unconditionally.
+    Exit(ExitId),
+}
+
+impl Terminator {
+    /// The outgoing edges.
+    pub fn edges(&self) -> Vec<&Edge> {
+        match self {
+            Terminator::Jump(e) => vec![e],
+            Terminator::Branch { if_true, if_false, .. } => vec![if_true, if_false],
+            Terminator::Return(_) | Terminator::Exit(_) => vec![],
+        }
+    }
+
+    /// The outgoing edges, mutably.
+    pub fn edges_mut(&mut self) -> Vec<&mut Edge> {
+        match self {
+            Terminator::Jump(e) => vec![e],
+            Terminator::Branch { if_true, if_false, .. } => vec![if_true, if_false],
+            Terminator::Return(_) | Terminator::Exit(_) => vec![],
+        }
+    }
+
+    /// The values the terminator itself reads (not edge arguments).
+    pub fn operands(&self) -> Vec<ValueId> {
+        match self {
+            Terminator::Branch { cond, .. } => vec![*cond],
+            Terminator::Return(v) => vec![*v],
+            Terminator::Jump(_) | Terminator::Exit(_) => vec![],
+        }
+    }
+}
+
+/// A basic block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub params: Vec<ValueId>,
+    pub instrs: Vec<Instr>,
+    pub terminator: Terminator,
+    /// The bytecode offset (code units) the block starts at, for dumps and line numbers.
+    pub offset: u32,
+}
+
+/// A function in HIR. Blocks, values and exits live in vectors indexed by their ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    /// The code object's qualified name (for dumps).
+    pub name: String,
+    pub blocks: Vec<Block>,
+    /// The type of each value.
+    pub values: Vec<Type>,
+    pub exits: Vec<Exit>,
+    /// Number of `localsplus` slots (locals, cells, free variables).
+    pub nlocalsplus: u32,
+}
+
+impl Function {
+    /// The entry block (always the first).
+    pub const ENTRY: BlockId = BlockId(0);
+
+    /// The block with this id.
+    pub fn block(&self, id: BlockId) -> &Block {
+        &self.blocks[id.index()]
+    }
+
+    /// The type of a value.
+    pub fn type_of(&self, v: ValueId) -> Type {
+        self.values[v.index()]
+    }
+
+    /// The exit with this id.
+    pub fn exit(&self, id: ExitId) -> &Exit {
+        &self.exits[id.index()]
+    }
+
+    /// Block ids in layout order.
+    pub fn block_ids(&self) -> impl Iterator<Item = BlockId> {
+        (0..self.blocks.len() as u32).map(BlockId)
+    }
+}

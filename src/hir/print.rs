@@ -1,0 +1,183 @@
+//! The HIR printer: deterministic text, the same in tests, dumps (`rjit.dis`) and reviews.
+//!
+//! ```text
+//! fn f (locals 3)
+//! bb0:
+//!   v0 = LoadArg 0
+//!   v3 = Binary + v0, v1  -> exit0
+//!   Return v3
+//! exit0: raise @4 locals [v0, v1, v2] stack [] release [v0, v1]
+//! ```
+//! Offsets (`@4`) are bytecode byte offsets, as `dis` prints them.
+
+use std::fmt::{self, Write};
+
+use super::{Block, BlockId, Edge, Exit, ExitKind, Function, Instr, Op, Terminator, Type, UnaryOp};
+
+impl fmt::Display for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "fn {} (locals {})", self.name, self.nlocalsplus)?;
+        for id in self.block_ids() {
+            write_block(f, self, id, self.block(id))?;
+        }
+        for (i, exit) in self.exits.iter().enumerate() {
+            writeln!(f, "exit{i}: {}", ExitText(exit))?;
+        }
+        Ok(())
+    }
+}
+
+fn write_block(f: &mut fmt::Formatter<'_>, func: &Function, id: BlockId, block: &Block) -> fmt::Result {
+    write!(f, "{id}")?;
+    if !block.params.is_empty() {
+        write!(f, "(")?;
+        for (i, p) in block.params.iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{p}")?;
+            if func.type_of(*p) != Type::Object {
+                write!(f, ":{:?}", func.type_of(*p))?;
+            }
+        }
+        write!(f, ")")?;
+    }
+    writeln!(f, ":  # @{}", block.offset * 2)?;
+    for instr in &block.instrs {
+        writeln!(f, "  {}", InstrText(instr))?;
+    }
+    writeln!(f, "  {}", TerminatorText(&block.terminator))
+}
+
+/// Writes `items` as `a, b, c`.
+fn list<T: fmt::Display>(items: &[T]) -> String {
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{item}");
+    }
+    out
+}
+
+struct InstrText<'a>(&'a Instr);
+
+impl fmt::Display for InstrText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let instr = self.0;
+        if let Some(result) = instr.result {
+            write!(f, "{result} = ")?;
+        }
+        write!(f, "{}", OpText(&instr.op))?;
+        if let Some(exit) = instr.exit {
+            write!(f, "  -> {exit}")?;
+        }
+        Ok(())
+    }
+}
+
+struct OpText<'a>(&'a Op);
+
+impl fmt::Display for OpText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Op::*;
+        match self.0 {
+            LoadArg { local } => write!(f, "LoadArg {local}"),
+            Const { index } => write!(f, "Const {index}"),
+            Null => write!(f, "Null"),
+            Incref(v) => write!(f, "Incref {v}"),
+            Decref(v) => write!(f, "Decref {v}"),
+            XDecref(v) => write!(f, "XDecref {v}"),
+            CheckBound { value, local } => write!(f, "CheckBound {value} (local {local})"),
+            LoadGlobal { name } => write!(f, "LoadGlobal name{name}"),
+            LoadAttr { obj, name } => write!(f, "LoadAttr {obj}, name{name}"),
+            StoreAttr { obj, name, value } => write!(f, "StoreAttr {obj}, name{name}, {value}"),
+            Binary { op, lhs, rhs } => write!(f, "Binary {} {lhs}, {rhs}", op.symbol()),
+            Unary { op, value } => {
+                let name = match op {
+                    UnaryOp::Positive => "+",
+                    UnaryOp::Negative => "-",
+                    UnaryOp::Invert => "~",
+                };
+                write!(f, "Unary {name} {value}")
+            }
+            Not(v) => write!(f, "Not {v}"),
+            Compare { op, lhs, rhs } => write!(f, "Compare {} {lhs}, {rhs}", op.symbol()),
+            Is { lhs, rhs, negate } => write!(f, "{} {lhs}, {rhs}", if *negate { "IsNot" } else { "Is" }),
+            Contains { item, container, negate } => {
+                write!(f, "{} {item}, {container}", if *negate { "NotIn" } else { "In" })
+            }
+            IsTrue(v) => write!(f, "IsTrue {v}"),
+            IsNone(v) => write!(f, "IsNone {v}"),
+            IsNull(v) => write!(f, "IsNull {v}"),
+            NonNull(v) => write!(f, "NonNull {v}"),
+            GetItem { obj, key } => write!(f, "GetItem {obj}[{key}]"),
+            SetItem { obj, key, value } => write!(f, "SetItem {obj}[{key}] = {value}"),
+            DelItem { obj, key } => write!(f, "DelItem {obj}[{key}]"),
+            BuildTuple(items) => write!(f, "BuildTuple ({})", list(items)),
+            BuildList(items) => write!(f, "BuildList [{}]", list(items)),
+            ListAppend { list, value } => write!(f, "ListAppend {list}, {value}"),
+            GetIter(v) => write!(f, "GetIter {v}"),
+            IterNext(v) => write!(f, "IterNext {v}"),
+            Call { callable, args, kwnames } => {
+                write!(f, "Call {callable}({})", list(args))?;
+                if let Some(k) = kwnames {
+                    write!(f, " kwnames=const{k}")?;
+                }
+                Ok(())
+            }
+            CheckEvalBreaker => write!(f, "CheckEvalBreaker"),
+        }
+    }
+}
+
+struct EdgeText<'a>(&'a Edge);
+
+impl fmt::Display for EdgeText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.target)?;
+        if !self.0.args.is_empty() {
+            write!(f, "({})", list(&self.0.args))?;
+        }
+        Ok(())
+    }
+}
+
+struct TerminatorText<'a>(&'a Terminator);
+
+impl fmt::Display for TerminatorText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Terminator::Jump(e) => write!(f, "Jump {}", EdgeText(e)),
+            Terminator::Branch { cond, if_true, if_false } => {
+                write!(f, "Branch {cond}, {}, {}", EdgeText(if_true), EdgeText(if_false))
+            }
+            Terminator::Return(v) => write!(f, "Return {v}"),
+            Terminator::Exit(e) => write!(f, "Exit {e}"),
+        }
+    }
+}
+
+struct ExitText<'a>(&'a Exit);
+
+impl fmt::Display for ExitText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let exit = self.0;
+        let kind = match exit.kind {
+            ExitKind::Raise => "raise",
+            ExitKind::Resume => "resume",
+        };
+        write!(
+            f,
+            "{kind} @{} locals [{}] stack [{}]",
+            exit.state.offset * 2,
+            list(&exit.state.locals),
+            list(&exit.state.stack)
+        )?;
+        if !exit.release.is_empty() {
+            write!(f, " release [{}]", list(&exit.release))?;
+        }
+        Ok(())
+    }
+}
