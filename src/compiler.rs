@@ -21,6 +21,9 @@ pub enum FrontendError {
     Decode(String),
     /// A construct the compiler does not handle.
     Unsupported(Unsupported),
+    /// The function may read its own frame's locals (`locals()`, `exec`, ...), which compiled
+    /// code keeps in registers.
+    NeedsFrame(String),
 }
 
 impl std::fmt::Display for FrontendError {
@@ -28,6 +31,9 @@ impl std::fmt::Display for FrontendError {
         match self {
             FrontendError::Decode(msg) => write!(f, "bytecode not understood: {msg}"),
             FrontendError::Unsupported(u) => write!(f, "{u}"),
+            FrontendError::NeedsFrame(name) => {
+                write!(f, "calls {name}(), which reads the frame's local variables: left to the interpreter")
+            }
         }
     }
 }
@@ -47,8 +53,21 @@ pub fn hir_for(code: &Bound<'_, PyAny>) -> PyResult<Result<Function, FrontendErr
         Ok(b) => b,
         Err(e) => return Ok(Err(FrontendError::Decode(e.to_string()))),
     };
+    if let Some(name) = frame_introspection(code)? {
+        return Ok(Err(FrontendError::NeedsFrame(name)));
+    }
     let facts = code_facts(code)?;
     Ok(build(&facts, &bytecode).map_err(FrontendError::Unsupported))
+}
+
+/// Names whose call reads the calling frame's local variables (or its first argument, for
+/// `super()`): compiled code keeps locals in registers, so such functions stay interpreted.
+const FRAME_READERS: [&str; 6] = ["locals", "vars", "dir", "exec", "eval", "super"];
+
+/// The first frame-reading name the code refers to, if any.
+fn frame_introspection(code: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    let names: Vec<String> = code.getattr("co_names")?.extract()?;
+    Ok(names.into_iter().find(|n| FRAME_READERS.contains(&n.as_str())))
 }
 
 /// The builder's view of a code object.
@@ -65,4 +84,108 @@ pub fn code_facts(code: &Bound<'_, PyAny>) -> PyResult<CodeFacts> {
     let cells_apart = cellvars.iter().filter(|c| !varnames.contains(c)).count();
     let nlocalsplus = (varnames.len() + cells_apart + freevars.len()) as u32;
     Ok(CodeFacts { name: code.getattr("co_qualname")?.extract()?, nlocalsplus, nargs })
+}
+
+/// Machine code for a code object, and what `rjit.info` reports about it.
+pub struct Compiled {
+    /// Keeps the executable memory alive (freed with the code object's entry).
+    _code: crate::backend::current::Code,
+    pub entry: NativeFn,
+    /// Bytes of machine code.
+    pub size: usize,
+    pub compile_time_us: f64,
+}
+
+/// Compiled code's signature: runs the frame to completion and returns its result (a new
+/// reference), or NULL with an exception set. "C-unwind": see `cpython::EvalFrameFn`.
+pub type NativeFn =
+    unsafe extern "C-unwind" fn(*mut pyo3::ffi::PyThreadState, *mut crate::cpython::InterpreterFrame) -> *mut pyo3::ffi::PyObject;
+
+/// Why a function was not compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompileError {
+    Frontend(FrontendError),
+    /// Reading the code object raised (the exception was cleared).
+    Python(String),
+    Backend(String),
+}
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CompileError::Frontend(e) => write!(f, "{e}"),
+            CompileError::Python(e) => write!(f, "could not read the code object: {e}"),
+            CompileError::Backend(e) => write!(f, "code generation failed: {e}"),
+        }
+    }
+}
+
+/// Compiles a code object to machine code: bytecode -> HIR -> LIR -> registers -> x86-64.
+pub fn compile(code: &Bound<'_, PyAny>) -> Result<Compiled, CompileError> {
+    use crate::backend::current as target;
+    use crate::lir::{lower, regalloc};
+
+    let started = std::time::Instant::now();
+    let py_error = |e: PyErr| CompileError::Python(e.to_string());
+    let hir = hir_for(code).map_err(py_error)?.map_err(CompileError::Frontend)?;
+    #[cfg(debug_assertions)]
+    if let Err(errors) = crate::hir::validate::validate(&hir) {
+        return Err(CompileError::Backend(format!("invalid HIR: {}", errors.join("; "))));
+    }
+    let constants = code_constants(code).map_err(py_error)?;
+    let layout = crate::cpython::shim::layout();
+    let lir = lower::lower(&hir, &constants, &layout);
+    let alloc = regalloc::allocate(&lir, target::ALLOCATABLE.len() as u8);
+    let ctx = target::Context {
+        layout,
+        code_units: constants.code + i64::from(layout.code_code_adaptive),
+        eval_breaker: crate::cpython::eval_breaker_address() as i64,
+        dealloc: runtime_callee("_Py_Dealloc", crate::cpython::dealloc_address(), false),
+        err_occurred: runtime_callee("PyErr_Occurred", pyo3::ffi::PyErr_Occurred as *const () as usize, false),
+        eval_breaker_helper: runtime_callee("rjit_rt_eval_breaker", crate::runtime::rjit_rt_eval_breaker as *const () as usize, true),
+        eval_frame_default: runtime_callee("_PyEval_EvalFrameDefault", crate::cpython::eval_frame_default_address(), false),
+        check_recursion: runtime_callee("_Py_CheckRecursiveCall", crate::cpython::check_recursion_address(), true),
+        before_raise_exit: runtime_callee(
+            "rjit_shim_before_raise_exit",
+            crate::cpython::shim::rjit_shim_before_raise_exit as *const () as usize,
+            false,
+        ),
+    };
+    let machine = target::emit(&lir, &alloc, &ctx).map_err(|e| CompileError::Backend(format!("{e:?}")))?;
+    let size = machine.size;
+    // SAFETY: the buffer holds a function with the NativeFn signature, starting at `entry`;
+    // it stays mapped as long as `Compiled` (which owns it) lives.
+    let entry: NativeFn = unsafe { std::mem::transmute(machine.buffer.ptr(machine.entry)) };
+    Ok(Compiled { _code: machine, entry, size, compile_time_us: started.elapsed().as_secs_f64() * 1e6 })
+}
+
+fn runtime_callee(name: &'static str, address: usize, returns_int: bool) -> crate::lir::Callee {
+    crate::lir::Callee { name, address, returns_int }
+}
+
+/// Addresses of the objects compiled code embeds (owned by the code object).
+fn code_constants(code: &Bound<'_, PyAny>) -> PyResult<crate::lir::lower::CodeConstants> {
+    let addresses = |attr: &str| -> PyResult<Vec<i64>> {
+        let tuple = code.getattr(attr)?;
+        // The tuple is the code object's own: its items live as long as the code object.
+        let addresses = tuple.try_iter()?.map(|item| item.map(|i| i.as_ptr() as i64)).collect();
+        addresses
+    };
+    Ok(crate::lir::lower::CodeConstants {
+        consts: addresses("co_consts")?,
+        names: addresses("co_names")?,
+        code: code.as_ptr() as i64,
+    })
+}
+
+/// The HIR and LIR of a code object as text (for tests and debugging).
+pub fn dump(code: &Bound<'_, PyAny>) -> PyResult<String> {
+    match hir_for(code)? {
+        Err(e) => Ok(format!("not compiled: {e}\n")),
+        Ok(hir) => {
+            let constants = code_constants(code)?;
+            let lir = crate::lir::lower::lower(&hir, &constants, &crate::cpython::shim::layout());
+            Ok(format!("{hir}\n{lir}"))
+        }
+    }
 }

@@ -48,6 +48,9 @@ unsafe extern "C-unwind" fn whole_program_eval_frame<const DIRECT: bool>(
                 if !entry.is_suspendable() && entry.count_call() {
                     return hot_call(tstate, frame, entry);
                 }
+                if let Some(native) = entry.native() {
+                    return native(tstate, frame);
+                }
             }
             None => return first_call(tstate, frame),
         }
@@ -66,6 +69,9 @@ unsafe extern "C-unwind" fn scoped_eval_frame<const DIRECT: bool>(
         if let Some(entry) = state::entry_of_with::<DIRECT>(cpython::frame_code(frame)) {
             if entry.is_forced() && !entry.is_suspendable() && entry.count_call() {
                 return hot_call(tstate, frame, entry);
+            }
+            if let Some(native) = entry.native() {
+                return native(tstate, frame);
             }
         }
     }
@@ -95,10 +101,15 @@ unsafe fn hot_call(
 ) -> *mut ffi::PyObject {
     // The panic guard covers compilation only: nothing between here and the interpreter may
     // catch an unwind (see `EvalFrameFn`).
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state::on_hot(entry))) {
+    let code = cpython::frame_code(frame);
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state::on_hot(entry, code))) {
+        ffi::PyErr_Clear();
         state::internal_error(entry, panic_message(&panic));
     }
-    cpython::eval_frame_in_interpreter(tstate, frame, 0)
+    match entry.native() {
+        Some(native) => native(tstate, frame),
+        None => cpython::eval_frame_in_interpreter(tstate, frame, 0),
+    }
 }
 
 /// The text of a caught panic.

@@ -8,9 +8,12 @@
 pub mod bytecode;
 pub mod compiler;
 pub mod cpython;
+pub mod backend;
 pub mod hir;
 pub mod hook;
+pub mod lir;
 pub mod options;
+pub mod runtime;
 pub mod state;
 pub mod stats;
 
@@ -126,6 +129,9 @@ fn code_info<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> PyResult<Bound<'
             info.set_item("hot_after", entry.hot_after())?;
             info.set_item("has_loop", entry.has_loop())?;
             info.set_item("forced", entry.is_forced())?;
+            let facts = entry.compiled_facts();
+            info.set_item("compile_time_us", facts.map(|f| f.0))?;
+            info.set_item("code_size", facts.map(|f| f.1))?;
         }
         None => {
             info.set_item("seen", false)?;
@@ -137,6 +143,8 @@ fn code_info<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> PyResult<Bound<'
             info.set_item("hot_after", options::hot_after(state::threshold(), has_loop))?;
             info.set_item("has_loop", has_loop)?;
             info.set_item("forced", false)?;
+            info.set_item("compile_time_us", None::<f64>)?;
+            info.set_item("code_size", None::<usize>)?;
         }
     }
     Ok(info)
@@ -153,6 +161,7 @@ fn stats_dict(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     out.set_item("functions_alive", s.functions_seen - s.functions_freed)?;
     out.set_item("compiled", s.compiled)?;
     out.set_item("compile_time_us", s.compile_time_us)?;
+    out.set_item("code_bytes", s.code_bytes)?;
     out.set_item("declined", s.declined.values().sum::<u64>())?;
     let by_reason = PyDict::new(py);
     for (reason, count) in &s.declined {
@@ -160,6 +169,13 @@ fn stats_dict(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     }
     out.set_item("declined_by_reason", by_reason)?;
     Ok(out)
+}
+
+/// The HIR and LIR of a code object as text (debugging; `rjit.dis` will grow from it).
+#[pyfunction]
+fn dump_ir(code: &Bound<'_, PyAny>) -> PyResult<String> {
+    code_ptr(code)?;
+    compiler::dump(code)
 }
 
 /// Tests only: installs or removes a stand-in "foreign" PEP 523 function.
@@ -192,6 +208,7 @@ fn _rjit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mark_nojit, m)?)?;
     m.add_function(wrap_pyfunction!(code_info, m)?)?;
     m.add_function(wrap_pyfunction!(stats_dict, m)?)?;
+    m.add_function(wrap_pyfunction!(dump_ir, m)?)?;
     m.add_function(wrap_pyfunction!(_set_foreign_hook_for_tests, m)?)?;
     Ok(())
 }

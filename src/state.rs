@@ -14,8 +14,8 @@ use crate::stats;
 /// Why a function runs in the interpreter for good.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decline {
-    /// This build has no compiler: it only counts calls (the compiler is the next milestone).
-    NoCompiler,
+    /// The compiler does not handle something in the function (the reason names it).
+    Unsupported(String),
     /// rjit itself failed (a bug): the function is left to the interpreter.
     Internal(String),
 }
@@ -23,11 +23,7 @@ pub enum Decline {
 impl fmt::Display for Decline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Decline::NoCompiler => write!(
-                f,
-                "rjit {} has no compiler yet: it counts calls and runs every function in the interpreter",
-                env!("CARGO_PKG_VERSION")
-            ),
+            Decline::Unsupported(msg) => write!(f, "{msg}"),
             Decline::Internal(msg) => write!(f, "internal error in rjit (please report): {msg}"),
         }
     }
@@ -78,6 +74,8 @@ pub enum Status {
     NoJit,
     /// Compilation was attempted and declined.
     Declined(Decline),
+    /// Machine code runs the function.
+    Compiled,
 }
 
 /// Which hotness limit applies to an entry (an index into `HOT_AFTER`).
@@ -126,6 +124,10 @@ pub struct CodeEntry {
     forced: Cell<bool>,
     has_loop: bool,
     status: RefCell<Status>,
+    /// The machine code's entry point, once compiled (read by the hook on every call).
+    native: Cell<Option<crate::compiler::NativeFn>>,
+    /// Owns the machine code (and what `rjit.info` reports).
+    compiled: RefCell<Option<crate::compiler::Compiled>>,
 }
 
 impl CodeEntry {
@@ -138,6 +140,8 @@ impl CodeEntry {
             forced: Cell::new(false),
             has_loop,
             status: RefCell::new(Status::Cold),
+            native: Cell::new(None),
+            compiled: RefCell::new(None),
         };
         entry.settle(match suspendable {
             Some(kind) => Status::Suspendable(kind),
@@ -153,6 +157,17 @@ impl CodeEntry {
         let calls = self.calls.get().wrapping_add(1);
         self.calls.set(calls);
         calls > HOT_AFTER[self.hot_class.get() as usize].get()
+    }
+
+    /// The compiled code's entry point, if the function is compiled.
+    #[inline(always)]
+    pub fn native(&self) -> Option<crate::compiler::NativeFn> {
+        self.native.get()
+    }
+
+    /// Compile time (microseconds) and machine code size (bytes), if compiled.
+    pub fn compiled_facts(&self) -> Option<(f64, usize)> {
+        self.compiled.borrow().as_ref().map(|c| (c.compile_time_us, c.size))
     }
 
     /// Generator-like code, forwarded by the hook without counting.
@@ -293,13 +308,31 @@ pub unsafe fn entry_or_create<'a>(code: *mut ffi::PyObject) -> Option<&'a CodeEn
     Some(&*raw)
 }
 
-/// A function became hot: try to compile it and record the outcome.
-pub fn on_hot(entry: &CodeEntry) {
-    // The compiler (bytecode -> HIR -> machine code) is the next milestone; until it exists,
-    // say so truthfully rather than pretend.
-    let outcome = Decline::NoCompiler;
-    stats::declined(&outcome.to_string());
-    entry.settle(Status::Declined(outcome));
+/// A function became hot: compile it and record the outcome.
+///
+/// # Safety
+/// `code` is the entry's live code object; GIL held.
+pub unsafe fn on_hot(entry: &CodeEntry, code: *mut ffi::PyObject) {
+    let py = pyo3::Python::assume_attached();
+    let code = pyo3::Bound::from_borrowed_ptr(py, code);
+    match crate::compiler::compile(&code) {
+        Ok(compiled) => {
+            stats::compiled(compiled.compile_time_us, compiled.size);
+            entry.native.set(Some(compiled.entry));
+            *entry.compiled.borrow_mut() = Some(compiled);
+            entry.settle(Status::Compiled);
+        }
+        Err(error) => {
+            // Nothing may stay raised: the interpreter runs the frame next.
+            ffi::PyErr_Clear();
+            let decline = match error {
+                crate::compiler::CompileError::Frontend(e) => Decline::Unsupported(e.to_string()),
+                other => Decline::Internal(other.to_string()),
+            };
+            stats::declined(&decline.to_string());
+            entry.settle(Status::Declined(decline));
+        }
+    }
 }
 
 /// Records a bug in rjit on an entry: the function stays in the interpreter.
@@ -317,6 +350,7 @@ impl Status {
             Status::Suspendable(_) => "interpreter",
             Status::NoJit => "nojit",
             Status::Declined(_) => "declined",
+            Status::Compiled => "compiled",
         }
     }
 
@@ -329,6 +363,7 @@ impl Status {
             }
             Status::NoJit => Some("marked @rjit.nojit".to_owned()),
             Status::Declined(decline) => Some(decline.to_string()),
+            Status::Compiled => None,
         }
     }
 }
@@ -353,7 +388,7 @@ mod tests {
         assert!(!e.count_call());
         assert!(!e.count_call());
         assert!(e.count_call(), "the call after `threshold` calls is hot");
-        e.settle(Status::Declined(Decline::NoCompiler));
+        e.settle(Status::Declined(Decline::Unsupported("test".into())));
         assert!(!e.count_call(), "a settled entry is never hot again");
         assert_eq!(e.calls(), 5);
     }

@@ -14,6 +14,8 @@ pub struct Stats {
     pub compiled: u64,
     /// Total compile time, microseconds.
     pub compile_time_us: f64,
+    /// Bytes of machine code generated.
+    pub code_bytes: u64,
     /// Functions left to the interpreter, by reason.
     pub declined: BTreeMap<String, u64>,
 }
@@ -23,6 +25,7 @@ static STATS: Mutex<Stats> = Mutex::new(Stats {
     functions_freed: 0,
     compiled: 0,
     compile_time_us: 0.0,
+    code_bytes: 0,
     declined: BTreeMap::new(),
 });
 
@@ -40,6 +43,15 @@ pub fn entry_created() {
 /// An entry was freed with its code object.
 pub fn entry_freed() {
     with(|s| s.functions_freed += 1);
+}
+
+/// A function was compiled.
+pub fn compiled(time_us: f64, bytes: usize) {
+    with(|s| {
+        s.compiled += 1;
+        s.compile_time_us += time_us;
+        s.code_bytes += bytes as u64;
+    });
 }
 
 /// A function was left to the interpreter for `reason`.

@@ -14,7 +14,7 @@
 struct _PyInterpreterFrame;
 typedef PyObject *(*rjit_eval_frame_fn)(PyThreadState *, struct _PyInterpreterFrame *, int);
 
-/* Byte offsets of the fields the hook's fast path reads. */
+/* Byte offsets of the fields the hook's fast path and the generated code read and write. */
 typedef struct {
     uint32_t python_version_hex;  /* PY_VERSION_HEX the shim was compiled against */
     uint32_t frame_code;          /* _PyInterpreterFrame.f_code */
@@ -22,6 +22,16 @@ typedef struct {
     uint32_t cframe_use_tracing;  /* _PyCFrame.use_tracing (3.11) */
     uint32_t code_flags;          /* PyCodeObject.co_flags */
     uint32_t code_extra;          /* PyCodeObject.co_extra */
+    uint32_t frame_globals;       /* _PyInterpreterFrame.f_globals */
+    uint32_t frame_builtins;      /* _PyInterpreterFrame.f_builtins */
+    uint32_t frame_previous;      /* _PyInterpreterFrame.previous */
+    uint32_t frame_prev_instr;    /* _PyInterpreterFrame.prev_instr (3.11) */
+    uint32_t frame_stacktop;      /* _PyInterpreterFrame.stacktop (an int) */
+    uint32_t frame_localsplus;    /* _PyInterpreterFrame.localsplus */
+    uint32_t cframe_current_frame;/* _PyCFrame.current_frame */
+    uint32_t code_code_adaptive;  /* PyCodeObject.co_code_adaptive: the first code unit */
+    uint32_t tuple_items;         /* PyTupleObject.ob_item */
+    uint32_t tstate_recursion_remaining; /* PyThreadState.recursion_remaining (an int, 3.11) */
 } rjit_layout;
 
 const rjit_layout *rjit_shim_layout(void);
@@ -31,6 +41,17 @@ rjit_eval_frame_fn rjit_shim_get_eval_frame(void);
 void rjit_shim_set_eval_frame(rjit_eval_frame_fn fn);
 /* The interpreter's own evaluation function (what "no hook" means). */
 rjit_eval_frame_fn rjit_shim_default_eval_frame(void);
+
+/* The address of the interpreter's eval breaker (an int that is nonzero when signals,
+ * pending calls or a GIL drop request wait): generated loops test it on every back-edge. */
+const int *rjit_shim_eval_breaker_address(void);
+
+/* Called by compiled code just before it hands a frame with a pending exception to the
+ * interpreter. If a tracer was installed while the compiled code ran, the interpreter's
+ * "throw" entry would report a spurious 'call' event for a frame that is already running;
+ * clearing use_tracing avoids it, and the interpreter turns it back on when it reports the
+ * 'exception' event (PyThreadState_LeaveTracing recomputes it), so the lines after are traced. */
+void rjit_shim_before_raise_exit(PyThreadState *tstate);
 
 /* 1 if the code object's bytecode has a backward jump (a loop), else 0. */
 int rjit_shim_code_has_loop(PyCodeObject *code);

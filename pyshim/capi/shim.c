@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "internal/pycore_frame.h"
+#include "internal/pycore_interp.h"
 #define NEED_OPCODE_TABLES /* _PyOpcode_Deopt and _PyOpcode_Caches, static in 3.11 */
 #include "internal/pycore_opcode.h"
 #undef NEED_OPCODE_TABLES
@@ -19,7 +20,27 @@ static const rjit_layout layout = {
     .cframe_use_tracing = offsetof(_PyCFrame, use_tracing),
     .code_flags = offsetof(PyCodeObject, co_flags),
     .code_extra = offsetof(PyCodeObject, co_extra),
+    .frame_globals = offsetof(_PyInterpreterFrame, f_globals),
+    .frame_builtins = offsetof(_PyInterpreterFrame, f_builtins),
+    .frame_previous = offsetof(_PyInterpreterFrame, previous),
+    .frame_prev_instr = offsetof(_PyInterpreterFrame, prev_instr),
+    .frame_stacktop = offsetof(_PyInterpreterFrame, stacktop),
+    .frame_localsplus = offsetof(_PyInterpreterFrame, localsplus),
+    .cframe_current_frame = offsetof(_PyCFrame, current_frame),
+    .code_code_adaptive = offsetof(PyCodeObject, co_code_adaptive),
+    .tuple_items = offsetof(PyTupleObject, ob_item),
+    .tstate_recursion_remaining = offsetof(PyThreadState, recursion_remaining),
 };
+
+_Static_assert(sizeof(((PyThreadState *)0)->cframe->use_tracing) == 1, "use_tracing is read as a byte");
+_Static_assert(sizeof(((_PyInterpreterFrame *)0)->stacktop) == 4, "stacktop is written as an int");
+_Static_assert(sizeof(((PyThreadState *)0)->recursion_remaining) == 4, "recursion_remaining is an int");
+
+const int *rjit_shim_eval_breaker_address(void) {
+    /* _Py_atomic_int wraps an int; compiled code reads it with a plain load, as the
+     * interpreter's relaxed atomic load compiles on x86-64 and AArch64. */
+    return (const int *)&PyInterpreterState_Get()->ceval.eval_breaker._value;
+}
 
 const rjit_layout *rjit_shim_layout(void) { return &layout; }
 
@@ -32,6 +53,12 @@ void rjit_shim_set_eval_frame(rjit_eval_frame_fn fn) {
 }
 
 rjit_eval_frame_fn rjit_shim_default_eval_frame(void) { return _PyEval_EvalFrameDefault; }
+
+void rjit_shim_before_raise_exit(PyThreadState *tstate) {
+    if (tstate->cframe->use_tracing && tstate->c_tracefunc != NULL) {
+        tstate->cframe->use_tracing = 0;
+    }
+}
 
 int rjit_shim_code_has_loop(PyCodeObject *code) {
     /* The adaptive (quickened) code: specialised opcodes map back through _PyOpcode_Deopt,

@@ -230,6 +230,8 @@ def info(func: object) -> FunctionInfo:
         hot_after=raw["hot_after"],
         has_loop=raw["has_loop"],
         jit=raw["forced"],
+        compile_time_us=raw["compile_time_us"],
+        code_size=raw["code_size"],
     )
 
 

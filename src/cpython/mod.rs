@@ -47,7 +47,30 @@ extern "C" {
     // macros): the 3.12 port must route them through the shim.
     fn _PyCode_GetExtra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t, extra: *mut *mut c_void) -> c_int;
     fn _PyCode_SetExtra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t, extra: *mut c_void) -> c_int;
+    fn _Py_Dealloc(object: *mut ffi::PyObject);
+    fn _Py_CheckRecursiveCall(tstate: *mut ffi::PyThreadState, location: *const c_char) -> c_int;
     fn PyCode_NewEmpty(filename: *const c_char, funcname: *const c_char, firstlineno: c_int) -> *mut ffi::PyObject;
+}
+
+/// The address of `_PyEval_EvalFrameDefault`, for generated code's exits.
+pub fn eval_frame_default_address() -> usize {
+    _PyEval_EvalFrameDefault as *const () as usize
+}
+
+/// The address of `_Py_CheckRecursiveCall`, which generated code calls past the recursion limit.
+pub fn check_recursion_address() -> usize {
+    _Py_CheckRecursiveCall as *const () as usize
+}
+
+/// The address of `_Py_Dealloc`, which generated code calls when a count drops to zero.
+pub fn dealloc_address() -> usize {
+    _Py_Dealloc as *const () as usize
+}
+
+/// The address of the interpreter's eval breaker.
+pub fn eval_breaker_address() -> *const c_int {
+    // SAFETY: returns the address of a field of the (long-lived) interpreter state.
+    unsafe { shim::rjit_shim_eval_breaker_address() }
 }
 
 /// Runs a frame in CPython's interpreter.

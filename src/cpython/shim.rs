@@ -16,6 +16,16 @@ pub struct Layout {
     pub cframe_use_tracing: u32,
     pub code_flags: u32,
     pub code_extra: u32,
+    pub frame_globals: u32,
+    pub frame_builtins: u32,
+    pub frame_previous: u32,
+    pub frame_prev_instr: u32,
+    pub frame_stacktop: u32,
+    pub frame_localsplus: u32,
+    pub cframe_current_frame: u32,
+    pub code_code_adaptive: u32,
+    pub tuple_items: u32,
+    pub tstate_recursion_remaining: u32,
 }
 
 extern "C" {
@@ -25,6 +35,8 @@ extern "C" {
     pub fn rjit_shim_default_eval_frame() -> EvalFrameFn;
     pub fn rjit_shim_code_has_loop(code: *mut ffi::PyCodeObject) -> c_int;
     pub fn rjit_shim_jitfunction_type() -> *mut ffi::PyObject;
+    pub fn rjit_shim_eval_breaker_address() -> *const std::ffi::c_int;
+    pub fn rjit_shim_before_raise_exit(tstate: *mut ffi::PyThreadState);
 }
 
 /// A copy of the shim's layout, loaded by `load_layout` at import so the hook's fast path reads
@@ -36,6 +48,16 @@ static LAYOUT: GilCell<Layout> = GilCell::new(Layout {
     cframe_use_tracing: 0,
     code_flags: 0,
     code_extra: 0,
+    frame_globals: 0,
+    frame_builtins: 0,
+    frame_previous: 0,
+    frame_prev_instr: 0,
+    frame_stacktop: 0,
+    frame_localsplus: 0,
+    cframe_current_frame: 0,
+    code_code_adaptive: 0,
+    tuple_items: 0,
+    tstate_recursion_remaining: 0,
 });
 
 /// Copies the shim's layout; called once at module import, before the hook can run.

@@ -531,6 +531,29 @@ impl<'a> Builder<'a> {
                 };
                 state.stack.push(v);
             }
+            op::BUILD_SLICE => {
+                let step = if instr.arg == 3 { self.pop(instr, state)? } else { self.emit(Op::Null, None) };
+                let stop = self.pop(instr, state)?;
+                let start = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![start, stop, step]);
+                let v = self.emit(Op::BuildSlice { start, stop, step }, exit);
+                for x in [start, stop, step] {
+                    self.release(x);
+                }
+                state.stack.push(v);
+            }
+            op::UNPACK_SEQUENCE => {
+                let value = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![value]);
+                let items = self.emit(Op::UnpackSequence { value, count: instr.arg }, exit);
+                self.release(value);
+                // The first item ends on top of the stack.
+                for index in (0..instr.arg).rev() {
+                    let item = self.emit(Op::TupleItem { tuple: items, index }, None);
+                    state.stack.push(item);
+                }
+                self.release(items);
+            }
             op::LIST_APPEND => {
                 let value = self.pop(instr, state)?;
                 let depth = instr.arg as usize;
@@ -632,6 +655,10 @@ impl<'a> Builder<'a> {
                     self.release(c);
                 }
                 state.stack.push(v);
+                // The callee may have turned tracing on (sys.settrace): continue interpreted,
+                // with the call's result pushed, so every following line is traced.
+                let resume = self.exit(ExitKind::Resume, instr.next_offset(), state, vec![]);
+                self.effect(Op::CheckTracing, Some(resume));
             }
             op::RETURN_VALUE => {
                 let v = self.pop(instr, state)?;
@@ -877,7 +904,7 @@ fn rewrite_uses(func: &mut Function, map: &dyn Fn(ValueId) -> ValueId) {
 fn rewrite_op(op: &mut Op, map: &dyn Fn(ValueId) -> ValueId) {
     use Op::*;
     match op {
-        LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker => {}
+        LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker | CheckTracing => {}
         Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsNone(v) | IsNull(v) | NonNull(v) | GetIter(v)
         | IterNext(v) => *v = map(*v),
         CheckBound { value, .. } | Unary { value, .. } => *value = map(*value),
@@ -908,6 +935,13 @@ fn rewrite_op(op: &mut Op, map: &dyn Fn(ValueId) -> ValueId) {
             *list = map(*list);
             *value = map(*value);
         }
+        BuildSlice { start, stop, step } => {
+            *start = map(*start);
+            *stop = map(*stop);
+            *step = map(*step);
+        }
+        UnpackSequence { value, .. } => *value = map(*value),
+        TupleItem { tuple, .. } => *tuple = map(*tuple),
         Call { callable, args, .. } => {
             *callable = map(*callable);
             args.iter_mut().for_each(|v| *v = map(*v));

@@ -286,6 +286,13 @@ pub enum Op {
     BuildTuple(Vec<ValueId>),
     /// A list of the items; consumes them.
     BuildList(Vec<ValueId>),
+    /// `slice(start, stop, step)` (`step` may be the NULL of a two-item `BUILD_SLICE`).
+    BuildSlice { start: ValueId, stop: ValueId, step: ValueId },
+    /// The items of an iterable as a tuple of exactly `count` items, raising as
+    /// `UNPACK_SEQUENCE` does when there are more or fewer.
+    UnpackSequence { value: ValueId, count: u32 },
+    /// Item `index` of a tuple known to have it.
+    TupleItem { tuple: ValueId, index: u32 },
     /// `list.append(value)` for a list being built; consumes `value`. No result.
     ListAppend { list: ValueId, value: ValueId },
     /// `iter(value)`.
@@ -296,6 +303,9 @@ pub enum Op {
     /// A vectorcall: `callable(*args, **dict(zip(kwnames, args[-len(kwnames):])))`, where
     /// `kwnames` indexes a tuple of names in `co_consts`. Consumes nothing.
     Call { callable: ValueId, args: Vec<ValueId>, kwnames: Option<u32> },
+    /// Leaves compiled code (to resume in the interpreter) if a tracer or profiler was
+    /// installed by the code just called: from then on every line must be traced. No result.
+    CheckTracing,
     /// Runs pending calls (signal handlers) and lets other threads take the GIL when the
     /// interpreter's eval breaker asks for it. No result.
     CheckEvalBreaker,
@@ -306,7 +316,7 @@ impl Op {
     pub fn operands(&self) -> Vec<ValueId> {
         use Op::*;
         match self {
-            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker => vec![],
+            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker | CheckTracing => vec![],
             Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsNone(v) | IsNull(v) | NonNull(v)
             | GetIter(v) | IterNext(v) => vec![*v],
             CheckBound { value, .. } => vec![*value],
@@ -319,6 +329,9 @@ impl Op {
             SetItem { obj, key, value } => vec![*obj, *key, *value],
             BuildTuple(items) | BuildList(items) => items.clone(),
             ListAppend { list, value } => vec![*list, *value],
+            BuildSlice { start, stop, step } => vec![*start, *stop, *step],
+            UnpackSequence { value, .. } => vec![*value],
+            TupleItem { tuple, .. } => vec![*tuple],
             Call { callable, args, .. } => std::iter::once(*callable).chain(args.iter().copied()).collect(),
         }
     }
@@ -328,7 +341,7 @@ impl Op {
         use Op::*;
         match self {
             Incref(_) | Decref(_) | XDecref(_) | StoreAttr { .. } | SetItem { .. }
-            | DelItem { .. } | ListAppend { .. } | CheckEvalBreaker => None,
+            | DelItem { .. } | ListAppend { .. } | CheckEvalBreaker | CheckTracing => None,
             Null => Some(Type::Null),
             IterNext(_) => Some(Type::MaybeNull),
             IsTrue(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),

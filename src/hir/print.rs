@@ -118,6 +118,9 @@ impl fmt::Display for OpText<'_> {
             BuildTuple(items) => write!(f, "BuildTuple ({})", list(items)),
             BuildList(items) => write!(f, "BuildList [{}]", list(items)),
             ListAppend { list, value } => write!(f, "ListAppend {list}, {value}"),
+            BuildSlice { start, stop, step } => write!(f, "BuildSlice {start}:{stop}:{step}"),
+            UnpackSequence { value, count } => write!(f, "UnpackSequence {value}, {count}"),
+            TupleItem { tuple, index } => write!(f, "TupleItem {tuple}[{index}]"),
             GetIter(v) => write!(f, "GetIter {v}"),
             IterNext(v) => write!(f, "IterNext {v}"),
             Call { callable, args, kwnames } => {
@@ -128,6 +131,7 @@ impl fmt::Display for OpText<'_> {
                 Ok(())
             }
             CheckEvalBreaker => write!(f, "CheckEvalBreaker"),
+            CheckTracing => write!(f, "CheckTracing"),
         }
     }
 }

@@ -1,0 +1,566 @@
+//! The x86-64 backend: LIR with its register allocation -> machine code, with dynasm.
+//!
+//! The generated function is `extern "C" fn(tstate, frame) -> PyObject*`:
+//! ```text
+//! push rbp; mov rbp, rsp; push rbx, r12-r15; sub rsp, N
+//! [rbp-48]            the thread state
+//! [rbp-56-8k]         spill slot k
+//! [rsp .. rsp+8m]     argument arrays of calls (vectorcall arguments, tuple items)
+//! rbx                 the interpreter frame (pinned)
+//! r12-r15             allocatable (callee-saved: values survive the C calls)
+//! rax rcx rdx rsi rdi r8-r11   scratch
+//! ```
+//! While it runs, the frame is linked as the thread's current frame (as the interpreter links
+//! the frames it runs), so code called from it sees it in `sys._getframe()`, warnings and
+//! tracebacks; `prev_instr` is kept at the current instruction before each call.
+
+use dynasmrt::x64::Assembler;
+use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi, ExecutableBuffer};
+
+use crate::cpython::shim::Layout;
+use crate::hir::ExitKind;
+use crate::lir::regalloc::{Allocation, Location};
+use crate::lir::{Arg, Callee, Exit, Func, Inst, Src, Target, Term, VReg};
+
+/// The registers the allocator hands out, by dynasm register number: r12, r13, r14, r15.
+pub const ALLOCATABLE: [u8; 4] = [12, 13, 14, 15];
+
+const RAX: u8 = 0;
+const RCX: u8 = 1;
+const RDI: u8 = 7;
+/// Scratch register reserved for breaking cycles in parallel moves.
+const R11: u8 = 11;
+/// System V argument registers, in order.
+const ARG_REGS: [u8; 6] = [7, 6, 2, 1, 8, 9];
+
+/// Bytes below rbp taken by the saved registers (rbx, r12-r15).
+const SAVED_BYTES: i32 = 40;
+const TSTATE_SLOT: i32 = -(SAVED_BYTES + 8);
+
+/// What the code generator needs to know besides the LIR.
+pub struct Context {
+    pub layout: Layout,
+    /// Address of the code object's first code unit (`_PyCode_CODE(code)`).
+    pub code_units: i64,
+    /// Address of the interpreter's eval breaker.
+    pub eval_breaker: i64,
+    pub dealloc: Callee,
+    pub err_occurred: Callee,
+    pub eval_breaker_helper: Callee,
+    pub eval_frame_default: Callee,
+    /// `_Py_CheckRecursiveCall`.
+    pub check_recursion: Callee,
+    /// `rjit_shim_before_raise_exit`.
+    pub before_raise_exit: Callee,
+}
+
+/// Machine code for one function.
+pub struct Code {
+    pub buffer: ExecutableBuffer,
+    pub entry: AssemblyOffset,
+    /// Bytes of machine code (the buffer is rounded up to whole pages).
+    pub size: usize,
+}
+
+/// Why code generation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmitError {
+    TooManyArguments,
+    Assembler(String),
+}
+
+/// Assembles `func`.
+pub fn emit(func: &Func, alloc: &Allocation, ctx: &Context) -> Result<Code, EmitError> {
+    let mut e = Emitter::new(func, alloc, ctx)?;
+    let entry = e.ops.offset();
+    e.prologue();
+    for b in 0..func.blocks.len() {
+        e.block(b)?;
+    }
+    for x in 0..func.exits.len() {
+        e.exit_stub(x)?;
+    }
+    // _Py_CheckRecursiveCall's `where` argument: appended to the RecursionError message.
+    dynasm!(e.ops ; .arch x64 ; ->empty_string: ; .bytes [0u8]);
+    let size = e.ops.offset().0 - entry.0;
+    let buffer = e.ops.finalize().map_err(|_| EmitError::Assembler("finalize failed".into()))?;
+    Ok(Code { buffer, entry, size })
+}
+
+struct Emitter<'a> {
+    ops: Assembler,
+    func: &'a Func,
+    alloc: &'a Allocation,
+    ctx: &'a Context,
+    block_labels: Vec<DynamicLabel>,
+    exit_labels: Vec<DynamicLabel>,
+    /// Bytes of the argument-array area at the bottom of the frame.
+    frame_size: i32,
+}
+
+impl<'a> Emitter<'a> {
+    fn new(func: &'a Func, alloc: &'a Allocation, ctx: &'a Context) -> Result<Emitter<'a>, EmitError> {
+        let mut ops = Assembler::new().map_err(|e| EmitError::Assembler(e.to_string()))?;
+        let block_labels = func.blocks.iter().map(|_| ops.new_dynamic_label()).collect();
+        let exit_labels = func.exits.iter().map(|_| ops.new_dynamic_label()).collect();
+        let max_array = func
+            .blocks
+            .iter()
+            .flat_map(|b| &b.insts)
+            .filter_map(|i| match i {
+                Inst::Call { args, .. } => args.iter().find_map(|a| match a {
+                    Arg::Array(items) => Some(items.len()),
+                    Arg::Val(_) => None,
+                }),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0) as i32;
+        // tstate slot + spills + arrays, keeping rsp 16-byte aligned at calls: rbp is aligned
+        // after `push rbp`, the five saved registers leave it 8 off.
+        let mut frame_size = 8 + 8 * alloc.spill_slots as i32 + 8 * max_array;
+        if (frame_size + SAVED_BYTES) % 16 != 0 {
+            frame_size += 8;
+        }
+        Ok(Emitter { ops, func, alloc, ctx, block_labels, exit_labels, frame_size })
+    }
+
+    fn slot_offset(slot: u32) -> i32 {
+        TSTATE_SLOT - 8 - 8 * slot as i32
+    }
+
+    /// Loads an operand into a scratch register.
+    fn load(&mut self, dst: u8, src: Src) {
+        match src {
+            Src::Imm(0) => dynasm!(self.ops ; .arch x64 ; xor Rd(dst), Rd(dst)),
+            Src::Imm(i) => dynasm!(self.ops ; .arch x64 ; mov Rq(dst), QWORD i),
+            Src::Reg(r) => self.load_reg(dst, r),
+        }
+    }
+
+    fn load_reg(&mut self, dst: u8, r: VReg) {
+        match self.alloc.of(r) {
+            Location::Reg(i) => {
+                let src = ALLOCATABLE[i as usize];
+                if src != dst {
+                    dynasm!(self.ops ; .arch x64 ; mov Rq(dst), Rq(src));
+                }
+            }
+            Location::Stack(s) => {
+                let off = Self::slot_offset(s);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(dst), QWORD [rbp + off]);
+            }
+        }
+    }
+
+    /// Stores a scratch register into a virtual register's location.
+    fn store(&mut self, r: VReg, src: u8) {
+        match self.alloc.of(r) {
+            Location::Reg(i) => {
+                let dst = ALLOCATABLE[i as usize];
+                if dst != src {
+                    dynasm!(self.ops ; .arch x64 ; mov Rq(dst), Rq(src));
+                }
+            }
+            Location::Stack(s) => {
+                let off = Self::slot_offset(s);
+                dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + off], Rq(src));
+            }
+        }
+    }
+
+    fn call_address(&mut self, callee: Callee) {
+        let address = callee.address as i64;
+        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD address ; call rax);
+        if callee.returns_int {
+            dynasm!(self.ops ; .arch x64 ; movsxd rax, eax);
+        }
+    }
+
+    fn prologue(&mut self) {
+        let size = self.frame_size;
+        let l = self.ctx.layout;
+        let (cframe, current, previous) = (l.tstate_cframe as i32, l.cframe_current_frame as i32, l.frame_previous as i32);
+        dynasm!(self.ops
+            ; .arch x64
+            ; push rbp
+            ; mov rbp, rsp
+            ; push rbx
+            ; push r12
+            ; push r13
+            ; push r14
+            ; push r15
+            ; sub rsp, size
+            ; mov rbx, rsi
+            ; mov QWORD [rbp + TSTATE_SLOT], rdi
+            // Link the frame: frame->previous = cframe->current_frame; current_frame = frame.
+            ; mov rax, QWORD [rdi + cframe]
+            ; mov rcx, QWORD [rax + current]
+            ; mov QWORD [rbx + previous], rcx
+            ; mov QWORD [rax + current], rbx
+        );
+        self.enter_recursion();
+    }
+
+    /// As the interpreter starting a frame: count one level of Python recursion, and fail
+    /// with RecursionError (returning NULL before running anything) past the limit.
+    fn enter_recursion(&mut self) {
+        let remaining = self.ctx.layout.tstate_recursion_remaining as i32;
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rdi, QWORD [rbp + TSTATE_SLOT]
+            ; mov eax, DWORD [rdi + remaining]
+            ; lea ecx, [rax - 1]
+            ; mov DWORD [rdi + remaining], ecx
+            ; test eax, eax
+            ; jg >ok
+            ; lea rsi, [->empty_string]
+        );
+        self.call_address(self.ctx.check_recursion);
+        dynasm!(self.ops
+            ; .arch x64
+            ; test eax, eax
+            ; jz >ok
+        );
+        self.leave_recursion();
+        self.unlink_frame();
+        dynasm!(self.ops ; .arch x64 ; xor eax, eax);
+        self.epilogue();
+        dynasm!(self.ops ; .arch x64 ; ok:);
+    }
+
+    /// Gives back the recursion level taken by `enter_recursion`.
+    fn leave_recursion(&mut self) {
+        let remaining = self.ctx.layout.tstate_recursion_remaining as i32;
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rdx, QWORD [rbp + TSTATE_SLOT]
+            ; add DWORD [rdx + remaining], 1
+        );
+    }
+
+    /// Restores the thread's current frame to our caller's.
+    fn unlink_frame(&mut self) {
+        let l = self.ctx.layout;
+        let (cframe, current, previous) = (l.tstate_cframe as i32, l.cframe_current_frame as i32, l.frame_previous as i32);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rdx, QWORD [rbp + TSTATE_SLOT]
+            ; mov rdx, QWORD [rdx + cframe]
+            ; mov rcx, QWORD [rbx + previous]
+            ; mov QWORD [rdx + current], rcx
+        );
+    }
+
+    /// Returns rax to the caller.
+    fn epilogue(&mut self) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; lea rsp, [rbp - SAVED_BYTES]
+            ; pop r15
+            ; pop r14
+            ; pop r13
+            ; pop r12
+            ; pop rbx
+            ; pop rbp
+            ; ret
+        );
+    }
+
+    fn block(&mut self, b: usize) -> Result<(), EmitError> {
+        let label = self.block_labels[b];
+        dynasm!(self.ops ; .arch x64 ; =>label);
+        let block = &self.func.blocks[b];
+        for inst in &block.insts {
+            self.inst(inst)?;
+        }
+        match &block.term {
+            Term::Jump(t) => self.jump(t),
+            Term::Branch { cond, if_true, if_false } => {
+                self.load_reg(RAX, *cond);
+                dynasm!(self.ops ; .arch x64 ; test rax, rax ; jz >if_false);
+                self.jump(if_true);
+                dynasm!(self.ops ; .arch x64 ; if_false:);
+                self.jump(if_false);
+            }
+            Term::Return(r) => {
+                self.leave_recursion();
+                self.unlink_frame();
+                self.load_reg(RAX, *r);
+                self.epilogue();
+            }
+            Term::Exit(x) => {
+                let label = self.exit_labels[*x as usize];
+                dynasm!(self.ops ; .arch x64 ; jmp =>label);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves edge arguments into the target's parameters, then jumps.
+    fn jump(&mut self, t: &Target) {
+        let params = self.func.blocks[t.block].params.clone();
+        let moves: Vec<(Location, Location)> = params
+            .iter()
+            .zip(&t.args)
+            .map(|(p, a)| (self.alloc.of(*p), self.alloc.of(*a)))
+            .filter(|(d, s)| d != s)
+            .collect();
+        self.parallel_move(moves);
+        let label = self.block_labels[t.block];
+        dynasm!(self.ops ; .arch x64 ; jmp =>label);
+    }
+
+    fn move_loc(&mut self, dst: Location, src: Location) {
+        self.load_loc(RAX, src);
+        self.store_loc(dst, RAX);
+    }
+
+    fn load_loc(&mut self, reg: u8, src: Location) {
+        match src {
+            Location::Reg(i) => {
+                let s = ALLOCATABLE[i as usize];
+                dynasm!(self.ops ; .arch x64 ; mov Rq(reg), Rq(s));
+            }
+            Location::Stack(s) => {
+                let off = Self::slot_offset(s);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(reg), QWORD [rbp + off]);
+            }
+        }
+    }
+
+    fn store_loc(&mut self, dst: Location, reg: u8) {
+        match dst {
+            Location::Reg(i) => {
+                let d = ALLOCATABLE[i as usize];
+                dynasm!(self.ops ; .arch x64 ; mov Rq(d), Rq(reg));
+            }
+            Location::Stack(s) => {
+                let off = Self::slot_offset(s);
+                dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + off], Rq(reg));
+            }
+        }
+    }
+
+    /// Performs `dst <- src` for all pairs as if at once (sources are read before any
+    /// destination is written), breaking cycles through r11.
+    fn parallel_move(&mut self, mut moves: Vec<(Location, Location)>) {
+        while !moves.is_empty() {
+            // A move whose destination no other pending move reads can go now.
+            if let Some(i) = (0..moves.len()).find(|&i| !moves.iter().any(|(_, s)| *s == moves[i].0)) {
+                let (d, s) = moves.remove(i);
+                self.move_loc(d, s);
+                continue;
+            }
+            // Only cycles remain: park one destination's current value in r11 and let the
+            // moves that read it read r11 instead.
+            let (d, _) = moves[0];
+            self.load_loc(R11, d);
+            let parked = Location::Stack(u32::MAX);
+            for m in &mut moves {
+                if m.1 == d {
+                    m.1 = parked;
+                }
+            }
+            // Emit the now-unblocked chain; reads of `parked` come from r11.
+            while let Some(i) = (0..moves.len()).find(|&i| !moves.iter().any(|(_, s)| *s == moves[i].0)) {
+                let (dst, src) = moves.remove(i);
+                if src == parked {
+                    self.store_loc(dst, R11);
+                } else {
+                    self.move_loc(dst, src);
+                }
+            }
+        }
+    }
+
+    fn inst(&mut self, inst: &Inst) -> Result<(), EmitError> {
+        match inst {
+            Inst::Move { dst, src } => {
+                self.load(RAX, *src);
+                self.store(*dst, RAX);
+            }
+            Inst::LoadFrame { dst, offset } => {
+                let off = *offset as i32;
+                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbx + off]);
+                self.store(*dst, RAX);
+            }
+            Inst::StoreFrame { offset, src } => {
+                self.load(RAX, *src);
+                let off = *offset as i32;
+                dynasm!(self.ops ; .arch x64 ; mov QWORD [rbx + off], rax);
+            }
+            Inst::Load { dst, base, offset } => {
+                self.load_reg(RAX, *base);
+                let off = *offset as i32;
+                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rax + off]);
+                self.store(*dst, RAX);
+            }
+            Inst::Incref(r) => {
+                self.load_reg(RAX, *r);
+                dynasm!(self.ops ; .arch x64 ; add QWORD [rax], 1);
+            }
+            Inst::Decref(r) => self.decref(*r, false),
+            Inst::XDecref(r) => self.decref(*r, true),
+            Inst::Call { callee, args, ret } => {
+                self.call(*callee, args)?;
+                if let Some(r) = ret {
+                    self.store(*r, RAX);
+                }
+            }
+            Inst::SetEq { dst, a, b, negate } => {
+                self.load_reg(RAX, *a);
+                self.load(RCX, *b);
+                dynasm!(self.ops ; .arch x64 ; cmp rax, rcx);
+                if *negate {
+                    dynasm!(self.ops ; .arch x64 ; setne al);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; sete al);
+                }
+                dynasm!(self.ops ; .arch x64 ; movzx eax, al);
+                self.store(*dst, RAX);
+            }
+            Inst::Select { dst, cond, if_true, if_false } => {
+                self.load(RAX, *if_false);
+                self.load(RCX, *if_true);
+                self.load_reg(2, *cond);
+                dynasm!(self.ops ; .arch x64 ; test rdx, rdx ; cmovnz rax, rcx);
+                self.store(*dst, RAX);
+            }
+            Inst::SetPrevInstr { offset } => {
+                let address = self.ctx.code_units + 2 * i64::from(*offset);
+                let field = self.ctx.layout.frame_prev_instr as i32;
+                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD address ; mov QWORD [rbx + field], rax);
+            }
+            Inst::ExitIfZero { value, exit } => {
+                let label = self.exit_labels[*exit as usize];
+                self.load_reg(RAX, *value);
+                dynasm!(self.ops ; .arch x64 ; test rax, rax ; jz =>label);
+            }
+            Inst::ExitIfNegative { value, exit } => {
+                let label = self.exit_labels[*exit as usize];
+                self.load_reg(RAX, *value);
+                dynasm!(self.ops ; .arch x64 ; test rax, rax ; js =>label);
+            }
+            Inst::ExitIfNullWithError { value, exit } => {
+                let label = self.exit_labels[*exit as usize];
+                self.load_reg(RAX, *value);
+                dynasm!(self.ops ; .arch x64 ; test rax, rax ; jnz >ok);
+                self.call_address(self.ctx.err_occurred);
+                dynasm!(self.ops ; .arch x64 ; test rax, rax ; jnz =>label ; ok:);
+            }
+            Inst::ExitIfTracing { exit } => {
+                let label = self.exit_labels[*exit as usize];
+                let l = self.ctx.layout;
+                let (cframe, tracing) = (l.tstate_cframe as i32, l.cframe_use_tracing as i32);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rax, QWORD [rbp + TSTATE_SLOT]
+                    ; mov rax, QWORD [rax + cframe]
+                    ; cmp BYTE [rax + tracing], 0
+                    ; jne =>label
+                );
+            }
+            Inst::CheckEvalBreaker { exit } => {
+                let label = self.exit_labels[*exit as usize];
+                let address = self.ctx.eval_breaker;
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rax, QWORD address
+                    ; cmp DWORD [rax], 0
+                    ; je >ok
+                    ; mov rdi, QWORD [rbp + TSTATE_SLOT]
+                );
+                self.call_address(self.ctx.eval_breaker_helper);
+                dynasm!(self.ops ; .arch x64 ; test rax, rax ; js =>label ; ok:);
+            }
+        }
+        Ok(())
+    }
+
+    fn decref(&mut self, r: VReg, maybe_null: bool) {
+        self.load_reg(RDI, r);
+        if maybe_null {
+            dynasm!(self.ops ; .arch x64 ; test rdi, rdi ; jz >done);
+        }
+        dynasm!(self.ops ; .arch x64 ; sub QWORD [rdi], 1 ; jnz >done);
+        self.call_address(self.ctx.dealloc);
+        dynasm!(self.ops ; .arch x64 ; done:);
+    }
+
+    fn call(&mut self, callee: Callee, args: &[Arg]) -> Result<(), EmitError> {
+        if args.len() > ARG_REGS.len() {
+            return Err(EmitError::TooManyArguments);
+        }
+        // Arrays first: filling them uses rax.
+        for arg in args {
+            if let Arg::Array(items) = arg {
+                for (i, item) in items.iter().enumerate() {
+                    self.load(RAX, *item);
+                    let off = 8 * i as i32;
+                    dynasm!(self.ops ; .arch x64 ; mov QWORD [rsp + off], rax);
+                }
+            }
+        }
+        for (arg, &reg) in args.iter().zip(&ARG_REGS) {
+            match arg {
+                Arg::Val(src) => self.load(reg, *src),
+                Arg::Array(_) => dynasm!(self.ops ; .arch x64 ; mov Rq(reg), rsp),
+            }
+        }
+        self.call_address(callee);
+        Ok(())
+    }
+
+    fn exit_stub(&mut self, x: usize) -> Result<(), EmitError> {
+        let label = self.exit_labels[x];
+        dynasm!(self.ops ; .arch x64 ; =>label);
+        let exit: &Exit = &self.func.exits[x];
+        if let Some((callee, args)) = &exit.prelude {
+            let args: Vec<Arg> = args.iter().map(|a| Arg::Val(*a)).collect();
+            self.call(*callee, &args)?;
+        }
+        for &(r, maybe_null) in &exit.release {
+            self.decref(r, maybe_null);
+        }
+        let l = self.ctx.layout;
+        let nlocals = self.func.nlocalsplus;
+        for (i, r) in exit.locals.iter().chain(&exit.stack).enumerate() {
+            self.load_reg(RAX, *r);
+            let off = (l.frame_localsplus + 8 * i as u32) as i32;
+            dynasm!(self.ops ; .arch x64 ; mov QWORD [rbx + off], rax);
+        }
+        let stacktop = (nlocals as usize + exit.stack.len()) as i32;
+        let stacktop_field = l.frame_stacktop as i32;
+        // The interpreter raises at prev_instr, or resumes with the instruction after it.
+        let unit = match exit.kind {
+            ExitKind::Raise => i64::from(exit.offset),
+            ExitKind::Resume => i64::from(exit.offset) - 1,
+        };
+        let prev_instr = self.ctx.code_units + 2 * unit;
+        let prev_field = l.frame_prev_instr as i32;
+        let throwflag = i32::from(exit.kind == ExitKind::Raise);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov DWORD [rbx + stacktop_field], stacktop
+            ; mov rax, QWORD prev_instr
+            ; mov QWORD [rbx + prev_field], rax
+        );
+        // The interpreter counts the frame's recursion level itself.
+        self.leave_recursion();
+        self.unlink_frame();
+        if exit.kind == ExitKind::Raise {
+            dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD [rbp + TSTATE_SLOT]);
+            self.call_address(self.ctx.before_raise_exit);
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rdi, QWORD [rbp + TSTATE_SLOT]
+            ; mov rsi, rbx
+            ; mov edx, throwflag
+        );
+        self.call_address(self.ctx.eval_frame_default);
+        self.epilogue();
+        Ok(())
+    }
+}

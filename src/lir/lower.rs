@@ -1,0 +1,313 @@
+//! HIR -> LIR: picks the C function (C API or `runtime` helper) that implements each HIR
+//! operation and the guard that checks its result, exactly as the interpreter checks it.
+
+use pyo3_ffi as ffi;
+
+use super::{Arg, Block, Callee, Exit, Func, Inst, Src, Target, Term, VReg};
+use crate::cpython::shim::Layout;
+use crate::hir::{self, Op, Terminator, Type, UnaryOp};
+use crate::runtime;
+
+/// Addresses of the objects the code object owns, which compiled code embeds as constants
+/// (the code object outlives its compiled code: the code is freed with it).
+#[derive(Debug, Clone)]
+pub struct CodeConstants {
+    /// `co_consts[i]`.
+    pub consts: Vec<i64>,
+    /// `co_names[i]`.
+    pub names: Vec<i64>,
+    /// The code object itself.
+    pub code: i64,
+}
+
+/// Declares a `Callee` for a C function.
+macro_rules! callee {
+    ($f:expr, $name:literal) => {
+        Callee { name: $name, address: $f as *const () as usize, returns_int: false }
+    };
+    ($f:expr, $name:literal, int) => {
+        Callee { name: $name, address: $f as *const () as usize, returns_int: true }
+    };
+}
+
+/// Lowers a function. `layout` gives the frame's field offsets.
+pub fn lower(func: &hir::Function, constants: &CodeConstants, layout: &Layout) -> Func {
+    let mut lowerer = Lowerer { func, constants, layout, next_reg: func.values.len() as u32, exits: Vec::new() };
+    let blocks = func.block_ids().map(|id| lowerer.block(func.block(id))).collect();
+    let exits = func.exits.iter().enumerate().map(|(i, e)| lowerer.exit(i, e)).collect();
+    Func { name: func.name.clone(), blocks, exits, nregs: lowerer.next_reg, nlocalsplus: func.nlocalsplus }
+}
+
+struct Lowerer<'a> {
+    func: &'a hir::Function,
+    constants: &'a CodeConstants,
+    layout: &'a Layout,
+    next_reg: u32,
+    /// Preludes for exits, filled while lowering the instructions that own them.
+    exits: Vec<(hir::ExitId, Callee, Vec<Src>)>,
+}
+
+/// The register of a HIR value (the same number).
+fn reg(v: hir::ValueId) -> VReg {
+    VReg(v.0)
+}
+
+fn val(v: hir::ValueId) -> Arg {
+    Arg::Val(Src::Reg(reg(v)))
+}
+
+fn imm(i: i64) -> Arg {
+    Arg::Val(Src::Imm(i))
+}
+
+impl Lowerer<'_> {
+    fn temp(&mut self) -> VReg {
+        self.next_reg += 1;
+        VReg(self.next_reg - 1)
+    }
+
+    fn local_offset(&self, local: u32) -> u32 {
+        self.layout.frame_localsplus + 8 * local
+    }
+
+    fn block(&mut self, block: &hir::Block) -> Block {
+        let mut insts = Vec::new();
+        for instr in &block.instrs {
+            self.instr(instr, &mut insts);
+        }
+        let target = |e: &hir::Edge| Target { block: e.target.index(), args: e.args.iter().map(|v| reg(*v)).collect() };
+        let term = match &block.terminator {
+            Terminator::Jump(e) => Term::Jump(target(e)),
+            Terminator::Branch { cond, if_true, if_false } => {
+                Term::Branch { cond: reg(*cond), if_true: target(if_true), if_false: target(if_false) }
+            }
+            Terminator::Return(v) => Term::Return(reg(*v)),
+            Terminator::Exit(e) => Term::Exit(e.0),
+        };
+        Block { params: block.params.iter().map(|v| reg(*v)).collect(), insts, term }
+    }
+
+    fn exit(&mut self, id: usize, exit: &hir::Exit) -> Exit {
+        let prelude = self
+            .exits
+            .iter()
+            .find(|(e, _, _)| e.index() == id)
+            .map(|(_, callee, args)| (*callee, args.clone()));
+        Exit {
+            kind: exit.kind,
+            offset: exit.state.offset,
+            prelude,
+            release: exit.release.iter().map(|v| (reg(*v), self.func.type_of(*v) != Type::Object)).collect(),
+            locals: exit.state.locals.iter().map(|v| reg(*v)).collect(),
+            stack: exit.state.stack.iter().map(|v| reg(*v)).collect(),
+        }
+    }
+
+    /// A call whose pointer result is NULL on error.
+    fn call_checked(&mut self, out: &mut Vec<Inst>, callee: Callee, args: Vec<Arg>, ret: VReg, exit: Option<hir::ExitId>) {
+        out.push(Inst::Call { callee, args, ret: Some(ret) });
+        if let Some(exit) = exit {
+            out.push(Inst::ExitIfZero { value: ret, exit: exit.0 });
+        }
+    }
+
+    /// A call whose `int` result is negative on error.
+    fn call_status(&mut self, out: &mut Vec<Inst>, callee: Callee, args: Vec<Arg>, exit: Option<hir::ExitId>) -> VReg {
+        let status = self.temp();
+        out.push(Inst::Call { callee, args, ret: Some(status) });
+        if let Some(exit) = exit {
+            out.push(Inst::ExitIfNegative { value: status, exit: exit.0 });
+        }
+        status
+    }
+
+    fn instr(&mut self, instr: &hir::Instr, out: &mut Vec<Inst>) {
+        let result = instr.result.map(reg);
+        let exit = instr.exit;
+        // Code called from here may look at this frame's line (warnings, tracebacks).
+        if let Some(e) = exit {
+            if !matches!(instr.op, Op::CheckBound { .. } | Op::CheckEvalBreaker | Op::CheckTracing) {
+                out.push(Inst::SetPrevInstr { offset: self.func.exit(e).state.offset });
+            }
+        }
+        let dst = || result.expect("operation with a result");
+        match &instr.op {
+            Op::LoadArg { local } => {
+                let offset = self.local_offset(*local);
+                out.push(Inst::LoadFrame { dst: dst(), offset });
+                out.push(Inst::StoreFrame { offset, src: Src::Imm(0) });
+            }
+            Op::Const { index } => {
+                out.push(Inst::Move { dst: dst(), src: Src::Imm(self.constants.consts[*index as usize]) })
+            }
+            Op::Null => out.push(Inst::Move { dst: dst(), src: Src::Imm(0) }),
+            Op::Incref(v) => out.push(Inst::Incref(reg(*v))),
+            Op::Decref(v) => out.push(Inst::Decref(reg(*v))),
+            Op::XDecref(v) => out.push(Inst::XDecref(reg(*v))),
+            Op::CheckBound { value, local } => {
+                if let Some(e) = exit {
+                    let raise = callee!(runtime::rjit_rt_unbound_local, "rjit_rt_unbound_local");
+                    self.exits.push((e, raise, vec![Src::Imm(self.constants.code), Src::Imm(i64::from(*local))]));
+                    out.push(Inst::ExitIfZero { value: reg(*value), exit: e.0 });
+                }
+                out.push(Inst::Move { dst: dst(), src: Src::Reg(reg(*value)) });
+            }
+            Op::LoadGlobal { name } => {
+                let globals = self.temp();
+                let builtins = self.temp();
+                out.push(Inst::LoadFrame { dst: globals, offset: self.layout.frame_globals });
+                out.push(Inst::LoadFrame { dst: builtins, offset: self.layout.frame_builtins });
+                let name = self.constants.names[*name as usize];
+                let callee = callee!(runtime::rjit_rt_load_global, "rjit_rt_load_global");
+                let args = vec![Arg::Val(Src::Reg(globals)), Arg::Val(Src::Reg(builtins)), imm(name)];
+                self.call_checked(out, callee, args, dst(), exit);
+            }
+            Op::LoadAttr { obj, name } => {
+                let name = self.constants.names[*name as usize];
+                self.call_checked(out, callee!(ffi::PyObject_GetAttr, "PyObject_GetAttr"), vec![val(*obj), imm(name)], dst(), exit);
+            }
+            Op::StoreAttr { obj, name, value } => {
+                let name = self.constants.names[*name as usize];
+                let callee = callee!(ffi::PyObject_SetAttr, "PyObject_SetAttr", int);
+                self.call_status(out, callee, vec![val(*obj), imm(name), val(*value)], exit);
+            }
+            Op::Binary { op, lhs, rhs } => {
+                let callee = match runtime::binary_op_function(op.oparg()) {
+                    Some(f) => Callee { name: op_name(op.symbol()), address: f as *const () as usize, returns_int: false },
+                    None => {
+                        let helper = callee!(runtime::rjit_rt_binary_op, "rjit_rt_binary_op");
+                        let args = vec![imm(i64::from(op.oparg())), val(*lhs), val(*rhs)];
+                        self.call_checked(out, helper, args, dst(), exit);
+                        return;
+                    }
+                };
+                self.call_checked(out, callee, vec![val(*lhs), val(*rhs)], dst(), exit);
+            }
+            Op::Unary { op, value } => {
+                let callee = match op {
+                    UnaryOp::Positive => callee!(ffi::PyNumber_Positive, "PyNumber_Positive"),
+                    UnaryOp::Negative => callee!(ffi::PyNumber_Negative, "PyNumber_Negative"),
+                    UnaryOp::Invert => callee!(ffi::PyNumber_Invert, "PyNumber_Invert"),
+                };
+                self.call_checked(out, callee, vec![val(*value)], dst(), exit);
+            }
+            Op::Not(v) => self.call_checked(out, callee!(runtime::rjit_rt_not, "rjit_rt_not"), vec![val(*v)], dst(), exit),
+            Op::Compare { op, lhs, rhs } => {
+                let callee = callee!(ffi::PyObject_RichCompare, "PyObject_RichCompare");
+                self.call_checked(out, callee, vec![val(*lhs), val(*rhs), imm(i64::from(op.py_op()))], dst(), exit);
+            }
+            Op::Is { lhs, rhs, negate } => {
+                let same = self.temp();
+                out.push(Inst::SetEq { dst: same, a: reg(*lhs), b: Src::Reg(reg(*rhs)), negate: *negate });
+                out.push(Inst::Select { dst: dst(), cond: same, if_true: Src::Imm(py_true()), if_false: Src::Imm(py_false()) });
+                out.push(Inst::Incref(dst()));
+            }
+            Op::Contains { item, container, negate } => {
+                let callee = callee!(runtime::rjit_rt_contains, "rjit_rt_contains");
+                self.call_checked(out, callee, vec![val(*item), val(*container), imm(i64::from(*negate))], dst(), exit);
+            }
+            Op::IsTrue(v) => {
+                let status = self.call_status(out, callee!(runtime::rjit_rt_is_true, "rjit_rt_is_true", int), vec![val(*v)], exit);
+                out.push(Inst::Move { dst: dst(), src: Src::Reg(status) });
+            }
+            Op::IsNone(v) => out.push(Inst::SetEq { dst: dst(), a: reg(*v), b: Src::Imm(py_none()), negate: false }),
+            Op::IsNull(v) => out.push(Inst::SetEq { dst: dst(), a: reg(*v), b: Src::Imm(0), negate: false }),
+            Op::NonNull(v) => out.push(Inst::Move { dst: dst(), src: Src::Reg(reg(*v)) }),
+            Op::GetItem { obj, key } => {
+                self.call_checked(out, callee!(ffi::PyObject_GetItem, "PyObject_GetItem"), vec![val(*obj), val(*key)], dst(), exit)
+            }
+            Op::SetItem { obj, key, value } => {
+                let callee = callee!(ffi::PyObject_SetItem, "PyObject_SetItem", int);
+                self.call_status(out, callee, vec![val(*obj), val(*key), val(*value)], exit);
+            }
+            Op::DelItem { obj, key } => {
+                let callee = callee!(ffi::PyObject_DelItem, "PyObject_DelItem", int);
+                self.call_status(out, callee, vec![val(*obj), val(*key)], exit);
+            }
+            Op::BuildTuple(items) | Op::BuildList(items) => {
+                let callee = if matches!(instr.op, Op::BuildTuple(_)) {
+                    callee!(runtime::rjit_rt_build_tuple, "rjit_rt_build_tuple")
+                } else {
+                    callee!(runtime::rjit_rt_build_list, "rjit_rt_build_list")
+                };
+                let array = Arg::Array(items.iter().map(|v| Src::Reg(reg(*v))).collect());
+                self.call_checked(out, callee, vec![array, imm(items.len() as i64)], dst(), exit);
+            }
+            Op::BuildSlice { start, stop, step } => {
+                let callee = callee!(ffi::PySlice_New, "PySlice_New");
+                self.call_checked(out, callee, vec![val(*start), val(*stop), val(*step)], dst(), exit);
+            }
+            Op::UnpackSequence { value, count } => {
+                let callee = callee!(runtime::rjit_rt_unpack_sequence, "rjit_rt_unpack_sequence");
+                self.call_checked(out, callee, vec![val(*value), imm(i64::from(*count))], dst(), exit);
+            }
+            Op::TupleItem { tuple, index } => {
+                let offset = self.layout.tuple_items + 8 * index;
+                out.push(Inst::Load { dst: dst(), base: reg(*tuple), offset });
+                out.push(Inst::Incref(dst()));
+            }
+            Op::ListAppend { list, value } => {
+                let callee = callee!(runtime::rjit_rt_list_append, "rjit_rt_list_append", int);
+                self.call_status(out, callee, vec![val(*list), val(*value)], exit);
+            }
+            Op::GetIter(v) => self.call_checked(out, callee!(ffi::PyObject_GetIter, "PyObject_GetIter"), vec![val(*v)], dst(), exit),
+            Op::IterNext(it) => {
+                out.push(Inst::Call {
+                    callee: callee!(runtime::rjit_rt_iter_next, "rjit_rt_iter_next"),
+                    args: vec![val(*it)],
+                    ret: Some(dst()),
+                });
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfNullWithError { value: dst(), exit: e.0 });
+                }
+            }
+            Op::Call { callable, args, kwnames } => {
+                let kwnames = kwnames.map_or(0, |k| self.constants.consts[k as usize]);
+                let array = Arg::Array(args.iter().map(|v| Src::Reg(reg(*v))).collect());
+                let call_args = vec![val(*callable), array, imm(args.len() as i64), imm(kwnames)];
+                self.call_checked(out, callee!(runtime::rjit_rt_call, "rjit_rt_call"), call_args, dst(), exit);
+            }
+            Op::CheckTracing => {
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfTracing { exit: e.0 });
+                }
+            }
+            Op::CheckEvalBreaker => {
+                if let Some(e) = exit {
+                    out.push(Inst::CheckEvalBreaker { exit: e.0 });
+                }
+            }
+        }
+    }
+}
+
+/// A name for a `BINARY_OP` C function in dumps.
+fn op_name(symbol: &str) -> &'static str {
+    match symbol {
+        "+" => "PyNumber_Add",
+        "-" => "PyNumber_Subtract",
+        "*" => "PyNumber_Multiply",
+        "/" => "PyNumber_TrueDivide",
+        "//" => "PyNumber_FloorDivide",
+        "%" => "PyNumber_Remainder",
+        "+=" => "PyNumber_InPlaceAdd",
+        "-=" => "PyNumber_InPlaceSubtract",
+        "*=" => "PyNumber_InPlaceMultiply",
+        _ => "PyNumber_(binary op)",
+    }
+}
+
+fn py_true() -> i64 {
+    // SAFETY: the address of a static object.
+    unsafe { ffi::Py_True() as i64 }
+}
+
+fn py_false() -> i64 {
+    // SAFETY: the address of a static object.
+    unsafe { ffi::Py_False() as i64 }
+}
+
+fn py_none() -> i64 {
+    // SAFETY: the address of a static object.
+    unsafe { ffi::Py_None() as i64 }
+}

@@ -1,0 +1,308 @@
+//! LIR: the low-level IR between HIR and machine code.
+//!
+//! Architecture-independent: virtual registers (`%n`), calls of C functions by address, frame
+//! field loads and stores by byte offset, inline reference counting, and guards that leave
+//! through an exit. `lower` makes it from HIR (deciding which C function implements each
+//! operation), `regalloc` gives every virtual register a machine register or a stack slot, and
+//! `backend::current` turns the result into machine code. Blocks keep SSA block parameters;
+//! the backend resolves them into moves on each edge.
+
+pub mod lower;
+pub mod regalloc;
+
+use std::fmt;
+
+use crate::hir::ExitKind;
+
+/// A virtual register holding a pointer-sized value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VReg(pub u32);
+
+impl VReg {
+    /// The register as a vector index.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for VReg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "%{}", self.0)
+    }
+}
+
+/// An operand: a register or a 64-bit constant (often an object's address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Src {
+    Reg(VReg),
+    Imm(i64),
+}
+
+impl fmt::Display for Src {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Src::Reg(r) => write!(f, "{r}"),
+            Src::Imm(i) => write!(f, "{i:#x}"),
+        }
+    }
+}
+
+/// A call argument: a value, or the address of a temporary array holding several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    Val(Src),
+    Array(Vec<Src>),
+}
+
+/// A C function the generated code calls, by address, with a name for dumps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Callee {
+    pub name: &'static str,
+    pub address: usize,
+    /// The function returns a C `int` (sign-extended to a register), not a pointer.
+    pub returns_int: bool,
+}
+
+/// An exit's index (the same numbering as the HIR exits).
+pub type ExitIndex = u32;
+
+/// An instruction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inst {
+    Move { dst: VReg, src: Src },
+    /// `dst = *(frame + offset)`.
+    LoadFrame { dst: VReg, offset: u32 },
+    /// `*(frame + offset) = src`.
+    StoreFrame { offset: u32, src: Src },
+    /// `dst = *(base + offset)`.
+    Load { dst: VReg, base: VReg, offset: u32 },
+    Incref(VReg),
+    Decref(VReg),
+    XDecref(VReg),
+    /// Calls a C function with up to six arguments (at most one `Arg::Array`).
+    Call { callee: Callee, args: Vec<Arg>, ret: Option<VReg> },
+    /// `dst = (a == b)`, or `(a != b)` when `negate`: 0 or 1.
+    SetEq { dst: VReg, a: VReg, b: Src, negate: bool },
+    /// `dst = cond ? if_true : if_false`.
+    Select { dst: VReg, cond: VReg, if_true: Src, if_false: Src },
+    /// Records the instruction (code unit) being executed in the frame, so that code called
+    /// from here sees the right line in tracebacks, warnings and `sys._getframe()`.
+    SetPrevInstr { offset: u32 },
+    /// Leaves through `exit` if `value` is 0 (a NULL result: an exception is set).
+    ExitIfZero { value: VReg, exit: ExitIndex },
+    /// Leaves through `exit` if `value` is negative (a C `int` error result).
+    ExitIfNegative { value: VReg, exit: ExitIndex },
+    /// Leaves through `exit` if `value` is 0 and an exception is set (a NULL that may also mean
+    /// "no more items").
+    ExitIfNullWithError { value: VReg, exit: ExitIndex },
+    /// Serves the interpreter's eval breaker (signals, GIL hand-off); leaves through `exit` if
+    /// that raised.
+    CheckEvalBreaker { exit: ExitIndex },
+    /// Leaves through `exit` if tracing or profiling is on.
+    ExitIfTracing { exit: ExitIndex },
+}
+
+/// A jump target with the values for its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub block: usize,
+    pub args: Vec<VReg>,
+}
+
+/// How a block ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Term {
+    Jump(Target),
+    /// Branch on a register being nonzero.
+    Branch { cond: VReg, if_true: Target, if_false: Target },
+    Return(VReg),
+    Exit(ExitIndex),
+}
+
+/// A block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub params: Vec<VReg>,
+    pub insts: Vec<Inst>,
+    pub term: Term,
+}
+
+/// How an exit hands the frame to the interpreter (see `hir::Exit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    pub kind: ExitKind,
+    /// Code unit of the instruction the interpreter raises at or resumes with.
+    pub offset: u32,
+    /// Called first (e.g. to set the exception of a failed check).
+    pub prelude: Option<(Callee, Vec<Src>)>,
+    /// References to release, with whether each may be NULL.
+    pub release: Vec<(VReg, bool)>,
+    /// The value of each local slot and of the value stack, written into the frame.
+    pub locals: Vec<VReg>,
+    pub stack: Vec<VReg>,
+}
+
+/// A function in LIR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Func {
+    pub name: String,
+    pub blocks: Vec<Block>,
+    pub exits: Vec<Exit>,
+    /// Number of virtual registers.
+    pub nregs: u32,
+    pub nlocalsplus: u32,
+}
+
+impl Inst {
+    /// The registers the instruction reads.
+    pub fn uses(&self) -> Vec<VReg> {
+        let src = |s: &Src| match s {
+            Src::Reg(r) => Some(*r),
+            Src::Imm(_) => None,
+        };
+        match self {
+            Inst::Move { src: s, .. } | Inst::StoreFrame { src: s, .. } => src(s).into_iter().collect(),
+            Inst::LoadFrame { .. } | Inst::SetPrevInstr { .. } | Inst::CheckEvalBreaker { .. } | Inst::ExitIfTracing { .. } => {
+                vec![]
+            }
+            Inst::Incref(r) | Inst::Decref(r) | Inst::XDecref(r) | Inst::Load { base: r, .. } => vec![*r],
+            Inst::Call { args, .. } => args
+                .iter()
+                .flat_map(|a| match a {
+                    Arg::Val(s) => src(s).into_iter().collect::<Vec<_>>(),
+                    Arg::Array(items) => items.iter().filter_map(src).collect(),
+                })
+                .collect(),
+            Inst::SetEq { a, b, .. } => std::iter::once(*a).chain(src(b)).collect(),
+            Inst::Select { cond, if_true, if_false, .. } => {
+                std::iter::once(*cond).chain(src(if_true)).chain(src(if_false)).collect()
+            }
+            Inst::ExitIfZero { value, .. } | Inst::ExitIfNegative { value, .. } | Inst::ExitIfNullWithError { value, .. } => {
+                vec![*value]
+            }
+        }
+    }
+
+    /// The register the instruction writes, if any.
+    pub fn def(&self) -> Option<VReg> {
+        match self {
+            Inst::Move { dst, .. }
+            | Inst::LoadFrame { dst, .. }
+            | Inst::Load { dst, .. }
+            | Inst::SetEq { dst, .. }
+            | Inst::Select { dst, .. } => {
+                Some(*dst)
+            }
+            Inst::Call { ret, .. } => *ret,
+            _ => None,
+        }
+    }
+
+    /// The exit the instruction may take.
+    pub fn exit(&self) -> Option<ExitIndex> {
+        match self {
+            Inst::ExitIfZero { exit, .. }
+            | Inst::ExitIfNegative { exit, .. }
+            | Inst::ExitIfNullWithError { exit, .. }
+            | Inst::CheckEvalBreaker { exit }
+            | Inst::ExitIfTracing { exit } => Some(*exit),
+            _ => None,
+        }
+    }
+}
+
+impl Exit {
+    /// The registers the exit reads.
+    pub fn uses(&self) -> Vec<VReg> {
+        let prelude = self.prelude.iter().flat_map(|(_, args)| {
+            args.iter().filter_map(|a| match a {
+                Src::Reg(r) => Some(*r),
+                Src::Imm(_) => None,
+            })
+        });
+        prelude
+            .chain(self.release.iter().map(|(r, _)| *r))
+            .chain(self.locals.iter().copied())
+            .chain(self.stack.iter().copied())
+            .collect()
+    }
+}
+
+impl Term {
+    /// The outgoing targets.
+    pub fn targets(&self) -> Vec<&Target> {
+        match self {
+            Term::Jump(t) => vec![t],
+            Term::Branch { if_true, if_false, .. } => vec![if_true, if_false],
+            Term::Return(_) | Term::Exit(_) => vec![],
+        }
+    }
+}
+
+impl fmt::Display for Func {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "lir {} (locals {}, regs {})", self.name, self.nlocalsplus, self.nregs)?;
+        let list = |regs: &[VReg]| regs.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ");
+        let target = |t: &Target| {
+            if t.args.is_empty() {
+                format!("L{}", t.block)
+            } else {
+                format!("L{}({})", t.block, list(&t.args))
+            }
+        };
+        for (i, block) in self.blocks.iter().enumerate() {
+            writeln!(f, "L{i}({}):", list(&block.params))?;
+            for inst in &block.insts {
+                writeln!(f, "  {}", InstText(inst))?;
+            }
+            match &block.term {
+                Term::Jump(t) => writeln!(f, "  jump {}", target(t))?,
+                Term::Branch { cond, if_true, if_false } => {
+                    writeln!(f, "  branch {cond}, {}, {}", target(if_true), target(if_false))?
+                }
+                Term::Return(r) => writeln!(f, "  return {r}")?,
+                Term::Exit(e) => writeln!(f, "  exit {e}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+struct InstText<'a>(&'a Inst);
+
+impl fmt::Display for InstText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Inst::Move { dst, src } => write!(f, "{dst} = {src}"),
+            Inst::LoadFrame { dst, offset } => write!(f, "{dst} = frame[{offset}]"),
+            Inst::StoreFrame { offset, src } => write!(f, "frame[{offset}] = {src}"),
+            Inst::Load { dst, base, offset } => write!(f, "{dst} = {base}[{offset}]"),
+            Inst::Incref(r) => write!(f, "incref {r}"),
+            Inst::Decref(r) => write!(f, "decref {r}"),
+            Inst::XDecref(r) => write!(f, "xdecref {r}"),
+            Inst::Call { callee, args, ret } => {
+                if let Some(r) = ret {
+                    write!(f, "{r} = ")?;
+                }
+                let args: Vec<String> = args
+                    .iter()
+                    .map(|a| match a {
+                        Arg::Val(s) => s.to_string(),
+                        Arg::Array(items) => {
+                            format!("[{}]", items.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "))
+                        }
+                    })
+                    .collect();
+                write!(f, "call {}({})", callee.name, args.join(", "))
+            }
+            Inst::SetEq { dst, a, b, negate } => write!(f, "{dst} = {a} {} {b}", if *negate { "!=" } else { "==" }),
+            Inst::Select { dst, cond, if_true, if_false } => write!(f, "{dst} = {cond} ? {if_true} : {if_false}"),
+            Inst::SetPrevInstr { offset } => write!(f, "prev_instr @{}", offset * 2),
+            Inst::ExitIfZero { value, exit } => write!(f, "exit {exit} if {value} == 0"),
+            Inst::ExitIfNegative { value, exit } => write!(f, "exit {exit} if {value} < 0"),
+            Inst::ExitIfNullWithError { value, exit } => write!(f, "exit {exit} if {value} == 0 and error"),
+            Inst::CheckEvalBreaker { exit } => write!(f, "eval_breaker or exit {exit}"),
+            Inst::ExitIfTracing { exit } => write!(f, "exit {exit} if tracing"),
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Register allocation: linear scan over live intervals, spilling to stack slots.
+//!
+//! Each virtual register gets one location for its whole life (a register of the backend's
+//! allocatable set, or a stack slot), so an exit stub finds every value where the guard left
+//! it. Intervals are conservative (first definition to last use, stretched over the blocks
+//! where the value is live in or out), which is what keeps loop-carried values alive across the
+//! back-edge. When no register is free, the interval that ends last is spilled: there is no
+//! limit on live values. The allocatable registers are callee-saved, since nearly every
+//! operation is a call.
+
+use std::collections::BTreeSet;
+
+use super::{Func, Term, VReg};
+
+/// Where a virtual register lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Location {
+    /// Index into the backend's allocatable registers.
+    Reg(u8),
+    /// A stack slot (8 bytes each).
+    Stack(u32),
+}
+
+/// The allocation of a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocation {
+    /// Per virtual register; `None` for registers that are never used.
+    pub locations: Vec<Option<Location>>,
+    /// Stack slots used for spills.
+    pub spill_slots: u32,
+}
+
+impl Allocation {
+    /// The location of a register that is used.
+    pub fn of(&self, r: VReg) -> Location {
+        self.locations[r.index()].unwrap_or(Location::Stack(0))
+    }
+}
+
+/// A live interval in the linear numbering of instruction positions.
+#[derive(Debug, Clone, Copy)]
+struct Interval {
+    reg: VReg,
+    start: u32,
+    end: u32,
+}
+
+/// Allocates `func`'s registers to `num_regs` machine registers and stack slots.
+pub fn allocate(func: &Func, num_regs: u8) -> Allocation {
+    let intervals = intervals(func);
+    linear_scan(func.nregs as usize, intervals, num_regs)
+}
+
+/// Positions: each block takes `2 + 2 * insts` positions: its parameters are defined at its
+/// first position, instruction `i` is at `first + 2 + 2i`, the terminator at the last.
+fn block_positions(func: &Func) -> Vec<(u32, u32)> {
+    let mut next = 0u32;
+    func.blocks
+        .iter()
+        .map(|b| {
+            let start = next;
+            let end = start + 2 + 2 * b.insts.len() as u32;
+            next = end + 2;
+            (start, end)
+        })
+        .collect()
+}
+
+/// Registers live into each block (block parameters excluded: they are defined there).
+fn live_in_sets(func: &Func) -> Vec<BTreeSet<VReg>> {
+    let n = func.blocks.len();
+    let mut live_in: Vec<BTreeSet<VReg>> = vec![BTreeSet::new(); n];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for b in (0..n).rev() {
+            let block = &func.blocks[b];
+            let mut live: BTreeSet<VReg> = BTreeSet::new();
+            for t in block.term.targets() {
+                live.extend(live_in[t.block].iter().copied());
+                live.extend(t.args.iter().copied());
+            }
+            match &block.term {
+                Term::Branch { cond, .. } => {
+                    live.insert(*cond);
+                }
+                Term::Return(r) => {
+                    live.insert(*r);
+                }
+                Term::Exit(e) => live.extend(func.exits[*e as usize].uses()),
+                Term::Jump(_) => {}
+            }
+            for inst in block.insts.iter().rev() {
+                if let Some(d) = inst.def() {
+                    live.remove(&d);
+                }
+                live.extend(inst.uses());
+                if let Some(e) = inst.exit() {
+                    live.extend(func.exits[e as usize].uses());
+                }
+            }
+            for p in &block.params {
+                live.remove(p);
+            }
+            if live != live_in[b] {
+                live_in[b] = live;
+                changed = true;
+            }
+        }
+    }
+    live_in
+}
+
+fn intervals(func: &Func) -> Vec<Interval> {
+    let positions = block_positions(func);
+    let live_in = live_in_sets(func);
+    let mut range: Vec<Option<(u32, u32)>> = vec![None; func.nregs as usize];
+    let mut touch = |r: VReg, pos: u32| {
+        if let Some(slot) = range.get_mut(r.index()) {
+            *slot = Some(match *slot {
+                None => (pos, pos),
+                Some((s, e)) => (s.min(pos), e.max(pos)),
+            });
+        }
+    };
+    for (b, block) in func.blocks.iter().enumerate() {
+        let (start, end) = positions[b];
+        for p in &block.params {
+            touch(*p, start);
+        }
+        for r in &live_in[b] {
+            touch(*r, start);
+        }
+        for (i, inst) in block.insts.iter().enumerate() {
+            let pos = start + 2 + 2 * i as u32;
+            for u in inst.uses() {
+                touch(u, pos);
+            }
+            if let Some(e) = inst.exit() {
+                for u in func.exits[e as usize].uses() {
+                    touch(u, pos);
+                }
+            }
+            if let Some(d) = inst.def() {
+                // A definition occupies the position after the instruction's uses, so an
+                // operand and the result may share a register.
+                touch(d, pos + 1);
+            }
+        }
+        // Values flowing out along an edge, and the terminator's operands.
+        let mut out: Vec<VReg> = Vec::new();
+        for t in block.term.targets() {
+            out.extend(live_in[t.block].iter().copied());
+            out.extend(t.args.iter().copied());
+        }
+        match &block.term {
+            Term::Branch { cond, .. } => out.push(*cond),
+            Term::Return(r) => out.push(*r),
+            Term::Exit(e) => out.extend(func.exits[*e as usize].uses()),
+            Term::Jump(_) => {}
+        }
+        for r in out {
+            touch(r, end);
+        }
+    }
+    let mut intervals: Vec<Interval> = range
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.map(|(start, end)| Interval { reg: VReg(i as u32), start, end }))
+        .collect();
+    intervals.sort_by_key(|i| (i.start, i.reg));
+    intervals
+}
+
+fn linear_scan(nregs: usize, intervals: Vec<Interval>, num_regs: u8) -> Allocation {
+    let mut locations: Vec<Option<Location>> = vec![None; nregs];
+    let mut free: Vec<u8> = (0..num_regs).rev().collect();
+    let mut active: Vec<Interval> = Vec::new();
+    let mut spill_slots = 0u32;
+    let mut spill = |locations: &mut Vec<Option<Location>>, r: VReg| {
+        locations[r.index()] = Some(Location::Stack(spill_slots));
+        spill_slots += 1;
+    };
+    for current in intervals {
+        // Expire intervals that ended before this one starts.
+        active.retain(|a| {
+            if a.end < current.start {
+                if let Some(Location::Reg(r)) = locations[a.reg.index()] {
+                    free.push(r);
+                }
+                false
+            } else {
+                true
+            }
+        });
+        if let Some(r) = free.pop() {
+            locations[current.reg.index()] = Some(Location::Reg(r));
+            active.push(current);
+            continue;
+        }
+        // No register: spill whichever of the active intervals and this one ends last.
+        let furthest = active.iter().enumerate().max_by_key(|(_, a)| a.end).map(|(i, a)| (i, *a));
+        match furthest {
+            Some((i, victim)) if victim.end > current.end => {
+                let reg = locations[victim.reg.index()];
+                spill(&mut locations, victim.reg);
+                locations[current.reg.index()] = reg;
+                active.remove(i);
+                active.push(current);
+            }
+            _ => spill(&mut locations, current.reg),
+        }
+    }
+    Allocation { locations, spill_slots }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lir::{Block, Inst, Src, Target};
+
+    fn mov(dst: u32, src: i64) -> Inst {
+        Inst::Move { dst: VReg(dst), src: Src::Imm(src) }
+    }
+
+    #[test]
+    fn more_live_values_than_registers_spill() {
+        // Eight values all live until the end: two registers hold two, six go to the stack.
+        let insts = (0..8).map(|i| mov(i, i as i64)).collect();
+        let block = Block {
+            params: vec![],
+            insts,
+            term: Term::Exit(0),
+        };
+        let exit = crate::lir::Exit {
+            kind: crate::hir::ExitKind::Resume,
+            offset: 0,
+            prelude: None,
+            release: vec![],
+            locals: (0..8).map(VReg).collect(),
+            stack: vec![],
+        };
+        let func = Func { name: "t".into(), blocks: vec![block], exits: vec![exit], nregs: 8, nlocalsplus: 8 };
+        let alloc = allocate(&func, 2);
+        let in_regs = alloc.locations.iter().filter(|l| matches!(l, Some(Location::Reg(_)))).count();
+        assert_eq!(in_regs, 2);
+        assert_eq!(alloc.spill_slots, 6);
+        // No two values share a location.
+        let mut seen = std::collections::HashSet::new();
+        for l in alloc.locations.iter().flatten() {
+            assert!(seen.insert(*l), "{l:?} given twice");
+        }
+    }
+
+    #[test]
+    fn loop_carried_value_lives_across_the_back_edge() {
+        // L0: %0 = 1; jump L1(%0)   L1(%1): %2 = 5; branch %2, L1(%1), L2   L2: return %1
+        let blocks = vec![
+            Block { params: vec![], insts: vec![mov(0, 1)], term: Term::Jump(Target { block: 1, args: vec![VReg(0)] }) },
+            Block {
+                params: vec![VReg(1)],
+                insts: vec![mov(2, 5)],
+                term: Term::Branch {
+                    cond: VReg(2),
+                    if_true: Target { block: 1, args: vec![VReg(1)] },
+                    if_false: Target { block: 2, args: vec![] },
+                },
+            },
+            Block { params: vec![], insts: vec![], term: Term::Return(VReg(1)) },
+        ];
+        let func = Func { name: "t".into(), blocks, exits: vec![], nregs: 3, nlocalsplus: 0 };
+        let alloc = allocate(&func, 4);
+        // %1 is live from L1 to the return in L2, overlapping %2: they must differ.
+        assert_ne!(alloc.of(VReg(1)), alloc.of(VReg(2)));
+    }
+}

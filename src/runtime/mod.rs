@@ -1,0 +1,193 @@
+//! Runtime helpers: the functions compiled code calls for the operations it has no inline
+//! machine code for. Each does what CPython 3.11's interpreter (`Python/ceval.c`) does for one
+//! bytecode, through the same C API functions, so compiled code gives the same results, raises
+//! the same exceptions with the same messages, and leaves the same reference counts.
+//!
+//! The calling convention, for the code generator:
+//! - every helper is `unsafe extern "C"`, called with the GIL held, on raw `PyObject` pointers;
+//! - an object result is a new reference, NULL when an exception is set (`rjit_rt_iter_next`
+//!   also returns NULL *without* an exception when the iterator is exhausted);
+//! - an `int` result is 0 (or a truth value) on success, -1 with an exception set;
+//! - operands are borrowed, except where a helper says it steals: `rjit_rt_build_tuple`,
+//!   `rjit_rt_build_list` and `rjit_rt_list_append` take over the references they store, and
+//!   only when they succeed (on failure the caller still owns them, as the HIR's exits expect).
+//!
+//! Operations that are exactly one exported C API call (`PyObject_GetAttr`, `PyNumber_Add`...)
+//! have no helper: the code generator calls the C API directly, taking the addresses from
+//! `capi_functions()` and `binary_op_function()`.
+//!
+//! # Panics and thread exit
+//! No Rust panic may unwind into generated code. But a helper must not wrap its calls into
+//! CPython in `catch_unwind` either: nearly any call can run Python code (a dunder method, or a
+//! `__del__` run by a garbage collection that an allocation started), Python code can release
+//! the GIL, and on 3.11 a daemon thread that takes the GIL back while the interpreter finalizes
+//! is ended with `pthread_exit`: a forced unwind, which `catch_unwind` turns into an abort of
+//! the whole process ("FATAL: exception not rethrown"). So the rule here is:
+//! - calls into CPython are made outside `catch_unwind`, with no Rust value that has a
+//!   destructor alive across them (a forced unwind then passes through the helper's frame like
+//!   through a C frame);
+//! - the Rust logic of a helper (decoding an oparg, splitting arguments, finding a slot) runs
+//!   inside `guard`, which turns a panic, or an `Err` for an impossible input, into
+//!   `SystemError("rjit internal error: ...")`;
+//! - everything else between the calls is plain pointer and integer work that cannot panic.
+//!
+//! The test `daemon_thread_in_a_helper_exits_cleanly_at_finalization` covers the thread exit.
+
+mod containers;
+mod control;
+mod names;
+mod operators;
+
+use std::ffi::{c_char, c_int};
+use std::panic::{self, AssertUnwindSafe};
+
+use pyo3_ffi as ffi;
+use pyo3_ffi::PyObject;
+
+pub use containers::{rjit_rt_build_list, rjit_rt_build_tuple, rjit_rt_list_append, rjit_rt_unpack_sequence};
+pub use control::{rjit_rt_call, rjit_rt_eval_breaker, rjit_rt_iter_next};
+pub use names::{rjit_rt_load_global, rjit_rt_unbound_local};
+pub use operators::{binary_op_function, rjit_rt_binary_op, rjit_rt_contains, rjit_rt_is_true, rjit_rt_not};
+
+/// A C API function of one object returning a new reference or NULL (`PyNumber_Negative`...).
+pub type UnaryFunc = unsafe extern "C" fn(*mut PyObject) -> *mut PyObject;
+
+/// A C API function of two objects returning a new reference or NULL (`PyNumber_Add`...).
+pub type BinaryFunc = unsafe extern "C" fn(*mut PyObject, *mut PyObject) -> *mut PyObject;
+
+// Exported by libpython 3.11 but not declared by pyo3-ffi (or declared private there).
+extern "C" {
+    fn _Py_Dealloc(op: *mut PyObject);
+}
+
+/// The exported C API functions the code generator calls directly, one place for their
+/// addresses. All borrow their operands; object results are new references or NULL with an
+/// exception set, `int` results are 0 or -1 with an exception set.
+#[derive(Debug, Clone, Copy)]
+pub struct CapiTable {
+    /// `PyObject_GetIter(obj)`: GET_ITER.
+    pub get_iter: UnaryFunc,
+    /// `PyObject_GetAttr(obj, name)`: LOAD_ATTR, LOAD_METHOD's generic form.
+    pub get_attr: BinaryFunc,
+    /// `PyObject_SetAttr(obj, name, value) -> int`: STORE_ATTR.
+    pub set_attr: unsafe extern "C" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> c_int,
+    /// `PyObject_GetItem(obj, key)`: BINARY_SUBSCR.
+    pub get_item: BinaryFunc,
+    /// `PyObject_SetItem(obj, key, value) -> int`: STORE_SUBSCR.
+    pub set_item: unsafe extern "C" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> c_int,
+    /// `PyObject_DelItem(obj, key) -> int`: DELETE_SUBSCR.
+    pub del_item: unsafe extern "C" fn(*mut PyObject, *mut PyObject) -> c_int,
+    /// `PyObject_RichCompare(lhs, rhs, op)` with `op` one of `Py_LT..Py_GE`: COMPARE_OP.
+    pub rich_compare: unsafe extern "C" fn(*mut PyObject, *mut PyObject, c_int) -> *mut PyObject,
+    /// `PyNumber_Negative(obj)`: UNARY_NEGATIVE.
+    pub negative: UnaryFunc,
+    /// `PyNumber_Positive(obj)`: UNARY_POSITIVE.
+    pub positive: UnaryFunc,
+    /// `PyNumber_Invert(obj)`: UNARY_INVERT.
+    pub invert: UnaryFunc,
+    /// `_Py_Dealloc(obj)`: what `Py_DECREF` calls when the count reaches zero.
+    pub dealloc: unsafe extern "C" fn(*mut PyObject),
+}
+
+/// The addresses of the C API functions compiled code calls directly.
+pub fn capi_functions() -> CapiTable {
+    CapiTable {
+        get_iter: ffi::PyObject_GetIter,
+        get_attr: ffi::PyObject_GetAttr,
+        set_attr: ffi::PyObject_SetAttr,
+        get_item: ffi::PyObject_GetItem,
+        set_item: ffi::PyObject_SetItem,
+        del_item: ffi::PyObject_DelItem,
+        rich_compare: ffi::PyObject_RichCompare,
+        negative: ffi::PyNumber_Negative,
+        positive: ffi::PyNumber_Positive,
+        invert: ffi::PyNumber_Invert,
+        dealloc: _Py_Dealloc,
+    }
+}
+
+/// Runs the Rust logic of a helper (never a call into CPython: see the module doc). A panic,
+/// or an `Err` naming an input the code generator should never produce, becomes
+/// `SystemError("rjit internal error: ...")` and `None`.
+///
+/// # Safety
+/// GIL held.
+unsafe fn guard<T>(logic: impl FnOnce() -> Result<T, &'static str>) -> Option<T> {
+    match panic::catch_unwind(AssertUnwindSafe(logic)) {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(why)) => {
+            internal_error(why);
+            None
+        }
+        Err(payload) => {
+            let mut message = Message::new("rjit internal error: ");
+            message.push(
+                payload
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("panic"),
+            );
+            drop(payload);
+            // Nothing with a destructor is alive across the call (see the module doc).
+            message.raise_system_error();
+            None
+        }
+    }
+}
+
+/// Sets `SystemError("rjit internal error: <why>")`: the code generator passed an input the
+/// interpreter could never see (an oparg out of range...).
+///
+/// # Safety
+/// GIL held.
+unsafe fn internal_error(why: &str) {
+    let mut message = Message::new("rjit internal error: ");
+    message.push(why);
+    message.raise_system_error();
+}
+
+/// A NUL-terminated UTF-8 message in a fixed buffer: no destructor, so it may be alive across
+/// a call into CPython (see the module doc).
+struct Message {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl Message {
+    fn new(prefix: &str) -> Message {
+        let mut message = Message { buf: [0; 256], len: 0 };
+        message.push(prefix);
+        message
+    }
+
+    /// Appends `text`, cut at a character boundary if the buffer is full.
+    fn push(&mut self, text: &str) {
+        let room = self.buf.len() - 1 - self.len;
+        let mut end = text.len().min(room);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.buf[self.len..self.len + end].copy_from_slice(&text.as_bytes()[..end]);
+        self.len += end;
+    }
+
+    /// Sets `SystemError(message)`.
+    ///
+    /// # Safety
+    /// GIL held.
+    unsafe fn raise_system_error(&self) {
+        // The buffer is zeroed past `len`, so it is NUL-terminated.
+        ffi::PyErr_SetString(ffi::PyExc_SystemError, self.buf.as_ptr().cast::<c_char>());
+    }
+}
+
+/// A new reference to `True` or `False`.
+///
+/// # Safety
+/// GIL held.
+unsafe fn new_bool(value: bool) -> *mut PyObject {
+    let b = if value { ffi::Py_True() } else { ffi::Py_False() };
+    ffi::Py_INCREF(b);
+    b
+}

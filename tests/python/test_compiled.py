@@ -1,0 +1,194 @@
+"""Differential tests of compiled code: each function runs plain and compiled (``@rjit.jit``,
+compiled at its first call); results (value and exact type), exceptions (type, message, line of
+the raising frame) and reference counts must be identical."""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import traceback
+
+import pytest
+
+import rjit
+from conftest import make_function
+
+
+def outcome(func, args):
+    """What a call does: ('ok', type, repr) or ('raise', type, message, line in `func`).
+    Each call gets its own copy of the arguments (some cases mutate them)."""
+    args = copy.deepcopy(args)
+    try:
+        result = func(*args)
+    except Exception as exc:  # noqa: BLE001 - the exception is the outcome
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.name == func.__name__]
+        line = frames[-1].lineno if frames else None
+        return ("raise", type(exc), str(exc), line)
+    return ("ok", type(result), repr(result))
+
+
+def compiled_pair(source, name="f", namespace=None):
+    """The plain function and a compiled twin (fresh code objects each)."""
+    plain = make_function(source, name, namespace)
+    twin = make_function(source, name, namespace)
+    return plain, rjit.jit(twin)
+
+
+CASES = [
+    # (source, list of argument tuples)
+    ("def f():\n    return 1\n", [()]),
+    ("def f(a, b):\n    return a + b\n", [(1, 2), (1.5, 2), ("a", "b"), ([1], [2]), (1, "x"), (2**63, 2**63)]),
+    ("def f(a, b):\n    return a - b, a * b, a / b, a // b, a % b, a ** b\n",
+     [(7, 2), (-7, 2), (7.5, -2), (1, 0), (0.0, 0.0), (2, 100)]),
+    ("def f(a, b):\n    return a & b, a | b, a ^ b, a << b, a >> b\n", [(12, 3), (-1, 2), (1, -1), (1.0, 2)]),
+    ("def f(a):\n    x = a * 2\n    y = x - 1\n    return y\n", [(3,), (2.5,), ("ab",)]),
+    ("def f(a):\n    if a:\n        r = 1\n    else:\n        r = 2\n    return r\n", [(0,), (1,), ([],), ("x",), (None,)]),
+    ("def f(n):\n    i = 0\n    while i < n:\n        i += 1\n    return i\n", [(0,), (10,), (-3,), (2.5,)]),
+    ("def f(n):\n    s = 0\n    for i in range(n):\n        s += i * i\n    return s\n", [(0,), (100,), (10**4,), ("x",)]),
+    ("def f(n):\n    c = 0\n    for i in range(n):\n        for j in range(n):\n            if j > i:\n                break\n            c += 1\n    return c\n",
+     [(5,), (30,)]),
+    ("def f(xs):\n    t = 0\n    for x in xs:\n        if x % 2:\n            continue\n        t += x\n    return t\n",
+     [([1, 2, 3, 4],), ((),), (range(10),), ([1, "a"],)]),
+    ("def f(a):\n    return sorted(a, reverse=True)\n", [([3, 1, 2],), ("cab",), (None,)]),
+    ("def f(xs, v):\n    xs.append(v)\n    return xs\n", [([], 1), ((), 1)]),
+    ("def f(d, k):\n    d[k] = d[k] + 1\n    return d[k]\n", [({"a": 1}, "a"), ({}, "missing"), ([0, 1], 1), ([0], 5)]),
+    ("def f(d):\n    del d['x']\n    return d\n", [({"x": 1},), ({},)]),
+    ("def f(a, b):\n    return (a, b), [a, b, 3]\n", [(1, 2), (None, "s")]),
+    ("def f(a, b, c):\n    return a and b or c\n", [(0, 1, 2), (1, 0, 2), (1, 2, 3), ([], None, "x")]),
+    ("def f(a):\n    return -a, +a, ~a, not a\n", [(3,), (0,), (True,), (2.5,), ("s",)]),
+    ("def f(a, b, c):\n    return a < b < c\n", [(1, 2, 3), (3, 2, 1), (1, 2, 2), (1, "a", 2)]),
+    ("def f(a):\n    if a is None:\n        return 0\n    if a is not None:\n        return 1\n    return 2\n", [(None,), (0,)]),
+    ("def f(x, xs):\n    return x in xs, x not in xs\n", [(1, [1, 2]), (3, (1, 2)), ("a", "abc"), (1, 5)]),
+    ("G = 3\ndef f(x):\n    return len(x) + G\n", [([1, 2],), (5,)]),
+    ("def f(x):\n    return undefined_name + x\n", [(1,)]),
+    ("def f(a):\n    x = a\n    del x\n    return x\n", [(1,)]),
+    ("def f(a):\n    if a:\n        x = 1\n    return x\n", [(1,), (0,)]),
+    ("def f(a):\n    try:\n        r = 1 / a\n    except ZeroDivisionError:\n        r = 0\n    return r\n", [(2,), (0,), ("x",)]),
+    ("def f(a):\n    if a:\n        raise ValueError(a)\n    return a\n", [(0,), (5,)]),
+    ("def f(a):\n    assert a > 0, 'positive'\n    return a\n", [(1,), (-1,)]),
+    ("def f(xs):\n    for x in xs:\n        if x:\n            return x\n    return None\n", [([0, 0, 3, 4],), ([],), ([0],)]),
+    ("def f(n):\n    while True:\n        n -= 1\n        if n < 0:\n            break\n    return n\n", [(5,), (0,)]),
+    ("def f(a, b):\n    return a if a > b else b\n", [(1, 2), (3, 2), (1.0, 1)]),
+    ("def f(n):\n    steps = 0\n    while n != 1:\n        if n % 2 == 0:\n            n = n // 2\n        else:\n            n = 3 * n + 1\n        steps += 1\n    return steps\n",
+     [(1,), (27,), (97,)]),
+    ("def f(a, *args, k=1, **kw):\n    return a, args, k, kw\n", [(1,), (1, 2, 3), (1, 2)]),
+    ("def f(a, b):\n    a, b = b, a\n    return a - b\n", [(1, 2), (5, 3)]),
+    ("def f(o):\n    return o.real, o.imag\n", [(1,), (2.5,), (1 + 2j,), ("s",)]),
+    ("def f(x):\n    return x[0], x[-1], x[1:3]\n", [([1, 2, 3, 4],), ("abcd",), ([],)]),
+    ("def f(n):\n    out = []\n    for i in range(n):\n        out.append(i % 3 == 0)\n    return out\n", [(10,)]),
+    ("def f(a, b):\n    return a == b, a != b, a < b, a <= b, a > b, a >= b\n",
+     [(1, 2), (2.0, 2), (float('nan'), 1.0), ("a", "b"), (1, "a")]),
+    ("def f(x):\n    return str(x), repr(x), int(x), float(x)\n", [(3,), ("4",), ("x",), (2.5,)]),
+    ("def f(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n", [(0,), (10,), (100,)]),
+    ("def f(n):\n    total = 0.0\n    i = 1\n    while i <= n:\n        total += 1.0 / i\n        i += 1\n    return total\n", [(1000,), (0,)]),
+]
+
+
+@pytest.mark.parametrize("source,argsets", CASES, ids=[f"case{i}" for i in range(len(CASES))])
+def test_compiled_matches_interpreter(source, argsets):
+    plain, jitted = compiled_pair(source)
+    for args in argsets:
+        assert outcome(jitted, args) == outcome(plain, args), (source, args)
+
+
+@pytest.mark.parametrize("source,argsets", CASES, ids=[f"case{i}" for i in range(len(CASES))])
+def test_supported_functions_are_compiled(source, argsets):
+    plain, jitted = compiled_pair(source)
+    for args in argsets:
+        outcome(jitted, args)
+    info = rjit.info(jitted)
+    assert info.compiled, info.reason
+    assert info.code_size and info.code_size > 0
+    assert info.compile_time_us is not None and info.compile_time_us > 0
+
+
+def test_unsupported_function_runs_in_interpreter_and_says_why():
+    plain, jitted = compiled_pair("def f(n):\n    def g():\n        return n\n    return g()\n")
+    assert jitted(4) == plain(4) == 4
+    info = rjit.info(jitted)
+    assert not info.compiled
+    assert "MAKE_CELL" in info.reason
+
+
+def test_no_reference_leaks_in_compiled_loops():
+    plain, jitted = compiled_pair(
+        "def f(xs, k):\n    t = 0\n    for x in xs:\n        t = t + x * k\n    return t\n"
+    )
+    xs = [10**20 + i for i in range(50)]
+    k = 10**30 + 7
+    jitted(xs, k)
+    before = [sys.getrefcount(x) for x in xs] + [sys.getrefcount(k), sys.getrefcount(xs)]
+    for _ in range(200):
+        assert jitted(xs, k) == plain(xs, k)
+    after = [sys.getrefcount(x) for x in xs] + [sys.getrefcount(k), sys.getrefcount(xs)]
+    assert after == before
+
+
+def test_no_reference_leaks_on_error_paths():
+    plain, jitted = compiled_pair("def f(a, b):\n    c = [a]\n    return a + b\n")
+    a, b = 10**20, "s"
+    jitted(1, 2)
+    before = (sys.getrefcount(a), sys.getrefcount(b))
+    for _ in range(200):
+        with pytest.raises(TypeError):
+            jitted(a, b)
+    assert (sys.getrefcount(a), sys.getrefcount(b)) == before
+
+
+def test_exception_inside_try_is_handled_by_the_interpreter_with_same_result():
+    plain, jitted = compiled_pair(
+        "def f(xs):\n    out = 0\n    for x in xs:\n        try:\n            out += 10 // x\n        except ZeroDivisionError:\n            out -= 1\n    return out\n"
+    )
+    for xs in ([1, 2, 0, 5], [0, 0], [3]):
+        assert jitted(xs) == plain(xs)
+
+
+def test_traceback_of_compiled_function_matches():
+    plain, jitted = compiled_pair("def f(a):\n    x = 1\n    y = a + x\n    return y\n")
+    def frames(func):
+        try:
+            func("s")
+        except TypeError as exc:
+            return [(f.name, f.lineno, f.line) for f in traceback.extract_tb(exc.__traceback__)][-1:]
+    assert frames(jitted) == frames(plain)
+
+
+def test_callee_sees_the_compiled_frame():
+    ns = {}
+    source = (
+        "import sys\n"
+        "def who():\n    return sys._getframe(1).f_code.co_name, sys._getframe(1).f_lineno\n"
+        "def f():\n    x = 1\n    return who()\n"
+    )
+    plain = make_function(source, "f", ns)
+    ns2 = {}
+    twin = rjit.jit(make_function(source, "f", ns2))
+    assert twin() == plain()
+    assert rjit.info(twin).compiled
+
+
+def test_warning_stacklevel_points_at_compiled_line():
+    import warnings
+    source = (
+        "import warnings\n"
+        "def f(x):\n    y = x + 1\n    warnings.warn('careful', UserWarning, stacklevel=1)\n    return y\n"
+    )
+    plain = make_function(source, "f")
+    jitted = rjit.jit(make_function(source, "f"))
+    def where(func):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            func(1)
+        return [(w.category, str(w.message), w.lineno) for w in caught]
+    assert where(jitted) == where(plain)
+    assert rjit.info(jitted).compiled
+
+
+def test_nan_and_negative_zero_survive():
+    plain, jitted = compiled_pair("def f(a, b):\n    return a * b, a - a\n")
+    for args in [(float("nan"), 1.0), (-0.0, 1.0), (float("inf"), 0.0)]:
+        p, j = plain(*args), jitted(*args)
+        assert [math.copysign(1, v) if v == v else "nan" for v in p] == [
+            math.copysign(1, v) if v == v else "nan" for v in j
+        ]
