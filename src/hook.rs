@@ -45,7 +45,7 @@ unsafe extern "C-unwind" fn whole_program_eval_frame<const DIRECT: bool>(
     if throwflag == 0 && !cpython::tracing_active(tstate) {
         match state::entry_of_with::<DIRECT>(cpython::frame_code(frame)) {
             Some(entry) => {
-                if !entry.is_suspendable() && entry.count_call() {
+                if !entry.is_passthrough() && entry.count_call() {
                     return hot_call(tstate, frame, entry);
                 }
                 if let Some(native) = entry.native() {
@@ -67,7 +67,7 @@ unsafe extern "C-unwind" fn scoped_eval_frame<const DIRECT: bool>(
 ) -> *mut ffi::PyObject {
     if throwflag == 0 && !cpython::tracing_active(tstate) {
         if let Some(entry) = state::entry_of_with::<DIRECT>(cpython::frame_code(frame)) {
-            if entry.is_forced() && !entry.is_suspendable() && entry.count_call() {
+            if entry.is_forced() && !entry.is_passthrough() && entry.count_call() {
                 return hot_call(tstate, frame, entry);
             }
             if let Some(native) = entry.native() {
@@ -86,7 +86,7 @@ unsafe fn first_call(tstate: *mut ffi::PyThreadState, frame: *mut InterpreterFra
     // A panic here must not unwind into the interpreter: run the frame uncounted instead.
     let entry = catch_unwind(AssertUnwindSafe(|| state::entry_or_create(code))).ok().flatten();
     match entry {
-        Some(entry) if !entry.is_suspendable() && entry.count_call() => hot_call(tstate, frame, entry),
+        Some(entry) if !entry.is_passthrough() && entry.count_call() => hot_call(tstate, frame, entry),
         _ => cpython::eval_frame_in_interpreter(tstate, frame, 0),
     }
 }

@@ -29,36 +29,44 @@ impl fmt::Display for Decline {
     }
 }
 
-/// Code the hook hands to the interpreter without counting: their frames are resumed many
-/// times (each `next()` re-enters the hook) and are not compiled yet.
+/// Code the hook hands to the interpreter without counting: generator-like frames are resumed
+/// many times (each `next()` re-enters the hook) and are not compiled yet; module and class
+/// bodies run once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Suspendable {
+pub enum Passthrough {
     Generator,
     Coroutine,
     AsyncGenerator,
+    /// A module or class body (or `exec`'d code): runs once, looks names up in a dict.
+    Body,
 }
 
-impl Suspendable {
-    fn of_flags(flags: i32) -> Option<Suspendable> {
+impl Passthrough {
+    fn of_flags(flags: i32) -> Option<Passthrough> {
+        const CO_OPTIMIZED: i32 = 0x0001;
         const CO_GENERATOR: i32 = 0x0020;
         const CO_COROUTINE: i32 = 0x0080;
         const CO_ASYNC_GENERATOR: i32 = 0x0200;
-        if flags & CO_GENERATOR != 0 {
-            Some(Suspendable::Generator)
+        if flags & CO_OPTIMIZED == 0 {
+            Some(Passthrough::Body)
+        } else if flags & CO_GENERATOR != 0 {
+            Some(Passthrough::Generator)
         } else if flags & CO_COROUTINE != 0 {
-            Some(Suspendable::Coroutine)
+            Some(Passthrough::Coroutine)
         } else if flags & CO_ASYNC_GENERATOR != 0 {
-            Some(Suspendable::AsyncGenerator)
+            Some(Passthrough::AsyncGenerator)
         } else {
             None
         }
     }
 
-    fn name(self) -> &'static str {
+    /// Why such code runs in the interpreter, for `rjit.info`.
+    fn reason(self) -> &'static str {
         match self {
-            Suspendable::Generator => "generator",
-            Suspendable::Coroutine => "coroutine",
-            Suspendable::AsyncGenerator => "async generator",
+            Passthrough::Generator => "generator functions run in the interpreter (not compiled yet)",
+            Passthrough::Coroutine => "coroutine functions run in the interpreter (not compiled yet)",
+            Passthrough::AsyncGenerator => "async generator functions run in the interpreter (not compiled yet)",
+            Passthrough::Body => "module and class bodies run once: they stay in the interpreter",
         }
     }
 }
@@ -69,7 +77,7 @@ pub enum Status {
     /// Counting calls until it is hot.
     Cold,
     /// Generator/coroutine code: always the interpreter, calls not counted.
-    Suspendable(Suspendable),
+    Passthrough(Passthrough),
     /// `@rjit.nojit`: never compiled.
     NoJit,
     /// Compilation was attempted and declined.
@@ -86,7 +94,7 @@ enum HotClass {
     Loop = 1,
     /// `@rjit.jit`: compiled on its first call.
     Forced = 2,
-    /// Settled (compiled, declined, nojit) or suspendable: never hot again.
+    /// Settled (compiled, declined, nojit) or passthrough: never hot again.
     Never = 3,
 }
 
@@ -119,7 +127,7 @@ pub struct CodeEntry {
     /// The hotness limit that applies; `Never` once the status is no longer `Cold`.
     hot_class: Cell<HotClass>,
     /// Generator-like code: the hook forwards it without counting.
-    suspendable: bool,
+    passthrough: bool,
     /// `@rjit.jit` asked for compilation at the first call.
     forced: Cell<bool>,
     has_loop: bool,
@@ -132,19 +140,19 @@ pub struct CodeEntry {
 
 impl CodeEntry {
     fn new(flags: i32, has_loop: bool) -> CodeEntry {
-        let suspendable = Suspendable::of_flags(flags);
+        let passthrough = Passthrough::of_flags(flags);
         let entry = CodeEntry {
             calls: Cell::new(0),
             hot_class: Cell::new(HotClass::Never),
-            suspendable: suspendable.is_some(),
+            passthrough: passthrough.is_some(),
             forced: Cell::new(false),
             has_loop,
             status: RefCell::new(Status::Cold),
             native: Cell::new(None),
             compiled: RefCell::new(None),
         };
-        entry.settle(match suspendable {
-            Some(kind) => Status::Suspendable(kind),
+        entry.settle(match passthrough {
+            Some(kind) => Status::Passthrough(kind),
             None => Status::Cold,
         });
         entry
@@ -172,8 +180,8 @@ impl CodeEntry {
 
     /// Generator-like code, forwarded by the hook without counting.
     #[inline(always)]
-    pub fn is_suspendable(&self) -> bool {
-        self.suspendable
+    pub fn is_passthrough(&self) -> bool {
+        self.passthrough
     }
 
     /// Whether `@rjit.jit` asked for this code to be compiled on its first call.
@@ -347,7 +355,7 @@ impl Status {
     pub fn name(&self) -> &'static str {
         match self {
             Status::Cold => "cold",
-            Status::Suspendable(_) => "interpreter",
+            Status::Passthrough(_) => "interpreter",
             Status::NoJit => "nojit",
             Status::Declined(_) => "declined",
             Status::Compiled => "compiled",
@@ -358,9 +366,7 @@ impl Status {
     pub fn reason(&self) -> Option<String> {
         match self {
             Status::Cold => None,
-            Status::Suspendable(kind) => {
-                Some(format!("{} functions run in the interpreter (not compiled yet)", kind.name()))
-            }
+            Status::Passthrough(kind) => Some(kind.reason().to_owned()),
             Status::NoJit => Some("marked @rjit.nojit".to_owned()),
             Status::Declined(decline) => Some(decline.to_string()),
             Status::Compiled => None,
@@ -373,17 +379,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn suspendable_flags() {
-        assert_eq!(Suspendable::of_flags(0x0020 | 0x0003), Some(Suspendable::Generator));
-        assert_eq!(Suspendable::of_flags(0x0080), Some(Suspendable::Coroutine));
-        assert_eq!(Suspendable::of_flags(0x0200), Some(Suspendable::AsyncGenerator));
-        assert_eq!(Suspendable::of_flags(0x0003), None);
+    fn passthrough_flags() {
+        assert_eq!(Passthrough::of_flags(0x0020 | 0x0003), Some(Passthrough::Generator));
+        assert_eq!(Passthrough::of_flags(0x0080 | 0x0003), Some(Passthrough::Coroutine));
+        assert_eq!(Passthrough::of_flags(0x0200 | 0x0003), Some(Passthrough::AsyncGenerator));
+        assert_eq!(Passthrough::of_flags(0x0003), None);
+        // Module and class bodies lack CO_OPTIMIZED.
+        assert_eq!(Passthrough::of_flags(0x0040), Some(Passthrough::Body));
     }
 
     #[test]
     fn entry_counts_until_hot() {
         set_threshold(3);
-        let e = CodeEntry::new(0, false);
+        let e = CodeEntry::new(0x0003, false);
         assert!(!e.count_call());
         assert!(!e.count_call());
         assert!(!e.count_call());
@@ -395,7 +403,7 @@ mod tests {
 
     #[test]
     fn forced_entry_is_hot_at_first_call() {
-        let e = CodeEntry::new(0, false);
+        let e = CodeEntry::new(0x0003, false);
         e.force();
         assert!(e.is_forced());
         assert!(e.count_call());
@@ -403,8 +411,8 @@ mod tests {
 
     #[test]
     fn generator_entry_does_not_count() {
-        let e = CodeEntry::new(0x0020, false);
-        assert!(e.is_suspendable());
+        let e = CodeEntry::new(0x0023, false);
+        assert!(e.is_passthrough());
         assert_eq!(e.status().name(), "interpreter");
         assert!(e.status().reason().unwrap().contains("generator"));
         assert_eq!(e.hot_after(), None);

@@ -30,6 +30,9 @@ static const rjit_layout layout = {
     .code_code_adaptive = offsetof(PyCodeObject, co_code_adaptive),
     .tuple_items = offsetof(PyTupleObject, ob_item),
     .tstate_recursion_remaining = offsetof(PyThreadState, recursion_remaining),
+    .frame_func = offsetof(_PyInterpreterFrame, f_func),
+    .function_closure = offsetof(PyFunctionObject, func_closure),
+    .cell_ref = offsetof(PyCellObject, ob_ref),
 };
 
 _Static_assert(sizeof(((PyThreadState *)0)->cframe->use_tracing) == 1, "use_tracing is read as a byte");

@@ -26,6 +26,9 @@ pub struct Layout {
     pub code_code_adaptive: u32,
     pub tuple_items: u32,
     pub tstate_recursion_remaining: u32,
+    pub frame_func: u32,
+    pub function_closure: u32,
+    pub cell_ref: u32,
 }
 
 extern "C" {
@@ -58,6 +61,9 @@ static LAYOUT: GilCell<Layout> = GilCell::new(Layout {
     code_code_adaptive: 0,
     tuple_items: 0,
     tstate_recursion_remaining: 0,
+    frame_func: 0,
+    function_closure: 0,
+    cell_ref: 0,
 });
 
 /// Copies the shim's layout; called once at module import, before the hook can run.

@@ -554,6 +554,194 @@ impl<'a> Builder<'a> {
                 }
                 self.release(items);
             }
+            op::MAKE_CELL => {
+                let i = self.local(instr, state)?;
+                let initial = state.locals[i];
+                let exit = self.raise_exit(instr, state, vec![]);
+                let cell = self.emit(Op::MakeCell(initial), exit);
+                state.locals[i] = cell;
+                self.release(initial);
+            }
+            op::COPY_FREE_VARS => {
+                let n = instr.arg as usize;
+                let first = state.locals.len().checked_sub(n).ok_or_else(|| self.unsupported(instr, "bad free variable count"))?;
+                for index in 0..n {
+                    let cell = self.emit(Op::LoadClosure { index: index as u32 }, None);
+                    let old = std::mem::replace(&mut state.locals[first + index], cell);
+                    self.release(old);
+                }
+            }
+            op::LOAD_CLOSURE => {
+                let i = self.local(instr, state)?;
+                let v = self.bound_local(instr, state, i);
+                self.effect(Op::Incref(v), None);
+                state.stack.push(v);
+            }
+            op::LOAD_DEREF | op::DELETE_DEREF => {
+                let i = self.local(instr, state)?;
+                let cell = state.locals[i];
+                // MAKE_CELL/COPY_FREE_VARS fill the slot at the start of the function and
+                // nothing empties it (DELETE_DEREF empties the cell, not the slot).
+                if self.func.type_of(cell) == Type::Null {
+                    return Err(self.unsupported(instr, "cell variable without a cell"));
+                }
+                let exit = self.raise_exit(instr, state, vec![]);
+                let v = self.emit(Op::CellGet { cell, slot: i as u32 }, exit);
+                if opcode == op::LOAD_DEREF {
+                    state.stack.push(v);
+                } else {
+                    let null = self.emit(Op::Null, None);
+                    self.effect(Op::CellSet { cell, value: null }, None);
+                    self.release(v);
+                }
+            }
+            op::STORE_DEREF => {
+                let i = self.local(instr, state)?;
+                let cell = state.locals[i];
+                // MAKE_CELL/COPY_FREE_VARS fill the slot at the start of the function and
+                // nothing empties it (DELETE_DEREF empties the cell, not the slot).
+                if self.func.type_of(cell) == Type::Null {
+                    return Err(self.unsupported(instr, "cell variable without a cell"));
+                }
+                let v = self.pop(instr, state)?;
+                self.effect(Op::CellSet { cell, value: v }, None);
+                self.release(v);
+            }
+            op::MAKE_FUNCTION => {
+                let code = self.pop(instr, state)?;
+                // On failure the interpreter has released the code object only.
+                let exit = self.raise_exit(instr, state, vec![code]);
+                let take = |b: &mut Self, state: &mut State, bit: u32| -> Result<ValueId, Unsupported> {
+                    if instr.arg & bit != 0 {
+                        b.pop(instr, state)
+                    } else {
+                        Ok(b.emit(Op::Null, None))
+                    }
+                };
+                let closure = take(self, state, 0x08)?;
+                let annotations = take(self, state, 0x04)?;
+                let kwdefaults = take(self, state, 0x02)?;
+                let defaults = take(self, state, 0x01)?;
+                let f = self.emit(Op::MakeFunction { code, closure, annotations, kwdefaults, defaults }, exit);
+                for v in [code, closure, annotations, kwdefaults, defaults] {
+                    self.release(v);
+                }
+                state.stack.push(f);
+            }
+            op::FORMAT_VALUE => {
+                let spec = if instr.arg & 0x04 != 0 { self.pop(instr, state)? } else { self.emit(Op::Null, None) };
+                let value = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![value, spec]);
+                let v = self.emit(Op::FormatValue { value, conversion: instr.arg & 0x03, spec }, exit);
+                self.release(value);
+                self.release(spec);
+                state.stack.push(v);
+            }
+            op::BUILD_STRING | op::BUILD_MAP | op::BUILD_SET => {
+                let n = if opcode == op::BUILD_MAP { 2 * instr.arg as usize } else { instr.arg as usize };
+                if n > state.stack.len() {
+                    return Err(self.unsupported(instr, "value stack underflow"));
+                }
+                // As the interpreter: on failure the items are still on the stack.
+                let exit = self.raise_exit(instr, state, vec![]);
+                let items = self.pop_n(instr, state, n)?;
+                let operation = match opcode {
+                    op::BUILD_STRING => Op::BuildString(items.clone()),
+                    op::BUILD_MAP => Op::BuildMap(items.clone()),
+                    _ => Op::BuildSet(items.clone()),
+                };
+                let v = self.emit(operation, exit);
+                for item in items {
+                    self.release(item);
+                }
+                state.stack.push(v);
+            }
+            op::BUILD_CONST_KEY_MAP => {
+                if instr.arg as usize + 1 > state.stack.len() {
+                    return Err(self.unsupported(instr, "value stack underflow"));
+                }
+                let exit = self.raise_exit(instr, state, vec![]);
+                let keys = self.pop(instr, state)?;
+                let values = self.pop_n(instr, state, instr.arg as usize)?;
+                let v = self.emit(Op::BuildConstKeyMap { keys, values: values.clone() }, exit);
+                self.release(keys);
+                for item in values {
+                    self.release(item);
+                }
+                state.stack.push(v);
+            }
+            op::MAP_ADD | op::SET_ADD | op::LIST_EXTEND | op::DICT_UPDATE => {
+                let (key, value) = if opcode == op::MAP_ADD {
+                    let value = self.pop(instr, state)?;
+                    (Some(self.pop(instr, state)?), value)
+                } else {
+                    (None, self.pop(instr, state)?)
+                };
+                let depth = instr.arg as usize;
+                if depth == 0 || depth > state.stack.len() {
+                    return Err(self.unsupported(instr, "container past the stack"));
+                }
+                let container = state.stack[state.stack.len() - depth];
+                let consumed: Vec<ValueId> = key.into_iter().chain([value]).collect();
+                let exit = self.raise_exit(instr, state, consumed.clone());
+                let operation = match (opcode, key) {
+                    (op::MAP_ADD, Some(key)) => Op::MapAdd { dict: container, key, value },
+                    (op::SET_ADD, _) => Op::SetAdd { set: container, value },
+                    (op::DICT_UPDATE, _) => Op::DictUpdate { dict: container, update: value },
+                    _ => Op::ListExtend { list: container, iterable: value },
+                };
+                self.effect(operation, exit);
+                for c in consumed {
+                    self.release(c);
+                }
+            }
+            op::DICT_MERGE => {
+                let update = self.pop(instr, state)?;
+                let depth = instr.arg as usize;
+                if depth == 0 || depth + 2 > state.stack.len() {
+                    return Err(self.unsupported(instr, "DICT_MERGE past the stack"));
+                }
+                let dict = state.stack[state.stack.len() - depth];
+                let func = state.stack[state.stack.len() - depth - 2];
+                let exit = self.raise_exit(instr, state, vec![update]);
+                self.effect(Op::DictMerge { dict, update, func }, exit);
+                self.release(update);
+            }
+            op::LIST_TO_TUPLE => {
+                let list = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![list]);
+                let v = self.emit(Op::ListToTuple(list), exit);
+                self.release(list);
+                state.stack.push(v);
+            }
+            op::CALL_FUNCTION_EX => {
+                let kwargs = if instr.arg & 0x01 != 0 { self.pop(instr, state)? } else { self.emit(Op::Null, None) };
+                let args = self.pop(instr, state)?;
+                let callable = self.pop(instr, state)?;
+                let null = self.pop(instr, state)?;
+                if self.func.type_of(null) != Type::Null {
+                    return Err(self.unsupported(instr, "CALL_FUNCTION_EX without its NULL"));
+                }
+                let exit = self.raise_exit(instr, state, vec![callable, args, kwargs]);
+                let v = self.emit(Op::CallEx { callable, args, kwargs }, exit);
+                for c in [callable, args, kwargs] {
+                    self.release(c);
+                }
+                state.stack.push(v);
+                let resume = self.exit(ExitKind::Resume, instr.next_offset(), state, vec![]);
+                self.effect(Op::CheckTracing, Some(resume));
+            }
+            op::BEFORE_WITH => {
+                let manager = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![manager]);
+                let pair = self.emit(Op::BeforeWith(manager), exit);
+                self.release(manager);
+                for index in 0..2 {
+                    let item = self.emit(Op::TupleItem { tuple: pair, index }, None);
+                    state.stack.push(item);
+                }
+                self.release(pair);
+            }
             op::LIST_APPEND => {
                 let value = self.pop(instr, state)?;
                 let depth = instr.arg as usize;
@@ -941,6 +1129,54 @@ fn rewrite_op(op: &mut Op, map: &dyn Fn(ValueId) -> ValueId) {
             *step = map(*step);
         }
         UnpackSequence { value, .. } => *value = map(*value),
+        LoadClosure { .. } => {}
+        MakeCell(v) | ListToTuple(v) | BeforeWith(v) => *v = map(*v),
+        CellGet { cell, .. } => *cell = map(*cell),
+        CellSet { cell, value } => {
+            *cell = map(*cell);
+            *value = map(*value);
+        }
+        MakeFunction { code, closure, annotations, kwdefaults, defaults } => {
+            for v in [code, closure, annotations, kwdefaults, defaults] {
+                *v = map(*v);
+            }
+        }
+        FormatValue { value, spec, .. } => {
+            *value = map(*value);
+            *spec = map(*spec);
+        }
+        BuildString(items) | BuildMap(items) | BuildSet(items) => items.iter_mut().for_each(|v| *v = map(*v)),
+        BuildConstKeyMap { keys, values } => {
+            *keys = map(*keys);
+            values.iter_mut().for_each(|v| *v = map(*v));
+        }
+        MapAdd { dict, key, value } => {
+            *dict = map(*dict);
+            *key = map(*key);
+            *value = map(*value);
+        }
+        SetAdd { set, value } => {
+            *set = map(*set);
+            *value = map(*value);
+        }
+        ListExtend { list, iterable } => {
+            *list = map(*list);
+            *iterable = map(*iterable);
+        }
+        DictUpdate { dict, update } => {
+            *dict = map(*dict);
+            *update = map(*update);
+        }
+        DictMerge { dict, update, func } => {
+            *dict = map(*dict);
+            *update = map(*update);
+            *func = map(*func);
+        }
+        CallEx { callable, args, kwargs } => {
+            *callable = map(*callable);
+            *args = map(*args);
+            *kwargs = map(*kwargs);
+        }
         TupleItem { tuple, .. } => *tuple = map(*tuple),
         Call { callable, args, .. } => {
             *callable = map(*callable);

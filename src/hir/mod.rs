@@ -293,6 +293,46 @@ pub enum Op {
     UnpackSequence { value: ValueId, count: u32 },
     /// Item `index` of a tuple known to have it.
     TupleItem { tuple: ValueId, index: u32 },
+    /// Item `index` of the function's closure (`COPY_FREE_VARS`): a cell.
+    LoadClosure { index: u32 },
+    /// A new cell holding `value` (which may be NULL: an empty cell).
+    MakeCell(ValueId),
+    /// The contents of a cell; raises as the interpreter does for the variable in local slot
+    /// `slot` if the cell is empty.
+    CellGet { cell: ValueId, slot: u32 },
+    /// Sets a cell's contents (`value` may be NULL: deletes). No result.
+    CellSet { cell: ValueId, value: ValueId },
+    /// A function object (`MAKE_FUNCTION`) for code object `code` in the frame's globals; the
+    /// other operands are NULL when the flags do not give them.
+    MakeFunction { code: ValueId, closure: ValueId, annotations: ValueId, kwdefaults: ValueId, defaults: ValueId },
+    /// `FORMAT_VALUE`: `format(conv(value), spec)`; `conversion` is 0 (none), 1 (`!s`), 2
+    /// (`!r`) or 3 (`!a`); `spec` may be NULL.
+    FormatValue { value: ValueId, conversion: u32, spec: ValueId },
+    /// The concatenation of string pieces (`BUILD_STRING`).
+    BuildString(Vec<ValueId>),
+    /// A dict of `items` (key, value, key, value...).
+    BuildMap(Vec<ValueId>),
+    /// A dict of the tuple of constant `keys` and the values.
+    BuildConstKeyMap { keys: ValueId, values: Vec<ValueId> },
+    /// `dict[key] = value` for a dict being built. No result.
+    MapAdd { dict: ValueId, key: ValueId, value: ValueId },
+    /// A set of the items.
+    BuildSet(Vec<ValueId>),
+    /// `set.add(value)` for a set being built. No result.
+    SetAdd { set: ValueId, value: ValueId },
+    /// `dict.update(update)` for a dict being built (`{**a}`). No result.
+    DictUpdate { dict: ValueId, update: ValueId },
+    /// Merges `**update` into the keyword dict of a call of `func` (`DICT_MERGE`): a repeated
+    /// keyword is an error naming `func`. No result.
+    DictMerge { dict: ValueId, update: ValueId, func: ValueId },
+    /// `list.extend(iterable)` for a list being built (`[*a]`). No result.
+    ListExtend { list: ValueId, iterable: ValueId },
+    /// `tuple(list)`.
+    ListToTuple(ValueId),
+    /// `callable(*args, **kwargs)` (`CALL_FUNCTION_EX`); `kwargs` may be NULL.
+    CallEx { callable: ValueId, args: ValueId, kwargs: ValueId },
+    /// `BEFORE_WITH`: a tuple (bound `__exit__`, result of `__enter__()`).
+    BeforeWith(ValueId),
     /// `list.append(value)` for a list being built; consumes `value`. No result.
     ListAppend { list: ValueId, value: ValueId },
     /// `iter(value)`.
@@ -330,6 +370,22 @@ impl Op {
             BuildTuple(items) | BuildList(items) => items.clone(),
             ListAppend { list, value } => vec![*list, *value],
             BuildSlice { start, stop, step } => vec![*start, *stop, *step],
+            LoadClosure { .. } => vec![],
+            MakeCell(v) | ListToTuple(v) | BeforeWith(v) => vec![*v],
+            CellGet { cell, .. } => vec![*cell],
+            CellSet { cell, value } => vec![*cell, *value],
+            MakeFunction { code, closure, annotations, kwdefaults, defaults } => {
+                vec![*code, *closure, *annotations, *kwdefaults, *defaults]
+            }
+            FormatValue { value, spec, .. } => vec![*value, *spec],
+            BuildString(items) | BuildMap(items) | BuildSet(items) => items.clone(),
+            BuildConstKeyMap { keys, values } => std::iter::once(*keys).chain(values.iter().copied()).collect(),
+            MapAdd { dict, key, value } => vec![*dict, *key, *value],
+            SetAdd { set, value } => vec![*set, *value],
+            ListExtend { list, iterable } => vec![*list, *iterable],
+            DictUpdate { dict, update } => vec![*dict, *update],
+            DictMerge { dict, update, func } => vec![*dict, *update, *func],
+            CallEx { callable, args, kwargs } => vec![*callable, *args, *kwargs],
             UnpackSequence { value, .. } => vec![*value],
             TupleItem { tuple, .. } => vec![*tuple],
             Call { callable, args, .. } => std::iter::once(*callable).chain(args.iter().copied()).collect(),
@@ -341,7 +397,8 @@ impl Op {
         use Op::*;
         match self {
             Incref(_) | Decref(_) | XDecref(_) | StoreAttr { .. } | SetItem { .. }
-            | DelItem { .. } | ListAppend { .. } | CheckEvalBreaker | CheckTracing => None,
+            | DelItem { .. } | ListAppend { .. } | CheckEvalBreaker | CheckTracing | CellSet { .. } | MapAdd { .. }
+            | SetAdd { .. } | ListExtend { .. } | DictUpdate { .. } | DictMerge { .. } => None,
             Null => Some(Type::Null),
             IterNext(_) => Some(Type::MaybeNull),
             IsTrue(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),

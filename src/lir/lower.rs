@@ -206,10 +206,19 @@ impl Lowerer<'_> {
                 let callee = callee!(runtime::rjit_rt_contains, "rjit_rt_contains");
                 self.call_checked(out, callee, vec![val(*item), val(*container), imm(i64::from(*negate))], dst(), exit);
             }
-            Op::IsTrue(v) => {
-                let status = self.call_status(out, callee!(runtime::rjit_rt_is_true, "rjit_rt_is_true", int), vec![val(*v)], exit);
-                out.push(Inst::Move { dst: dst(), src: Src::Reg(status) });
-            }
+            Op::IsTrue(v) => match exit {
+                Some(e) => out.push(Inst::Truth {
+                    dst: dst(),
+                    value: reg(*v),
+                    slow: callee!(runtime::rjit_rt_is_true, "rjit_rt_is_true", int),
+                    constants: [py_true(), py_false(), py_none()],
+                    exit: e.0,
+                }),
+                None => {
+                    let status = self.call_status(out, callee!(runtime::rjit_rt_is_true, "rjit_rt_is_true", int), vec![val(*v)], None);
+                    out.push(Inst::Move { dst: dst(), src: Src::Reg(status) });
+                }
+            },
             Op::IsNone(v) => out.push(Inst::SetEq { dst: dst(), a: reg(*v), b: Src::Imm(py_none()), negate: false }),
             Op::IsNull(v) => out.push(Inst::SetEq { dst: dst(), a: reg(*v), b: Src::Imm(0), negate: false }),
             Op::NonNull(v) => out.push(Inst::Move { dst: dst(), src: Src::Reg(reg(*v)) }),
@@ -245,6 +254,84 @@ impl Lowerer<'_> {
                 let offset = self.layout.tuple_items + 8 * index;
                 out.push(Inst::Load { dst: dst(), base: reg(*tuple), offset });
                 out.push(Inst::Incref(dst()));
+            }
+            Op::LoadClosure { index } => {
+                // frame->f_func->func_closure[index], as COPY_FREE_VARS reads it.
+                let func = self.temp();
+                let closure = self.temp();
+                out.push(Inst::LoadFrame { dst: func, offset: self.layout.frame_func });
+                out.push(Inst::Load { dst: closure, base: func, offset: self.layout.function_closure });
+                out.push(Inst::Load { dst: dst(), base: closure, offset: self.layout.tuple_items + 8 * index });
+                out.push(Inst::Incref(dst()));
+            }
+            Op::MakeCell(v) => self.call_checked(out, callee!(ffi::PyCell_New, "PyCell_New"), vec![val(*v)], dst(), exit),
+            Op::CellGet { cell, slot } => {
+                out.push(Inst::Load { dst: dst(), base: reg(*cell), offset: self.layout.cell_ref });
+                if let Some(e) = exit {
+                    let raise = callee!(runtime::rjit_rt_unbound_local, "rjit_rt_unbound_local");
+                    self.exits.push((e, raise, vec![Src::Imm(self.constants.code), Src::Imm(i64::from(*slot))]));
+                    out.push(Inst::ExitIfZero { value: dst(), exit: e.0 });
+                }
+                out.push(Inst::Incref(dst()));
+            }
+            Op::CellSet { cell, value } => {
+                self.call_status(out, callee!(ffi::PyCell_Set, "PyCell_Set", int), vec![val(*cell), val(*value)], None);
+            }
+            Op::MakeFunction { code, closure, annotations, kwdefaults, defaults } => {
+                let globals = self.temp();
+                out.push(Inst::LoadFrame { dst: globals, offset: self.layout.frame_globals });
+                let args = vec![val(*code), Arg::Val(Src::Reg(globals)), val(*closure), val(*annotations), val(*kwdefaults), val(*defaults)];
+                self.call_checked(out, callee!(runtime::rjit_rt_make_function, "rjit_rt_make_function"), args, dst(), exit);
+            }
+            Op::FormatValue { value, conversion, spec } => {
+                let args = vec![val(*value), imm(i64::from(*conversion)), val(*spec)];
+                self.call_checked(out, callee!(runtime::rjit_rt_format_value, "rjit_rt_format_value"), args, dst(), exit);
+            }
+            Op::BuildString(items) | Op::BuildSet(items) => {
+                let callee = if matches!(instr.op, Op::BuildString(_)) {
+                    callee!(runtime::rjit_rt_build_string, "rjit_rt_build_string")
+                } else {
+                    callee!(runtime::rjit_rt_build_set, "rjit_rt_build_set")
+                };
+                let array = Arg::Array(items.iter().map(|v| Src::Reg(reg(*v))).collect());
+                self.call_checked(out, callee, vec![array, imm(items.len() as i64)], dst(), exit);
+            }
+            Op::BuildMap(items) => {
+                let array = Arg::Array(items.iter().map(|v| Src::Reg(reg(*v))).collect());
+                let callee = callee!(runtime::rjit_rt_build_map, "rjit_rt_build_map");
+                self.call_checked(out, callee, vec![array, imm(items.len() as i64 / 2)], dst(), exit);
+            }
+            Op::BuildConstKeyMap { keys, values } => {
+                let array = Arg::Array(values.iter().map(|v| Src::Reg(reg(*v))).collect());
+                let callee = callee!(runtime::rjit_rt_build_const_key_map, "rjit_rt_build_const_key_map");
+                self.call_checked(out, callee, vec![val(*keys), array, imm(values.len() as i64)], dst(), exit);
+            }
+            Op::MapAdd { dict, key, value } => {
+                let callee = callee!(ffi::PyDict_SetItem, "PyDict_SetItem", int);
+                self.call_status(out, callee, vec![val(*dict), val(*key), val(*value)], exit);
+            }
+            Op::SetAdd { set, value } => {
+                self.call_status(out, callee!(ffi::PySet_Add, "PySet_Add", int), vec![val(*set), val(*value)], exit);
+            }
+            Op::ListExtend { list, iterable } => {
+                let callee = callee!(runtime::rjit_rt_list_extend, "rjit_rt_list_extend", int);
+                self.call_status(out, callee, vec![val(*list), val(*iterable)], exit);
+            }
+            Op::DictUpdate { dict, update } => {
+                let callee = callee!(runtime::rjit_rt_dict_update, "rjit_rt_dict_update", int);
+                self.call_status(out, callee, vec![val(*dict), val(*update)], exit);
+            }
+            Op::DictMerge { dict, update, func } => {
+                let callee = callee!(runtime::rjit_rt_dict_merge, "rjit_rt_dict_merge", int);
+                self.call_status(out, callee, vec![val(*dict), val(*update), val(*func)], exit);
+            }
+            Op::ListToTuple(v) => self.call_checked(out, callee!(ffi::PyList_AsTuple, "PyList_AsTuple"), vec![val(*v)], dst(), exit),
+            Op::CallEx { callable, args, kwargs } => {
+                let callee = callee!(runtime::rjit_rt_call_ex, "rjit_rt_call_ex");
+                self.call_checked(out, callee, vec![val(*callable), val(*args), val(*kwargs)], dst(), exit);
+            }
+            Op::BeforeWith(v) => {
+                self.call_checked(out, callee!(runtime::rjit_rt_before_with, "rjit_rt_before_with"), vec![val(*v)], dst(), exit)
             }
             Op::ListAppend { list, value } => {
                 let callee = callee!(runtime::rjit_rt_list_append, "rjit_rt_list_append", int);

@@ -100,6 +100,10 @@ pub enum Inst {
     CheckEvalBreaker { exit: ExitIndex },
     /// Leaves through `exit` if tracing or profiling is on.
     ExitIfTracing { exit: ExitIndex },
+    /// `dst = bool(value)` as 0/1, as `POP_JUMP_IF_*` tests it: True, False and None by
+    /// identity inline, anything else through `slow` (a C int function: 1, 0 or -1 on error,
+    /// which leaves through `exit`).
+    Truth { dst: VReg, value: VReg, slow: Callee, constants: [i64; 3], exit: ExitIndex },
 }
 
 /// A jump target with the values for its parameters.
@@ -177,9 +181,10 @@ impl Inst {
             Inst::Select { cond, if_true, if_false, .. } => {
                 std::iter::once(*cond).chain(src(if_true)).chain(src(if_false)).collect()
             }
-            Inst::ExitIfZero { value, .. } | Inst::ExitIfNegative { value, .. } | Inst::ExitIfNullWithError { value, .. } => {
-                vec![*value]
-            }
+            Inst::ExitIfZero { value, .. }
+            | Inst::ExitIfNegative { value, .. }
+            | Inst::ExitIfNullWithError { value, .. }
+            | Inst::Truth { value, .. } => vec![*value],
         }
     }
 
@@ -190,7 +195,8 @@ impl Inst {
             | Inst::LoadFrame { dst, .. }
             | Inst::Load { dst, .. }
             | Inst::SetEq { dst, .. }
-            | Inst::Select { dst, .. } => {
+            | Inst::Select { dst, .. }
+            | Inst::Truth { dst, .. } => {
                 Some(*dst)
             }
             Inst::Call { ret, .. } => *ret,
@@ -205,7 +211,8 @@ impl Inst {
             | Inst::ExitIfNegative { exit, .. }
             | Inst::ExitIfNullWithError { exit, .. }
             | Inst::CheckEvalBreaker { exit }
-            | Inst::ExitIfTracing { exit } => Some(*exit),
+            | Inst::ExitIfTracing { exit }
+            | Inst::Truth { exit, .. } => Some(*exit),
             _ => None,
         }
     }
@@ -303,6 +310,7 @@ impl fmt::Display for InstText<'_> {
             Inst::ExitIfNullWithError { value, exit } => write!(f, "exit {exit} if {value} == 0 and error"),
             Inst::CheckEvalBreaker { exit } => write!(f, "eval_breaker or exit {exit}"),
             Inst::ExitIfTracing { exit } => write!(f, "exit {exit} if tracing"),
+            Inst::Truth { dst, value, slow, exit, .. } => write!(f, "{dst} = truth {value} (else {}) or exit {exit}", slow.name),
         }
     }
 }

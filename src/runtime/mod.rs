@@ -4,7 +4,9 @@
 //! the same exceptions with the same messages, and leaves the same reference counts.
 //!
 //! The calling convention, for the code generator:
-//! - every helper is `unsafe extern "C"`, called with the GIL held, on raw `PyObject` pointers;
+//! - every helper is `unsafe extern "C-unwind"` (the C calling convention: call it like a C
+//!   function; see below for why not `extern "C"`), called with the GIL held, on raw
+//!   `PyObject` pointers;
 //! - an object result is a new reference, NULL when an exception is set (`rjit_rt_iter_next`
 //!   also returns NULL *without* an exception when the iterator is exhausted);
 //! - an `int` result is 0 (or a truth value) on success, -1 with an exception set;
@@ -17,22 +19,29 @@
 //! `capi_functions()` and `binary_op_function()`.
 //!
 //! # Panics and thread exit
-//! No Rust panic may unwind into generated code. But a helper must not wrap its calls into
-//! CPython in `catch_unwind` either: nearly any call can run Python code (a dunder method, or a
-//! `__del__` run by a garbage collection that an allocation started), Python code can release
-//! the GIL, and on 3.11 a daemon thread that takes the GIL back while the interpreter finalizes
-//! is ended with `pthread_exit`: a forced unwind, which `catch_unwind` turns into an abort of
-//! the whole process ("FATAL: exception not rethrown"). So the rule here is:
-//! - calls into CPython are made outside `catch_unwind`, with no Rust value that has a
-//!   destructor alive across them (a forced unwind then passes through the helper's frame like
-//!   through a C frame);
-//! - the Rust logic of a helper (decoding an oparg, splitting arguments, finding a slot) runs
-//!   inside `guard`, which turns a panic, or an `Err` for an impossible input, into
+//! No Rust panic may unwind into generated code. But nearly any call into CPython can run
+//! Python code (a dunder method, or a `__del__` run by a garbage collection that an allocation
+//! started), Python code can release the GIL, and on 3.11 a daemon thread that takes the GIL
+//! back while the interpreter finalizes is ended with `pthread_exit`: a forced unwind through
+//! every frame of the thread, helpers included. A helper frame with any landing pad aborts the
+//! process there (measured): `catch_unwind` catches the forced unwind and cannot rethrow it
+//! ("FATAL: exception not rethrown"), and the frame's exception table treats a call to a C
+//! function declared nounwind, as pyo3-ffi declares them, as "terminate". So a helper frame
+//! must have no landing pad at all:
+//! - helpers are `extern "C-unwind"`: in an `extern "C"` function Rust puts an abort-on-unwind
+//!   landing pad around every call that may unwind;
+//! - no `catch_unwind` in a helper, and no value with a destructor alive in one;
+//! - the Rust logic of a helper (decoding an oparg, splitting arguments) runs in `guard`, a
+//!   frame of its own that returns before the helper calls into CPython, and turns a panic, or
+//!   an `Err` for an input the code generator should never produce, into
 //!   `SystemError("rjit internal error: ...")`;
-//! - everything else between the calls is plain pointer and integer work that cannot panic.
+//! - everything else in a helper is pointer and integer work that cannot panic.
 //!
-//! The test `daemon_thread_in_a_helper_exits_cleanly_at_finalization` covers the thread exit.
+//! The forced unwind then passes through the helper as through a C frame, and stops at the
+//! first frame without unwind information (generated code), where glibc ends the thread. Test:
+//! `daemon_threads_in_helpers_exit_cleanly_at_finalization`.
 
+mod building;
 mod containers;
 mod control;
 mod names;
@@ -44,6 +53,10 @@ use std::panic::{self, AssertUnwindSafe};
 use pyo3_ffi as ffi;
 use pyo3_ffi::PyObject;
 
+pub use building::{
+    rjit_rt_before_with, rjit_rt_build_const_key_map, rjit_rt_build_map, rjit_rt_build_set, rjit_rt_build_string,
+    rjit_rt_call_ex, rjit_rt_dict_merge, rjit_rt_dict_update, rjit_rt_format_value, rjit_rt_list_extend, rjit_rt_make_function,
+};
 pub use containers::{rjit_rt_build_list, rjit_rt_build_tuple, rjit_rt_list_append, rjit_rt_unpack_sequence};
 pub use control::{rjit_rt_call, rjit_rt_eval_breaker, rjit_rt_iter_next};
 pub use names::{rjit_rt_load_global, rjit_rt_unbound_local};
@@ -110,8 +123,12 @@ pub fn capi_functions() -> CapiTable {
 /// or an `Err` naming an input the code generator should never produce, becomes
 /// `SystemError("rjit internal error: ...")` and `None`.
 ///
+/// Never inlined: `catch_unwind`'s landing pad must stay in this frame, out of the helper's
+/// (see the module doc).
+///
 /// # Safety
 /// GIL held.
+#[inline(never)]
 unsafe fn guard<T>(logic: impl FnOnce() -> Result<T, &'static str>) -> Option<T> {
     match panic::catch_unwind(AssertUnwindSafe(logic)) {
         Ok(Ok(value)) => Some(value),
@@ -190,4 +207,45 @@ unsafe fn new_bool(value: bool) -> *mut PyObject {
     let b = if value { ffi::Py_True() } else { ffi::Py_False() };
     ffi::Py_INCREF(b);
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use pyo3::exceptions::PySystemError;
+    use pyo3::{PyErr, Python};
+
+    #[test]
+    fn message_is_cut_at_a_character_boundary() {
+        let mut message = Message::new("rjit internal error: ");
+        // 21 bytes of prefix leave 234 for the text: "a" and 116 two-byte characters fit, the
+        // 117th would be split.
+        message.push(&format!("a{}", "é".repeat(200)));
+        let text = std::str::from_utf8(&message.buf[..message.len]).unwrap();
+        assert_eq!(text, format!("rjit internal error: a{}", "é".repeat(116)));
+        assert_eq!(message.buf[message.len], 0, "NUL-terminated");
+    }
+
+    #[test]
+    fn guard_turns_panics_and_errors_into_system_error() {
+        Python::initialize();
+        Python::attach(|py| {
+            // SAFETY (each call): GIL held.
+            assert_eq!(unsafe { guard(|| Ok::<_, &str>(7)) }, Some(7));
+            assert!(PyErr::take(py).is_none());
+            type Logic = fn() -> Result<u8, &'static str>;
+            let cases: [(Logic, &str); 3] = [
+                (|| Err("an impossible input"), "rjit internal error: an impossible input"),
+                (|| panic!("static text"), "rjit internal error: static text"),
+                (|| panic!("formatted {}", 42), "rjit internal error: formatted 42"),
+            ];
+            for (logic, expected) in cases {
+                assert_eq!(unsafe { guard(logic) }, None);
+                let err = PyErr::take(py).expect("an exception is set");
+                assert!(err.is_instance_of::<PySystemError>(py));
+                assert_eq!(err.value(py).to_string(), expected);
+            }
+        });
+    }
 }

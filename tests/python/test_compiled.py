@@ -4,6 +4,7 @@ the raising frame) and reference counts must be identical."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import sys
@@ -81,6 +82,16 @@ CASES = [
      [(1, 2), (2.0, 2), (float('nan'), 1.0), ("a", "b"), (1, "a")]),
     ("def f(x):\n    return str(x), repr(x), int(x), float(x)\n", [(3,), ("4",), ("x",), (2.5,)]),
     ("def f(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n", [(0,), (10,), (100,)]),
+    ("def f(a):\n    def g(x):\n        return a + x\n    return g(1), g(2)\n", [(1,), ("s",)]),
+    ("def f(a):\n    def g():\n        nonlocal a\n        a += 1\n        return a\n    g()\n    return a\n", [(1,)]),
+    ("def f(xs):\n    return [x * 2 for x in xs], {x: x for x in xs}, {x for x in xs}\n", [([1, 2, 2],), ([],)]),
+    ("def f(a, b=2, *, c=3):\n    return a + b + c\n", [(1,), (1, 5)]),
+    ("def f(a):\n    return f'{a}', f'{a!r:>6}', f'{a:.2f}' if isinstance(a, float) else f'{a!s}'\n", [(1.5,), ("x",), (3,)]),
+    ("def f(a, kw):\n    return {**kw, 'a': a}, [*a, *a], (*a,)\n", [([1, 2], {"x": 1}), ([], {})]),
+    ("def f(a, kw):\n    return {**a}\n", [(1, {}), ({"k": 1}, {})]),
+    ("def f(g, args, kw):\n    return g(*args), g(*args, **kw)\n", [(max, [1, 3], {}), (sorted, ([3, 1],), {"reverse": True}), (len, 5, {})]),
+    ("def f(path):\n    with open(path) as fh:\n        return fh.readable()\n", [("/dev/null",), ("/nonexistent/x",)]),
+    ("def f(cm):\n    with cm as v:\n        return v + 1\n", [(contextlib.nullcontext(5),), (1,), (contextlib.nullcontext("s"),)]),
     ("def f(n):\n    total = 0.0\n    i = 1\n    while i <= n:\n        total += 1.0 / i\n        i += 1\n    return total\n", [(1000,), (0,)]),
 ]
 
@@ -104,11 +115,13 @@ def test_supported_functions_are_compiled(source, argsets):
 
 
 def test_unsupported_function_runs_in_interpreter_and_says_why():
-    plain, jitted = compiled_pair("def f(n):\n    def g():\n        return n\n    return g()\n")
-    assert jitted(4) == plain(4) == 4
+    source = "def f(p):\n    match p:\n        case [x, y]:\n            return x + y\n        case _:\n            return 0\n"
+    plain, jitted = compiled_pair(source)
+    assert jitted([1, 2]) == plain([1, 2]) == 3
+    assert jitted(5) == plain(5) == 0
     info = rjit.info(jitted)
     assert not info.compiled
-    assert "MAKE_CELL" in info.reason
+    assert "MATCH_SEQUENCE" in info.reason and "line 3" in info.reason
 
 
 def test_no_reference_leaks_in_compiled_loops():
