@@ -56,6 +56,11 @@ const int *rjit_shim_eval_breaker_address(void);
  * 'exception' event (PyThreadState_LeaveTracing recomputes it), so the lines after are traced. */
 void rjit_shim_before_raise_exit(PyThreadState *tstate);
 
+/* Stores MAKE_FUNCTION's annotations as the interpreter does: 3.11 passes them as a flat
+ * tuple (name, value, ...) that the function turns into a dict when first asked, which
+ * PyFunction_SetAnnotations (dict or None only) refuses. Takes a new reference. */
+void rjit_shim_set_function_annotations(PyObject *func, PyObject *annotations);
+
 /* 1 if the code object's bytecode has a backward jump (a loop), else 0. */
 int rjit_shim_code_has_loop(PyCodeObject *code);
 

@@ -63,6 +63,11 @@ void rjit_shim_before_raise_exit(PyThreadState *tstate) {
     }
 }
 
+void rjit_shim_set_function_annotations(PyObject *func, PyObject *annotations) {
+    Py_INCREF(annotations);
+    Py_XSETREF(((PyFunctionObject *)func)->func_annotations, annotations);
+}
+
 int rjit_shim_code_has_loop(PyCodeObject *code) {
     /* The adaptive (quickened) code: specialised opcodes map back through _PyOpcode_Deopt,
      * and each instruction is followed by _PyOpcode_Caches[op] inline CACHE units. */

@@ -39,8 +39,10 @@ pub unsafe extern "C-unwind" fn rjit_rt_make_function(
         return func;
     }
     // The setters take their own references, as the interpreter's stores steal the stack's.
+    if !annotations.is_null() {
+        crate::cpython::shim::rjit_shim_set_function_annotations(func, annotations);
+    }
     let ok = (closure.is_null() || ffi::PyFunction_SetClosure(func, closure) == 0)
-        && (annotations.is_null() || ffi::PyFunction_SetAnnotations(func, annotations) == 0)
         && (kwdefaults.is_null() || ffi::PyFunction_SetKwDefaults(func, kwdefaults) == 0)
         && (defaults.is_null() || ffi::PyFunction_SetDefaults(func, defaults) == 0);
     if !ok {

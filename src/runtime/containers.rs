@@ -12,7 +12,7 @@ use pyo3_ffi::PyObject;
 ///
 /// # Safety
 /// GIL held; `items` points at `n` owned references to live objects.
-pub unsafe extern "C" fn rjit_rt_build_tuple(items: *const *mut PyObject, n: usize) -> *mut PyObject {
+pub unsafe extern "C-unwind" fn rjit_rt_build_tuple(items: *const *mut PyObject, n: usize) -> *mut PyObject {
     // A size beyond isize::MAX turns negative and PyTuple_New rejects it (SystemError).
     let tuple = ffi::PyTuple_New(n as ffi::Py_ssize_t);
     if tuple.is_null() {
@@ -29,7 +29,7 @@ pub unsafe extern "C" fn rjit_rt_build_tuple(items: *const *mut PyObject, n: usi
 ///
 /// # Safety
 /// As `rjit_rt_build_tuple`.
-pub unsafe extern "C" fn rjit_rt_build_list(items: *const *mut PyObject, n: usize) -> *mut PyObject {
+pub unsafe extern "C-unwind" fn rjit_rt_build_list(items: *const *mut PyObject, n: usize) -> *mut PyObject {
     let list = ffi::PyList_New(n as ffi::Py_ssize_t);
     if list.is_null() {
         return ptr::null_mut();
@@ -47,7 +47,7 @@ pub unsafe extern "C" fn rjit_rt_build_list(items: *const *mut PyObject, n: usiz
 ///
 /// # Safety
 /// GIL held; `list` is a live list, `value` an owned reference to a live object.
-pub unsafe extern "C" fn rjit_rt_list_append(list: *mut PyObject, value: *mut PyObject) -> c_int {
+pub unsafe extern "C-unwind" fn rjit_rt_list_append(list: *mut PyObject, value: *mut PyObject) -> c_int {
     if ffi::PyList_Append(list, value) < 0 {
         return -1;
     }
@@ -66,7 +66,7 @@ pub unsafe extern "C" fn rjit_rt_list_append(list: *mut PyObject, value: *mut Py
 ///
 /// # Safety
 /// GIL held; `value` is a live object.
-pub unsafe extern "C" fn rjit_rt_unpack_sequence(value: *mut PyObject, count: c_uint) -> *mut PyObject {
+pub unsafe extern "C-unwind" fn rjit_rt_unpack_sequence(value: *mut PyObject, count: c_uint) -> *mut PyObject {
     let iter = ffi::PyObject_GetIter(value);
     if iter.is_null() {
         if ffi::PyErr_ExceptionMatches(ffi::PyExc_TypeError) != 0
@@ -115,7 +115,11 @@ pub unsafe extern "C" fn rjit_rt_unpack_sequence(value: *mut PyObject, count: c_
         let extra = ffi::PyIter_Next(iter);
         if !extra.is_null() {
             ffi::Py_DECREF(extra);
-            ffi::PyErr_Format(ffi::PyExc_ValueError, c"too many values to unpack (expected %d)".as_ptr(), count as c_int);
+            ffi::PyErr_Format(
+                ffi::PyExc_ValueError,
+                c"too many values to unpack (expected %d)".as_ptr(),
+                count as c_int,
+            );
             failed = true;
         } else if !ffi::PyErr_Occurred().is_null() {
             failed = true;

@@ -19,13 +19,14 @@ use super::{guard, internal_error};
 ///
 /// # Safety
 /// GIL held; `iter` is a live iterator (as `PyObject_GetIter` returns).
-pub unsafe extern "C" fn rjit_rt_iter_next(iter: *mut PyObject) -> *mut PyObject {
+pub unsafe extern "C-unwind" fn rjit_rt_iter_next(iter: *mut PyObject) -> *mut PyObject {
     let Some(next) = (*ffi::Py_TYPE(iter)).tp_iternext else {
         internal_error("FOR_ITER on an object that is not an iterator");
         return ptr::null_mut();
     };
     let item = next(iter);
-    if item.is_null() && !ffi::PyErr_Occurred().is_null() && ffi::PyErr_ExceptionMatches(ffi::PyExc_StopIteration) != 0 {
+    // (With no exception set, PyErr_ExceptionMatches is 0: plain exhaustion.)
+    if item.is_null() && ffi::PyErr_ExceptionMatches(ffi::PyExc_StopIteration) != 0 {
         ffi::PyErr_Clear();
     }
     item
@@ -42,7 +43,7 @@ pub unsafe extern "C" fn rjit_rt_iter_next(iter: *mut PyObject) -> *mut PyObject
 /// # Safety
 /// GIL held; `callable` is a live object, `args` points at `nargs` live objects (may be NULL
 /// when `nargs` is 0), `kwnames` is NULL or a live tuple of str.
-pub unsafe extern "C" fn rjit_rt_call(
+pub unsafe extern "C-unwind" fn rjit_rt_call(
     callable: *mut PyObject,
     args: *const *mut PyObject,
     nargs: usize,
@@ -80,7 +81,7 @@ pub unsafe extern "C" fn rjit_rt_call(
 ///
 /// # Safety
 /// GIL held by the calling thread, whose thread state is `tstate`.
-pub unsafe extern "C" fn rjit_rt_eval_breaker(tstate: *mut ffi::PyThreadState) -> c_int {
+pub unsafe extern "C-unwind" fn rjit_rt_eval_breaker(tstate: *mut ffi::PyThreadState) -> c_int {
     if ffi::Py_MakePendingCalls() < 0 {
         return -1;
     }

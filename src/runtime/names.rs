@@ -32,7 +32,7 @@ const UNBOUND_FREE_MSG: &CStr =
 ///
 /// # Safety
 /// GIL held; `globals` and `builtins` are live objects (a frame's), `name` a live str.
-pub unsafe extern "C" fn rjit_rt_load_global(
+pub unsafe extern "C-unwind" fn rjit_rt_load_global(
     globals: *mut PyObject,
     builtins: *mut PyObject,
     name: *mut PyObject,
@@ -78,7 +78,7 @@ pub unsafe extern "C" fn rjit_rt_load_global(
 ///
 /// # Safety
 /// GIL held; `code` is a live code object.
-pub unsafe extern "C" fn rjit_rt_unbound_local(code: *mut PyObject, local: u32) {
+pub unsafe extern "C-unwind" fn rjit_rt_unbound_local(code: *mut PyObject, local: u32) {
     let Some((name, free)) = slot_name(code, local) else {
         return;
     };

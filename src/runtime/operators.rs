@@ -58,7 +58,7 @@ pub fn binary_op_function(op: u32) -> Option<BinaryFunc> {
 ///
 /// # Safety
 /// GIL held; `lhs` and `rhs` are live objects.
-pub unsafe extern "C" fn rjit_rt_binary_op(op: u32, lhs: *mut PyObject, rhs: *mut PyObject) -> *mut PyObject {
+pub unsafe extern "C-unwind" fn rjit_rt_binary_op(op: u32, lhs: *mut PyObject, rhs: *mut PyObject) -> *mut PyObject {
     let Some(op) = guard(|| BinaryOp::from_oparg(op).ok_or("BINARY_OP oparg out of range")) else {
         return ptr::null_mut();
     };
@@ -74,7 +74,7 @@ pub unsafe extern "C" fn rjit_rt_binary_op(op: u32, lhs: *mut PyObject, rhs: *mu
 ///
 /// # Safety
 /// GIL held; `value` is a live object.
-pub unsafe extern "C" fn rjit_rt_not(value: *mut PyObject) -> *mut PyObject {
+pub unsafe extern "C-unwind" fn rjit_rt_not(value: *mut PyObject) -> *mut PyObject {
     match ffi::PyObject_IsTrue(value) {
         0 => new_bool(true),
         truth if truth > 0 => new_bool(false),
@@ -88,7 +88,7 @@ pub unsafe extern "C" fn rjit_rt_not(value: *mut PyObject) -> *mut PyObject {
 ///
 /// # Safety
 /// GIL held; `value` is a live object.
-pub unsafe extern "C" fn rjit_rt_is_true(value: *mut PyObject) -> c_int {
+pub unsafe extern "C-unwind" fn rjit_rt_is_true(value: *mut PyObject) -> c_int {
     if value == ffi::Py_True() {
         1
     } else if value == ffi::Py_False() || value == ffi::Py_None() {
@@ -103,7 +103,11 @@ pub unsafe extern "C" fn rjit_rt_is_true(value: *mut PyObject) -> c_int {
 ///
 /// # Safety
 /// GIL held; `item` and `container` are live objects.
-pub unsafe extern "C" fn rjit_rt_contains(item: *mut PyObject, container: *mut PyObject, negate: c_int) -> *mut PyObject {
+pub unsafe extern "C-unwind" fn rjit_rt_contains(
+    item: *mut PyObject,
+    container: *mut PyObject,
+    negate: c_int,
+) -> *mut PyObject {
     match ffi::PySequence_Contains(container, item) {
         found if found < 0 => ptr::null_mut(),
         found => new_bool((found != 0) != (negate != 0)),

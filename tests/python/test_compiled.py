@@ -85,6 +85,7 @@ CASES = [
     ("def f(a):\n    def g(x):\n        return a + x\n    return g(1), g(2)\n", [(1,), ("s",)]),
     ("def f(a):\n    def g():\n        nonlocal a\n        a += 1\n        return a\n    g()\n    return a\n", [(1,)]),
     ("def f(xs):\n    return [x * 2 for x in xs], {x: x for x in xs}, {x for x in xs}\n", [([1, 2, 2],), ([],)]),
+    ("def f(a):\n    def g(x: int, y: 'str' = a) -> list:\n        return [x, y]\n    return g.__annotations__, g(1), g.__defaults__\n", [(1,)]),
     ("def f(a, b=2, *, c=3):\n    return a + b + c\n", [(1,), (1, 5)]),
     ("def f(a):\n    return f'{a}', f'{a!r:>6}', f'{a:.2f}' if isinstance(a, float) else f'{a!s}'\n", [(1.5,), ("x",), (3,)]),
     ("def f(a, kw):\n    return {**kw, 'a': a}, [*a, *a], (*a,)\n", [([1, 2], {"x": 1}), ([], {})]),
