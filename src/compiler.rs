@@ -21,9 +21,6 @@ pub enum FrontendError {
     Decode(String),
     /// A construct the compiler does not handle.
     Unsupported(Unsupported),
-    /// The function may read its own frame's locals (`locals()`, `exec`, ...), which compiled
-    /// code keeps in registers.
-    NeedsFrame(String),
 }
 
 impl std::fmt::Display for FrontendError {
@@ -31,9 +28,7 @@ impl std::fmt::Display for FrontendError {
         match self {
             FrontendError::Decode(msg) => write!(f, "bytecode not understood: {msg}"),
             FrontendError::Unsupported(u) => write!(f, "{u}"),
-            FrontendError::NeedsFrame(name) => {
-                write!(f, "calls {name}(), which reads the frame's local variables: left to the interpreter")
-            }
+
         }
     }
 }
@@ -53,21 +48,8 @@ pub fn hir_for(code: &Bound<'_, PyAny>) -> PyResult<Result<Function, FrontendErr
         Ok(b) => b,
         Err(e) => return Ok(Err(FrontendError::Decode(e.to_string()))),
     };
-    if let Some(name) = frame_introspection(code)? {
-        return Ok(Err(FrontendError::NeedsFrame(name)));
-    }
     let facts = code_facts(code)?;
     Ok(build(&facts, &bytecode).map_err(FrontendError::Unsupported))
-}
-
-/// Names whose call reads the calling frame's local variables (or its first argument, for
-/// `super()`): compiled code keeps locals in registers, so such functions stay interpreted.
-const FRAME_READERS: [&str; 6] = ["locals", "vars", "dir", "exec", "eval", "super"];
-
-/// The first frame-reading name the code refers to, if any.
-fn frame_introspection(code: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
-    let names: Vec<String> = code.getattr("co_names")?.extract()?;
-    Ok(names.into_iter().find(|n| FRAME_READERS.contains(&n.as_str())))
 }
 
 /// The builder's view of a code object.

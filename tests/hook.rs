@@ -61,18 +61,31 @@ fn unseen_code_gets_no_entry_without_whole_program_mode() {
 }
 
 #[test]
-fn hot_function_is_declined_until_a_compiler_exists() {
+fn hot_function_is_compiled() {
     with_python(|py, g| {
-        run(py, g, "def f(x):\n    return x\n");
+        run(py, g, "def f(x):\n    return x * 2 + 1\n");
         state::set_threshold(2);
         hook::enable().unwrap();
-        run(py, g, "f(1); f(2)\n");
+        run(py, g, "r1 = f(1); r2 = f(2)\n");
         let code = g.get_item("f").unwrap().unwrap().getattr("__code__").unwrap();
         // SAFETY: as in `calls`.
         let entry = unsafe { state::entry_of(code.as_ptr()) }.unwrap();
         assert_eq!(entry.status(), state::Status::Cold);
-        run(py, g, "f(3)\n");
-        assert_eq!(entry.status(), state::Status::Declined(state::Decline::NoCompiler));
+        assert!(entry.native().is_none(), "no machine code while cold");
+        run(py, g, "r3 = f(3)\n");
+        assert_eq!(entry.status(), state::Status::Compiled);
+        assert!(entry.native().is_some(), "a compiled entry has an entry point");
+        let (_time_us, size) = entry.compiled_facts().expect("code size is recorded");
+        assert!(size > 0, "compiled to {size} bytes");
+        // The call that made it hot and the calls after it (in machine code) return correctly.
+        run(py, g, "r4 = f(4); r5 = f(-5)\n");
+        let results: Vec<i64> = ["r1", "r2", "r3", "r4", "r5"]
+            .iter()
+            .map(|&name| g.get_item(name).unwrap().unwrap().extract().unwrap())
+            .collect();
+        assert_eq!(results, [3, 5, 7, 9, -9]);
+        assert_eq!(entry.calls(), 5);
+        assert_eq!(entry.status(), state::Status::Compiled);
     });
 }
 

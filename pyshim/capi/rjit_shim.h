@@ -61,6 +61,9 @@ void rjit_shim_before_raise_exit(PyThreadState *tstate);
  * PyFunction_SetAnnotations (dict or None only) refuses. Takes a new reference. */
 void rjit_shim_set_function_annotations(PyObject *func, PyObject *annotations);
 
+/* 1 if an asynchronous exception (PyThreadState_SetAsyncExc) waits for this thread. */
+int rjit_shim_async_exc_pending(PyThreadState *tstate);
+
 /* 1 if the code object's bytecode has a backward jump (a loop), else 0. */
 int rjit_shim_code_has_loop(PyCodeObject *code);
 

@@ -222,7 +222,7 @@ impl<'a> Emitter<'a> {
             ; test eax, eax
             ; jz >ok
         );
-        self.leave_recursion();
+        // _Py_CheckRecursiveCall gave the level back itself when it raised.
         self.unlink_frame();
         dynasm!(self.ops ; .arch x64 ; xor eax, eax);
         self.epilogue();
@@ -449,6 +449,37 @@ impl<'a> Emitter<'a> {
                 self.call_address(self.ctx.err_occurred);
                 dynasm!(self.ops ; .arch x64 ; test rax, rax ; jnz =>label ; ok:);
             }
+            Inst::Truth { dst, value, slow, constants: [t, f, n], exit } => {
+                let label = self.exit_labels[*exit as usize];
+                let (t, f, n) = (*t, *f, *n);
+                self.load_reg(RDI, *value);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rax, QWORD t
+                    ; cmp rdi, rax
+                    ; je >is_true
+                    ; mov rax, QWORD f
+                    ; cmp rdi, rax
+                    ; je >is_false
+                    ; mov rax, QWORD n
+                    ; cmp rdi, rax
+                    ; je >is_false
+                );
+                self.call_address(*slow);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; test rax, rax
+                    ; js =>label
+                    ; jmp >done
+                    ; is_true:
+                    ; mov eax, 1
+                    ; jmp >done
+                    ; is_false:
+                    ; xor eax, eax
+                    ; done:
+                );
+                self.store(*dst, RAX);
+            }
             Inst::ExitIfTracing { exit } => {
                 let label = self.exit_labels[*exit as usize];
                 let l = self.ctx.layout;
@@ -461,8 +492,9 @@ impl<'a> Emitter<'a> {
                     ; jne =>label
                 );
             }
-            Inst::CheckEvalBreaker { exit } => {
+            Inst::CheckEvalBreaker { exit, resume } => {
                 let label = self.exit_labels[*exit as usize];
+                let resume_label = self.exit_labels[*resume as usize];
                 let address = self.ctx.eval_breaker;
                 dynasm!(self.ops
                     ; .arch x64
@@ -472,7 +504,7 @@ impl<'a> Emitter<'a> {
                     ; mov rdi, QWORD [rbp + TSTATE_SLOT]
                 );
                 self.call_address(self.ctx.eval_breaker_helper);
-                dynasm!(self.ops ; .arch x64 ; test rax, rax ; js =>label ; ok:);
+                dynasm!(self.ops ; .arch x64 ; test rax, rax ; js =>label ; jnz =>resume_label ; ok:);
             }
         }
         Ok(())
@@ -525,9 +557,9 @@ impl<'a> Emitter<'a> {
         }
         let l = self.ctx.layout;
         let nlocals = self.func.nlocalsplus;
-        for (i, r) in exit.locals.iter().chain(&exit.stack).enumerate() {
+        for (d, r) in exit.stack.iter().enumerate() {
             self.load_reg(RAX, *r);
-            let off = (l.frame_localsplus + 8 * i as u32) as i32;
+            let off = (l.frame_localsplus + 8 * (nlocals + d as u32)) as i32;
             dynasm!(self.ops ; .arch x64 ; mov QWORD [rbx + off], rax);
         }
         let stacktop = (nlocals as usize + exit.stack.len()) as i32;

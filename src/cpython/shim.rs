@@ -40,6 +40,7 @@ extern "C" {
     pub fn rjit_shim_jitfunction_type() -> *mut ffi::PyObject;
     pub fn rjit_shim_eval_breaker_address() -> *const std::ffi::c_int;
     pub fn rjit_shim_before_raise_exit(tstate: *mut ffi::PyThreadState);
+    pub fn rjit_shim_async_exc_pending(tstate: *mut ffi::PyThreadState) -> std::ffi::c_int;
     pub fn rjit_shim_set_function_annotations(func: *mut ffi::PyObject, annotations: *mut ffi::PyObject);
 }
 

@@ -311,6 +311,26 @@ impl<'a> Builder<'a> {
         checked
     }
 
+    /// What the interpreter does after every call: serve the eval breaker (a signal handler a
+    /// C function made pending raises right there, with the result pushed), and notice a
+    /// tracer the callee installed (continue interpreted, so every following line is traced).
+    fn after_call(&mut self, instr: &BcInstr, state: &State) {
+        // The interpreter has moved past the call's inline caches when it checks.
+        let raise = self.exit(ExitKind::Raise, instr.next_offset() - 1, state, vec![]);
+        let resume = self.exit(ExitKind::Resume, instr.next_offset(), state, vec![]);
+        self.effect(Op::CheckEvalBreaker { resume }, Some(raise));
+        let resume = self.exit(ExitKind::Resume, instr.next_offset(), state, vec![]);
+        self.effect(Op::CheckTracing, Some(resume));
+    }
+
+    /// Sets local `i` to `value` (in the frame too) and releases the old value, in the
+    /// interpreter's order.
+    fn set_local(&mut self, state: &mut State, i: usize, value: ValueId) {
+        self.effect(Op::StoreLocal { local: i as u32, value }, None);
+        let old = std::mem::replace(&mut state.locals[i], value);
+        self.release(old);
+    }
+
     /// Ends the current block with a conditional branch on a machine bool.
     fn branch(&mut self, cond: ValueId, if_true: Edge, if_false: Edge) {
         let current = self.current;
@@ -342,8 +362,10 @@ impl<'a> Builder<'a> {
         let jump_edge = if backward {
             // Backward conditional jumps check the eval breaker, as JUMP_BACKWARD does.
             let exit = self.raise_exit(instr, state, vec![]);
+            let resume_at = self.bytecode.instrs()[target].start;
+            let resume = self.exit(ExitKind::Resume, resume_at, state, vec![]);
             let st = state.clone();
-            self.edge_block(instr.offset, |b| b.effect(Op::CheckEvalBreaker, exit), target, &st)
+            self.edge_block(instr.offset, |b| b.effect(Op::CheckEvalBreaker { resume }, exit), target, &st)
         } else {
             self.edge_to(target, state)
         };
@@ -404,14 +426,13 @@ impl<'a> Builder<'a> {
             op::STORE_FAST => {
                 let i = self.local(instr, state)?;
                 let v = self.pop(instr, state)?;
-                let old = std::mem::replace(&mut state.locals[i], v);
-                self.release(old);
+                self.set_local(state, i, v);
             }
             op::DELETE_FAST => {
                 let i = self.local(instr, state)?;
-                let v = self.bound_local(instr, state, i);
-                state.locals[i] = self.emit(Op::Null, None);
-                self.release(v);
+                self.bound_local(instr, state, i);
+                let null = self.emit(Op::Null, None);
+                self.set_local(state, i, null);
             }
             op::LOAD_GLOBAL => {
                 // As the interpreter, the NULL of `NULL + name` is pushed only on success.
@@ -559,16 +580,14 @@ impl<'a> Builder<'a> {
                 let initial = state.locals[i];
                 let exit = self.raise_exit(instr, state, vec![]);
                 let cell = self.emit(Op::MakeCell(initial), exit);
-                state.locals[i] = cell;
-                self.release(initial);
+                self.set_local(state, i, cell);
             }
             op::COPY_FREE_VARS => {
                 let n = instr.arg as usize;
                 let first = state.locals.len().checked_sub(n).ok_or_else(|| self.unsupported(instr, "bad free variable count"))?;
                 for index in 0..n {
                     let cell = self.emit(Op::LoadClosure { index: index as u32 }, None);
-                    let old = std::mem::replace(&mut state.locals[first + index], cell);
-                    self.release(old);
+                    self.set_local(state, first + index, cell);
                 }
             }
             op::LOAD_CLOSURE => {
@@ -728,8 +747,7 @@ impl<'a> Builder<'a> {
                     self.release(c);
                 }
                 state.stack.push(v);
-                let resume = self.exit(ExitKind::Resume, instr.next_offset(), state, vec![]);
-                self.effect(Op::CheckTracing, Some(resume));
+                self.after_call(instr, state);
             }
             op::BEFORE_WITH => {
                 let manager = self.pop(instr, state)?;
@@ -786,7 +804,8 @@ impl<'a> Builder<'a> {
                 if opcode == op::JUMP_BACKWARD {
                     // Signals (Ctrl-C) and GIL hand-offs are served on every loop back-edge.
                     let exit = self.raise_exit(instr, state, vec![]);
-                    self.effect(Op::CheckEvalBreaker, exit);
+                    let resume = self.exit(ExitKind::Resume, instr.start, state, vec![]);
+                    self.effect(Op::CheckEvalBreaker { resume }, exit);
                 }
                 let edge = self.edge_to(target, state);
                 let current = self.current;
@@ -843,19 +862,13 @@ impl<'a> Builder<'a> {
                     self.release(c);
                 }
                 state.stack.push(v);
-                // The callee may have turned tracing on (sys.settrace): continue interpreted,
-                // with the call's result pushed, so every following line is traced.
-                let resume = self.exit(ExitKind::Resume, instr.next_offset(), state, vec![]);
-                self.effect(Op::CheckTracing, Some(resume));
+                self.after_call(instr, state);
             }
             op::RETURN_VALUE => {
                 let v = self.pop(instr, state)?;
-                // The interpreter leaves the rest to frame clearing; compiled code owns them.
+                // As the interpreter, the locals are released when the caller clears the frame.
                 for s in std::mem::take(&mut state.stack) {
                     self.release(s);
-                }
-                for l in state.locals.clone() {
-                    self.release(l);
                 }
                 let current = self.current;
                 self.terminate(current, Terminator::Return(v));
@@ -981,6 +994,9 @@ fn compact_exits(func: &mut Function) {
             if let Some(exit) = &mut instr.exit {
                 visit(exit, &exits);
             }
+            if let Op::CheckEvalBreaker { resume } = &mut instr.op {
+                visit(resume, &exits);
+            }
         }
         if let Terminator::Exit(exit) = &mut block.terminator {
             visit(exit, &exits);
@@ -1092,10 +1108,10 @@ fn rewrite_uses(func: &mut Function, map: &dyn Fn(ValueId) -> ValueId) {
 fn rewrite_op(op: &mut Op, map: &dyn Fn(ValueId) -> ValueId) {
     use Op::*;
     match op {
-        LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker | CheckTracing => {}
+        LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => {}
         Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsNone(v) | IsNull(v) | NonNull(v) | GetIter(v)
         | IterNext(v) => *v = map(*v),
-        CheckBound { value, .. } | Unary { value, .. } => *value = map(*value),
+        CheckBound { value, .. } | Unary { value, .. } | StoreLocal { value, .. } => *value = map(*value),
         LoadAttr { obj, .. } => *obj = map(*obj),
         StoreAttr { obj, value, .. } => {
             *obj = map(*obj);

@@ -3,8 +3,11 @@
 //! The builder (`build`) translates bytecode generically: every operation is what the
 //! interpreter does, through the C API on boxed objects, with reference counts made explicit
 //! (`Incref`/`Decref`) exactly where the interpreter increments and decrements them. So at every
-//! bytecode boundary the values owned by the function are exactly its locals and its value
-//! stack, which is what a `FrameState` lists and what an exit writes back into the frame.
+//! bytecode boundary the references held are exactly the frame's locals and value stack, which
+//! is what a `FrameState` lists. Locals are SSA values *and* are written through to the frame's
+//! local slots (`StoreLocal`), which own their references as in the interpreter: code called
+//! from compiled code sees the caller's locals (`f_locals`, tracebacks with locals), and an exit
+//! only has to write the value stack.
 //! Passes (`opt`, next milestone) then specialise on types and cancel refcount pairs.
 //!
 //! Every instruction that can leave compiled code names an `Exit`: where the interpreter takes
@@ -233,9 +236,13 @@ impl CompareOp {
 /// an operation does not consume its operands (the builder emits the `Decref`s that follow it).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
-    /// Takes the reference held by the frame's local slot `local` (entry block only): the slot
-    /// is left NULL and the function owns the value, as it owns every other local.
+    /// The value in the frame's local slot `local` at entry (an argument); the slot keeps its
+    /// reference.
     LoadArg { local: u32 },
+    /// Writes `value` into the frame's local slot `local`, which takes over the reference the
+    /// value stack held (the interpreter's `SETLOCAL`; the builder releases the old value).
+    /// No result.
+    StoreLocal { local: u32, value: ValueId },
     /// `co_consts[index]`, borrowed: the code object keeps it alive.
     Const { index: u32 },
     /// NULL.
@@ -347,8 +354,10 @@ pub enum Op {
     /// installed by the code just called: from then on every line must be traced. No result.
     CheckTracing,
     /// Runs pending calls (signal handlers) and lets other threads take the GIL when the
-    /// interpreter's eval breaker asks for it. No result.
-    CheckEvalBreaker,
+    /// interpreter's eval breaker asks for it; leaves through the instruction's exit if that
+    /// raised, and through `resume` (to let the interpreter run the same instruction) for what
+    /// only the interpreter can do (an asynchronous exception). No result.
+    CheckEvalBreaker { resume: ExitId },
 }
 
 impl Op {
@@ -356,10 +365,10 @@ impl Op {
     pub fn operands(&self) -> Vec<ValueId> {
         use Op::*;
         match self {
-            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker | CheckTracing => vec![],
+            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => vec![],
             Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsNone(v) | IsNull(v) | NonNull(v)
             | GetIter(v) | IterNext(v) => vec![*v],
-            CheckBound { value, .. } => vec![*value],
+            CheckBound { value, .. } | StoreLocal { value, .. } => vec![*value],
             Unary { value, .. } => vec![*value],
             LoadAttr { obj, .. } => vec![*obj],
             StoreAttr { obj, value, .. } => vec![*obj, *value],
@@ -396,8 +405,8 @@ impl Op {
     pub fn result_type(&self) -> Option<Type> {
         use Op::*;
         match self {
-            Incref(_) | Decref(_) | XDecref(_) | StoreAttr { .. } | SetItem { .. }
-            | DelItem { .. } | ListAppend { .. } | CheckEvalBreaker | CheckTracing | CellSet { .. } | MapAdd { .. }
+            Incref(_) | Decref(_) | XDecref(_) | StoreLocal { .. } | StoreAttr { .. } | SetItem { .. }
+            | DelItem { .. } | ListAppend { .. } | CheckEvalBreaker { .. } | CheckTracing | CellSet { .. } | MapAdd { .. }
             | SetAdd { .. } | ListExtend { .. } | DictUpdate { .. } | DictMerge { .. } => None,
             Null => Some(Type::Null),
             IterNext(_) => Some(Type::MaybeNull),

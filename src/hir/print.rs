@@ -90,6 +90,7 @@ impl fmt::Display for OpText<'_> {
             Decref(v) => write!(f, "Decref {v}"),
             XDecref(v) => write!(f, "XDecref {v}"),
             CheckBound { value, local } => write!(f, "CheckBound {value} (local {local})"),
+            StoreLocal { local, value } => write!(f, "StoreLocal {local}, {value}"),
             LoadGlobal { name } => write!(f, "LoadGlobal name{name}"),
             LoadAttr { obj, name } => write!(f, "LoadAttr {obj}, name{name}"),
             StoreAttr { obj, name, value } => write!(f, "StoreAttr {obj}, name{name}, {value}"),
@@ -151,7 +152,7 @@ impl fmt::Display for OpText<'_> {
                 }
                 Ok(())
             }
-            CheckEvalBreaker => write!(f, "CheckEvalBreaker"),
+            CheckEvalBreaker { resume } => write!(f, "CheckEvalBreaker (else {resume})"),
             CheckTracing => write!(f, "CheckTracing"),
         }
     }

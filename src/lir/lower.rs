@@ -98,7 +98,7 @@ impl Lowerer<'_> {
             offset: exit.state.offset,
             prelude,
             release: exit.release.iter().map(|v| (reg(*v), self.func.type_of(*v) != Type::Object)).collect(),
-            locals: exit.state.locals.iter().map(|v| reg(*v)).collect(),
+            // The locals are in the frame already (`StoreLocal`): only the stack is written.
             stack: exit.state.stack.iter().map(|v| reg(*v)).collect(),
         }
     }
@@ -126,16 +126,15 @@ impl Lowerer<'_> {
         let exit = instr.exit;
         // Code called from here may look at this frame's line (warnings, tracebacks).
         if let Some(e) = exit {
-            if !matches!(instr.op, Op::CheckBound { .. } | Op::CheckEvalBreaker | Op::CheckTracing) {
+            if !matches!(instr.op, Op::CheckBound { .. } | Op::CheckEvalBreaker { .. } | Op::CheckTracing) {
                 out.push(Inst::SetPrevInstr { offset: self.func.exit(e).state.offset });
             }
         }
         let dst = || result.expect("operation with a result");
         match &instr.op {
-            Op::LoadArg { local } => {
-                let offset = self.local_offset(*local);
-                out.push(Inst::LoadFrame { dst: dst(), offset });
-                out.push(Inst::StoreFrame { offset, src: Src::Imm(0) });
+            Op::LoadArg { local } => out.push(Inst::LoadFrame { dst: dst(), offset: self.local_offset(*local) }),
+            Op::StoreLocal { local, value } => {
+                out.push(Inst::StoreFrame { offset: self.local_offset(*local), src: Src::Reg(reg(*value)) })
             }
             Op::Const { index } => {
                 out.push(Inst::Move { dst: dst(), src: Src::Imm(self.constants.consts[*index as usize]) })
@@ -359,9 +358,9 @@ impl Lowerer<'_> {
                     out.push(Inst::ExitIfTracing { exit: e.0 });
                 }
             }
-            Op::CheckEvalBreaker => {
+            Op::CheckEvalBreaker { resume } => {
                 if let Some(e) = exit {
-                    out.push(Inst::CheckEvalBreaker { exit: e.0 });
+                    out.push(Inst::CheckEvalBreaker { exit: e.0, resume: resume.0 });
                 }
             }
         }

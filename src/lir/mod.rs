@@ -97,7 +97,7 @@ pub enum Inst {
     ExitIfNullWithError { value: VReg, exit: ExitIndex },
     /// Serves the interpreter's eval breaker (signals, GIL hand-off); leaves through `exit` if
     /// that raised.
-    CheckEvalBreaker { exit: ExitIndex },
+    CheckEvalBreaker { exit: ExitIndex, resume: ExitIndex },
     /// Leaves through `exit` if tracing or profiling is on.
     ExitIfTracing { exit: ExitIndex },
     /// `dst = bool(value)` as 0/1, as `POP_JUMP_IF_*` tests it: True, False and None by
@@ -141,8 +141,7 @@ pub struct Exit {
     pub prelude: Option<(Callee, Vec<Src>)>,
     /// References to release, with whether each may be NULL.
     pub release: Vec<(VReg, bool)>,
-    /// The value of each local slot and of the value stack, written into the frame.
-    pub locals: Vec<VReg>,
+    /// The value stack, written into the frame (the locals are there already).
     pub stack: Vec<VReg>,
 }
 
@@ -204,16 +203,16 @@ impl Inst {
         }
     }
 
-    /// The exit the instruction may take.
-    pub fn exit(&self) -> Option<ExitIndex> {
+    /// The exits the instruction may take.
+    pub fn exits(&self) -> Vec<ExitIndex> {
         match self {
             Inst::ExitIfZero { exit, .. }
             | Inst::ExitIfNegative { exit, .. }
             | Inst::ExitIfNullWithError { exit, .. }
-            | Inst::CheckEvalBreaker { exit }
             | Inst::ExitIfTracing { exit }
-            | Inst::Truth { exit, .. } => Some(*exit),
-            _ => None,
+            | Inst::Truth { exit, .. } => vec![*exit],
+            Inst::CheckEvalBreaker { exit, resume } => vec![*exit, *resume],
+            _ => vec![],
         }
     }
 }
@@ -229,7 +228,6 @@ impl Exit {
         });
         prelude
             .chain(self.release.iter().map(|(r, _)| *r))
-            .chain(self.locals.iter().copied())
             .chain(self.stack.iter().copied())
             .collect()
     }
@@ -308,7 +306,7 @@ impl fmt::Display for InstText<'_> {
             Inst::ExitIfZero { value, exit } => write!(f, "exit {exit} if {value} == 0"),
             Inst::ExitIfNegative { value, exit } => write!(f, "exit {exit} if {value} < 0"),
             Inst::ExitIfNullWithError { value, exit } => write!(f, "exit {exit} if {value} == 0 and error"),
-            Inst::CheckEvalBreaker { exit } => write!(f, "eval_breaker or exit {exit}"),
+            Inst::CheckEvalBreaker { exit, resume } => write!(f, "eval_breaker or exit {exit} / {resume}"),
             Inst::ExitIfTracing { exit } => write!(f, "exit {exit} if tracing"),
             Inst::Truth { dst, value, slow, exit, .. } => write!(f, "{dst} = truth {value} (else {}) or exit {exit}", slow.name),
         }

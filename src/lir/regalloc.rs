@@ -95,7 +95,7 @@ fn live_in_sets(func: &Func) -> Vec<BTreeSet<VReg>> {
                     live.remove(&d);
                 }
                 live.extend(inst.uses());
-                if let Some(e) = inst.exit() {
+                for e in inst.exits() {
                     live.extend(func.exits[e as usize].uses());
                 }
             }
@@ -136,7 +136,7 @@ fn intervals(func: &Func) -> Vec<Interval> {
             for u in inst.uses() {
                 touch(u, pos);
             }
-            if let Some(e) = inst.exit() {
+            for e in inst.exits() {
                 for u in func.exits[e as usize].uses() {
                     touch(u, pos);
                 }
@@ -237,8 +237,7 @@ mod tests {
             offset: 0,
             prelude: None,
             release: vec![],
-            locals: (0..8).map(VReg).collect(),
-            stack: vec![],
+            stack: (0..8).map(VReg).collect(),
         };
         let func = Func { name: "t".into(), blocks: vec![block], exits: vec![exit], nregs: 8, nlocalsplus: 8 };
         let alloc = allocate(&func, 2);

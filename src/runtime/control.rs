@@ -91,5 +91,11 @@ pub unsafe extern "C-unwind" fn rjit_rt_eval_breaker(tstate: *mut ffi::PyThreadS
     // Waits while a thread that requested the GIL runs. During finalization a daemon thread
     // blocks here for good (pyo3-ffi's wrapper, as Python 3.14 does) instead of unwinding.
     ffi::PyEval_RestoreThread(tstate);
+    // An asynchronous exception (PyThreadState_SetAsyncExc) is taken by the interpreter's
+    // own eval-breaker handling, which also clears its internal flag: ask the caller to let
+    // the interpreter run the instruction.
+    if crate::cpython::shim::rjit_shim_async_exc_pending(tstate) != 0 {
+        return 1;
+    }
     0
 }

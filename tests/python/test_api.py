@@ -15,6 +15,7 @@ STATS_KEYS = {
     "functions_alive",
     "compiled",
     "compile_time_us",
+    "code_bytes",
     "declined",
     "declined_by_reason",
 }
@@ -113,10 +114,11 @@ def test_stats_has_exactly_the_documented_keys():
 def test_stats_value_types():
     s = rjit.stats()
     assert isinstance(s["enabled"], bool)
-    for key in ("threshold", "functions_seen", "functions_alive", "compiled", "declined"):
+    for key in ("threshold", "functions_seen", "functions_alive", "compiled", "code_bytes", "declined"):
         assert isinstance(s[key], int) and not isinstance(s[key], bool), key
         assert s[key] >= 0, key
     assert isinstance(s["compile_time_us"], float)
+    assert s["compile_time_us"] >= 0.0
     assert isinstance(s["declined_by_reason"], dict)
     assert s["declined"] == sum(s["declined_by_reason"].values())
     assert s["functions_alive"] <= s["functions_seen"]
@@ -160,31 +162,87 @@ def test_functions_seen_does_not_grow_while_disabled():
     assert rjit.stats()["functions_seen"] == before
 
 
-def test_declined_counts_move_by_one_when_a_function_gets_hot():
-    f = make_function("def f(x): return x * 2")
-    rjit.enable(threshold=3)
+# Declined by design: it has a match statement, which the compiler does not handle yet.
+READS_LOCALS = """
+    def f(x):
+        match ():  # MATCH_SEQUENCE: not compiled yet, so rjit declines this function
+            case (): pass
+        y = x * 2
+        return y
+"""
+
+
+def counters_around(func, *args, times=10):
+    """rjit.stats() before and after ``times`` calls of ``func(*args)`` with threshold 3, and
+    the results. An enable/disable cycle with threshold 0 runs first so that rjit's own Python
+    functions (disable, ...) are settled before the snapshot."""
+    rjit.enable(threshold=0)
     rjit.disable()
     before = rjit.stats()
-    rjit.enable()
-    for _ in range(10):
-        f(2)
+    rjit.enable(threshold=3)
+    results = []
+    for _ in range(times):  # no comprehension: it would be one more function (with free variables)
+        results.append(func(*args))
     rjit.disable()
-    after = rjit.stats()
+    return before, rjit.stats(), results
+
+
+def test_compiled_counts_move_by_one_when_a_function_gets_hot():
+    f = make_function("def f(x): return x * 2")
+    before, after, results = counters_around(f, 2)
+    assert results == [4] * 10
+    info = rjit.info(f)
+    assert info.state == "compiled"
+    assert after["compiled"] + after["declined"] == before["compiled"] + before["declined"] + 1
+    assert after["compiled"] == before["compiled"] + 1
+    assert after["declined"] == before["declined"]
+    assert after["declined_by_reason"] == before["declined_by_reason"]
+    assert after["code_bytes"] == before["code_bytes"] + info.code_size
+    assert after["compile_time_us"] > before["compile_time_us"]
+
+
+def test_declined_counts_move_by_one_when_a_function_gets_hot():
+    f = make_function(READS_LOCALS)
+    before, after, results = counters_around(f, 2)
+    assert results == [4] * 10
+    info = rjit.info(f)
+    assert info.state == "declined"
+    assert "MATCH_SEQUENCE" in info.reason
     assert after["compiled"] + after["declined"] == before["compiled"] + before["declined"] + 1
     assert after["declined"] == before["declined"] + 1
-    no_compiler = [r for r in after["declined_by_reason"] if "no compiler" in r]
-    assert len(no_compiler) == 1
-    reason = no_compiler[0]
-    assert after["declined_by_reason"][reason] == before["declined_by_reason"].get(reason, 0) + 1
-    assert rjit.info(f).reason == reason
+    assert after["declined_by_reason"][info.reason] == before["declined_by_reason"].get(info.reason, 0) + 1
+    assert after["compiled"] == before["compiled"]
+    assert after["code_bytes"] == before["code_bytes"]
+    assert after["compile_time_us"] == before["compile_time_us"]
 
 
-def test_no_compiled_code_and_no_compile_time_without_a_compiler():
+def test_compiling_a_function_records_its_code_size_and_compile_time():
     f = make_function("def f(): return 1")
+    before = rjit.stats()
     rjit.enable(threshold=0)
-    f()
+    results = [f(), f()]
     rjit.disable()
-    s = rjit.stats()
-    assert rjit.info(f).compiled is False
-    assert s["compiled"] == 0
-    assert s["compile_time_us"] == 0.0
+    after = rjit.stats()
+    info = rjit.info(f)
+    assert results == [1, 1]
+    assert info.compiled is True
+    assert info.state == "compiled"
+    assert info.reason is None
+    assert isinstance(info.code_size, int) and info.code_size > 0
+    assert isinstance(info.compile_time_us, float) and info.compile_time_us > 0.0
+    # rjit's own Python functions may be compiled in the same window: at least f's share.
+    assert after["compiled"] >= before["compiled"] + 1
+    assert after["code_bytes"] >= before["code_bytes"] + info.code_size
+    assert after["compile_time_us"] >= before["compile_time_us"] + info.compile_time_us * 0.999
+
+
+def test_declined_function_has_no_code_size_and_no_compile_time():
+    f = make_function(READS_LOCALS)
+    rjit.enable(threshold=0)
+    assert f(5) == 10
+    rjit.disable()
+    info = rjit.info(f)
+    assert info.state == "declined"
+    assert info.compiled is False
+    assert info.code_size is None
+    assert info.compile_time_us is None

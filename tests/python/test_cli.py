@@ -122,12 +122,13 @@ def test_functions_in_the_script_are_counted(tmp_path):
         import rjit
         def f(x):
             return x * 2
+        total = 0
         for i in range(10):
-            f(i)
-        print(rjit.info(f).calls, rjit.info(f).state)
+            total += f(i)
+        print(rjit.info(f).calls, rjit.info(f).state, total)
     """)
     proc = assert_ok(run_python("-m", "rjit", str(s), env={"RJIT_THRESHOLD": "0"}))
-    assert proc.stdout.split() == ["10", "declined"]
+    assert proc.stdout.split() == ["10", "compiled", "90"]
 
 
 def test_sys_exit_code_propagates(tmp_path):

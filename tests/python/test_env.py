@@ -139,17 +139,24 @@ def test_unknown_rjit_value_warns_and_is_ignored():
     assert "maybe" in proc.stderr
 
 
-def test_rjit_1_with_threshold_0_declines_at_the_first_call():
+def test_rjit_1_with_threshold_0_compiles_at_the_first_call():
     proc = assert_ok(run_code("""
         import rjit
         def f():
             return 1
+        def g(x):
+            match ():  # MATCH_SEQUENCE: not compiled yet, so rjit declines this function
+                case (): pass
+            return x
         print(rjit.info(f).state)
-        f()
+        print(f(), g(2))
         info = rjit.info(f)
-        print(info.state, info.calls, "no compiler" in info.reason)
+        print(info.state, info.calls, info.reason, info.code_size > 0)
+        info = rjit.info(g)
+        print(info.state, info.calls, "MATCH_SEQUENCE" in info.reason)
+        print(rjit.stats()["compiled"] > 0, rjit.stats()["code_bytes"] > 0)
     """, env={"RJIT": "1", "RJIT_THRESHOLD": "0"}))
-    assert proc.stdout.splitlines() == ["cold", "declined 1 True"]
+    assert proc.stdout.splitlines() == ["cold", "1 2", "compiled 1 None True", "declined 1 True", "True True"]
 
 
 def test_rjit_threshold_sets_the_threshold():
@@ -175,7 +182,7 @@ def test_rjit_threshold_7_makes_a_function_hot_after_7_calls():
         f()
         print(rjit.info(f).state)
     """, env={"RJIT": "1", "RJIT_THRESHOLD": "7"}))
-    assert proc.stdout.split() == ["cold", "declined"]
+    assert proc.stdout.split() == ["cold", "compiled"]
 
 
 def test_enable_threshold_overrides_rjit_threshold():

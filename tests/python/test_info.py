@@ -1,6 +1,7 @@
 """``rjit.info(f)`` and ``@rjit.nojit``."""
 
 import dataclasses
+import dis
 
 import pytest
 
@@ -39,6 +40,37 @@ WHILE_NOT_NONE_ONLY = """
         while node is not None:
             node = node[1]
         return node
+"""
+
+# PLAIN's results from a function rjit declines by design: it has a match statement (not compiled yet).
+READS_LOCALS = """
+    def reads_locals(a, b):
+        match ():  # MATCH_SEQUENCE: not compiled yet, so rjit declines this function
+            case (): pass
+        c = a + b
+        return c * 2
+"""
+
+# LOOPY's results, declined (a match statement: not compiled yet).
+LOOPY_LOCALS = """
+    def loopy_locals(n):
+        match ():  # MATCH_SEQUENCE: not compiled yet, so rjit declines this function
+            case (): pass
+        total = 0
+        for i in range(n):
+            total += i
+        return total
+"""
+
+# Declined because the compiler does not handle an opcode yet: a `match` statement.
+MATCHER = """
+    def matcher(x):
+        y = x
+        match y:
+            case [a, b]:
+                return a + b
+            case _:
+                return -1
 """
 
 WHILE_TRUE = """
@@ -131,11 +163,13 @@ def test_calls_counts_calls_under_enable_exactly(times):
     assert rjit.info(f).calls == times
 
 
-def test_calls_keep_counting_after_the_function_declined():
-    f = make_function(PLAIN)
+@pytest.mark.parametrize("source, state", [(PLAIN, "compiled"), (READS_LOCALS, "declined")],
+                         ids=["compiled", "declined"])
+def test_calls_keep_counting_after_the_function_settled(source, state):
+    f = make_function(source)
     call_enabled(f, 12, 1, 2, threshold=2)
     info = rjit.info(f)
-    assert info.state == "declined"
+    assert info.state == state
     assert info.calls == 12
 
 
@@ -148,31 +182,68 @@ def test_cold_while_calls_do_not_exceed_the_threshold():
     assert info.hot_after == 5
 
 
-def test_declined_once_calls_exceed_the_threshold():
+def test_compiled_once_calls_exceed_the_threshold():
     f = make_function(PLAIN)
     call_enabled(f, 6, 1, 2, threshold=5)
     info = rjit.info(f)
+    assert info.state == "compiled"
+    assert info.compiled is True
+    assert info.reason is None
+    assert info.hot_after is None
+    assert info.compile_time_us > 0
+    assert info.code_size > 0
+
+
+def test_declined_once_calls_exceed_the_threshold():
+    f = make_function(READS_LOCALS)
+    call_enabled(f, 5, 1, 2, threshold=5)
+    assert rjit.info(f).state == "cold"
+    call_enabled(f, 1, 1, 2)
+    info = rjit.info(f)
     assert info.state == "declined"
     assert info.compiled is False
-    assert "no compiler" in info.reason
+    assert info.reason.startswith("MATCH_SEQUENCE at offset")
     assert info.hot_after is None
+    assert info.compile_time_us is None
+    assert info.code_size is None
 
 
-def test_threshold_zero_declines_at_the_first_call():
+def test_threshold_zero_compiles_at_the_first_call():
     f = make_function(PLAIN)
     call_enabled(f, 1, 1, 2, threshold=0)
     info = rjit.info(f)
     assert info.calls == 1
+    assert info.state == "compiled"
+    assert info.compiled is True
+    assert info.reason is None
+
+
+def test_threshold_zero_declines_an_unsupported_function_at_the_first_call():
+    f = make_function(MATCHER)
+    call_enabled(f, 1, [3, 4], threshold=0)
+    info = rjit.info(f)
+    assert info.calls == 1
     assert info.state == "declined"
-    assert "no compiler" in info.reason
+    assert info.compiled is False
+    # The reason names the first opcode the compiler does not handle, its offset and its line
+    # (`case [a, b]:`), as dis shows them.
+    match = next(i for i in dis.get_instructions(f) if i.opname == "MATCH_SEQUENCE")
+    assert match.positions.lineno == f.__code__.co_firstlineno + 3
+    assert info.reason == (f"MATCH_SEQUENCE at offset {match.offset} (line {match.positions.lineno}): "
+                           "not supported by the compiler yet")
+    assert f([3, 4]) == 7 and f(5) == -1
 
 
-def test_declined_function_still_gives_correct_results():
-    f = make_function(LOOPY)
+@pytest.mark.parametrize("source, state", [(LOOPY, "compiled"), (LOOPY_LOCALS, "declined")],
+                         ids=["compiled", "declined"])
+def test_settled_function_still_gives_correct_results(source, state):
+    f = make_function(source)
     rjit.enable(threshold=0)
-    results = [f(n) for n in range(20)]
+    results = []
+    for n in range(20):
+        results.append(f(n))
     rjit.disable()
-    assert rjit.info(f).state == "declined"
+    assert rjit.info(f).state == state
     assert results == [sum(range(n)) for n in range(20)]
 
 
@@ -181,7 +252,7 @@ def test_lowering_the_threshold_makes_a_cold_function_hot_at_its_next_call():
     call_enabled(f, 10, 1, 2, threshold=1000)
     assert rjit.info(f).state == "cold"
     call_enabled(f, 1, 1, 2, threshold=5)
-    assert rjit.info(f).state == "declined"
+    assert rjit.info(f).state == "compiled"
 
 
 @pytest.mark.parametrize("source", [LOOPY, WHILE_TRUE], ids=["for", "while-true"])
@@ -223,7 +294,7 @@ def test_function_with_a_loop_is_hot_sooner():
     assert 1 <= loop_limit < 100
     call_enabled(plain, loop_limit, 1, 2)
     call_enabled(loopy, loop_limit, 3)
-    assert rjit.info(loopy).state == "declined"
+    assert rjit.info(loopy).state == "compiled"
     assert rjit.info(plain).state == "cold"
 
 
@@ -236,16 +307,31 @@ def test_jit_function_info_before_and_after_its_first_call():
     assert f(1, 2) == 6
     info = rjit.info(f)
     assert info.calls == 1
-    assert info.state == "declined"
-    assert "no compiler" in info.reason
+    assert info.state == "compiled"
+    assert info.compiled is True
+    assert info.reason is None
+    assert info.code_size > 0
+    assert f(3, 4) == 14
+    assert rjit.info(f).calls == 2
 
 
-def test_jit_function_declines_at_first_call_whatever_the_threshold():
+def test_jit_function_compiles_at_first_call_whatever_the_threshold():
     rjit.enable(threshold=10**6)
     f = rjit.jit(make_function(PLAIN))
     f(1, 2)
     rjit.disable()
-    assert rjit.info(f).state == "declined"
+    assert rjit.info(f).state == "compiled"
+
+
+def test_jit_function_the_compiler_declines_still_runs():
+    f = rjit.jit(make_function(READS_LOCALS))
+    assert f(1, 2) == 6
+    info = rjit.info(f)
+    assert info.jit is True
+    assert info.state == "declined"
+    assert "MATCH_SEQUENCE" in info.reason
+    assert f(3, 4) == 14
+    assert rjit.info(f).calls == 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,12 +407,25 @@ def test_info_on_a_non_function_is_a_typeerror(obj):
 def test_str_is_readable():
     f = make_function(PLAIN)
     call_enabled(f, 3, 1, 2, threshold=0)
-    text = str(rjit.info(f))
+    info = rjit.info(f)
+    text = str(info)
     assert "plain" in text
     assert f"{f.__code__.co_filename}:{f.__code__.co_firstlineno}" in text
-    assert "declined" in text
-    assert "3 calls" in text
-    assert "no compiler" in text
+    assert "compiled; 3 calls" in text
+    assert "not compiled" not in text
+    assert "compile time:" in text
+    assert f"code size: {info.code_size} bytes" in text
+    assert "why:" not in text
+
+
+def test_str_of_a_declined_function_says_why():
+    f = make_function(READS_LOCALS)
+    call_enabled(f, 3, 1, 2, threshold=0)
+    text = str(rjit.info(f))
+    assert "reads_locals" in text
+    assert "not compiled (declined); 3 calls" in text
+    assert "why: MATCH_SEQUENCE" in text
+    assert "compile time" not in text
 
 
 def test_str_of_a_cold_function_with_a_loop():
@@ -375,10 +474,10 @@ def test_nojit_function_is_never_hot_even_with_threshold_zero():
     assert f(1, 2) == 6
 
 
-def test_nojit_function_adds_nothing_to_declined_stats():
+def test_nojit_function_adds_nothing_to_compiled_or_declined_stats():
     f = rjit.nojit(make_function(PLAIN))
     rjit.enable(threshold=0)
-    rjit.disable()  # everything the enable/disable cycle runs is declined now
+    rjit.disable()  # everything the enable/disable cycle runs is settled now
     rjit.enable(threshold=0)
     rjit.disable()
     before = rjit.stats()
@@ -388,6 +487,8 @@ def test_nojit_function_adds_nothing_to_declined_stats():
     rjit.disable()
     after = rjit.stats()
     assert after["declined"] == before["declined"]
+    assert after["compiled"] == before["compiled"]
+    assert after["code_bytes"] == before["code_bytes"]
 
 
 def test_nojit_as_decorator():
