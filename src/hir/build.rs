@@ -457,6 +457,18 @@ impl<'a> Builder<'a> {
                 }
                 state.stack.push(v);
             }
+            op::DELETE_ATTR => {
+                let obj = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![obj]);
+                self.effect(Op::DelAttr { obj, name: instr.arg }, exit);
+                self.release(obj);
+            }
+            op::STORE_GLOBAL => {
+                let value = self.pop(instr, state)?;
+                let exit = self.raise_exit(instr, state, vec![value]);
+                self.effect(Op::StoreGlobal { name: instr.arg, value }, exit);
+                self.release(value);
+            }
             op::STORE_ATTR => {
                 let obj = self.pop(instr, state)?;
                 let value = self.pop(instr, state)?;
@@ -689,7 +701,7 @@ impl<'a> Builder<'a> {
                 }
                 state.stack.push(v);
             }
-            op::MAP_ADD | op::SET_ADD | op::LIST_EXTEND | op::DICT_UPDATE => {
+            op::MAP_ADD | op::SET_ADD | op::LIST_EXTEND | op::DICT_UPDATE | op::SET_UPDATE => {
                 let (key, value) = if opcode == op::MAP_ADD {
                     let value = self.pop(instr, state)?;
                     (Some(self.pop(instr, state)?), value)
@@ -707,6 +719,7 @@ impl<'a> Builder<'a> {
                     (op::MAP_ADD, Some(key)) => Op::MapAdd { dict: container, key, value },
                     (op::SET_ADD, _) => Op::SetAdd { set: container, value },
                     (op::DICT_UPDATE, _) => Op::DictUpdate { dict: container, update: value },
+                    (op::SET_UPDATE, _) => Op::SetUpdate { set: container, iterable: value },
                     _ => Op::ListExtend { list: container, iterable: value },
                 };
                 self.effect(operation, exit);
@@ -845,19 +858,14 @@ impl<'a> Builder<'a> {
             op::CALL => {
                 let argc = instr.arg as usize;
                 let args = self.pop_n(instr, state, argc)?;
-                let second = self.pop(instr, state)?;
-                let first = self.pop(instr, state)?;
-                // CALL's stack: [NULL, callable, args...] or [method, self, args...].
-                let (callable, args) = match self.func.type_of(first) {
-                    Type::Null => (second, args),
-                    Type::Object => (first, std::iter::once(second).chain(args).collect()),
-                    _ => return Err(self.unsupported(instr, "call whose method marker is not known")),
-                };
+                // CALL's stack: [NULL, callable, args...] or [method, self, args...]; which one
+                // may only be known once block parameters have their types (see lowering).
+                let callable = self.pop(instr, state)?;
+                let method = self.pop(instr, state)?;
                 let kwnames = self.kwnames.take();
-                let mut consumed = vec![callable];
-                consumed.extend(&args);
+                let consumed: Vec<ValueId> = [method, callable].into_iter().chain(args.iter().copied()).collect();
                 let exit = self.raise_exit(instr, state, consumed.clone());
-                let v = self.emit(Op::Call { callable, args, kwnames }, exit);
+                let v = self.emit(Op::Call { method, callable, args, kwnames }, exit);
                 for c in consumed {
                     self.release(c);
                 }
@@ -1194,7 +1202,14 @@ fn rewrite_op(op: &mut Op, map: &dyn Fn(ValueId) -> ValueId) {
             *kwargs = map(*kwargs);
         }
         TupleItem { tuple, .. } => *tuple = map(*tuple),
-        Call { callable, args, .. } => {
+        DelAttr { obj, .. } => *obj = map(*obj),
+        StoreGlobal { value, .. } => *value = map(*value),
+        SetUpdate { set, iterable } => {
+            *set = map(*set);
+            *iterable = map(*iterable);
+        }
+        Call { method, callable, args, .. } => {
+            *method = map(*method);
             *callable = map(*callable);
             args.iter_mut().for_each(|v| *v = map(*v));
         }

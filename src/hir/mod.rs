@@ -349,7 +349,15 @@ pub enum Op {
     IterNext(ValueId),
     /// A vectorcall: `callable(*args, **dict(zip(kwnames, args[-len(kwnames):])))`, where
     /// `kwnames` indexes a tuple of names in `co_consts`. Consumes nothing.
-    Call { callable: ValueId, args: Vec<ValueId>, kwnames: Option<u32> },
+    /// With `method` not NULL (CALL's `[method, self, args...]` form), calls `method` with
+    /// `callable` (then the self argument) prepended to `args`.
+    Call { method: ValueId, callable: ValueId, args: Vec<ValueId>, kwnames: Option<u32> },
+    /// `delattr(obj, co_names[name])`. No result.
+    DelAttr { obj: ValueId, name: u32 },
+    /// `globals()[co_names[name]] = value`. No result.
+    StoreGlobal { name: u32, value: ValueId },
+    /// `set.update(iterable)` for a set being built (`{*a}`). No result.
+    SetUpdate { set: ValueId, iterable: ValueId },
     /// Leaves compiled code (to resume in the interpreter) if a tracer or profiler was
     /// installed by the code just called: from then on every line must be traced. No result.
     CheckTracing,
@@ -397,7 +405,10 @@ impl Op {
             CallEx { callable, args, kwargs } => vec![*callable, *args, *kwargs],
             UnpackSequence { value, .. } => vec![*value],
             TupleItem { tuple, .. } => vec![*tuple],
-            Call { callable, args, .. } => std::iter::once(*callable).chain(args.iter().copied()).collect(),
+            Call { method, callable, args, .. } => [*method, *callable].into_iter().chain(args.iter().copied()).collect(),
+            DelAttr { obj, .. } => vec![*obj],
+            StoreGlobal { value, .. } => vec![*value],
+            SetUpdate { set, iterable } => vec![*set, *iterable],
         }
     }
 
@@ -407,7 +418,8 @@ impl Op {
         match self {
             Incref(_) | Decref(_) | XDecref(_) | StoreLocal { .. } | StoreAttr { .. } | SetItem { .. }
             | DelItem { .. } | ListAppend { .. } | CheckEvalBreaker { .. } | CheckTracing | CellSet { .. } | MapAdd { .. }
-            | SetAdd { .. } | ListExtend { .. } | DictUpdate { .. } | DictMerge { .. } => None,
+            | SetAdd { .. } | ListExtend { .. } | DictUpdate { .. } | DictMerge { .. } | DelAttr { .. }
+            | StoreGlobal { .. } | SetUpdate { .. } => None,
             Null => Some(Type::Null),
             IterNext(_) => Some(Type::MaybeNull),
             IsTrue(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),

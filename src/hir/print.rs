@@ -145,8 +145,11 @@ impl fmt::Display for OpText<'_> {
             TupleItem { tuple, index } => write!(f, "TupleItem {tuple}[{index}]"),
             GetIter(v) => write!(f, "GetIter {v}"),
             IterNext(v) => write!(f, "IterNext {v}"),
-            Call { callable, args, kwnames } => {
-                write!(f, "Call {callable}({})", list(args))?;
+            DelAttr { obj, name } => write!(f, "DelAttr {obj}, name{name}"),
+            StoreGlobal { name, value } => write!(f, "StoreGlobal name{name}, {value}"),
+            SetUpdate { set, iterable } => write!(f, "SetUpdate {set}, {iterable}"),
+            Call { method, callable, args, kwnames } => {
+                write!(f, "Call {method} {callable}({})", list(args))?;
                 if let Some(k) = kwnames {
                     write!(f, " kwnames=const{k}")?;
                 }

@@ -347,11 +347,46 @@ impl Lowerer<'_> {
                     out.push(Inst::ExitIfNullWithError { value: dst(), exit: e.0 });
                 }
             }
-            Op::Call { callable, args, kwnames } => {
+            Op::Call { method, callable, args, kwnames } => {
                 let kwnames = kwnames.map_or(0, |k| self.constants.consts[k as usize]);
-                let array = Arg::Array(args.iter().map(|v| Src::Reg(reg(*v))).collect());
-                let call_args = vec![val(*callable), array, imm(args.len() as i64), imm(kwnames)];
-                self.call_checked(out, callee!(runtime::rjit_rt_call, "rjit_rt_call"), call_args, dst(), exit);
+                let with_self = |first: hir::ValueId| -> Arg {
+                    Arg::Array(std::iter::once(first).chain(args.iter().copied()).map(|v| Src::Reg(reg(v))).collect())
+                };
+                let (callee, call_args) = match self.func.type_of(*method) {
+                    // [NULL, callable, args...]
+                    Type::Null => {
+                        let array = Arg::Array(args.iter().map(|v| Src::Reg(reg(*v))).collect());
+                        let call_args = vec![val(*callable), array, imm(args.len() as i64), imm(kwnames)];
+                        (callee!(runtime::rjit_rt_call, "rjit_rt_call"), call_args)
+                    }
+                    // [method, self, args...]
+                    Type::Object => {
+                        let call_args = vec![val(*method), with_self(*callable), imm(args.len() as i64 + 1), imm(kwnames)];
+                        (callee!(runtime::rjit_rt_call, "rjit_rt_call"), call_args)
+                    }
+                    // Either, decided at run time.
+                    _ => {
+                        let call_args = vec![val(*method), with_self(*callable), imm(args.len() as i64 + 1), imm(kwnames)];
+                        (callee!(runtime::rjit_rt_call_method, "rjit_rt_call_method"), call_args)
+                    }
+                };
+                self.call_checked(out, callee, call_args, dst(), exit);
+            }
+            Op::DelAttr { obj, name } => {
+                let name = self.constants.names[*name as usize];
+                let callee = callee!(ffi::PyObject_SetAttr, "PyObject_SetAttr", int);
+                self.call_status(out, callee, vec![val(*obj), imm(name), imm(0)], exit);
+            }
+            Op::StoreGlobal { name, value } => {
+                let globals = self.temp();
+                out.push(Inst::LoadFrame { dst: globals, offset: self.layout.frame_globals });
+                let name = self.constants.names[*name as usize];
+                let callee = callee!(ffi::PyDict_SetItem, "PyDict_SetItem", int);
+                self.call_status(out, callee, vec![Arg::Val(Src::Reg(globals)), imm(name), val(*value)], exit);
+            }
+            Op::SetUpdate { set, iterable } => {
+                let callee = callee!(runtime::rjit_rt_set_update, "rjit_rt_set_update", int);
+                self.call_status(out, callee, vec![val(*set), val(*iterable)], exit);
             }
             Op::CheckTracing => {
                 if let Some(e) = exit {

@@ -196,6 +196,44 @@ pub unsafe extern "C-unwind" fn rjit_rt_dict_merge(dict: *mut PyObject, update: 
     -1
 }
 
+/// CALL with a method marker known only at run time: `method` NULL means `args[0]` is the
+/// callable and `args[1..]` its arguments; otherwise `method` is called with all of `args`
+/// (the self argument first). `n` counts `args`, keyword values included.
+///
+/// # Safety
+/// GIL held; `args` points at `n >= 1` live objects; `method` live or NULL; `kwnames` a tuple
+/// or NULL.
+pub unsafe extern "C-unwind" fn rjit_rt_call_method(
+    method: *mut PyObject,
+    args: *const *mut PyObject,
+    n: usize,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    if method.is_null() {
+        crate::runtime::rjit_rt_call(*args, args.add(1), n - 1, kwnames)
+    } else {
+        crate::runtime::rjit_rt_call(method, args, n, kwnames)
+    }
+}
+
+/// SET_UPDATE (`{*a}`): `set.update(iterable)` on the set being built; 0 or -1.
+///
+/// # Safety
+/// GIL held; `set` a live set, `iterable` a live object.
+pub unsafe extern "C-unwind" fn rjit_rt_set_update(set: *mut PyObject, iterable: *mut PyObject) -> c_int {
+    let name = ffi::PyUnicode_InternFromString(c"update".as_ptr());
+    if name.is_null() {
+        return -1;
+    }
+    let result = ffi::PyObject_CallMethodOneArg(set, name, iterable);
+    ffi::Py_DECREF(name);
+    if result.is_null() {
+        return -1;
+    }
+    ffi::Py_DECREF(result);
+    0
+}
+
 /// Raises `TypeError(message % (function description, type name of obj))` as the
 /// interpreter's CALL_FUNCTION_EX errors do.
 unsafe fn call_ex_error(func: *mut PyObject, message: &std::ffi::CStr, obj: *mut PyObject) {

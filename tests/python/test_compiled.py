@@ -9,6 +9,7 @@ import copy
 import math
 import sys
 import traceback
+import types
 
 import pytest
 
@@ -86,6 +87,11 @@ CASES = [
     ("def f(a):\n    def g():\n        nonlocal a\n        a += 1\n        return a\n    g()\n    return a\n", [(1,)]),
     ("def f(xs):\n    return [x * 2 for x in xs], {x: x for x in xs}, {x for x in xs}\n", [([1, 2, 2],), ([],)]),
     ("def f(a):\n    def g(x: int, y: 'str' = a) -> list:\n        return [x, y]\n    return g.__annotations__, g(1), g.__defaults__\n", [(1,)]),
+    ("def f(x):\n    global G_STORE\n    G_STORE = x * 2\n    return G_STORE\n", [(1,), ("s",)]),
+    ("def f(o):\n    o.tmp = 1\n    del o.tmp\n    del o.missing\n", [(types.SimpleNamespace(),)]),
+    ("def f(xs):\n    return {*xs, 0}, [*xs]\n", [([1, 2],), ((),), (5,)]),
+    ("def f(xs, c):\n    return len(xs if c else [1]), max(xs if c else [0], default=-1)\n", [([3, 4], True), ([3, 4], False), (5, True)]),
+    ("def f(cm, c):\n    with cm as v:\n        if c:\n            r = v\n        else:\n            r = -1\n    return r\n", [(contextlib.nullcontext(2), True), (contextlib.nullcontext(2), False)]),
     ("def f(a, b=2, *, c=3):\n    return a + b + c\n", [(1,), (1, 5)]),
     ("def f(a):\n    return f'{a}', f'{a!r:>6}', f'{a:.2f}' if isinstance(a, float) else f'{a!s}'\n", [(1.5,), ("x",), (3,)]),
     ("def f(a, kw):\n    return {**kw, 'a': a}, [*a, *a], (*a,)\n", [([1, 2], {"x": 1}), ([], {})]),
