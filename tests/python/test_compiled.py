@@ -92,6 +92,9 @@ CASES = [
     ("def f(xs):\n    return {*xs, 0}, [*xs]\n", [([1, 2],), ((),), (5,)]),
     ("def f(xs, c):\n    return len(xs if c else [1]), max(xs if c else [0], default=-1)\n", [([3, 4], True), ([3, 4], False), (5, True)]),
     ("def f(cm, c):\n    with cm as v:\n        if c:\n            r = v\n        else:\n            r = -1\n    return r\n", [(contextlib.nullcontext(2), True), (contextlib.nullcontext(2), False)]),
+    ("def f(a):\n    b = a + 1\n    return sorted(locals().items()), eval('a + b'), vars()['b']\n", [(1,), (2.5,)]),
+    ("import sys\ndef f(a):\n    frame = sys._getframe()\n    return frame.f_code.co_name, frame.f_lineno, sorted(frame.f_locals)\n", [(1,)]),
+    ("def f():\n    import inspect\n    return [(fi.function, fi.lineno) for fi in inspect.stack()[:1]]\n", [()]),
     ("def f(a, b=2, *, c=3):\n    return a + b + c\n", [(1,), (1, 5)]),
     ("def f(a):\n    return f'{a}', f'{a!r:>6}', f'{a:.2f}' if isinstance(a, float) else f'{a!s}'\n", [(1.5,), ("x",), (3,)]),
     ("def f(a, kw):\n    return {**kw, 'a': a}, [*a, *a], (*a,)\n", [([1, 2], {"x": 1}), ([], {})]),
@@ -212,3 +215,66 @@ def test_nan_and_negative_zero_survive():
         assert [math.copysign(1, v) if v == v else "nan" for v in p] == [
             math.copysign(1, v) if v == v else "nan" for v in j
         ]
+
+
+def test_ctrl_c_stops_a_compiled_infinite_loop():
+    """SIGINT reaches a compiled loop through the eval breaker on its back-edge."""
+    import signal
+    import subprocess
+    import time
+
+    from conftest import child_env
+
+    code = (
+        "import rjit, sys\n"
+        "@rjit.jit\n"
+        "def spin():\n"
+        "    i = 0\n"
+        "    while True:\n"
+        "        i += 1\n"
+        "print('ready', flush=True)\n"
+        "try:\n"
+        "    spin()\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', rjit.info(spin).compiled, flush=True)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], env=child_env(), stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.3)  # well inside the compiled loop by now
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=10)
+    elapsed = time.monotonic() - sent
+    assert out.split() == ["interrupted", "True"]
+    assert elapsed < 0.5 + 0.5, elapsed  # 0.5 s required; slack for process exit on a busy machine
+
+
+def test_other_threads_run_while_a_compiled_loop_runs():
+    import threading
+    import time
+
+    ticks = []
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks.append(1)
+            time.sleep(0.001)
+
+    plain, spin = compiled_pair(
+        "import time\ndef f(seconds):\n    end = time.monotonic() + seconds\n    n = 0\n"
+        "    while time.monotonic() < end:\n        n += 1\n    return n > 0\n",
+        namespace={},
+    )
+    spin(0.0)
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    try:
+        before = len(ticks)
+        assert spin(0.3)
+        during = len(ticks) - before
+    finally:
+        stop.set()
+        thread.join()
+    assert rjit.info(spin).compiled
+    assert during > 10, during
