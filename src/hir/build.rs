@@ -382,7 +382,17 @@ impl<'a> Builder<'a> {
     fn translate(&mut self, instr: &BcInstr, index: usize, state: &mut State) -> Result<Flow, Unsupported> {
         let opcode = instr.opcode;
         match opcode {
-            op::NOP | op::RESUME | op::PRECALL => {}
+            op::NOP | op::PRECALL => {}
+            op::RESUME => {
+                // As the interpreter at a function's start (oparg 0; 1 is after a yield): serve
+                // the eval breaker, so pending calls (e.g. a signal handler's deferred report)
+                // run before the first line.
+                if instr.arg < 2 {
+                    let exit = self.raise_exit(instr, state, vec![]);
+                    let resume = self.exit(ExitKind::Resume, instr.start, state, vec![]);
+                    self.effect(Op::CheckEvalBreaker { resume }, exit);
+                }
+            }
             op::POP_TOP => {
                 let v = self.pop(instr, state)?;
                 self.release(v);
