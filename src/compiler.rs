@@ -72,6 +72,8 @@ pub fn code_facts(code: &Bound<'_, PyAny>) -> PyResult<CodeFacts> {
 pub struct Compiled {
     /// Keeps the executable memory alive (freed with the code object's entry).
     _code: crate::backend::current::Code,
+    /// The LOAD_GLOBAL caches the machine code points into.
+    _global_caches: Box<[crate::runtime::GlobalCache]>,
     pub entry: NativeFn,
     /// Bytes of machine code.
     pub size: usize,
@@ -114,7 +116,9 @@ pub fn compile(code: &Bound<'_, PyAny>) -> Result<Compiled, CompileError> {
     if let Err(errors) = crate::hir::validate::validate(&hir) {
         return Err(CompileError::Backend(format!("invalid HIR: {}", errors.join("; "))));
     }
-    let constants = code_constants(code).map_err(py_error)?;
+    let mut global_caches: Box<[crate::runtime::GlobalCache]> =
+        (0..lower::global_sites(&hir)).map(|_| crate::runtime::GlobalCache::EMPTY).collect();
+    let constants = code_constants(code, global_caches.as_mut_ptr()).map_err(py_error)?;
     let layout = crate::cpython::shim::layout();
     let lir = lower::lower(&hir, &constants, &layout);
     let alloc = regalloc::allocate(&lir, target::ALLOCATABLE.len() as u8);
@@ -138,7 +142,13 @@ pub fn compile(code: &Bound<'_, PyAny>) -> Result<Compiled, CompileError> {
     // SAFETY: the buffer holds a function with the NativeFn signature, starting at `entry`;
     // it stays mapped as long as `Compiled` (which owns it) lives.
     let entry: NativeFn = unsafe { std::mem::transmute(machine.buffer.ptr(machine.entry)) };
-    Ok(Compiled { _code: machine, entry, size, compile_time_us: started.elapsed().as_secs_f64() * 1e6 })
+    Ok(Compiled {
+        _code: machine,
+        _global_caches: global_caches,
+        entry,
+        size,
+        compile_time_us: started.elapsed().as_secs_f64() * 1e6,
+    })
 }
 
 fn runtime_callee(name: &'static str, address: usize, returns_int: bool) -> crate::lir::Callee {
@@ -146,7 +156,10 @@ fn runtime_callee(name: &'static str, address: usize, returns_int: bool) -> crat
 }
 
 /// Addresses of the objects compiled code embeds (owned by the code object).
-fn code_constants(code: &Bound<'_, PyAny>) -> PyResult<crate::lir::lower::CodeConstants> {
+fn code_constants(
+    code: &Bound<'_, PyAny>,
+    global_caches: *mut crate::runtime::GlobalCache,
+) -> PyResult<crate::lir::lower::CodeConstants> {
     let addresses = |attr: &str| -> PyResult<Vec<i64>> {
         let tuple = code.getattr(attr)?;
         // The tuple is the code object's own: its items live as long as the code object.
@@ -157,6 +170,7 @@ fn code_constants(code: &Bound<'_, PyAny>) -> PyResult<crate::lir::lower::CodeCo
         consts: addresses("co_consts")?,
         names: addresses("co_names")?,
         code: code.as_ptr() as i64,
+        global_caches,
     })
 }
 
@@ -165,7 +179,9 @@ pub fn dump(code: &Bound<'_, PyAny>) -> PyResult<String> {
     match hir_for(code)? {
         Err(e) => Ok(format!("not compiled: {e}\n")),
         Ok(hir) => {
-            let constants = code_constants(code)?;
+            let mut caches: Vec<crate::runtime::GlobalCache> =
+                (0..crate::lir::lower::global_sites(&hir)).map(|_| crate::runtime::GlobalCache::EMPTY).collect();
+            let constants = code_constants(code, caches.as_mut_ptr())?;
             let lir = crate::lir::lower::lower(&hir, &constants, &crate::cpython::shim::layout());
             Ok(format!("{hir}\n{lir}"))
         }

@@ -35,6 +35,7 @@ typedef struct {
     uint32_t frame_func;          /* _PyInterpreterFrame.f_func */
     uint32_t function_closure;    /* PyFunctionObject.func_closure */
     uint32_t cell_ref;            /* PyCellObject.ob_ref */
+    uint32_t dict_version;        /* PyDictObject.ma_version_tag (a uint64) */
 } rjit_layout;
 
 const rjit_layout *rjit_shim_layout(void);

@@ -29,6 +29,7 @@ pub struct Layout {
     pub frame_func: u32,
     pub function_closure: u32,
     pub cell_ref: u32,
+    pub dict_version: u32,
 }
 
 extern "C" {
@@ -66,6 +67,7 @@ static LAYOUT: GilCell<Layout> = GilCell::new(Layout {
     frame_func: 0,
     function_closure: 0,
     cell_ref: 0,
+    dict_version: 0,
 });
 
 /// Copies the shim's layout; called once at module import, before the hook can run.

@@ -18,6 +18,9 @@ pub struct CodeConstants {
     pub names: Vec<i64>,
     /// The code object itself.
     pub code: i64,
+    /// One `GlobalCache` per `LoadGlobal` of the function, in HIR order (owned by the compiled
+    /// code, so they live as long as it).
+    pub global_caches: *mut crate::runtime::GlobalCache,
 }
 
 /// Declares a `Callee` for a C function.
@@ -32,7 +35,8 @@ macro_rules! callee {
 
 /// Lowers a function. `layout` gives the frame's field offsets.
 pub fn lower(func: &hir::Function, constants: &CodeConstants, layout: &Layout) -> Func {
-    let mut lowerer = Lowerer { func, constants, layout, next_reg: func.values.len() as u32, exits: Vec::new() };
+    let mut lowerer =
+        Lowerer { func, constants, layout, next_reg: func.values.len() as u32, exits: Vec::new(), global_sites: 0 };
     let blocks = func.block_ids().map(|id| lowerer.block(func.block(id))).collect();
     let exits = func.exits.iter().enumerate().map(|(i, e)| lowerer.exit(i, e)).collect();
     Func { name: func.name.clone(), blocks, exits, nregs: lowerer.next_reg, nlocalsplus: func.nlocalsplus }
@@ -45,6 +49,13 @@ struct Lowerer<'a> {
     next_reg: u32,
     /// Preludes for exits, filled while lowering the instructions that own them.
     exits: Vec<(hir::ExitId, Callee, Vec<Src>)>,
+    /// `LoadGlobal`s lowered so far (the index of the next one's cache).
+    global_sites: usize,
+}
+
+/// The number of `LoadGlobal` sites of a function: how many `GlobalCache`s it needs.
+pub fn global_sites(func: &hir::Function) -> usize {
+    func.blocks.iter().flat_map(|b| &b.instrs).filter(|i| matches!(i.op, Op::LoadGlobal { .. })).count()
 }
 
 /// The register of a HIR value (the same number).
@@ -157,8 +168,11 @@ impl Lowerer<'_> {
                 out.push(Inst::LoadFrame { dst: globals, offset: self.layout.frame_globals });
                 out.push(Inst::LoadFrame { dst: builtins, offset: self.layout.frame_builtins });
                 let name = self.constants.names[*name as usize];
-                let callee = callee!(runtime::rjit_rt_load_global, "rjit_rt_load_global");
-                let args = vec![Arg::Val(Src::Reg(globals)), Arg::Val(Src::Reg(builtins)), imm(name)];
+                // SAFETY: `global_caches` has one entry per LoadGlobal (see `global_sites`).
+                let cache = unsafe { self.constants.global_caches.add(self.global_sites) } as i64;
+                self.global_sites += 1;
+                let callee = callee!(runtime::rjit_rt_load_global_cached, "rjit_rt_load_global_cached");
+                let args = vec![Arg::Val(Src::Reg(globals)), Arg::Val(Src::Reg(builtins)), imm(name), imm(cache)];
                 self.call_checked(out, callee, args, dst(), exit);
             }
             Op::LoadAttr { obj, name } => {

@@ -70,6 +70,58 @@ pub unsafe extern "C-unwind" fn rjit_rt_load_global(
     value
 }
 
+/// What one LOAD_GLOBAL site of compiled code remembers: the value found, valid while neither
+/// dict has changed since (every change of a dict gives it a new `ma_version_tag`), as the
+/// interpreter's LOAD_GLOBAL_MODULE/LOAD_GLOBAL_BUILTIN specialisations remember it. The
+/// value is borrowed: the unchanged dict holds it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct GlobalCache {
+    globals_version: u64,
+    builtins_version: u64,
+    value: *mut PyObject,
+}
+
+impl GlobalCache {
+    /// An empty cache (version 0 is never a live dict's).
+    pub const EMPTY: GlobalCache = GlobalCache { globals_version: 0, builtins_version: 0, value: ptr::null_mut() };
+}
+
+/// The version tag of an exact dict.
+unsafe fn dict_version(dict: *mut PyObject) -> u64 {
+    let offset = crate::cpython::shim::layout().dict_version as usize;
+    ptr::read(dict.cast::<u8>().add(offset).cast::<u64>())
+}
+
+/// `rjit_rt_load_global` with a per-site cache: while both dicts are exact and unchanged, the
+/// value found last time, without a lookup.
+///
+/// # Safety
+/// As `rjit_rt_load_global`; `cache` points at a live `GlobalCache` of this site.
+pub unsafe extern "C-unwind" fn rjit_rt_load_global_cached(
+    globals: *mut PyObject,
+    builtins: *mut PyObject,
+    name: *mut PyObject,
+    cache: *mut GlobalCache,
+) -> *mut PyObject {
+    let exact = ffi::PyDict_CheckExact(globals) != 0 && ffi::PyDict_CheckExact(builtins) != 0;
+    if !exact {
+        return rjit_rt_load_global(globals, builtins, name);
+    }
+    let (g, b) = (dict_version(globals), dict_version(builtins));
+    let cache = &mut *cache;
+    if cache.globals_version == g && cache.builtins_version == b && !cache.value.is_null() {
+        ffi::Py_INCREF(cache.value);
+        return cache.value;
+    }
+    let value = rjit_rt_load_global(globals, builtins, name);
+    // A lookup can run a key's __eq__, which may change the dicts: re-read the versions.
+    if !value.is_null() && dict_version(globals) == g && dict_version(builtins) == b {
+        *cache = GlobalCache { globals_version: g, builtins_version: b, value };
+    }
+    value
+}
+
 /// Sets the error for reading the unbound variable in `localsplus` slot `local` of `code`:
 /// for a local or cell variable (LOAD_FAST, DELETE_FAST, LOAD_DEREF of a cell)
 /// `UnboundLocalError("cannot access local variable 'x' where it is not associated with a

@@ -278,3 +278,31 @@ def test_other_threads_run_while_a_compiled_loop_runs():
         thread.join()
     assert rjit.info(spin).compiled
     assert during > 10, during
+
+
+def test_global_lookups_see_every_rebinding():
+    """LOAD_GLOBAL sites cache what they found; any change of globals or builtins shows."""
+    import builtins
+
+    ns = {"X": 1}
+    exec("def f():\n    return X + len('ab')\n", ns)
+    jitted = rjit.jit(ns["f"])
+    seen = [jitted()]
+    ns["X"] = 10
+    seen.append(jitted())
+    ns["len"] = lambda s: 1000  # a global now shadows the builtin
+    seen.append(jitted())
+    del ns["len"]
+    seen.append(jitted())
+    original = builtins.len
+    builtins.len = lambda s: 100  # the builtin itself replaced
+    try:
+        seen.append(jitted())
+    finally:
+        builtins.len = original
+    seen.append(jitted())
+    del ns["X"]
+    with pytest.raises(NameError, match="name 'X' is not defined"):
+        jitted()
+    assert seen == [3, 12, 1010, 12, 110, 12]
+    assert rjit.info(jitted).compiled
