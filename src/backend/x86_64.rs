@@ -139,34 +139,12 @@ impl<'a> Emitter<'a> {
     }
 
     fn load_reg(&mut self, dst: u8, r: VReg) {
-        match self.alloc.of(r) {
-            Location::Reg(i) => {
-                let src = ALLOCATABLE[i as usize];
-                if src != dst {
-                    dynasm!(self.ops ; .arch x64 ; mov Rq(dst), Rq(src));
-                }
-            }
-            Location::Stack(s) => {
-                let off = Self::slot_offset(s);
-                dynasm!(self.ops ; .arch x64 ; mov Rq(dst), QWORD [rbp + off]);
-            }
-        }
+        self.load_loc(dst, self.alloc.of(r));
     }
 
     /// Stores a scratch register into a virtual register's location.
     fn store(&mut self, r: VReg, src: u8) {
-        match self.alloc.of(r) {
-            Location::Reg(i) => {
-                let dst = ALLOCATABLE[i as usize];
-                if dst != src {
-                    dynasm!(self.ops ; .arch x64 ; mov Rq(dst), Rq(src));
-                }
-            }
-            Location::Stack(s) => {
-                let off = Self::slot_offset(s);
-                dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + off], Rq(src));
-            }
-        }
+        self.store_loc(self.alloc.of(r), src);
     }
 
     fn call_address(&mut self, callee: Callee) {
@@ -316,11 +294,14 @@ impl<'a> Emitter<'a> {
         self.store_loc(dst, RAX);
     }
 
+    /// Loads a location into a register (nothing if it is that register).
     fn load_loc(&mut self, reg: u8, src: Location) {
         match src {
             Location::Reg(i) => {
                 let s = ALLOCATABLE[i as usize];
-                dynasm!(self.ops ; .arch x64 ; mov Rq(reg), Rq(s));
+                if s != reg {
+                    dynasm!(self.ops ; .arch x64 ; mov Rq(reg), Rq(s));
+                }
             }
             Location::Stack(s) => {
                 let off = Self::slot_offset(s);
@@ -329,11 +310,14 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Stores a register into a location (nothing if it is that register).
     fn store_loc(&mut self, dst: Location, reg: u8) {
         match dst {
             Location::Reg(i) => {
                 let d = ALLOCATABLE[i as usize];
-                dynasm!(self.ops ; .arch x64 ; mov Rq(d), Rq(reg));
+                if d != reg {
+                    dynasm!(self.ops ; .arch x64 ; mov Rq(d), Rq(reg));
+                }
             }
             Location::Stack(s) => {
                 let off = Self::slot_offset(s);

@@ -323,6 +323,24 @@ impl<'a> Builder<'a> {
         self.effect(Op::CheckTracing, Some(resume));
     }
 
+    /// An operation on the two values on top of the stack that replaces them with its result,
+    /// releasing them after it (on failure too, as the interpreter does).
+    fn binary(
+        &mut self,
+        instr: &BcInstr,
+        state: &mut State,
+        make: impl FnOnce(ValueId, ValueId) -> Op,
+    ) -> Result<(), Unsupported> {
+        let second = self.pop(instr, state)?;
+        let first = self.pop(instr, state)?;
+        let exit = self.raise_exit(instr, state, vec![first, second]);
+        let v = self.emit(make(first, second), exit);
+        self.release(first);
+        self.release(second);
+        state.stack.push(v);
+        Ok(())
+    }
+
     /// Sets local `i` to `value` (in the frame too) and releases the old value, in the
     /// interpreter's order.
     fn set_local(&mut self, state: &mut State, i: usize, value: ValueId) {
@@ -489,13 +507,7 @@ impl<'a> Builder<'a> {
             }
             op::BINARY_OP => {
                 let binop = BinaryOp::from_oparg(instr.arg).ok_or_else(|| self.unsupported(instr, "unknown operator"))?;
-                let rhs = self.pop(instr, state)?;
-                let lhs = self.pop(instr, state)?;
-                let exit = self.raise_exit(instr, state, vec![lhs, rhs]);
-                let v = self.emit(Op::Binary { op: binop, lhs, rhs }, exit);
-                self.release(lhs);
-                self.release(rhs);
-                state.stack.push(v);
+                self.binary(instr, state, |lhs, rhs| Op::Binary { op: binop, lhs, rhs })?;
             }
             op::UNARY_POSITIVE | op::UNARY_NEGATIVE | op::UNARY_INVERT | op::UNARY_NOT => {
                 let value = self.pop(instr, state)?;
@@ -512,13 +524,7 @@ impl<'a> Builder<'a> {
             }
             op::COMPARE_OP => {
                 let cmp = CompareOp::from_oparg(instr.arg).ok_or_else(|| self.unsupported(instr, "unknown comparison"))?;
-                let rhs = self.pop(instr, state)?;
-                let lhs = self.pop(instr, state)?;
-                let exit = self.raise_exit(instr, state, vec![lhs, rhs]);
-                let v = self.emit(Op::Compare { op: cmp, lhs, rhs }, exit);
-                self.release(lhs);
-                self.release(rhs);
-                state.stack.push(v);
+                self.binary(instr, state, |lhs, rhs| Op::Compare { op: cmp, lhs, rhs })?;
             }
             op::IS_OP => {
                 let rhs = self.pop(instr, state)?;
@@ -529,23 +535,10 @@ impl<'a> Builder<'a> {
                 state.stack.push(v);
             }
             op::CONTAINS_OP => {
-                let container = self.pop(instr, state)?;
-                let item = self.pop(instr, state)?;
-                let exit = self.raise_exit(instr, state, vec![item, container]);
-                let v = self.emit(Op::Contains { item, container, negate: instr.arg == 1 }, exit);
-                self.release(item);
-                self.release(container);
-                state.stack.push(v);
+                let negate = instr.arg == 1;
+                self.binary(instr, state, |item, container| Op::Contains { item, container, negate })?;
             }
-            op::BINARY_SUBSCR => {
-                let key = self.pop(instr, state)?;
-                let obj = self.pop(instr, state)?;
-                let exit = self.raise_exit(instr, state, vec![obj, key]);
-                let v = self.emit(Op::GetItem { obj, key }, exit);
-                self.release(obj);
-                self.release(key);
-                state.stack.push(v);
-            }
+            op::BINARY_SUBSCR => self.binary(instr, state, |obj, key| Op::GetItem { obj, key })?,
             op::STORE_SUBSCR => {
                 let key = self.pop(instr, state)?;
                 let obj = self.pop(instr, state)?;
