@@ -48,6 +48,13 @@ extern "C" {
     fn _PyCode_GetExtra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t, extra: *mut *mut c_void) -> c_int;
     fn _PyCode_SetExtra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t, extra: *mut c_void) -> c_int;
     fn _Py_Dealloc(object: *mut ffi::PyObject);
+    // The exported function (pyo3-ffi only has an inline Rust version of it).
+    fn PyObject_Vectorcall(
+        callable: *mut ffi::PyObject,
+        args: *const *mut ffi::PyObject,
+        nargsf: usize,
+        kwnames: *mut ffi::PyObject,
+    ) -> *mut ffi::PyObject;
     fn _Py_CheckRecursiveCall(tstate: *mut ffi::PyThreadState, location: *const c_char) -> c_int;
     fn PyCode_NewEmpty(filename: *const c_char, funcname: *const c_char, firstlineno: c_int) -> *mut ffi::PyObject;
 }
@@ -55,6 +62,12 @@ extern "C" {
 /// The address of `_PyEval_EvalFrameDefault`, for generated code's exits.
 pub fn eval_frame_default_address() -> usize {
     _PyEval_EvalFrameDefault as *const () as usize
+}
+
+/// The address of the exported `PyObject_Vectorcall`, which generated code calls for calls
+/// without keyword arguments.
+pub fn vectorcall_address() -> usize {
+    PyObject_Vectorcall as *const () as usize
 }
 
 /// The address of `_Py_CheckRecursiveCall`, which generated code calls past the recursion limit.

@@ -366,7 +366,17 @@ impl Lowerer<'_> {
                 let with_self = |first: hir::ValueId| -> Arg {
                     Arg::Array(std::iter::once(first).chain(args.iter().copied()).map(|v| Src::Reg(reg(v))).collect())
                 };
+                let vectorcall = Callee {
+                    name: "PyObject_Vectorcall",
+                    address: crate::cpython::vectorcall_address(),
+                    returns_int: false,
+                };
                 let (callee, call_args) = match self.func.type_of(*method) {
+                    // [NULL, callable, args...] without keywords: straight to the callee.
+                    Type::Null if kwnames == 0 => {
+                        let array = Arg::Array(args.iter().map(|v| Src::Reg(reg(*v))).collect());
+                        (vectorcall, vec![val(*callable), array, imm(args.len() as i64), imm(0)])
+                    }
                     // [NULL, callable, args...]
                     Type::Null => {
                         let array = Arg::Array(args.iter().map(|v| Src::Reg(reg(*v))).collect());
