@@ -185,6 +185,11 @@ impl Lowerer<'_> {
                 self.call_status(out, callee, vec![val(*obj), imm(name), val(*value)], exit);
             }
             Op::Binary { op, lhs, rhs } => {
+                if let Some((name, fast)) = runtime::binary_fast_path(op.oparg()) {
+                    let callee = Callee { name, address: fast as *const () as usize, returns_int: false };
+                    self.call_checked(out, callee, vec![val(*lhs), val(*rhs)], dst(), exit);
+                    return;
+                }
                 let callee = match runtime::binary_op_function(op.oparg()) {
                     Some(f) => Callee { name: op_name(op.symbol()), address: f as *const () as usize, returns_int: false },
                     None => {
@@ -236,10 +241,10 @@ impl Lowerer<'_> {
             Op::IsNull(v) => out.push(Inst::SetEq { dst: dst(), a: reg(*v), b: Src::Imm(0), negate: false }),
             Op::NonNull(v) => out.push(Inst::Move { dst: dst(), src: Src::Reg(reg(*v)) }),
             Op::GetItem { obj, key } => {
-                self.call_checked(out, callee!(ffi::PyObject_GetItem, "PyObject_GetItem"), vec![val(*obj), val(*key)], dst(), exit)
+                self.call_checked(out, callee!(runtime::rjit_rt_get_item, "rjit_rt_get_item"), vec![val(*obj), val(*key)], dst(), exit)
             }
             Op::SetItem { obj, key, value } => {
-                let callee = callee!(ffi::PyObject_SetItem, "PyObject_SetItem", int);
+                let callee = callee!(runtime::rjit_rt_set_item, "rjit_rt_set_item", int);
                 self.call_status(out, callee, vec![val(*obj), val(*key), val(*value)], exit);
             }
             Op::DelItem { obj, key } => {

@@ -1,0 +1,109 @@
+//! Fast paths for the commonest operand types of subscripts and arithmetic, as the
+//! interpreter's specialised instructions have them (BINARY_SUBSCR_LIST_INT,
+//! STORE_SUBSCR_LIST_INT, BINARY_OP_ADD_FLOAT...): the exact types are checked, the work is
+//! done directly, and every other case goes through the generic C API call, which also raises
+//! every error (so messages stay the interpreter's). The type-specialising tier will do this
+//! in machine code with guards; these keep the generic tier from being slower than the
+//! interpreter meanwhile.
+
+use std::ffi::c_int;
+
+use pyo3_ffi as ffi;
+use pyo3_ffi::PyObject;
+
+/// The in-range index `key` denotes in a sequence of `len` items (negative counts from the
+/// end), if `key` is an exact int that fits; None for anything the generic path must handle.
+unsafe fn sequence_index(key: *mut PyObject, len: ffi::Py_ssize_t) -> Option<ffi::Py_ssize_t> {
+    if ffi::PyLong_CheckExact(key) == 0 {
+        return None;
+    }
+    let mut overflow = 0;
+    let index = ffi::PyLong_AsLongAndOverflow(key, &mut overflow) as ffi::Py_ssize_t;
+    if overflow != 0 || (index == -1 && !ffi::PyErr_Occurred().is_null()) {
+        ffi::PyErr_Clear();
+        return None;
+    }
+    let index = if index < 0 { index + len } else { index };
+    (0..len).contains(&index).then_some(index)
+}
+
+/// BINARY_SUBSCR: `obj[key]`, directly for a list or tuple and an int index in range.
+///
+/// # Safety
+/// GIL held; live objects.
+pub unsafe extern "C-unwind" fn rjit_rt_get_item(obj: *mut PyObject, key: *mut PyObject) -> *mut PyObject {
+    if ffi::PyList_CheckExact(obj) != 0 {
+        if let Some(i) = sequence_index(key, ffi::PyList_GET_SIZE(obj)) {
+            let item = ffi::PyList_GET_ITEM(obj, i);
+            ffi::Py_INCREF(item);
+            return item;
+        }
+    } else if ffi::PyTuple_CheckExact(obj) != 0 {
+        if let Some(i) = sequence_index(key, ffi::PyTuple_GET_SIZE(obj)) {
+            let item = ffi::PyTuple_GET_ITEM(obj, i);
+            ffi::Py_INCREF(item);
+            return item;
+        }
+    }
+    ffi::PyObject_GetItem(obj, key)
+}
+
+/// STORE_SUBSCR: `obj[key] = value`, directly for a list and an int index in range; 0 or -1.
+///
+/// # Safety
+/// GIL held; live objects.
+pub unsafe extern "C-unwind" fn rjit_rt_set_item(obj: *mut PyObject, key: *mut PyObject, value: *mut PyObject) -> c_int {
+    if ffi::PyList_CheckExact(obj) != 0 {
+        if let Some(i) = sequence_index(key, ffi::PyList_GET_SIZE(obj)) {
+            ffi::Py_INCREF(value);
+            let slot = (*(obj as *mut ffi::PyListObject)).ob_item.add(i as usize);
+            let old = std::mem::replace(&mut *slot, value);
+            // Last: releasing the old item may run arbitrary code (__del__).
+            ffi::Py_DECREF(old);
+            return 0;
+        }
+    }
+    ffi::PyObject_SetItem(obj, key, value)
+}
+
+/// Declares a float fast path for a BINARY_OP: both operands exact floats -> the IEEE result
+/// (as float_add & co. compute it), else the generic function.
+macro_rules! float_fast_path {
+    ($name:ident, $generic:path, $op:tt, $doc:literal) => {
+        #[doc = $doc]
+        ///
+        /// # Safety
+        /// GIL held; live objects.
+        pub unsafe extern "C-unwind" fn $name(lhs: *mut PyObject, rhs: *mut PyObject) -> *mut PyObject {
+            if ffi::PyFloat_CheckExact(lhs) != 0 && ffi::PyFloat_CheckExact(rhs) != 0 {
+                return ffi::PyFloat_FromDouble(ffi::PyFloat_AS_DOUBLE(lhs) $op ffi::PyFloat_AS_DOUBLE(rhs));
+            }
+            $generic(lhs, rhs)
+        }
+    };
+}
+
+float_fast_path!(rjit_rt_add, ffi::PyNumber_Add, +, "BINARY_OP `+`: float + float directly.");
+float_fast_path!(rjit_rt_subtract, ffi::PyNumber_Subtract, -, "BINARY_OP `-`: float - float directly.");
+float_fast_path!(rjit_rt_multiply, ffi::PyNumber_Multiply, *, "BINARY_OP `*`: float * float directly.");
+float_fast_path!(rjit_rt_inplace_add, ffi::PyNumber_InPlaceAdd, +, "BINARY_OP `+=`: float + float directly.");
+float_fast_path!(rjit_rt_inplace_subtract, ffi::PyNumber_InPlaceSubtract, -, "BINARY_OP `-=`: float - float directly.");
+float_fast_path!(rjit_rt_inplace_multiply, ffi::PyNumber_InPlaceMultiply, *, "BINARY_OP `*=`: float * float directly.");
+
+/// A `BINARY_OP` function with a fast path: same signature as `PyNumber_Add`, "C-unwind".
+pub type FastBinaryFunc = unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject) -> *mut PyObject;
+
+/// The fast-path function for a `BINARY_OP` oparg and its name, if it has one (see
+/// `hir::BinaryOp`'s order: 0 `+`, 5 `*`, 10 `-`, 13 `+=`, 18 `*=`, 23 `-=`).
+pub fn binary_fast_path(op: u32) -> Option<(&'static str, FastBinaryFunc)> {
+    let named: (&'static str, FastBinaryFunc) = match op {
+        0 => ("rjit_rt_add", rjit_rt_add),
+        5 => ("rjit_rt_multiply", rjit_rt_multiply),
+        10 => ("rjit_rt_subtract", rjit_rt_subtract),
+        13 => ("rjit_rt_inplace_add", rjit_rt_inplace_add),
+        18 => ("rjit_rt_inplace_multiply", rjit_rt_inplace_multiply),
+        23 => ("rjit_rt_inplace_subtract", rjit_rt_inplace_subtract),
+        _ => return None,
+    };
+    Some(named)
+}
