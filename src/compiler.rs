@@ -72,8 +72,9 @@ pub fn code_facts(code: &Bound<'_, PyAny>) -> PyResult<CodeFacts> {
 pub struct Compiled {
     /// Keeps the executable memory alive (freed with the code object's entry).
     _code: crate::backend::current::Code,
-    /// The LOAD_GLOBAL caches the machine code points into.
+    /// The LOAD_GLOBAL and LOAD_ATTR caches the machine code points into.
     _global_caches: Box<[crate::runtime::GlobalCache]>,
+    _attr_caches: Box<[crate::runtime::AttrCache]>,
     pub entry: NativeFn,
     /// Bytes of machine code.
     pub size: usize,
@@ -118,7 +119,9 @@ pub fn compile(code: &Bound<'_, PyAny>) -> Result<Compiled, CompileError> {
     }
     let mut global_caches: Box<[crate::runtime::GlobalCache]> =
         (0..lower::global_sites(&hir)).map(|_| crate::runtime::GlobalCache::EMPTY).collect();
-    let constants = code_constants(code, global_caches.as_mut_ptr()).map_err(py_error)?;
+    let mut attr_caches: Box<[crate::runtime::AttrCache]> =
+        (0..lower::attr_sites(&hir)).map(|_| crate::runtime::AttrCache::EMPTY).collect();
+    let constants = code_constants(code, global_caches.as_mut_ptr(), attr_caches.as_mut_ptr()).map_err(py_error)?;
     let layout = crate::cpython::shim::layout();
     let lir = lower::lower(&hir, &constants, &layout);
     let alloc = regalloc::allocate(&lir, target::ALLOCATABLE.len() as u8);
@@ -145,6 +148,7 @@ pub fn compile(code: &Bound<'_, PyAny>) -> Result<Compiled, CompileError> {
     Ok(Compiled {
         _code: machine,
         _global_caches: global_caches,
+        _attr_caches: attr_caches,
         entry,
         size,
         compile_time_us: started.elapsed().as_secs_f64() * 1e6,
@@ -159,6 +163,7 @@ fn runtime_callee(name: &'static str, address: usize, returns_int: bool) -> crat
 fn code_constants(
     code: &Bound<'_, PyAny>,
     global_caches: *mut crate::runtime::GlobalCache,
+    attr_caches: *mut crate::runtime::AttrCache,
 ) -> PyResult<crate::lir::lower::CodeConstants> {
     let addresses = |attr: &str| -> PyResult<Vec<i64>> {
         let tuple = code.getattr(attr)?;
@@ -171,6 +176,7 @@ fn code_constants(
         names: addresses("co_names")?,
         code: code.as_ptr() as i64,
         global_caches,
+        attr_caches,
     })
 }
 
@@ -181,7 +187,9 @@ pub fn dump(code: &Bound<'_, PyAny>) -> PyResult<String> {
         Ok(hir) => {
             let mut caches: Vec<crate::runtime::GlobalCache> =
                 (0..crate::lir::lower::global_sites(&hir)).map(|_| crate::runtime::GlobalCache::EMPTY).collect();
-            let constants = code_constants(code, caches.as_mut_ptr())?;
+            let mut attr_caches: Vec<crate::runtime::AttrCache> =
+                (0..crate::lir::lower::attr_sites(&hir)).map(|_| crate::runtime::AttrCache::EMPTY).collect();
+            let constants = code_constants(code, caches.as_mut_ptr(), attr_caches.as_mut_ptr())?;
             let lir = crate::lir::lower::lower(&hir, &constants, &crate::cpython::shim::layout());
             Ok(format!("{hir}\n{lir}"))
         }

@@ -21,6 +21,8 @@ pub struct CodeConstants {
     /// One `GlobalCache` per `LoadGlobal` of the function, in HIR order (owned by the compiled
     /// code, so they live as long as it).
     pub global_caches: *mut crate::runtime::GlobalCache,
+    /// One `AttrCache` per `LoadAttr`, likewise.
+    pub attr_caches: *mut crate::runtime::AttrCache,
 }
 
 /// Declares a `Callee` for a C function.
@@ -36,7 +38,7 @@ macro_rules! callee {
 /// Lowers a function. `layout` gives the frame's field offsets.
 pub fn lower(func: &hir::Function, constants: &CodeConstants, layout: &Layout) -> Func {
     let mut lowerer =
-        Lowerer { func, constants, layout, next_reg: func.values.len() as u32, exits: Vec::new(), global_sites: 0 };
+        Lowerer { func, constants, layout, next_reg: func.values.len() as u32, exits: Vec::new(), global_sites: 0, attr_sites: 0 };
     let blocks = func.block_ids().map(|id| lowerer.block(func.block(id))).collect();
     let exits = func.exits.iter().enumerate().map(|(i, e)| lowerer.exit(i, e)).collect();
     Func { name: func.name.clone(), blocks, exits, nregs: lowerer.next_reg, nlocalsplus: func.nlocalsplus }
@@ -51,6 +53,13 @@ struct Lowerer<'a> {
     exits: Vec<(hir::ExitId, Callee, Vec<Src>)>,
     /// `LoadGlobal`s lowered so far (the index of the next one's cache).
     global_sites: usize,
+    /// `LoadAttr`s lowered so far.
+    attr_sites: usize,
+}
+
+/// The number of `LoadAttr` sites of a function: how many `AttrCache`s it needs.
+pub fn attr_sites(func: &hir::Function) -> usize {
+    func.blocks.iter().flat_map(|b| &b.instrs).filter(|i| matches!(i.op, Op::LoadAttr { .. })).count()
 }
 
 /// The number of `LoadGlobal` sites of a function: how many `GlobalCache`s it needs.
@@ -177,7 +186,11 @@ impl Lowerer<'_> {
             }
             Op::LoadAttr { obj, name } => {
                 let name = self.constants.names[*name as usize];
-                self.call_checked(out, callee!(ffi::PyObject_GetAttr, "PyObject_GetAttr"), vec![val(*obj), imm(name)], dst(), exit);
+                // SAFETY: `attr_caches` has one entry per LoadAttr (see `attr_sites`).
+                let cache = unsafe { self.constants.attr_caches.add(self.attr_sites) } as i64;
+                self.attr_sites += 1;
+                let callee = callee!(runtime::rjit_rt_load_attr_cached, "rjit_rt_load_attr_cached");
+                self.call_checked(out, callee, vec![val(*obj), imm(name), imm(cache)], dst(), exit);
             }
             Op::StoreAttr { obj, name, value } => {
                 let name = self.constants.names[*name as usize];

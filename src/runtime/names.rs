@@ -122,6 +122,60 @@ pub unsafe extern "C-unwind" fn rjit_rt_load_global_cached(
     value
 }
 
+/// What one LOAD_ATTR/LOAD_METHOD site of compiled code remembers about a module attribute
+/// (`math.sqrt`, `random.random`): the module, its dict's version and the value found there,
+/// as the interpreter's LOAD_ATTR_MODULE specialisation does. Borrowed, like `GlobalCache`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct AttrCache {
+    module: *mut PyObject,
+    version: u64,
+    value: *mut PyObject,
+}
+
+impl AttrCache {
+    /// An empty cache.
+    pub const EMPTY: AttrCache = AttrCache { module: ptr::null_mut(), version: 0, value: ptr::null_mut() };
+}
+
+extern "C" {
+    fn _PyType_Lookup(ty: *mut ffi::PyTypeObject, name: *mut PyObject) -> *mut PyObject;
+}
+
+/// LOAD_ATTR: `getattr(obj, name)`; for an attribute of a plain module that lives in the
+/// module's dict (and not on the module type), the value remembered while the dict keeps its
+/// version. Everything else is `PyObject_GetAttr`.
+///
+/// # Safety
+/// GIL held; live objects; `cache` points at this site's live `AttrCache`.
+pub unsafe extern "C-unwind" fn rjit_rt_load_attr_cached(obj: *mut PyObject, name: *mut PyObject, cache: *mut AttrCache) -> *mut PyObject {
+    if ffi::Py_TYPE(obj) != ptr::addr_of_mut!(ffi::PyModule_Type) {
+        return ffi::PyObject_GetAttr(obj, name);
+    }
+    let dict = ffi::PyModule_GetDict(obj);
+    let cache = &mut *cache;
+    if cache.module == obj && !dict.is_null() && dict_version(dict) == cache.version && !cache.value.is_null() {
+        ffi::Py_INCREF(cache.value);
+        return cache.value;
+    }
+    let value = ffi::PyObject_GetAttr(obj, name);
+    // Remember it only where generic attribute lookup is a plain dict lookup: the module type
+    // (immutable) has no attribute of that name, and the module's dict holds this very value.
+    if !value.is_null()
+        && !dict.is_null()
+        && ffi::PyDict_CheckExact(dict) != 0
+        && _PyType_Lookup(ptr::addr_of_mut!(ffi::PyModule_Type), name).is_null()
+    {
+        let version = dict_version(dict);
+        if ffi::PyDict_GetItemWithError(dict, name) == value {
+            *cache = AttrCache { module: obj, version, value };
+        } else {
+            ffi::PyErr_Clear();
+        }
+    }
+    value
+}
+
 /// Sets the error for reading the unbound variable in `localsplus` slot `local` of `code`:
 /// for a local or cell variable (LOAD_FAST, DELETE_FAST, LOAD_DEREF of a cell)
 /// `UnboundLocalError("cannot access local variable 'x' where it is not associated with a

@@ -306,3 +306,26 @@ def test_global_lookups_see_every_rebinding():
         jitted()
     assert seen == [3, 12, 1010, 12, 110, 12]
     assert rjit.info(jitted).compiled
+
+
+def test_module_attribute_lookups_see_every_rebinding():
+    """LOAD_ATTR sites on modules cache what they found; any change of the module shows."""
+    mod = types.ModuleType("m")
+    mod.value = 1
+    ns = {"mod": mod}
+    exec("def f():\n    return mod.value, mod.__name__\n", ns)
+    jitted = rjit.jit(ns["f"])
+    seen = [jitted()]
+    mod.value = 2
+    seen.append(jitted())
+    other = types.ModuleType("other")
+    other.value = 3
+    ns["mod"] = other  # a different module at the same site
+    seen.append(jitted())
+    del other.value
+    with pytest.raises(AttributeError, match="'other' has no attribute 'value'"):
+        jitted()
+    other.__getattr__ = lambda name: "dynamic"
+    seen.append(jitted())
+    assert seen == [(1, "m"), (2, "m"), (3, "other"), ("dynamic", "other")]
+    assert rjit.info(jitted).compiled
