@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import re
 import sys
 import traceback
 import types
@@ -328,4 +329,59 @@ def test_module_attribute_lookups_see_every_rebinding():
     other.__getattr__ = lambda name: "dynamic"
     seen.append(jitted())
     assert seen == [(1, "m"), (2, "m"), (3, "other"), ("dynamic", "other")]
+    assert rjit.info(jitted).compiled
+
+
+def test_pdb_steps_through_every_line_of_a_compiled_function():
+    import io
+    import pdb
+
+    source = "def f(a):\n    b = a + 1\n    c = b * 2\n    return c\n"
+
+    def session(func):
+        out = io.StringIO()
+        debugger = pdb.Pdb(stdin=io.StringIO("next\nnext\nnext\ncontinue\n"), stdout=out, nosigint=True)
+        debugger.use_rawinput = False
+        result = debugger.runcall(func, 5)
+        # pdb prints "> <file>(line)f()" at each stop (exec'd code has no source text).
+        return result, [int(n) for n in re.findall(r"\((\d+)\)f\(\)", out.getvalue())]
+
+    plain, jitted = compiled_pair(source)
+    jitted(1)
+    assert rjit.info(jitted).compiled
+    assert session(jitted) == session(plain)
+    assert session(jitted) == (12, [2, 3, 4, 4])
+
+
+def test_exception_chaining_and_exc_info_match():
+    source = (
+        "import sys\n"
+        "def f(x):\n"
+        "    try:\n"
+        "        return 1 / x\n"
+        "    except ZeroDivisionError as e:\n"
+        "        info = sys.exc_info()[0]\n"
+        "        if x == 0:\n"
+        "            raise ValueError('from') from e\n"
+        "        raise KeyError(info.__name__)\n"
+    )
+
+    def chain(func, arg):
+        try:
+            func(arg)
+        except Exception as exc:  # noqa: BLE001
+            return (
+                type(exc).__name__,
+                str(exc),
+                type(exc.__cause__).__name__,
+                type(exc.__context__).__name__,
+                exc.__suppress_context__,
+                [(f.name, f.lineno) for f in traceback.extract_tb(exc.__traceback__)][1:],
+            )
+        return None
+
+    plain, jitted = compiled_pair(source, namespace=None)
+    for arg in (0, 0.0, 2):
+        assert chain(jitted, arg) == chain(plain, arg), arg
+    assert chain(jitted, 0)[:5] == ("ValueError", "from", "ZeroDivisionError", "ZeroDivisionError", True)
     assert rjit.info(jitted).compiled
