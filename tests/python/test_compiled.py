@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.util
 import math
 import re
 import sys
@@ -96,6 +97,7 @@ CASES = [
     ("def f(a):\n    b = a + 1\n    return sorted(locals().items()), eval('a + b'), vars()['b']\n", [(1,), (2.5,)]),
     ("import sys\ndef f(a):\n    frame = sys._getframe()\n    return frame.f_code.co_name, frame.f_lineno, sorted(frame.f_locals)\n", [(1,)]),
     ("def f():\n    import inspect\n    return [(fi.function, fi.lineno) for fi in inspect.stack()[:1]]\n", [()]),
+    ("def f(a):\n" + "".join(f"    v{i} = a + {i}\n" for i in range(24)) + "    g = str(a)\n    return " + " + ".join(f"v{i}" for i in range(24)) + ", g\n", [(1,), (2.5,)]),
     ("def f(a, b=2, *, c=3):\n    return a + b + c\n", [(1,), (1, 5)]),
     ("def f(a):\n    return f'{a}', f'{a!r:>6}', f'{a:.2f}' if isinstance(a, float) else f'{a!s}'\n", [(1.5,), ("x",), (3,)]),
     ("def f(a, kw):\n    return {**kw, 'a': a}, [*a, *a], (*a,)\n", [([1, 2], {"x": 1}), ([], {})]),
@@ -385,3 +387,24 @@ def test_exception_chaining_and_exc_info_match():
         assert chain(jitted, arg) == chain(plain, arg), arg
     assert chain(jitted, 0)[:5] == ("ValueError", "from", "ZeroDivisionError", "ZeroDivisionError", True)
     assert rjit.info(jitted).compiled
+
+
+def test_coverage_measures_every_line_of_a_compiled_function(tmp_path):
+    coverage = pytest.importorskip("coverage")  # installed by tests/run.sh
+    module = tmp_path / "covered.py"
+    module.write_text("def f(a):\n    b = a + 1\n    if b > 100:\n        b = 0\n    return b * 2\n")
+    spec = importlib.util.spec_from_file_location("covered", module)
+    covered = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(covered)
+    jitted = rjit.jit(covered.f)
+    jitted(1)
+    assert rjit.info(jitted).compiled
+    cov = coverage.Coverage(data_file=None)
+    cov.start()
+    try:
+        assert jitted(5) == 12
+    finally:
+        cov.stop()
+    _, statements, _, missing, _ = cov.analysis2(str(module))
+    assert statements == [1, 2, 3, 4, 5]
+    assert missing == [1, 4]  # the def line ran at import, before measuring; line 4 never runs
