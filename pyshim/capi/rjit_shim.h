@@ -36,6 +36,7 @@ typedef struct {
     uint32_t function_closure;    /* PyFunctionObject.func_closure */
     uint32_t cell_ref;            /* PyCellObject.ob_ref */
     uint32_t dict_version;        /* PyDictObject.ma_version_tag (a uint64) */
+    uint32_t long_digits;         /* PyLongObject.ob_digit (3.11: sign and size in ob_size) */
 } rjit_layout;
 
 const rjit_layout *rjit_shim_layout(void);

@@ -34,12 +34,14 @@ static const rjit_layout layout = {
     .function_closure = offsetof(PyFunctionObject, func_closure),
     .cell_ref = offsetof(PyCellObject, ob_ref),
     .dict_version = offsetof(PyDictObject, ma_version_tag),
+    .long_digits = offsetof(PyLongObject, ob_digit),
 };
 
 _Static_assert(sizeof(((PyThreadState *)0)->cframe->use_tracing) == 1, "use_tracing is read as a byte");
 _Static_assert(sizeof(((_PyInterpreterFrame *)0)->stacktop) == 4, "stacktop is written as an int");
 _Static_assert(sizeof(((PyThreadState *)0)->recursion_remaining) == 4, "recursion_remaining is an int");
 _Static_assert(sizeof(((PyDictObject *)0)->ma_version_tag) == 8, "ma_version_tag is read as a uint64");
+_Static_assert(sizeof(digit) == 4 && PyLong_SHIFT == 30, "ints are read as 30-bit digits");
 
 const int *rjit_shim_eval_breaker_address(void) {
     /* _Py_atomic_int wraps an int; compiled code reads it with a plain load, as the

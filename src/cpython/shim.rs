@@ -30,6 +30,7 @@ pub struct Layout {
     pub function_closure: u32,
     pub cell_ref: u32,
     pub dict_version: u32,
+    pub long_digits: u32,
 }
 
 extern "C" {
@@ -68,6 +69,7 @@ static LAYOUT: GilCell<Layout> = GilCell::new(Layout {
     function_closure: 0,
     cell_ref: 0,
     dict_version: 0,
+    long_digits: 0,
 });
 
 /// Copies the shim's layout; called once at module import, before the hook can run.

@@ -224,7 +224,7 @@ impl Lowerer<'_> {
             }
             Op::Not(v) => self.call_checked(out, callee!(runtime::rjit_rt_not, "rjit_rt_not"), vec![val(*v)], dst(), exit),
             Op::Compare { op, lhs, rhs } => {
-                let callee = callee!(ffi::PyObject_RichCompare, "PyObject_RichCompare");
+                let callee = callee!(runtime::rjit_rt_compare, "rjit_rt_compare");
                 self.call_checked(out, callee, vec![val(*lhs), val(*rhs), imm(i64::from(op.py_op()))], dst(), exit);
             }
             Op::Is { lhs, rhs, negate } => {

@@ -1,6 +1,6 @@
 //! Fast paths for the commonest operand types of subscripts and arithmetic, as the
 //! interpreter's specialised instructions have them (BINARY_SUBSCR_LIST_INT,
-//! STORE_SUBSCR_LIST_INT, BINARY_OP_ADD_FLOAT...): the exact types are checked, the work is
+//! STORE_SUBSCR_LIST_INT, BINARY_OP_ADD_INT, BINARY_OP_ADD_FLOAT, COMPARE_OP_INT_JUMP...): the exact types are checked, the work is
 //! done directly, and every other case goes through the generic C API call, which also raises
 //! every error (so messages stay the interpreter's). The type-specialising tier will do this
 //! in machine code with guards; these keep the generic tier from being slower than the
@@ -66,15 +66,34 @@ pub unsafe extern "C-unwind" fn rjit_rt_set_item(obj: *mut PyObject, key: *mut P
     ffi::PyObject_SetItem(obj, key, value)
 }
 
-/// Declares a float fast path for a BINARY_OP: both operands exact floats -> the IEEE result
-/// (as float_add & co. compute it), else the generic function.
-macro_rules! float_fast_path {
+/// The value of an exact int of at most one 30-bit digit (3.11's representation: the sign and
+/// digit count in `ob_size`, then the digits), which is every int below 2**30 in magnitude.
+unsafe fn compact_int(obj: *mut PyObject) -> Option<i64> {
+    if ffi::PyLong_CheckExact(obj) == 0 {
+        return None;
+    }
+    let size = ffi::Py_SIZE(obj);
+    if !(-1..=1).contains(&size) {
+        return None;
+    }
+    let offset = crate::cpython::shim::layout().long_digits as usize;
+    let digit = std::ptr::read(obj.cast::<u8>().add(offset).cast::<u32>());
+    Some(size as i64 * i64::from(digit))
+}
+
+/// Declares a fast path for a BINARY_OP: two small exact ints give the exact int result (which
+/// cannot overflow an i64: each is below 2**30 in magnitude), two exact floats the IEEE result
+/// (as float_add & co. compute it); anything else goes to the generic function.
+macro_rules! number_fast_path {
     ($name:ident, $generic:path, $op:tt, $doc:literal) => {
         #[doc = $doc]
         ///
         /// # Safety
         /// GIL held; live objects.
         pub unsafe extern "C-unwind" fn $name(lhs: *mut PyObject, rhs: *mut PyObject) -> *mut PyObject {
+            if let (Some(a), Some(b)) = (compact_int(lhs), compact_int(rhs)) {
+                return ffi::PyLong_FromLongLong(a $op b);
+            }
             if ffi::PyFloat_CheckExact(lhs) != 0 && ffi::PyFloat_CheckExact(rhs) != 0 {
                 return ffi::PyFloat_FromDouble(ffi::PyFloat_AS_DOUBLE(lhs) $op ffi::PyFloat_AS_DOUBLE(rhs));
             }
@@ -83,12 +102,47 @@ macro_rules! float_fast_path {
     };
 }
 
-float_fast_path!(rjit_rt_add, ffi::PyNumber_Add, +, "BINARY_OP `+`: float + float directly.");
-float_fast_path!(rjit_rt_subtract, ffi::PyNumber_Subtract, -, "BINARY_OP `-`: float - float directly.");
-float_fast_path!(rjit_rt_multiply, ffi::PyNumber_Multiply, *, "BINARY_OP `*`: float * float directly.");
-float_fast_path!(rjit_rt_inplace_add, ffi::PyNumber_InPlaceAdd, +, "BINARY_OP `+=`: float + float directly.");
-float_fast_path!(rjit_rt_inplace_subtract, ffi::PyNumber_InPlaceSubtract, -, "BINARY_OP `-=`: float - float directly.");
-float_fast_path!(rjit_rt_inplace_multiply, ffi::PyNumber_InPlaceMultiply, *, "BINARY_OP `*=`: float * float directly.");
+/// COMPARE_OP: two small exact ints or two exact floats compared directly (a bool), anything
+/// else through `PyObject_RichCompare`. `op` is `Py_LT`..`Py_GE`.
+///
+/// # Safety
+/// GIL held; live objects.
+pub unsafe extern "C-unwind" fn rjit_rt_compare(lhs: *mut PyObject, rhs: *mut PyObject, op: c_int) -> *mut PyObject {
+    fn decide<T: PartialOrd>(a: T, b: T, op: c_int) -> Option<bool> {
+        Some(match op {
+            ffi::Py_LT => a < b,
+            ffi::Py_LE => a <= b,
+            ffi::Py_EQ => a == b,
+            ffi::Py_NE => a != b,
+            ffi::Py_GT => a > b,
+            ffi::Py_GE => a >= b,
+            _ => return None,
+        })
+    }
+    let decided = if let (Some(a), Some(b)) = (compact_int(lhs), compact_int(rhs)) {
+        decide(a, b, op)
+    } else if ffi::PyFloat_CheckExact(lhs) != 0 && ffi::PyFloat_CheckExact(rhs) != 0 {
+        // IEEE comparisons, as float_richcompare for two floats (nan compares unequal).
+        decide(ffi::PyFloat_AS_DOUBLE(lhs), ffi::PyFloat_AS_DOUBLE(rhs), op)
+    } else {
+        None
+    };
+    match decided {
+        Some(truth) => {
+            let result = if truth { ffi::Py_True() } else { ffi::Py_False() };
+            ffi::Py_INCREF(result);
+            result
+        }
+        None => ffi::PyObject_RichCompare(lhs, rhs, op),
+    }
+}
+
+number_fast_path!(rjit_rt_add, ffi::PyNumber_Add, +, "BINARY_OP `+`: int + int and float + float directly.");
+number_fast_path!(rjit_rt_subtract, ffi::PyNumber_Subtract, -, "BINARY_OP `-`: int - int and float - float directly.");
+number_fast_path!(rjit_rt_multiply, ffi::PyNumber_Multiply, *, "BINARY_OP `*`: int * int and float * float directly.");
+number_fast_path!(rjit_rt_inplace_add, ffi::PyNumber_InPlaceAdd, +, "BINARY_OP `+=`: int + int and float + float directly.");
+number_fast_path!(rjit_rt_inplace_subtract, ffi::PyNumber_InPlaceSubtract, -, "BINARY_OP `-=`: int - int and float - float directly.");
+number_fast_path!(rjit_rt_inplace_multiply, ffi::PyNumber_InPlaceMultiply, *, "BINARY_OP `*=`: int * int and float * float directly.");
 
 /// A `BINARY_OP` function with a fast path: same signature as `PyNumber_Add`, "C-unwind".
 pub type FastBinaryFunc = unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject) -> *mut PyObject;
