@@ -72,7 +72,9 @@ unsafe fn compact_int(obj: *mut PyObject) -> Option<i64> {
     if ffi::PyLong_CheckExact(obj) == 0 {
         return None;
     }
-    let size = ffi::Py_SIZE(obj);
+    // Read directly: pyo3-ffi's Py_SIZE refuses ints (their size is not a length from 3.12 on;
+    // this function is 3.11's reading, kept with the other version-specific parts).
+    let size = (*obj.cast::<ffi::PyVarObject>()).ob_size;
     if !(-1..=1).contains(&size) {
         return None;
     }
