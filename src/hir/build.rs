@@ -578,13 +578,19 @@ impl<'a> Builder<'a> {
                 }
                 state.stack.push(v);
             }
-            op::UNPACK_SEQUENCE => {
+            op::UNPACK_SEQUENCE | op::UNPACK_EX => {
                 let value = self.pop(instr, state)?;
                 let exit = self.raise_exit(instr, state, vec![value]);
-                let items = self.emit(Op::UnpackSequence { value, count: instr.arg }, exit);
+                let (operation, count) = if opcode == op::UNPACK_SEQUENCE {
+                    (Op::UnpackSequence { value, count: instr.arg }, instr.arg)
+                } else {
+                    let (before, after) = (instr.arg & 0xFF, instr.arg >> 8);
+                    (Op::UnpackEx { value, before, after }, before + 1 + after)
+                };
+                let items = self.emit(operation, exit);
                 self.release(value);
                 // The first item ends on top of the stack.
-                for index in (0..instr.arg).rev() {
+                for index in (0..count).rev() {
                     let item = self.emit(Op::TupleItem { tuple: items, index }, None);
                     state.stack.push(item);
                 }
@@ -1155,7 +1161,7 @@ fn rewrite_op(op: &mut Op, map: &dyn Fn(ValueId) -> ValueId) {
             *stop = map(*stop);
             *step = map(*step);
         }
-        UnpackSequence { value, .. } => *value = map(*value),
+        UnpackSequence { value, .. } | UnpackEx { value, .. } => *value = map(*value),
         LoadClosure { .. } => {}
         MakeCell(v) | ListToTuple(v) | BeforeWith(v) => *v = map(*v),
         CellGet { cell, .. } => *cell = map(*cell),

@@ -298,6 +298,9 @@ pub enum Op {
     /// The items of an iterable as a tuple of exactly `count` items, raising as
     /// `UNPACK_SEQUENCE` does when there are more or fewer.
     UnpackSequence { value: ValueId, count: u32 },
+    /// The items of an iterable as a tuple: `before` items, a list of the rest but the last
+    /// `after`, then those (`UNPACK_EX`, `a, *b, c = value`).
+    UnpackEx { value: ValueId, before: u32, after: u32 },
     /// Item `index` of a tuple known to have it.
     TupleItem { tuple: ValueId, index: u32 },
     /// Item `index` of the function's closure (`COPY_FREE_VARS`): a cell.
@@ -403,7 +406,7 @@ impl Op {
             DictUpdate { dict, update } => vec![*dict, *update],
             DictMerge { dict, update, func } => vec![*dict, *update, *func],
             CallEx { callable, args, kwargs } => vec![*callable, *args, *kwargs],
-            UnpackSequence { value, .. } => vec![*value],
+            UnpackSequence { value, .. } | UnpackEx { value, .. } => vec![*value],
             TupleItem { tuple, .. } => vec![*tuple],
             Call { method, callable, args, .. } => [*method, *callable].into_iter().chain(args.iter().copied()).collect(),
             DelAttr { obj, .. } => vec![*obj],

@@ -142,6 +142,7 @@ impl fmt::Display for OpText<'_> {
             CallEx { callable, args, kwargs } => write!(f, "CallEx {callable}(*{args}, **{kwargs})"),
             BeforeWith(v) => write!(f, "BeforeWith {v}"),
             UnpackSequence { value, count } => write!(f, "UnpackSequence {value}, {count}"),
+            UnpackEx { value, before, after } => write!(f, "UnpackEx {value}, {before}, {after}"),
             TupleItem { tuple, index } => write!(f, "TupleItem {tuple}[{index}]"),
             GetIter(v) => write!(f, "GetIter {v}"),
             IterNext(v) => write!(f, "IterNext {v}"),

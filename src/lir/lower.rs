@@ -281,6 +281,11 @@ impl Lowerer<'_> {
                 let callee = callee!(runtime::rjit_rt_unpack_sequence, "rjit_rt_unpack_sequence");
                 self.call_checked(out, callee, vec![val(*value), imm(i64::from(*count))], dst(), exit);
             }
+            Op::UnpackEx { value, before, after } => {
+                let callee = callee!(runtime::rjit_rt_unpack_ex, "rjit_rt_unpack_ex");
+                let args = vec![val(*value), imm(i64::from(*before)), imm(i64::from(*after))];
+                self.call_checked(out, callee, args, dst(), exit);
+            }
             Op::TupleItem { tuple, index } => {
                 let offset = self.layout.tuple_items + 8 * index;
                 out.push(Inst::Load { dst: dst(), base: reg(*tuple), offset });

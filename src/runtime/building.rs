@@ -234,6 +234,83 @@ pub unsafe extern "C-unwind" fn rjit_rt_set_update(set: *mut PyObject, iterable:
     0
 }
 
+/// UNPACK_EX (`a, *b, c = value`): a tuple of the `before` first items, a list of the middle
+/// ones, and the `after` last items, with the interpreter's errors.
+///
+/// # Safety
+/// GIL held; `value` live.
+pub unsafe extern "C-unwind" fn rjit_rt_unpack_ex(value: *mut PyObject, before: c_uint, after: c_uint) -> *mut PyObject {
+    let iter = ffi::PyObject_GetIter(value);
+    if iter.is_null() {
+        if ffi::PyErr_ExceptionMatches(ffi::PyExc_TypeError) != 0
+            && (*ffi::Py_TYPE(value)).tp_iter.is_none()
+            && ffi::PySequence_Check(value) == 0
+        {
+            ffi::PyErr_Format(
+                ffi::PyExc_TypeError,
+                c"cannot unpack non-iterable %.200s object".as_ptr(),
+                (*ffi::Py_TYPE(value)).tp_name,
+            );
+        }
+        return ptr::null_mut();
+    }
+    let expected = (before + after) as c_int;
+    let result = ffi::PyTuple_New((before + 1 + after) as ffi::Py_ssize_t);
+    if result.is_null() {
+        ffi::Py_DECREF(iter);
+        return result;
+    }
+    for i in 0..before {
+        let item = ffi::PyIter_Next(iter);
+        if item.is_null() {
+            if ffi::PyErr_Occurred().is_null() {
+                ffi::PyErr_Format(
+                    ffi::PyExc_ValueError,
+                    c"not enough values to unpack (expected at least %d, got %d)".as_ptr(),
+                    expected,
+                    i as c_int,
+                );
+            }
+            ffi::Py_DECREF(result);
+            ffi::Py_DECREF(iter);
+            return ptr::null_mut();
+        }
+        ffi::PyTuple_SET_ITEM(result, i as ffi::Py_ssize_t, item);
+    }
+    let rest = ffi::PySequence_List(iter);
+    ffi::Py_DECREF(iter);
+    if rest.is_null() {
+        ffi::Py_DECREF(result);
+        return rest;
+    }
+    let len = ffi::PyList_GET_SIZE(rest);
+    if len < after as ffi::Py_ssize_t {
+        ffi::PyErr_Format(
+            ffi::PyExc_ValueError,
+            c"not enough values to unpack (expected at least %d, got %zd)".as_ptr(),
+            expected,
+            before as ffi::Py_ssize_t + len,
+        );
+        ffi::Py_DECREF(rest);
+        ffi::Py_DECREF(result);
+        return ptr::null_mut();
+    }
+    // The last `after` items move from the list to the tuple.
+    let keep = len - after as ffi::Py_ssize_t;
+    for j in 0..after as ffi::Py_ssize_t {
+        let item = ffi::PyList_GET_ITEM(rest, keep + j);
+        ffi::Py_INCREF(item);
+        ffi::PyTuple_SET_ITEM(result, before as ffi::Py_ssize_t + 1 + j, item);
+    }
+    if ffi::PyList_SetSlice(rest, keep, len, ptr::null_mut()) < 0 {
+        ffi::Py_DECREF(rest);
+        ffi::Py_DECREF(result);
+        return ptr::null_mut();
+    }
+    ffi::PyTuple_SET_ITEM(result, before as ffi::Py_ssize_t, rest);
+    result
+}
+
 /// Raises `TypeError(message % (function description, type name of obj))` as the
 /// interpreter's CALL_FUNCTION_EX errors do.
 unsafe fn call_ex_error(func: *mut PyObject, message: &std::ffi::CStr, obj: *mut PyObject) {

@@ -56,7 +56,7 @@ use pyo3_ffi::PyObject;
 
 pub use building::{
     rjit_rt_before_with, rjit_rt_build_const_key_map, rjit_rt_build_map, rjit_rt_build_set, rjit_rt_build_string,
-    rjit_rt_call_ex, rjit_rt_call_method, rjit_rt_dict_merge, rjit_rt_set_update, rjit_rt_dict_update, rjit_rt_format_value, rjit_rt_list_extend, rjit_rt_make_function,
+    rjit_rt_call_ex, rjit_rt_call_method, rjit_rt_unpack_ex, rjit_rt_dict_merge, rjit_rt_set_update, rjit_rt_dict_update, rjit_rt_format_value, rjit_rt_list_extend, rjit_rt_make_function,
 };
 pub use containers::{rjit_rt_build_list, rjit_rt_build_tuple, rjit_rt_list_append, rjit_rt_unpack_sequence};
 pub use control::{rjit_rt_call, rjit_rt_eval_breaker, rjit_rt_iter_next};

@@ -98,6 +98,7 @@ CASES = [
     ("import sys\ndef f(a):\n    frame = sys._getframe()\n    return frame.f_code.co_name, frame.f_lineno, sorted(frame.f_locals)\n", [(1,)]),
     ("def f():\n    import inspect\n    return [(fi.function, fi.lineno) for fi in inspect.stack()[:1]]\n", [()]),
     ("def f(a):\n" + "".join(f"    v{i} = a + {i}\n" for i in range(24)) + "    g = str(a)\n    return " + " + ".join(f"v{i}" for i in range(24)) + ", g\n", [(1,), (2.5,)]),
+    ("def f(x):\n    a, *b, c = x\n    *d, e = x\n    return a, b, c, d, e\n", [([1, 2, 3, 4],), ((1, 2),), ("abc",), ([1],), (5,), (iter(range(3)),)]),
     ("def f(a, b=2, *, c=3):\n    return a + b + c\n", [(1,), (1, 5)]),
     ("def f(a):\n    return f'{a}', f'{a!r:>6}', f'{a:.2f}' if isinstance(a, float) else f'{a!s}'\n", [(1.5,), ("x",), (3,)]),
     ("def f(a, kw):\n    return {**kw, 'a': a}, [*a, *a], (*a,)\n", [([1, 2], {"x": 1}), ([], {})]),
