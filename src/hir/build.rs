@@ -252,14 +252,10 @@ impl<'a> Builder<'a> {
 
     /// Translates instructions from `index` until the block ends.
     fn translate_block(&mut self, mut index: usize, mut state: State) -> Result<(), Unsupported> {
-        let block = self.current;
+        const PAST_END: Unsupported =
+            Unsupported { opcode: "<end>", offset: 0, line: None, why: "execution runs past the end of the bytecode" };
         loop {
-            let instr = *self.bytecode.instrs().get(index).ok_or_else(|| Unsupported {
-                opcode: "<end>",
-                offset: 0,
-                line: None,
-                why: "execution runs past the end of the bytecode",
-            })?;
+            let instr = *self.bytecode.instrs().get(index).ok_or(PAST_END)?;
             match self.translate(&instr, index, &mut state)? {
                 Flow::Next => {
                     index += 1;
@@ -270,10 +266,7 @@ impl<'a> Builder<'a> {
                         return Ok(());
                     }
                 }
-                Flow::Ended => {
-                    let _ = block;
-                    return Ok(());
-                }
+                Flow::Ended => return Ok(()),
             }
         }
     }

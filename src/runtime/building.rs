@@ -12,6 +12,8 @@ use std::ptr;
 use pyo3_ffi as ffi;
 use pyo3_ffi::PyObject;
 
+use super::containers::iter_for_unpacking;
+
 // Exported by libpython 3.11, not declared by pyo3-ffi.
 extern "C" {
     fn _PyUnicode_JoinArray(separator: *mut PyObject, items: *const *mut PyObject, n: ffi::Py_ssize_t) -> *mut PyObject;
@@ -240,18 +242,8 @@ pub unsafe extern "C-unwind" fn rjit_rt_set_update(set: *mut PyObject, iterable:
 /// # Safety
 /// GIL held; `value` live.
 pub unsafe extern "C-unwind" fn rjit_rt_unpack_ex(value: *mut PyObject, before: c_uint, after: c_uint) -> *mut PyObject {
-    let iter = ffi::PyObject_GetIter(value);
+    let iter = iter_for_unpacking(value);
     if iter.is_null() {
-        if ffi::PyErr_ExceptionMatches(ffi::PyExc_TypeError) != 0
-            && (*ffi::Py_TYPE(value)).tp_iter.is_none()
-            && ffi::PySequence_Check(value) == 0
-        {
-            ffi::PyErr_Format(
-                ffi::PyExc_TypeError,
-                c"cannot unpack non-iterable %.200s object".as_ptr(),
-                (*ffi::Py_TYPE(value)).tp_name,
-            );
-        }
         return ptr::null_mut();
     }
     let expected = (before + after) as c_int;

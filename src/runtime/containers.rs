@@ -56,6 +56,27 @@ pub unsafe extern "C-unwind" fn rjit_rt_list_append(list: *mut PyObject, value: 
     0
 }
 
+/// `iter(value)` for an unpacking assignment: a non-iterable gives the interpreter's
+/// "cannot unpack non-iterable X object". New reference, or NULL with an exception set.
+///
+/// # Safety
+/// GIL held; `value` live.
+pub(crate) unsafe fn iter_for_unpacking(value: *mut PyObject) -> *mut PyObject {
+    let iter = ffi::PyObject_GetIter(value);
+    if iter.is_null()
+        && ffi::PyErr_ExceptionMatches(ffi::PyExc_TypeError) != 0
+        && (*ffi::Py_TYPE(value)).tp_iter.is_none()
+        && ffi::PySequence_Check(value) == 0
+    {
+        ffi::PyErr_Format(
+            ffi::PyExc_TypeError,
+            c"cannot unpack non-iterable %.200s object".as_ptr(),
+            (*ffi::Py_TYPE(value)).tp_name,
+        );
+    }
+    iter
+}
+
 /// UNPACK_SEQUENCE with oparg `count`: the first `count` items of `iter(value)` as a new tuple,
 /// in iteration order (the code generator pushes them last first, so the first item ends on
 /// top of the stack). Raises as the interpreter's `unpack_iterable` does: `TypeError("cannot
@@ -67,18 +88,8 @@ pub unsafe extern "C-unwind" fn rjit_rt_list_append(list: *mut PyObject, value: 
 /// # Safety
 /// GIL held; `value` is a live object.
 pub unsafe extern "C-unwind" fn rjit_rt_unpack_sequence(value: *mut PyObject, count: c_uint) -> *mut PyObject {
-    let iter = ffi::PyObject_GetIter(value);
+    let iter = iter_for_unpacking(value);
     if iter.is_null() {
-        if ffi::PyErr_ExceptionMatches(ffi::PyExc_TypeError) != 0
-            && (*ffi::Py_TYPE(value)).tp_iter.is_none()
-            && ffi::PySequence_Check(value) == 0
-        {
-            ffi::PyErr_Format(
-                ffi::PyExc_TypeError,
-                c"cannot unpack non-iterable %.200s object".as_ptr(),
-                (*ffi::Py_TYPE(value)).tp_name,
-            );
-        }
         return ptr::null_mut();
     }
     let items = ffi::PyTuple_New(count as ffi::Py_ssize_t);
