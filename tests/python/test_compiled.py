@@ -409,3 +409,13 @@ def test_coverage_measures_every_line_of_a_compiled_function(tmp_path):
     _, statements, _, missing, _ = cov.analysis2(str(module))
     assert statements == [1, 2, 3, 4, 5]
     assert missing == [1, 4]  # the def line ran at import, before measuring; line 4 never runs
+
+
+def test_no_memory_is_writable_and_executable_after_compiling():
+    """Code buffers are mapped read-write while assembled, read-execute after: never both."""
+    for i in range(200):
+        plain, jitted = compiled_pair(f"def f(a):\n    return a + {i}\n")
+        assert jitted(1) == plain(1)
+    with open("/proc/self/maps") as maps:
+        wx = [line for line in maps if "w" in line.split()[1] and "x" in line.split()[1]]
+    assert wx == []

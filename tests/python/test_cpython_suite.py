@@ -9,13 +9,81 @@ import pytest
 
 from conftest import assert_ok, run_code, run_python
 
+# Numbers, containers, control flow, exceptions, generators, scoping, tracing, threads, signals,
+# GC, and much of the standard library: every function they run is compiled at its first call
+# under RJIT_ON.
 MODULES = [
-    "test_grammar",
+    "test_int",
+    "test_float",
+    "test_math",
+    "test_list",
+    "test_dict",
+    "test_set",
+    "test_range",
+    "test_builtin",
     "test_scope",
+    "test_grammar",
     "test_exceptions",
     "test_generators",
     "test_sys_settrace",
+    "test_traceback",
+    "test_with",
+    "test_class",
+    "test_descr",
+    "test_functools",
+    "test_itertools",
+    "test_statistics",
+    "test_fractions",
+    "test_json",
     "test_threading",
+    "test_signal",
+    "test_gc",
+    "test_weakref",
+    "test_bool",
+    "test_tuple",
+    "test_string",
+    "test_unicode",
+    "test_bytes",
+    "test_bisect",
+    "test_heapq",
+    "test_collections",
+    "test_contextlib",
+    "test_enum",
+    "test_dataclasses",
+    "test_operator",
+    "test_copy",
+    "test_pickle",
+    "test_re",
+    "test_random",
+    "test_decimal",
+    "test_complex",
+    "test_long",
+    "test_unittest",
+    "test_typing",
+    "test_abc",
+    "test_iter",
+    "test_sort",
+    "test_deque",
+    "test_defaultdict",
+    "test_ordered_dict",
+    "test_userdict",
+    "test_userlist",
+    "test_call",
+    "test_keywordonlyarg",
+    "test_positional_only_arg",
+    "test_unpack",
+    "test_unpack_ex",
+    "test_raise",
+    "test_opcodes",
+    "test_dictviews",
+    "test_textwrap",
+    "test_difflib",
+    "test_argparse",
+    "test_types",
+    "test_inspect",
+    "test_pprint",
+    "test_csv",
+    "test_base64",
 ]
 
 RJIT_ON = {"RJIT": "1", "RJIT_THRESHOLD": "0"}
@@ -38,7 +106,7 @@ def environment_exclusions():
 
 
 def run_regrtest(env):
-    return run_python("-m", "test", "-j2", *environment_exclusions(), *MODULES, env=env, timeout=240)
+    return run_python("-m", "test", "-j2", *environment_exclusions(), *MODULES, env=env, timeout=900)
 
 
 def check_success(proc):
