@@ -480,11 +480,16 @@ impl<'a> Emitter<'a> {
                 let label = self.exit_labels[*exit as usize];
                 let resume_label = self.exit_labels[*resume as usize];
                 let address = self.ctx.eval_breaker;
+                // Signal handlers run here see the frame at this instruction (its line).
+                let at = self.ctx.code_units + 2 * i64::from(self.func.exits[*exit as usize].offset);
+                let field = self.ctx.layout.frame_prev_instr as i32;
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov rax, QWORD address
                     ; cmp DWORD [rax], 0
                     ; je >ok
+                    ; mov rax, QWORD at
+                    ; mov QWORD [rbx + field], rax
                     ; mov rdi, QWORD [rbp + TSTATE_SLOT]
                 );
                 self.call_address(self.ctx.eval_breaker_helper);

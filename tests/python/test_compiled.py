@@ -419,3 +419,34 @@ def test_no_memory_is_writable_and_executable_after_compiling():
     with open("/proc/self/maps") as maps:
         wx = [line for line in maps if "w" in line.split()[1] and "x" in line.split()[1]]
     assert wx == []
+
+
+def test_signal_handler_sees_the_line_of_the_loop_back_edge():
+    from conftest import child_env
+    import subprocess
+
+    script = (
+        "import signal, sys, rjit\n"
+        "seen = {}\n"
+        "def handler(sig, frame):\n"
+        "    k = (frame.f_code.co_name, frame.f_lineno)\n"
+        "    seen[k] = seen.get(k, 0) + 1\n"
+        "signal.signal(signal.SIGALRM, handler)\n"
+        "def work(n):\n"
+        "    signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)\n"
+        "    t = 0\n"
+        "    for i in range(n):\n"
+        "        t += i\n"
+        "        u = t\n"
+        "    signal.setitimer(signal.ITIMER_REAL, 0)\n"
+        "    return t\n"
+        "work(1000000)\n"
+        "print(sorted(k for k, v in seen.items() if v > 5))\n"
+    )
+    plain = subprocess.run([sys.executable, "-c", script], env=child_env(), capture_output=True, text=True)
+    jitted = subprocess.run(
+        [sys.executable, "-c", script], env=child_env(RJIT="1", RJIT_THRESHOLD="0"), capture_output=True, text=True
+    )
+    assert plain.returncode == jitted.returncode == 0, (plain.stderr, jitted.stderr)
+    assert jitted.stdout == plain.stdout
+    assert "('work', 12)" in plain.stdout
