@@ -21,6 +21,39 @@ static WHOLE_PROGRAM: GilCell<bool> = GilCell::new(false);
 static SCOPE_DEPTH: GilCell<u32> = GilCell::new(0);
 /// `RJIT=0`: rjit never installs its hook.
 static KILLED: GilCell<bool> = GilCell::new(false);
+/// The deepest Python recursion the native stack is known to carry while the hook is in place.
+/// Without a hook, CPython 3.11 runs Python-to-Python calls without growing the C stack, so a
+/// program may raise the recursion limit to 10**5 and more; with any PEP 523 hook each call
+/// takes C stack (about 150 bytes measured, budgeted at 256), and past the stack's end the
+/// process would crash. Set from the stack size limit at import (`set_depth_limit`).
+static DEPTH_LIMIT: GilCell<c_int> = GilCell::new(c_int::MAX);
+
+/// Bytes of native stack budgeted per Python call while the hook is installed.
+const STACK_PER_CALL: u64 = 256;
+
+/// Derives `DEPTH_LIMIT` from a thread stack size in bytes (None: unlimited).
+pub fn set_depth_limit(stack_bytes: Option<u64>) {
+    let limit = stack_bytes.map_or(c_int::MAX, |bytes| (bytes / STACK_PER_CALL).min(c_int::MAX as u64) as c_int);
+    DEPTH_LIMIT.set(limit);
+}
+
+/// Whether starting one more frame could overflow the native stack (see `DEPTH_LIMIT`).
+#[inline(always)]
+unsafe fn too_deep(tstate: *mut ffi::PyThreadState) -> bool {
+    cpython::recursion_depth(tstate) >= DEPTH_LIMIT.get()
+}
+
+/// Refuses to start a frame that could overflow the native stack: RecursionError instead of a
+/// crash (the caller releases the frame, as after the interpreter's own recursion check).
+#[cold]
+#[inline(never)]
+unsafe fn native_stack_exhausted() -> *mut ffi::PyObject {
+    ffi::PyErr_SetString(
+        ffi::PyExc_RecursionError,
+        c"maximum recursion depth exceeded (the native stack is nearly full: with rjit enabled each Python call uses it)".as_ptr(),
+    );
+    std::ptr::null_mut()
+}
 
 /// Why the hook could not be installed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +78,13 @@ unsafe extern "C-unwind" fn whole_program_eval_frame<const DIRECT: bool>(
     if throwflag == 0 && !cpython::tracing_active(tstate) {
         match state::entry_of_with::<DIRECT>(cpython::frame_code(frame)) {
             Some(entry) => {
-                if !entry.is_passthrough() && entry.count_call() {
-                    return hot_call(tstate, frame, entry);
+                if !entry.is_passthrough() {
+                    if too_deep(tstate) {
+                        return native_stack_exhausted();
+                    }
+                    if entry.count_call() {
+                        return hot_call(tstate, frame, entry);
+                    }
                 }
                 if let Some(native) = entry.native() {
                     return native(tstate, frame);
@@ -66,7 +104,12 @@ unsafe extern "C-unwind" fn scoped_eval_frame<const DIRECT: bool>(
     throwflag: c_int,
 ) -> *mut ffi::PyObject {
     if throwflag == 0 && !cpython::tracing_active(tstate) {
-        if let Some(entry) = state::entry_of_with::<DIRECT>(cpython::frame_code(frame)) {
+        let code = cpython::frame_code(frame);
+        // Generator-like frames are resumed, not started: they are never refused.
+        if too_deep(tstate) && cpython::code_flags(code) & cpython::CO_SUSPENDABLE == 0 {
+            return native_stack_exhausted();
+        }
+        if let Some(entry) = state::entry_of_with::<DIRECT>(code) {
             if entry.is_forced() && !entry.is_passthrough() && entry.count_call() {
                 return hot_call(tstate, frame, entry);
             }
@@ -85,6 +128,9 @@ unsafe fn first_call(tstate: *mut ffi::PyThreadState, frame: *mut InterpreterFra
     let code = cpython::frame_code(frame);
     // A panic here must not unwind into the interpreter: run the frame uncounted instead.
     let entry = catch_unwind(AssertUnwindSafe(|| state::entry_or_create(code))).ok().flatten();
+    if entry.is_some_and(|e| !e.is_passthrough()) && too_deep(tstate) {
+        return native_stack_exhausted();
+    }
     match entry {
         Some(entry) if !entry.is_passthrough() && entry.count_call() => hot_call(tstate, frame, entry),
         _ => cpython::eval_frame_in_interpreter(tstate, frame, 0),

@@ -34,6 +34,15 @@ pub fn init() -> Result<(), &'static str> {
     state::init()
 }
 
+/// The native stack size of the process's threads (RLIMIT_STACK, which is also glibc's default
+/// for new threads), or None when unlimited or unknown.
+fn native_stack_size() -> Option<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the struct it is given.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) } == 0;
+    (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+}
+
 /// Checks that `obj` is a code object and returns its raw pointer (borrowed from `obj`).
 fn code_ptr(obj: &Bound<'_, PyAny>) -> PyResult<*mut pyo3::ffi::PyObject> {
     if obj.is_instance_of::<PyCode>() {
@@ -187,6 +196,7 @@ fn _set_foreign_hook_for_tests(on: bool) -> bool {
 #[pymodule]
 fn _rjit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     init().map_err(PyRuntimeError::new_err)?;
+    hook::set_depth_limit(native_stack_size());
     let env = EnvOptions::from_process();
     state::set_threshold(env.threshold);
     let _ = ENV_MODE.set(env.mode);

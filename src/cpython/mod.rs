@@ -129,6 +129,18 @@ pub unsafe fn tracing_active(tstate: *mut ffi::PyThreadState) -> bool {
     field::<u8>(cframe, layout.cframe_use_tracing) != 0
 }
 
+/// How many Python frames deep the thread is (the interpreter's recursion depth).
+///
+/// # Safety
+/// `tstate` must be the current thread state.
+#[inline(always)]
+pub unsafe fn recursion_depth(tstate: *mut ffi::PyThreadState) -> c_int {
+    let layout = shim::layout();
+    let limit: c_int = field(tstate.cast(), layout.tstate_recursion_limit);
+    let remaining: c_int = field(tstate.cast(), layout.tstate_recursion_remaining);
+    limit - remaining
+}
+
 /// `co_flags` of a code object.
 ///
 /// # Safety

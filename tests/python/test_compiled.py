@@ -450,3 +450,22 @@ def test_signal_handler_sees_the_line_of_the_loop_back_edge():
     assert plain.returncode == jitted.returncode == 0, (plain.stderr, jitted.stderr)
     assert jitted.stdout == plain.stdout
     assert "('work', 12)" in plain.stdout
+
+
+def test_deep_recursion_past_the_native_stack_is_a_recursion_error_not_a_crash():
+    """Without a hook CPython 3.11 recurses without growing the C stack; with rjit every call
+    uses some, so recursion the stack cannot hold raises instead of crashing the process."""
+    from conftest import child_env
+    import subprocess
+
+    script = (
+        "import sys, rjit\n"
+        "sys.setrecursionlimit(1000000)\n"
+        "def rec(n):\n    return 0 if n == 0 else 1 + rec(n - 1)\n"
+        "rjit.enable()\n"
+        "print(rec(10000))\n"
+        "try:\n    rec(900000)\nexcept RecursionError:\n    print('RecursionError')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], env=child_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["10000", "RecursionError"]
