@@ -53,8 +53,20 @@ impl fmt::Display for Unsupported {
     }
 }
 
+/// The most locals × instructions the builder takes on: each exit records every local slot, so
+/// the IR grows with their product; past this, compiling costs more than it can win.
+const MAX_LOCALS_TIMES_INSTRUCTIONS: usize = 4_000_000;
+
 /// Translates a decoded code object to HIR.
 pub fn build(facts: &CodeFacts, bytecode: &Bytecode) -> Result<Function, Unsupported> {
+    if facts.nlocalsplus as usize * bytecode.instrs().len() > MAX_LOCALS_TIMES_INSTRUCTIONS {
+        return Err(Unsupported {
+            opcode: "<function>",
+            offset: 0,
+            line: None,
+            why: "too large to compile (local variables times instructions over 4 million)",
+        });
+    }
     let mut builder = Builder::new(facts, bytecode);
     builder.run()?;
     let mut func = builder.finish();

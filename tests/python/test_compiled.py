@@ -469,3 +469,16 @@ def test_deep_recursion_past_the_native_stack_is_a_recursion_error_not_a_crash()
     proc = subprocess.run([sys.executable, "-c", script], env=child_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["10000", "RecursionError"]
+
+
+def test_huge_generated_function_is_declined_quickly_and_still_runs():
+    import time
+
+    n = 5000
+    source = "def f(x):\n" + "".join(f"    v{i} = x + {i}\n" for i in range(n)) + f"    return v{n - 1}, v0\n"
+    plain, jitted = compiled_pair(source)
+    started = time.perf_counter()
+    assert jitted(1) == plain(1) == (5000, 1)
+    assert time.perf_counter() - started < 1.0
+    info = rjit.info(jitted)
+    assert not info.compiled and "too large to compile" in info.reason
