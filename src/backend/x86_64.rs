@@ -384,8 +384,8 @@ impl<'a> Emitter<'a> {
                 self.load_reg(RAX, *r);
                 dynasm!(self.ops ; .arch x64 ; add QWORD [rax], 1);
             }
-            Inst::Decref(r) => self.decref(*r, false),
-            Inst::XDecref(r) => self.decref(*r, true),
+            Inst::Decref { reg, at } => self.decref(*reg, false, *at),
+            Inst::XDecref { reg, at } => self.decref(*reg, true, *at),
             Inst::Call { callee, args, ret } => {
                 self.call(*callee, args)?;
                 if let Some(r) = ret {
@@ -499,12 +499,22 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
-    fn decref(&mut self, r: VReg, maybe_null: bool) {
+    /// `Py_DECREF` (`Py_XDECREF` if `maybe_null`); a dying object's destructor finds the frame
+    /// at code unit `at`.
+    fn decref(&mut self, r: VReg, maybe_null: bool, at: u32) {
         self.load_reg(RDI, r);
         if maybe_null {
             dynasm!(self.ops ; .arch x64 ; test rdi, rdi ; jz >done);
         }
-        dynasm!(self.ops ; .arch x64 ; sub QWORD [rdi], 1 ; jnz >done);
+        let at = self.ctx.code_units + 2 * i64::from(at);
+        let field = self.ctx.layout.frame_prev_instr as i32;
+        dynasm!(self.ops
+            ; .arch x64
+            ; sub QWORD [rdi], 1
+            ; jnz >done
+            ; mov rax, QWORD at
+            ; mov QWORD [rbx + field], rax
+        );
         self.call_address(self.ctx.dealloc);
         dynasm!(self.ops ; .arch x64 ; done:);
     }
@@ -542,7 +552,7 @@ impl<'a> Emitter<'a> {
             self.call(*callee, &args)?;
         }
         for &(r, maybe_null) in &exit.release {
-            self.decref(r, maybe_null);
+            self.decref(r, maybe_null, exit.offset);
         }
         let l = self.ctx.layout;
         let nlocals = self.func.nlocalsplus;

@@ -96,6 +96,8 @@ struct Builder<'a> {
     current: BlockId,
     /// `KW_NAMES` seen for the next `CALL`.
     kwnames: Option<u32>,
+    /// Code unit of the instruction being translated (`Instr::at`).
+    at: u32,
 }
 
 impl<'a> Builder<'a> {
@@ -115,6 +117,7 @@ impl<'a> Builder<'a> {
             worklist: VecDeque::new(),
             current: BlockId(0),
             kwnames: None,
+            at: 0,
         }
     }
 
@@ -136,13 +139,15 @@ impl<'a> Builder<'a> {
             // Replaced when the block is finished; an `Exit` placeholder would need an exit.
             terminator: Terminator::Return(ValueId(u32::MAX)),
             offset,
+            end_at: offset,
         });
         BlockId(self.func.blocks.len() as u32 - 1)
     }
 
     fn emit_in(&mut self, block: BlockId, op: Op, exit: Option<ExitId>) -> Option<ValueId> {
         let result = op.result_type().map(|ty| self.new_value(ty));
-        self.func.blocks[block.index()].instrs.push(Instr { result, op, exit });
+        let at = self.at;
+        self.func.blocks[block.index()].instrs.push(Instr { result, op, exit, at });
         result
     }
 
@@ -159,6 +164,7 @@ impl<'a> Builder<'a> {
     }
 
     fn terminate(&mut self, block: BlockId, terminator: Terminator) {
+        self.func.blocks[block.index()].end_at = self.at;
         self.func.blocks[block.index()].terminator = terminator;
     }
 
@@ -404,6 +410,7 @@ impl<'a> Builder<'a> {
     /// Translates one instruction.
     fn translate(&mut self, instr: &BcInstr, index: usize, state: &mut State) -> Result<Flow, Unsupported> {
         let opcode = instr.opcode;
+        self.at = instr.offset;
         match opcode {
             op::NOP | op::PRECALL => {}
             op::RESUME => {

@@ -472,6 +472,9 @@ pub struct Instr {
     pub result: Option<ValueId>,
     pub op: Op,
     pub exit: Option<ExitId>,
+    /// Code unit of the bytecode instruction it comes from: the frame's current instruction
+    /// while it runs (what code it calls, even a `__del__`, sees as the line).
+    pub at: u32,
 }
 
 /// A jump to a block, passing arguments for its parameters.
@@ -530,6 +533,8 @@ pub struct Block {
     pub terminator: Terminator,
     /// The bytecode offset (code units) the block starts at, for dumps and line numbers.
     pub offset: u32,
+    /// Code unit of the bytecode instruction that ends the block (for a return: RETURN_VALUE).
+    pub end_at: u32,
 }
 
 /// A function in HIR. Blocks, values and exits live in vectors indexed by their ids.

@@ -104,7 +104,11 @@ impl Lowerer<'_> {
             Terminator::Return(v) => Term::Return(reg(*v)),
             Terminator::Exit(e) => Term::Exit(e.0),
         };
-        Block { params: block.params.iter().map(|v| reg(*v)).collect(), insts, term }
+        if matches!(term, Term::Return(_)) {
+            // A frame that outlives the call (sys._getframe) shows the RETURN_VALUE line.
+            insts.push(Inst::SetPrevInstr { offset: block.end_at });
+        }
+        Block { params: block.params.iter().map(|v| reg(*v)).collect(), insts, term, end_at: block.end_at }
     }
 
     fn exit(&mut self, id: usize, exit: &hir::Exit) -> Exit {
@@ -161,8 +165,8 @@ impl Lowerer<'_> {
             }
             Op::Null => out.push(Inst::Move { dst: dst(), src: Src::Imm(0) }),
             Op::Incref(v) => out.push(Inst::Incref(reg(*v))),
-            Op::Decref(v) => out.push(Inst::Decref(reg(*v))),
-            Op::XDecref(v) => out.push(Inst::XDecref(reg(*v))),
+            Op::Decref(v) => out.push(Inst::Decref { reg: reg(*v), at: instr.at }),
+            Op::XDecref(v) => out.push(Inst::XDecref { reg: reg(*v), at: instr.at }),
             Op::CheckBound { value, local } => {
                 if let Some(e) = exit {
                     let raise = callee!(runtime::rjit_rt_unbound_local, "rjit_rt_unbound_local");

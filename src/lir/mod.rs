@@ -77,8 +77,11 @@ pub enum Inst {
     /// `dst = *(base + offset)`.
     Load { dst: VReg, base: VReg, offset: u32 },
     Incref(VReg),
-    Decref(VReg),
-    XDecref(VReg),
+    /// `Py_DECREF`; if the object dies, the frame's current instruction is set to code unit
+    /// `at` first (its destructor may look at the frame's line).
+    Decref { reg: VReg, at: u32 },
+    /// `Py_XDECREF`, likewise.
+    XDecref { reg: VReg, at: u32 },
     /// Calls a C function with up to six arguments (at most one `Arg::Array`).
     Call { callee: Callee, args: Vec<Arg>, ret: Option<VReg> },
     /// `dst = (a == b)`, or `(a != b)` when `negate`: 0 or 1.
@@ -129,6 +132,8 @@ pub struct Block {
     pub params: Vec<VReg>,
     pub insts: Vec<Inst>,
     pub term: Term,
+    /// Code unit of the bytecode instruction that ends the block (see `hir::Block::end_at`).
+    pub end_at: u32,
 }
 
 /// How an exit hands the frame to the interpreter (see `hir::Exit`).
@@ -168,7 +173,9 @@ impl Inst {
             Inst::LoadFrame { .. } | Inst::SetPrevInstr { .. } | Inst::CheckEvalBreaker { .. } | Inst::ExitIfTracing { .. } => {
                 vec![]
             }
-            Inst::Incref(r) | Inst::Decref(r) | Inst::XDecref(r) | Inst::Load { base: r, .. } => vec![*r],
+            Inst::Incref(r) | Inst::Decref { reg: r, .. } | Inst::XDecref { reg: r, .. } | Inst::Load { base: r, .. } => {
+                vec![*r]
+            }
             Inst::Call { args, .. } => args
                 .iter()
                 .flat_map(|a| match a {
@@ -283,8 +290,8 @@ impl fmt::Display for InstText<'_> {
             Inst::StoreFrame { offset, src } => write!(f, "frame[{offset}] = {src}"),
             Inst::Load { dst, base, offset } => write!(f, "{dst} = {base}[{offset}]"),
             Inst::Incref(r) => write!(f, "incref {r}"),
-            Inst::Decref(r) => write!(f, "decref {r}"),
-            Inst::XDecref(r) => write!(f, "xdecref {r}"),
+            Inst::Decref { reg, .. } => write!(f, "decref {reg}"),
+            Inst::XDecref { reg, .. } => write!(f, "xdecref {reg}"),
             Inst::Call { callee, args, ret } => {
                 if let Some(r) = ret {
                     write!(f, "{r} = ")?;

@@ -227,11 +227,7 @@ mod tests {
     fn more_live_values_than_registers_spill() {
         // Eight values all live until the end: two registers hold two, six go to the stack.
         let insts = (0..8).map(|i| mov(i, i as i64)).collect();
-        let block = Block {
-            params: vec![],
-            insts,
-            term: Term::Exit(0),
-        };
+        let block = Block { params: vec![], insts, term: Term::Exit(0), end_at: 0 };
         let exit = crate::lir::Exit {
             kind: crate::hir::ExitKind::Resume,
             offset: 0,
@@ -255,7 +251,12 @@ mod tests {
     fn loop_carried_value_lives_across_the_back_edge() {
         // L0: %0 = 1; jump L1(%0)   L1(%1): %2 = 5; branch %2, L1(%1), L2   L2: return %1
         let blocks = vec![
-            Block { params: vec![], insts: vec![mov(0, 1)], term: Term::Jump(Target { block: 1, args: vec![VReg(0)] }) },
+            Block {
+                params: vec![],
+                insts: vec![mov(0, 1)],
+                term: Term::Jump(Target { block: 1, args: vec![VReg(0)] }),
+                end_at: 0,
+            },
             Block {
                 params: vec![VReg(1)],
                 insts: vec![mov(2, 5)],
@@ -264,8 +265,9 @@ mod tests {
                     if_true: Target { block: 1, args: vec![VReg(1)] },
                     if_false: Target { block: 2, args: vec![] },
                 },
+                end_at: 0,
             },
-            Block { params: vec![], insts: vec![], term: Term::Return(VReg(1)) },
+            Block { params: vec![], insts: vec![], term: Term::Return(VReg(1)), end_at: 0 },
         ];
         let func = Func { name: "t".into(), blocks, exits: vec![], nregs: 3, nlocalsplus: 0 };
         let alloc = allocate(&func, 4);

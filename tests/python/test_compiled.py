@@ -482,3 +482,29 @@ def test_huge_generated_function_is_declined_quickly_and_still_runs():
     assert time.perf_counter() - started < 1.0
     info = rjit.info(jitted)
     assert not info.compiled and "too large to compile" in info.reason
+
+
+def test_destructors_and_kept_frames_see_the_interpreters_line():
+    from conftest import child_env
+    import subprocess
+
+    script = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('always')\n"
+        "saved = []\n"
+        "def save():\n    saved.append(sys._getframe(1))\n"
+        "def leak():\n"
+        "    f = open('/dev/null')\n"
+        "    x = 1\n"
+        "    f = None\n"
+        "    save()\n"
+        "    return x\n"
+        "leak()\n"
+        "print(saved[0].f_lineno, saved[0].f_lasti)\n"
+    )
+    plain = subprocess.run([sys.executable, "-c", script], env=child_env(), capture_output=True, text=True)
+    jitted = subprocess.run(
+        [sys.executable, "-c", script], env=child_env(RJIT="1", RJIT_THRESHOLD="0"), capture_output=True, text=True
+    )
+    assert (jitted.stdout, jitted.stderr) == (plain.stdout, plain.stderr)
+    assert ":9: ResourceWarning" in plain.stderr
