@@ -32,6 +32,7 @@ typedef struct {
     uint32_t code_code_adaptive;  /* PyCodeObject.co_code_adaptive: the first code unit */
     uint32_t tuple_items;         /* PyTupleObject.ob_item */
     uint32_t tstate_recursion_remaining; /* PyThreadState.recursion_remaining (an int, 3.11) */
+    uint32_t tstate_recursion_limit;     /* PyThreadState.recursion_limit (an int, 3.11) */
     uint32_t frame_func;          /* _PyInterpreterFrame.f_func */
     uint32_t function_closure;    /* PyFunctionObject.func_closure */
     uint32_t cell_ref;            /* PyCellObject.ob_ref */

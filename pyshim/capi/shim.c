@@ -30,6 +30,7 @@ static const rjit_layout layout = {
     .code_code_adaptive = offsetof(PyCodeObject, co_code_adaptive),
     .tuple_items = offsetof(PyTupleObject, ob_item),
     .tstate_recursion_remaining = offsetof(PyThreadState, recursion_remaining),
+    .tstate_recursion_limit = offsetof(PyThreadState, recursion_limit),
     .frame_func = offsetof(_PyInterpreterFrame, f_func),
     .function_closure = offsetof(PyFunctionObject, func_closure),
     .cell_ref = offsetof(PyCellObject, ob_ref),
