@@ -30,7 +30,7 @@ static ENV_MODE: OnceCell<Mode> = OnceCell::new();
 /// Prepares rjit's global state: the struct layout and the co_extra slot. Idempotent; runs at
 /// module import (and in Rust tests that embed an interpreter). Needs the GIL.
 pub fn init() -> Result<(), &'static str> {
-    cpython::shim::load_layout();
+    cpython::shim::load_layout()?;
     state::init()
 }
 

@@ -41,6 +41,8 @@ typedef struct {
 } rjit_layout;
 
 const rjit_layout *rjit_shim_layout(void);
+/* sizeof(rjit_layout): the Rust side checks it against its copy of the struct at import. */
+uint32_t rjit_shim_layout_size(void);
 
 /* PEP 523: the current interpreter's frame evaluation function. */
 rjit_eval_frame_fn rjit_shim_get_eval_frame(void);

@@ -52,6 +52,8 @@ const int *rjit_shim_eval_breaker_address(void) {
 
 const rjit_layout *rjit_shim_layout(void) { return &layout; }
 
+uint32_t rjit_shim_layout_size(void) { return (uint32_t)sizeof(rjit_layout); }
+
 rjit_eval_frame_fn rjit_shim_get_eval_frame(void) {
     return _PyInterpreterState_GetEvalFrameFunc(PyInterpreterState_Get());
 }

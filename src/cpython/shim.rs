@@ -36,6 +36,7 @@ pub struct Layout {
 
 extern "C" {
     fn rjit_shim_layout() -> *const Layout;
+    fn rjit_shim_layout_size() -> u32;
     pub fn rjit_shim_get_eval_frame() -> EvalFrameFn;
     pub fn rjit_shim_set_eval_frame(f: EvalFrameFn);
     pub fn rjit_shim_default_eval_frame() -> EvalFrameFn;
@@ -74,10 +75,16 @@ static LAYOUT: GilCell<Layout> = GilCell::new(Layout {
     long_digits: 0,
 });
 
-/// Copies the shim's layout; called once at module import, before the hook can run.
-pub fn load_layout() {
+/// Copies the shim's layout; called once at module import, before the hook can run. Fails if
+/// the C and Rust declarations of the struct disagree (a field added on one side only).
+pub fn load_layout() -> Result<(), &'static str> {
+    // SAFETY: returns a constant.
+    if unsafe { rjit_shim_layout_size() } as usize != std::mem::size_of::<Layout>() {
+        return Err("rjit's C shim and its Rust side disagree on the layout struct (rjit_shim.h vs src/cpython/shim.rs)");
+    }
     // SAFETY: returns a pointer to a static constant in the shim.
     LAYOUT.set(unsafe { *rjit_shim_layout() });
+    Ok(())
 }
 
 /// The struct offsets of the Python rjit was built for.
