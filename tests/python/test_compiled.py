@@ -39,6 +39,14 @@ def compiled_pair(source, name="f", namespace=None):
     return plain, rjit.jit(twin)
 
 
+def run_plain_and_compiled(script):
+    """Runs `script` in two child interpreters, plain and with every function compiled at its
+    first call; returns both completed processes."""
+    from conftest import run_code
+
+    return run_code(script), run_code(script, env={"RJIT": "1", "RJIT_THRESHOLD": "0"})
+
+
 CASES = [
     # (source, list of argument tuples)
     ("def f():\n    return 1\n", [()]),
@@ -422,9 +430,6 @@ def test_no_memory_is_writable_and_executable_after_compiling():
 
 
 def test_signal_handler_sees_the_line_of_the_loop_back_edge():
-    from conftest import child_env
-    import subprocess
-
     script = (
         "import signal, sys, rjit\n"
         "seen = {}\n"
@@ -443,10 +448,7 @@ def test_signal_handler_sees_the_line_of_the_loop_back_edge():
         "work(1000000)\n"
         "print(sorted(k for k, v in seen.items() if v > 5))\n"
     )
-    plain = subprocess.run([sys.executable, "-c", script], env=child_env(), capture_output=True, text=True)
-    jitted = subprocess.run(
-        [sys.executable, "-c", script], env=child_env(RJIT="1", RJIT_THRESHOLD="0"), capture_output=True, text=True
-    )
+    plain, jitted = run_plain_and_compiled(script)
     assert plain.returncode == jitted.returncode == 0, (plain.stderr, jitted.stderr)
     assert jitted.stdout == plain.stdout
     assert "('work', 12)" in plain.stdout
@@ -485,9 +487,6 @@ def test_huge_generated_function_is_declined_quickly_and_still_runs():
 
 
 def test_destructors_and_kept_frames_see_the_interpreters_line():
-    from conftest import child_env
-    import subprocess
-
     script = (
         "import sys, warnings\n"
         "warnings.simplefilter('always')\n"
@@ -502,9 +501,6 @@ def test_destructors_and_kept_frames_see_the_interpreters_line():
         "leak()\n"
         "print(saved[0].f_lineno, saved[0].f_lasti)\n"
     )
-    plain = subprocess.run([sys.executable, "-c", script], env=child_env(), capture_output=True, text=True)
-    jitted = subprocess.run(
-        [sys.executable, "-c", script], env=child_env(RJIT="1", RJIT_THRESHOLD="0"), capture_output=True, text=True
-    )
+    plain, jitted = run_plain_and_compiled(script)
     assert (jitted.stdout, jitted.stderr) == (plain.stdout, plain.stderr)
     assert ":9: ResourceWarning" in plain.stderr
