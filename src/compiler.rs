@@ -8,6 +8,7 @@ use pyo3::types::PyBytes;
 
 use crate::bytecode::{Bytecode, RawCode};
 use crate::hir::build::{build, CodeFacts, Unsupported};
+use crate::hir::specialize;
 use crate::hir::Function;
 
 /// `co_flags` bits that add argument slots.
@@ -33,8 +34,8 @@ impl std::fmt::Display for FrontendError {
     }
 }
 
-/// Decodes `code` and translates it to HIR.
-pub fn hir_for(code: &Bound<'_, PyAny>) -> PyResult<Result<Function, FrontendError>> {
+/// Decodes `code` and translates it to HIR (with deopt states if `deopt_states`).
+pub fn hir_for(code: &Bound<'_, PyAny>, deopt_states: bool) -> PyResult<Result<Function, FrontendError>> {
     let co_code = code.getattr("co_code")?;
     let exception_table = code.getattr("co_exceptiontable")?;
     let line_table = code.getattr("co_linetable")?;
@@ -48,7 +49,8 @@ pub fn hir_for(code: &Bound<'_, PyAny>) -> PyResult<Result<Function, FrontendErr
         Ok(b) => b,
         Err(e) => return Ok(Err(FrontendError::Decode(e.to_string()))),
     };
-    let facts = code_facts(code)?;
+    let mut facts = code_facts(code)?;
+    facts.deopt_states = deopt_states;
     Ok(build(&facts, &bytecode).map_err(FrontendError::Unsupported))
 }
 
@@ -65,7 +67,7 @@ pub fn code_facts(code: &Bound<'_, PyAny>) -> PyResult<CodeFacts> {
     let freevars: Vec<String> = code.getattr("co_freevars")?.extract()?;
     let cells_apart = cellvars.iter().filter(|c| !varnames.contains(c)).count();
     let nlocalsplus = (varnames.len() + cells_apart + freevars.len()) as u32;
-    Ok(CodeFacts { name: code.getattr("co_qualname")?.extract()?, nlocalsplus, nargs })
+    Ok(CodeFacts { name: code.getattr("co_qualname")?.extract()?, nlocalsplus, nargs, deopt_states: false })
 }
 
 /// Machine code for a code object, and what `rjit.info` reports about it.
@@ -79,6 +81,8 @@ pub struct Compiled {
     /// Bytes of machine code.
     pub size: usize,
     pub compile_time_us: f64,
+    /// Whether the code works on unboxed values (and may deoptimise).
+    pub specialised: bool,
 }
 
 /// Compiled code's signature: runs the frame to completion and returns its result (a new
@@ -105,14 +109,99 @@ impl std::fmt::Display for CompileError {
     }
 }
 
-/// Compiles a code object to machine code: bytecode -> HIR -> LIR -> registers -> x86-64.
-pub fn compile(code: &Bound<'_, PyAny>) -> Result<Compiled, CompileError> {
+/// What the types of a call's arguments say, for the specialiser: `OTHER` unless an exact
+/// int fitting 64 bits, an exact float or a bool.
+pub fn kind_of(object: *mut pyo3::ffi::PyObject) -> specialize::Kind {
+    use pyo3::ffi;
+    if object.is_null() {
+        return specialize::OTHER;
+    }
+    // SAFETY: a live object (an argument of the frame being compiled); GIL held.
+    unsafe {
+        let ty = ffi::Py_TYPE(object);
+        if ty == std::ptr::addr_of_mut!(ffi::PyFloat_Type) {
+            specialize::FLOAT
+        } else if ty == std::ptr::addr_of_mut!(ffi::PyBool_Type) {
+            specialize::BOOL
+        } else if ty == std::ptr::addr_of_mut!(ffi::PyLong_Type) {
+            let mut overflow = 0;
+            let _ = ffi::PyLong_AsLongLongAndOverflow(object, &mut overflow);
+            if overflow == 0 {
+                specialize::INT
+            } else {
+                specialize::OTHER
+            }
+        } else {
+            specialize::OTHER
+        }
+    }
+}
+
+/// The specialiser's view of the constants and names of a code object.
+fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyResult<specialize::Facts> {
+    use pyo3::types::{PyBool, PyFloat, PyInt};
+    let mut consts = Vec::new();
+    for item in code.getattr("co_consts")?.try_iter()? {
+        let item = item?;
+        consts.push(if item.is_exact_instance_of::<PyBool>() {
+            specialize::ConstValue::Bool(item.extract()?)
+        } else if item.is_exact_instance_of::<PyInt>() {
+            item.extract::<i64>().map_or(specialize::ConstValue::Other, specialize::ConstValue::Int)
+        } else if item.is_exact_instance_of::<PyFloat>() {
+            specialize::ConstValue::Float(item.extract()?)
+        } else {
+            specialize::ConstValue::Other
+        });
+    }
+    let names: Vec<String> = code.getattr("co_names")?.extract()?;
+    let range_name = if range_iter_layout_ok(code.py()) {
+        names.iter().position(|n| n == "range").map(|i| i as u32)
+    } else {
+        None
+    };
+    Ok(specialize::Facts { args, consts, range_name })
+}
+
+/// Whether `range_iterator` objects have the layout compiled range loops read (CPython 3.11:
+/// index, start, step, len after the object header), probed once.
+fn range_iter_layout_ok(py: Python<'_>) -> bool {
+    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OK.get_or_init(|| {
+        let probe = || -> PyResult<bool> {
+            let it = py.eval(c"iter(range(7, 100, 3))", None, None)?;
+            it.call_method0("__next__")?;
+            // SAFETY: reads four words inside a live range_iterator (48 bytes on 3.11).
+            let words = unsafe {
+                let base = it.as_ptr().cast::<i64>();
+                [*base.add(2), *base.add(3), *base.add(4), *base.add(5)]
+            };
+            let is_range_iter =
+                unsafe { pyo3::ffi::Py_TYPE(it.as_ptr()) == std::ptr::addr_of_mut!(pyo3::ffi::PyRangeIter_Type) };
+            Ok(is_range_iter && it.call_method0("__sizeof__")?.extract::<usize>()? == 48 && words == [1, 7, 3, 31])
+        };
+        probe().unwrap_or(false)
+    })
+}
+
+/// Compiles a code object to machine code: bytecode -> HIR -> (specialisation) -> LIR ->
+/// registers -> x86-64. `args`: the kinds of the arguments of the call that made it hot, or
+/// None to compile without speculation.
+pub fn compile(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>) -> Result<Compiled, CompileError> {
     use crate::backend::current as target;
     use crate::lir::{lower, regalloc};
 
     let started = std::time::Instant::now();
     let py_error = |e: PyErr| CompileError::Python(e.to_string());
-    let hir = hir_for(code).map_err(py_error)?.map_err(CompileError::Frontend)?;
+    let generic = hir_for(code, args.is_some()).map_err(py_error)?.map_err(CompileError::Frontend)?;
+    let specialised = match args {
+        Some(args) => specialize::specialize(&generic, &specialize_facts(code, args).map_err(py_error)?),
+        None => None,
+    };
+    let is_specialised = specialised.is_some();
+    let hir = match specialised {
+        Some(hir) => hir,
+        None => without_deopt_states(generic),
+    };
     #[cfg(debug_assertions)]
     if let Err(errors) = crate::hir::validate::validate(&hir) {
         return Err(CompileError::Backend(format!("invalid HIR: {}", errors.join("; "))));
@@ -134,6 +223,12 @@ pub fn compile(code: &Bound<'_, PyAny>) -> Result<Compiled, CompileError> {
         eval_breaker_helper: runtime_callee("rjit_rt_eval_breaker", crate::runtime::rjit_rt_eval_breaker as *const () as usize, true),
         eval_frame_default: runtime_callee("_PyEval_EvalFrameDefault", crate::cpython::eval_frame_default_address(), false),
         check_recursion: runtime_callee("_Py_CheckRecursiveCall", crate::cpython::check_recursion_address(), true),
+        code_object: constants.code,
+        note_deopt: runtime_callee("rjit_note_deopt", crate::state::rjit_note_deopt as *const () as usize, false),
+        box_i64: runtime_callee("rjit_rt_box_i64", crate::runtime::rjit_rt_box_i64 as *const () as usize, false),
+        box_f64: runtime_callee("rjit_rt_box_f64", crate::runtime::rjit_rt_box_f64 as *const () as usize, false),
+        box_bool: runtime_callee("rjit_rt_box_bool", crate::runtime::rjit_rt_box_bool as *const () as usize, false),
+        long_as_i64: runtime_callee("PyLong_AsLongLong", pyo3::ffi::PyLong_AsLongLong as *const () as usize, false),
         before_raise_exit: runtime_callee(
             "rjit_shim_before_raise_exit",
             crate::cpython::shim::rjit_shim_before_raise_exit as *const () as usize,
@@ -152,7 +247,19 @@ pub fn compile(code: &Bound<'_, PyAny>) -> Result<Compiled, CompileError> {
         entry,
         size,
         compile_time_us: started.elapsed().as_secs_f64() * 1e6,
+        specialised: is_specialised,
     })
+}
+
+/// The generic function without the deopt exits recorded for the specialiser.
+fn without_deopt_states(mut func: Function) -> Function {
+    for block in &mut func.blocks {
+        for instr in &mut block.instrs {
+            instr.deopt = None;
+        }
+    }
+    crate::hir::build::compact_exits(&mut func);
+    func
 }
 
 fn runtime_callee(name: &'static str, address: usize, returns_int: bool) -> crate::lir::Callee {
@@ -180,18 +287,24 @@ fn code_constants(
     })
 }
 
-/// The HIR and LIR of a code object as text (for tests and debugging).
-pub fn dump(code: &Bound<'_, PyAny>) -> PyResult<String> {
-    match hir_for(code)? {
-        Err(e) => Ok(format!("not compiled: {e}\n")),
-        Ok(hir) => {
-            let mut caches: Vec<crate::runtime::GlobalCache> =
-                (0..crate::lir::lower::global_sites(&hir)).map(|_| crate::runtime::GlobalCache::EMPTY).collect();
-            let mut attr_caches: Vec<crate::runtime::AttrCache> =
-                (0..crate::lir::lower::attr_sites(&hir)).map(|_| crate::runtime::AttrCache::EMPTY).collect();
-            let constants = code_constants(code, caches.as_mut_ptr(), attr_caches.as_mut_ptr())?;
-            let lir = crate::lir::lower::lower(&hir, &constants, &crate::cpython::shim::layout());
-            Ok(format!("{hir}\n{lir}"))
-        }
-    }
+/// The HIR and LIR of a code object as text (for tests and debugging): generic, or
+/// specialised for arguments of kinds `args`.
+pub fn dump(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>) -> PyResult<String> {
+    let hir = match hir_for(code, args.is_some())? {
+        Err(e) => return Ok(format!("not compiled: {e}\n")),
+        Ok(generic) => match args {
+            Some(args) => match specialize::specialize(&generic, &specialize_facts(code, args)?) {
+                Some(hir) => hir,
+                None => without_deopt_states(generic),
+            },
+            None => generic,
+        },
+    };
+    let mut caches: Vec<crate::runtime::GlobalCache> =
+        (0..crate::lir::lower::global_sites(&hir)).map(|_| crate::runtime::GlobalCache::EMPTY).collect();
+    let mut attr_caches: Vec<crate::runtime::AttrCache> =
+        (0..crate::lir::lower::attr_sites(&hir)).map(|_| crate::runtime::AttrCache::EMPTY).collect();
+    let constants = code_constants(code, caches.as_mut_ptr(), attr_caches.as_mut_ptr())?;
+    let lir = crate::lir::lower::lower(&hir, &constants, &crate::cpython::shim::layout());
+    Ok(format!("{hir}\n{lir}"))
 }

@@ -148,7 +148,8 @@ unsafe fn hot_call(
     // The panic guard covers compilation only: nothing between here and the interpreter may
     // catch an unwind (see `EvalFrameFn`).
     let code = cpython::frame_code(frame);
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state::on_hot(entry, code))) {
+    let args = cpython::frame_locals(frame);
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state::on_hot(entry, code, args))) {
         ffi::PyErr_Clear();
         state::internal_error(entry, panic_message(&panic));
     }

@@ -19,7 +19,7 @@ pub mod stats;
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyCode, PyDict};
+use pyo3::types::{PyCode, PyDict, PyTuple};
 
 use once_cell::sync::OnceCell;
 use options::{EnvOptions, Mode};
@@ -177,14 +177,26 @@ fn stats_dict(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         by_reason.set_item(reason, count)?;
     }
     out.set_item("declined_by_reason", by_reason)?;
+    out.set_item("specialised", s.specialised)?;
+    out.set_item("deopts", s.deopts)?;
+    out.set_item("despecialised", s.despecialised)?;
     Ok(out)
 }
 
-/// The HIR and LIR of a code object as text (debugging; `rjit.dis` will grow from it).
+/// The HIR and LIR of a code object as text (debugging; `rjit.dis` will grow from it):
+/// generic, or specialised for a call with the arguments `args` (a tuple).
 #[pyfunction]
-fn dump_ir(code: &Bound<'_, PyAny>) -> PyResult<String> {
+#[pyo3(signature = (code, args=None))]
+fn dump_ir(code: &Bound<'_, PyAny>, args: Option<Bound<'_, PyTuple>>) -> PyResult<String> {
     code_ptr(code)?;
-    compiler::dump(code)
+    let kinds = args.map(|t| t.iter().map(|a| compiler::kind_of(a.as_ptr())).collect());
+    compiler::dump(code, kinds)
+}
+
+/// Tests and benchmarks: turns type specialisation on or off for functions compiled from now.
+#[pyfunction]
+fn _set_specialize(on: bool) {
+    options::set_specialise(on);
 }
 
 /// Tests only: installs or removes a stand-in "foreign" PEP 523 function.
@@ -219,6 +231,7 @@ fn _rjit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(code_info, m)?)?;
     m.add_function(wrap_pyfunction!(stats_dict, m)?)?;
     m.add_function(wrap_pyfunction!(dump_ir, m)?)?;
+    m.add_function(wrap_pyfunction!(_set_specialize, m)?)?;
     m.add_function(wrap_pyfunction!(_set_foreign_hook_for_tests, m)?)?;
     Ok(())
 }

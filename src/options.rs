@@ -131,3 +131,26 @@ mod tests {
         assert_eq!(hot_after(0, false), 0);
     }
 }
+
+/// Whether compiled code is specialised on observed types (unboxed ints and floats, with
+/// guards). On unless `RJIT_SPECIALIZE=0`; tests switch it to compare both tiers.
+static SPECIALISE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(2);
+
+/// Whether to specialise (see `SPECIALISE`).
+pub fn specialise() -> bool {
+    use std::sync::atomic::Ordering;
+    match SPECIALISE.load(Ordering::Relaxed) {
+        0 => false,
+        1 => true,
+        _ => {
+            let on = std::env::var("RJIT_SPECIALIZE").map_or(true, |v| v.trim() != "0");
+            SPECIALISE.store(u8::from(on), Ordering::Relaxed);
+            on
+        }
+    }
+}
+
+/// Turns specialisation on or off (for tests and benchmarks comparing the tiers).
+pub fn set_specialise(on: bool) {
+    SPECIALISE.store(u8::from(on), std::sync::atomic::Ordering::Relaxed);
+}

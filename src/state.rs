@@ -136,6 +136,16 @@ pub struct CodeEntry {
     native: Cell<Option<crate::compiler::NativeFn>>,
     /// Owns the machine code (and what `rjit.info` reports).
     compiled: RefCell<Option<crate::compiler::Compiled>>,
+    /// Machine code replaced by a recompilation: kept until the code object dies, since a
+    /// call may still be running in it (recursion).
+    retired: RefCell<Vec<crate::compiler::Compiled>>,
+    /// Deoptimisations of the current machine code, and per exit index.
+    deopts: Cell<u64>,
+    deopts_by_exit: RefCell<std::collections::BTreeMap<u32, u64>>,
+    /// `calls` when the current machine code was made.
+    calls_at_compile: Cell<u64>,
+    /// Compile without speculation (it kept deoptimising).
+    generic_only: Cell<bool>,
 }
 
 impl CodeEntry {
@@ -150,6 +160,11 @@ impl CodeEntry {
             status: RefCell::new(Status::Cold),
             native: Cell::new(None),
             compiled: RefCell::new(None),
+            retired: RefCell::new(Vec::new()),
+            deopts: Cell::new(0),
+            deopts_by_exit: RefCell::new(std::collections::BTreeMap::new()),
+            calls_at_compile: Cell::new(0),
+            generic_only: Cell::new(false),
         };
         entry.settle(match passthrough {
             Some(kind) => Status::Passthrough(kind),
@@ -171,6 +186,35 @@ impl CodeEntry {
     #[inline(always)]
     pub fn native(&self) -> Option<crate::compiler::NativeFn> {
         self.native.get()
+    }
+
+    /// Deoptimisations of the current machine code (total, and by exit index).
+    pub fn deopts(&self) -> (u64, Vec<(u32, u64)>) {
+        (self.deopts.get(), self.deopts_by_exit.borrow().iter().map(|(k, v)| (*k, *v)).collect())
+    }
+
+    /// Whether the machine code works on unboxed values.
+    pub fn is_specialised(&self) -> bool {
+        self.compiled.borrow().as_ref().is_some_and(|c| c.specialised)
+    }
+
+    /// A deoptimisation through exit `exit`. A function whose code deoptimises on a large
+    /// share of its calls is recompiled without speculation at its next call (once: it can
+    /// never thrash between versions).
+    fn note_deopt(&self, exit: u32) {
+        self.deopts.set(self.deopts.get() + 1);
+        *self.deopts_by_exit.borrow_mut().entry(exit).or_insert(0) += 1;
+        let calls = self.calls.get().saturating_sub(self.calls_at_compile.get());
+        let deopts = self.deopts.get();
+        if !self.generic_only.get() && deopts >= DEOPT_LIMIT && deopts.saturating_mul(4) >= calls {
+            self.generic_only.set(true);
+            self.native.set(None);
+            if let Some(old) = self.compiled.borrow_mut().take() {
+                self.retired.borrow_mut().push(old);
+            }
+            stats::despecialised();
+            self.settle(Status::Cold);
+        }
     }
 
     /// Compile time (microseconds) and machine code size (bytes), if compiled.
@@ -231,6 +275,23 @@ impl CodeEntry {
             self.settle(Status::Cold);
         }
     }
+}
+
+/// Deoptimisations after which a function that deoptimises on at least a quarter of its calls
+/// is recompiled without speculation.
+const DEOPT_LIMIT: u64 = 50;
+
+/// Called by compiled code's deopt exits: counts the deoptimisation on the code's entry.
+pub extern "C" fn rjit_note_deopt(code: *mut ffi::PyObject, exit: u32) {
+    // No Python code runs here; a panic (a bug) is swallowed rather than unwound into
+    // generated code.
+    let _ = std::panic::catch_unwind(|| {
+        stats::deopt();
+        // SAFETY: the compiled code's own live code object; GIL held by compiled code.
+        if let Some(entry) = unsafe { entry_of(code) } {
+            entry.note_deopt(exit);
+        }
+    });
 }
 
 /// The co_extra slot index rjit's entries live in (reserved at module import).
@@ -316,16 +377,31 @@ pub unsafe fn entry_or_create<'a>(code: *mut ffi::PyObject) -> Option<&'a CodeEn
     Some(&*raw)
 }
 
-/// A function became hot: compile it and record the outcome.
+/// A function became hot: compile it and record the outcome. `args` are the frame's
+/// argument slots (the call that made it hot), whose types the code is specialised on.
 ///
 /// # Safety
-/// `code` is the entry's live code object; GIL held.
-pub unsafe fn on_hot(entry: &CodeEntry, code: *mut ffi::PyObject) {
+/// `code` is the entry's live code object; `args` points at its frame's first `nargs` local
+/// slots (or is null); GIL held.
+pub unsafe fn on_hot(entry: &CodeEntry, code: *mut ffi::PyObject, args: *const *mut ffi::PyObject) {
     let py = pyo3::Python::assume_attached();
     let code = pyo3::Bound::from_borrowed_ptr(py, code);
-    match crate::compiler::compile(&code) {
+    let kinds = if entry.generic_only.get() || args.is_null() || !options::specialise() {
+        None
+    } else {
+        crate::compiler::code_facts(&code)
+            .ok()
+            .map(|facts| (0..facts.nargs as usize).map(|i| crate::compiler::kind_of(*args.add(i))).collect())
+    };
+    match crate::compiler::compile(&code, kinds) {
         Ok(compiled) => {
             stats::compiled(compiled.compile_time_us, compiled.size);
+            if compiled.specialised {
+                stats::specialised();
+            }
+            entry.deopts.set(0);
+            entry.deopts_by_exit.borrow_mut().clear();
+            entry.calls_at_compile.set(entry.calls.get());
             entry.native.set(Some(compiled.entry));
             *entry.compiled.borrow_mut() = Some(compiled);
             entry.settle(Status::Compiled);

@@ -18,6 +18,13 @@ pub struct Stats {
     pub code_bytes: u64,
     /// Functions left to the interpreter, by reason.
     pub declined: BTreeMap<String, u64>,
+    /// Deoptimisations: compiled code that handed its frame to the interpreter at a failed
+    /// guard or an unrepresentable result.
+    pub deopts: u64,
+    /// Functions recompiled without speculation because they kept deoptimising.
+    pub despecialised: u64,
+    /// Functions whose machine code uses unboxed values.
+    pub specialised: u64,
 }
 
 static STATS: Mutex<Stats> = Mutex::new(Stats {
@@ -27,6 +34,9 @@ static STATS: Mutex<Stats> = Mutex::new(Stats {
     compile_time_us: 0.0,
     code_bytes: 0,
     declined: BTreeMap::new(),
+    deopts: 0,
+    despecialised: 0,
+    specialised: 0,
 });
 
 fn with<R>(f: impl FnOnce(&mut Stats) -> R) -> R {
@@ -52,6 +62,21 @@ pub fn compiled(time_us: f64, bytes: usize) {
         s.compile_time_us += time_us;
         s.code_bytes += bytes as u64;
     });
+}
+
+/// Compiled code deoptimised.
+pub fn deopt() {
+    with(|s| s.deopts += 1);
+}
+
+/// A function was recompiled without speculation.
+pub fn despecialised() {
+    with(|s| s.despecialised += 1);
+}
+
+/// A function was compiled with unboxed values.
+pub fn specialised() {
+    with(|s| s.specialised += 1);
 }
 
 /// A function was left to the interpreter for `reason`.

@@ -22,7 +22,7 @@ fn hir_text(source: &str, name: &str) -> String {
         py.run(&source, Some(&globals), None).expect("test source runs");
         let func = globals.get_item(name).unwrap().expect("function defined");
         let code = func.getattr("__code__").unwrap();
-        match hir_for(&code).expect("code object readable") {
+        match hir_for(&code, false).expect("code object readable") {
             Ok(hir) => {
                 if let Err(errors) = validate(&hir) {
                     panic!("invalid HIR for {name}:\n{}\n{hir}", errors.join("\n"));

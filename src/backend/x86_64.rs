@@ -18,7 +18,7 @@ use dynasmrt::x64::Assembler;
 use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi, ExecutableBuffer};
 
 use crate::cpython::shim::Layout;
-use crate::hir::ExitKind;
+use crate::hir::{CompareOp, ExitKind, FloatOp, IntOp, Type};
 use crate::lir::regalloc::{Allocation, Location};
 use crate::lir::{Arg, Callee, Exit, Func, Inst, Src, Target, Term, VReg};
 
@@ -27,6 +27,7 @@ pub const ALLOCATABLE: [u8; 4] = [12, 13, 14, 15];
 
 const RAX: u8 = 0;
 const RCX: u8 = 1;
+const RDX: u8 = 2;
 const RDI: u8 = 7;
 /// Scratch register reserved for breaking cycles in parallel moves.
 const R11: u8 = 11;
@@ -52,6 +53,16 @@ pub struct Context {
     pub check_recursion: Callee,
     /// `rjit_shim_before_raise_exit`.
     pub before_raise_exit: Callee,
+    /// The code object (passed to `note_deopt`).
+    pub code_object: i64,
+    /// Counts a deoptimisation: `(code, exit index)`.
+    pub note_deopt: Callee,
+    /// Boxing machine values in exits: `rjit_rt_box_i64`, `_f64`, `_bool`.
+    pub box_i64: Callee,
+    pub box_f64: Callee,
+    pub box_bool: Callee,
+    /// `long PyLong_AsLongLong(obj)` for ints of more than two digits known to fit.
+    pub long_as_i64: Callee,
 }
 
 /// Machine code for one function.
@@ -96,6 +107,8 @@ struct Emitter<'a> {
     exit_labels: Vec<DynamicLabel>,
     /// Bytes of the argument-array area at the bottom of the frame.
     frame_size: i32,
+    /// The block being emitted (a jump to the next one falls through).
+    current_block: usize,
 }
 
 impl<'a> Emitter<'a> {
@@ -122,7 +135,7 @@ impl<'a> Emitter<'a> {
         if (frame_size + SAVED_BYTES) % 16 != 0 {
             frame_size += 8;
         }
-        Ok(Emitter { ops, func, alloc, ctx, block_labels, exit_labels, frame_size })
+        Ok(Emitter { ops, func, alloc, ctx, block_labels, exit_labels, frame_size, current_block: 0 })
     }
 
     fn slot_offset(slot: u32) -> i32 {
@@ -247,19 +260,20 @@ impl<'a> Emitter<'a> {
 
     fn block(&mut self, b: usize) -> Result<(), EmitError> {
         let label = self.block_labels[b];
+        self.current_block = b;
         dynasm!(self.ops ; .arch x64 ; =>label);
         let block = &self.func.blocks[b];
         for inst in &block.insts {
             self.inst(inst)?;
         }
         match &block.term {
-            Term::Jump(t) => self.jump(t),
+            Term::Jump(t) => self.jump(t, true),
             Term::Branch { cond, if_true, if_false } => {
                 self.load_reg(RAX, *cond);
                 dynasm!(self.ops ; .arch x64 ; test rax, rax ; jz >if_false);
-                self.jump(if_true);
+                self.jump(if_true, false);
                 dynasm!(self.ops ; .arch x64 ; if_false:);
-                self.jump(if_false);
+                self.jump(if_false, true);
             }
             Term::Return(r) => {
                 self.leave_recursion();
@@ -276,7 +290,8 @@ impl<'a> Emitter<'a> {
     }
 
     /// Moves edge arguments into the target's parameters, then jumps.
-    fn jump(&mut self, t: &Target) {
+    /// `last`: the jump ends the block's code, so a jump to the next block can fall through.
+    fn jump(&mut self, t: &Target, last: bool) {
         let params = self.func.blocks[t.block].params.clone();
         let moves: Vec<(Location, Location)> = params
             .iter()
@@ -285,8 +300,10 @@ impl<'a> Emitter<'a> {
             .filter(|(d, s)| d != s)
             .collect();
         self.parallel_move(moves);
-        let label = self.block_labels[t.block];
-        dynasm!(self.ops ; .arch x64 ; jmp =>label);
+        if !(last && t.block == self.current_block + 1) {
+            let label = self.block_labels[t.block];
+            dynasm!(self.ops ; .arch x64 ; jmp =>label);
+        }
     }
 
     fn move_loc(&mut self, dst: Location, src: Location) {
@@ -476,6 +493,128 @@ impl<'a> Emitter<'a> {
                     ; jne =>label
                 );
             }
+            Inst::IntArith { op, dst, a, b, exit } => self.int_arith(*op, *dst, *a, *b, *exit)?,
+            Inst::FloatArith { op, dst, a, b, exit } => {
+                self.load_reg(RAX, *a);
+                self.load_reg(RCX, *b);
+                dynasm!(self.ops ; .arch x64 ; movq xmm0, rax ; movq xmm1, rcx);
+                match op {
+                    FloatOp::Add => dynasm!(self.ops ; .arch x64 ; addsd xmm0, xmm1),
+                    FloatOp::Sub => dynasm!(self.ops ; .arch x64 ; subsd xmm0, xmm1),
+                    FloatOp::Mul => dynasm!(self.ops ; .arch x64 ; mulsd xmm0, xmm1),
+                    FloatOp::Div => {
+                        // Division by (either) zero raises ZeroDivisionError in Python.
+                        let label = self.exit_label(*exit)?;
+                        dynasm!(self.ops ; .arch x64 ; shl rcx, 1 ; jz =>label ; divsd xmm0, xmm1);
+                    }
+                    _ => return Err(EmitError::Assembler(format!("float {op:?} is a runtime call"))),
+                }
+                dynasm!(self.ops ; .arch x64 ; movq rax, xmm0);
+                self.store(*dst, RAX);
+            }
+            Inst::FloatNeg { dst, src } => {
+                self.load_reg(RAX, *src);
+                dynasm!(self.ops ; .arch x64 ; btc rax, 63);
+                self.store(*dst, RAX);
+            }
+            Inst::IntToFloat { dst, src, exit } => {
+                self.load_reg(RAX, *src);
+                if let Some(e) = exit {
+                    // Exact only for |x| <= 2**53: x + 2**53 must lie in [0, 2**54].
+                    let label = self.exit_labels[*e as usize];
+                    dynasm!(self.ops
+                        ; .arch x64
+                        ; mov rcx, QWORD 1i64 << 53
+                        ; add rcx, rax
+                        ; mov rdx, QWORD 1i64 << 54
+                        ; cmp rcx, rdx
+                        ; ja =>label
+                    );
+                }
+                // xorps first: cvtsi2sd merges into xmm0, a false dependency on its last writer.
+                dynasm!(self.ops ; .arch x64 ; xorps xmm0, xmm0 ; cvtsi2sd xmm0, rax ; movq rax, xmm0);
+                self.store(*dst, RAX);
+            }
+            Inst::Compare { op, float, dst, a, b } => {
+                self.load_reg(RAX, *a);
+                self.load_reg(RCX, *b);
+                if *float {
+                    dynasm!(self.ops ; .arch x64 ; movq xmm0, rax ; movq xmm1, rcx);
+                    // ucomisd sets ZF, PF and CF on NaN: every test below is then false,
+                    // except !=.
+                    match op {
+                        CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; ucomisd xmm1, xmm0 ; seta al),
+                        CompareOp::Le => dynasm!(self.ops ; .arch x64 ; ucomisd xmm1, xmm0 ; setae al),
+                        CompareOp::Gt => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; seta al),
+                        CompareOp::Ge => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; setae al),
+                        CompareOp::Eq => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; sete al ; setnp cl ; and al, cl),
+                        CompareOp::Ne => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; setne al ; setp cl ; or al, cl),
+                    }
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; cmp rax, rcx);
+                    match op {
+                        CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; setl al),
+                        CompareOp::Le => dynasm!(self.ops ; .arch x64 ; setle al),
+                        CompareOp::Eq => dynasm!(self.ops ; .arch x64 ; sete al),
+                        CompareOp::Ne => dynasm!(self.ops ; .arch x64 ; setne al),
+                        CompareOp::Gt => dynasm!(self.ops ; .arch x64 ; setg al),
+                        CompareOp::Ge => dynasm!(self.ops ; .arch x64 ; setge al),
+                    }
+                }
+                dynasm!(self.ops ; .arch x64 ; movzx eax, al);
+                self.store(*dst, RAX);
+            }
+            Inst::GuardType { value, type_addr, exit } => {
+                let label = self.exit_labels[*exit as usize];
+                self.load_reg(RAX, *value);
+                let type_addr = *type_addr;
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rax, QWORD [rax + 8]
+                    ; mov rcx, QWORD type_addr
+                    ; cmp rax, rcx
+                    ; jne =>label
+                );
+            }
+            Inst::UnboxInt { dst, value, exit } => self.unbox_int(*dst, *value, *exit),
+            Inst::ExitIfEqual { value, imm, exit } => {
+                let label = self.exit_labels[*exit as usize];
+                self.load_reg(RAX, *value);
+                let imm = *imm;
+                dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD imm ; cmp rax, rcx ; je =>label);
+            }
+            Inst::RangeHasNext { dst, it, type_addr, exit } => {
+                // CPython 3.11's rangeiterobject: index, start, step, len after the header
+                // (checked at import: `cpython::range_iter_layout_ok`).
+                let label = self.exit_labels[*exit as usize];
+                self.load_reg(RAX, *it);
+                let type_addr = *type_addr;
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rcx, QWORD [rax + 8]
+                    ; mov rdx, QWORD type_addr
+                    ; cmp rcx, rdx
+                    ; jne =>label
+                    ; mov rcx, QWORD [rax + 16]
+                    ; cmp rcx, QWORD [rax + 40]
+                    ; setl al
+                    ; movzx eax, al
+                );
+                self.store(*dst, RAX);
+            }
+            Inst::RangeAdvance { dst, it } => {
+                self.load_reg(RAX, *it);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rcx, QWORD [rax + 16]
+                    ; mov rdx, rcx
+                    ; imul rdx, QWORD [rax + 32]
+                    ; add rdx, QWORD [rax + 24]
+                    ; add rcx, 1
+                    ; mov QWORD [rax + 16], rcx
+                );
+                self.store(*dst, RDX);
+            }
             Inst::CheckEvalBreaker { exit, resume } => {
                 let label = self.exit_labels[*exit as usize];
                 let resume_label = self.exit_labels[*resume as usize];
@@ -497,6 +636,148 @@ impl<'a> Emitter<'a> {
             }
         }
         Ok(())
+    }
+
+    fn exit_label(&self, exit: Option<u32>) -> Result<DynamicLabel, EmitError> {
+        exit.map(|e| self.exit_labels[e as usize])
+            .ok_or_else(|| EmitError::Assembler("a failing machine operation has no exit".into()))
+    }
+
+    /// Python's int operators on 64-bit machine ints; a result Python would make a big int
+    /// (or an exception) leaves through `exit`.
+    fn int_arith(&mut self, op: IntOp, dst: VReg, a: VReg, b: VReg, exit: Option<u32>) -> Result<(), EmitError> {
+        self.load_reg(RAX, a);
+        self.load_reg(RCX, b);
+        match op {
+            IntOp::And => dynasm!(self.ops ; .arch x64 ; and rax, rcx),
+            IntOp::Or => dynasm!(self.ops ; .arch x64 ; or rax, rcx),
+            IntOp::Xor => dynasm!(self.ops ; .arch x64 ; xor rax, rcx),
+            IntOp::Add => {
+                let label = self.exit_label(exit)?;
+                dynasm!(self.ops ; .arch x64 ; add rax, rcx ; jo =>label);
+            }
+            IntOp::Sub => {
+                let label = self.exit_label(exit)?;
+                dynasm!(self.ops ; .arch x64 ; sub rax, rcx ; jo =>label);
+            }
+            IntOp::Mul => {
+                let label = self.exit_label(exit)?;
+                dynasm!(self.ops ; .arch x64 ; imul rax, rcx ; jo =>label);
+            }
+            IntOp::FloorDiv | IntOp::Mod => {
+                // Zero divisors raise; MIN // -1 overflows (and idiv would fault): both leave.
+                let label = self.exit_label(exit)?;
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; test rcx, rcx
+                    ; jz =>label
+                    ; cmp rcx, -1
+                    ; jne >divide
+                    ; mov rdx, QWORD i64::MIN
+                    ; cmp rax, rdx
+                    ; je =>label
+                    ; divide:
+                    ; cqo
+                    ; idiv rcx
+                    // C truncates; Python floors: when the remainder's sign differs from the
+                    // divisor's, q -= 1 and r += b.
+                    ; test rdx, rdx
+                    ; jz >done
+                    ; mov r8, rdx
+                    ; xor r8, rcx
+                    ; jns >done
+                    ; sub rax, 1
+                    ; add rdx, rcx
+                    ; done:
+                );
+                if op == IntOp::Mod {
+                    dynasm!(self.ops ; .arch x64 ; mov rax, rdx);
+                }
+            }
+            IntOp::Lshift => {
+                // Negative counts raise; bits shifted out mean a big int: both leave.
+                let label = self.exit_label(exit)?;
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; cmp rcx, 63
+                    ; ja =>label
+                    ; mov rdx, rax
+                    ; shl rdx, cl
+                    ; mov r8, rdx
+                    ; sar r8, cl
+                    ; cmp r8, rax
+                    ; jne =>label
+                    ; mov rax, rdx
+                );
+            }
+            IntOp::Rshift => {
+                let label = self.exit_label(exit)?;
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; test rcx, rcx
+                    ; js =>label
+                    ; cmp rcx, 63
+                    ; jbe >shift
+                    ; mov ecx, 63
+                    ; shift:
+                    ; sar rax, cl
+                );
+            }
+        }
+        self.store(dst, RAX);
+        Ok(())
+    }
+
+    /// The value of an exact int: inline for up to two 30-bit digits (CPython 3.11's
+    /// `ob_size`/`ob_digit`); larger ones leave through `exit`, or (without an exit, for ints
+    /// known to fit) go through `PyLong_AsLongLong`.
+    fn unbox_int(&mut self, dst: VReg, value: VReg, exit: Option<u32>) {
+        let size = std::mem::offset_of!(pyo3_ffi::PyVarObject, ob_size) as i32;
+        let digits = self.ctx.layout.long_digits as i32;
+        self.load_reg(RDI, value);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rax, QWORD [rdi + size]
+            ; test rax, rax
+            ; jz >done
+            ; mov rdx, rax
+            ; sar rdx, 63
+            ; xor rax, rdx
+            ; sub rax, rdx
+            ; cmp rax, 2
+            ; ja >slow
+            ; mov ecx, DWORD [rdi + digits]
+            ; cmp rax, 1
+            ; je >one
+            ; mov eax, DWORD [rdi + digits + 4]
+            ; shl rax, 30
+            ; or rcx, rax
+            ; one:
+            ; xor rcx, rdx
+            ; sub rcx, rdx
+            ; mov rax, rcx
+            ; jmp >done
+            ; slow:
+        );
+        match exit {
+            Some(e) => {
+                let label = self.exit_labels[e as usize];
+                dynasm!(self.ops ; .arch x64 ; jmp =>label);
+            }
+            None => self.call_address(self.ctx.long_as_i64),
+        }
+        dynasm!(self.ops ; .arch x64 ; done:);
+        self.store(dst, RAX);
+    }
+
+    /// rax = a new reference to the object for the machine value in rdi.
+    fn box_rdi(&mut self, ty: Type) {
+        let callee = match ty {
+            Type::F64 => self.ctx.box_f64,
+            Type::CBool => self.ctx.box_bool,
+            _ => self.ctx.box_i64,
+        };
+        self.call_address(callee);
     }
 
     /// `Py_DECREF` (`Py_XDECREF` if `maybe_null`); a dying object's destructor finds the frame
@@ -547,6 +828,11 @@ impl<'a> Emitter<'a> {
         let label = self.exit_labels[x];
         dynasm!(self.ops ; .arch x64 ; =>label);
         let exit: &Exit = &self.func.exits[x];
+        if let Some(index) = exit.deopt_index {
+            let code = self.ctx.code_object;
+            dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD code ; mov esi, index as i32);
+            self.call_address(self.ctx.note_deopt);
+        }
         if let Some((callee, args)) = &exit.prelude {
             let args: Vec<Arg> = args.iter().map(|a| Arg::Val(*a)).collect();
             self.call(*callee, &args)?;
@@ -556,17 +842,50 @@ impl<'a> Emitter<'a> {
         }
         let l = self.ctx.layout;
         let nlocals = self.func.nlocalsplus;
-        for (d, r) in exit.stack.iter().enumerate() {
-            self.load_reg(RAX, *r);
+        for (d, (r, machine)) in exit.stack.iter().enumerate() {
+            match machine {
+                None => self.load_reg(RAX, *r),
+                Some(ty) => {
+                    self.load_reg(RDI, *r);
+                    self.box_rdi(*ty);
+                }
+            }
             let off = (l.frame_localsplus + 8 * (nlocals + d as u32)) as i32;
             dynasm!(self.ops ; .arch x64 ; mov QWORD [rbx + off], rax);
+        }
+        // Machine values of locals: boxed and swapped into their slots (which hold NULL or a
+        // stale reference of their own, released here).
+        let at = self.ctx.code_units + 2 * i64::from(exit.offset);
+        let prev_field = l.frame_prev_instr as i32;
+        for &(slot, r, ty, flag) in &exit.locals {
+            if let Some(flag) = flag {
+                self.load_reg(RAX, flag);
+                dynasm!(self.ops ; .arch x64 ; test rax, rax ; jz >unbound);
+            }
+            self.load_reg(RDI, r);
+            self.box_rdi(ty);
+            dynasm!(self.ops ; .arch x64 ; unbound:);
+            let off = (l.frame_localsplus + 8 * slot) as i32;
+            dynasm!(self.ops
+                ; .arch x64
+                ; mov rdi, QWORD [rbx + off]
+                ; mov QWORD [rbx + off], rax
+                ; test rdi, rdi
+                ; jz >done
+                ; sub QWORD [rdi], 1
+                ; jnz >done
+                ; mov rax, QWORD at
+                ; mov QWORD [rbx + prev_field], rax
+            );
+            self.call_address(self.ctx.dealloc);
+            dynasm!(self.ops ; .arch x64 ; done:);
         }
         let stacktop = (nlocals as usize + exit.stack.len()) as i32;
         let stacktop_field = l.frame_stacktop as i32;
         // The interpreter raises at prev_instr, or resumes with the instruction after it.
         let unit = match exit.kind {
             ExitKind::Raise => i64::from(exit.offset),
-            ExitKind::Resume => i64::from(exit.offset) - 1,
+            ExitKind::Resume | ExitKind::Deopt => i64::from(exit.offset) - 1,
         };
         let prev_instr = self.ctx.code_units + 2 * unit;
         let prev_field = l.frame_prev_instr as i32;

@@ -115,6 +115,14 @@ pub unsafe fn frame_code(frame: *mut InterpreterFrame) -> *mut ffi::PyObject {
     field(frame.cast(), shim::layout().frame_code)
 }
 
+/// The frame's `localsplus` array (arguments first).
+///
+/// # Safety
+/// `frame` is a live interpreter frame.
+pub unsafe fn frame_locals(frame: *mut InterpreterFrame) -> *const *mut ffi::PyObject {
+    frame.cast::<u8>().add(shim::layout().frame_localsplus as usize).cast()
+}
+
 /// Whether `sys.settrace`/`sys.setprofile` tracing is on for the calling thread, in which case
 /// the interpreter must run the frame so the tracer sees every event.
 ///

@@ -29,6 +29,9 @@ pub struct CodeFacts {
     /// How many leading local slots hold arguments when the frame starts: `co_argcount +
     /// co_kwonlyargcount`, plus one each for `*args` and `**kwargs`.
     pub nargs: u32,
+    /// Record a `Deopt` exit (the frame before the instruction) on each instruction the
+    /// specialiser may replace.
+    pub deopt_states: bool,
 }
 
 /// Why a function is left to the interpreter: the first construct the compiler does not
@@ -108,6 +111,7 @@ impl<'a> Builder<'a> {
             values: Vec::new(),
             exits: Vec::new(),
             nlocalsplus: facts.nlocalsplus,
+            bound_flags: HashMap::new(),
         };
         Builder {
             facts,
@@ -140,6 +144,7 @@ impl<'a> Builder<'a> {
             terminator: Terminator::Return(ValueId(u32::MAX)),
             offset,
             end_at: offset,
+            locals_in: Vec::new(),
         });
         BlockId(self.func.blocks.len() as u32 - 1)
     }
@@ -147,7 +152,7 @@ impl<'a> Builder<'a> {
     fn emit_in(&mut self, block: BlockId, op: Op, exit: Option<ExitId>) -> Option<ValueId> {
         let result = op.result_type().map(|ty| self.new_value(ty));
         let at = self.at;
-        self.func.blocks[block.index()].instrs.push(Instr { result, op, exit, at });
+        self.func.blocks[block.index()].instrs.push(Instr { result, op, exit, at, deopt: None });
         result
     }
 
@@ -184,6 +189,19 @@ impl<'a> Builder<'a> {
         Some(self.exit(ExitKind::Raise, instr.offset, state, release))
     }
 
+    /// A `Deopt` exit resuming `instr` with the frame in `state` (its operands still on the
+    /// stack), if the function is compiled for specialisation.
+    fn deopt_exit(&mut self, instr: &BcInstr, state: &State) -> Option<ExitId> {
+        self.facts.deopt_states.then(|| self.exit(ExitKind::Deopt, instr.offset, state, vec![]))
+    }
+
+    /// Attaches a deopt exit to the instruction just emitted.
+    fn set_deopt(&mut self, deopt: Option<ExitId>) {
+        if let Some(last) = self.func.blocks[self.current.index()].instrs.last_mut() {
+            last.deopt = deopt;
+        }
+    }
+
     /// Whether a value may hold a reference (NULL and machine values do not).
     fn owns(&self, v: ValueId) -> bool {
         self.func.type_of(v) != Type::Null && self.func.type_of(v) != Type::CBool
@@ -194,7 +212,7 @@ impl<'a> Builder<'a> {
         match self.func.type_of(v) {
             Type::Object => self.effect(Op::Decref(v), None),
             Type::MaybeNull => self.effect(Op::XDecref(v), None),
-            Type::Null | Type::CBool => {}
+            Type::Null | Type::CBool | Type::I64 | Type::F64 => {}
         }
     }
 
@@ -228,6 +246,7 @@ impl<'a> Builder<'a> {
     /// the branching block, so it may use that block's values).
     fn edge_block(&mut self, offset: u32, actions: impl FnOnce(&mut Self), then_index: usize, state: &State) -> Edge {
         let block = self.new_block(offset);
+        self.func.blocks[block.index()].locals_in = state.locals.clone();
         let saved = std::mem::replace(&mut self.current, block);
         actions(self);
         let edge = self.edge_to(then_index, state);
@@ -259,10 +278,12 @@ impl<'a> Builder<'a> {
         if self.bytecode.instrs().is_empty() {
             return Err(Unsupported { opcode: "<none>", offset: 0, line: None, why: "empty bytecode" });
         }
+        self.func.blocks[entry.index()].locals_in = state.locals.clone();
         let edge = self.edge_to(0, &state);
         self.terminate(entry, Terminator::Jump(edge));
         while let Some((block, index, state)) = self.worklist.pop_front() {
             self.current = block;
+            self.func.blocks[block.index()].locals_in = state.locals.clone();
             self.translate_block(index, state)?;
         }
         Ok(())
@@ -342,10 +363,12 @@ impl<'a> Builder<'a> {
         state: &mut State,
         make: impl FnOnce(ValueId, ValueId) -> Op,
     ) -> Result<(), Unsupported> {
+        let deopt = self.deopt_exit(instr, state);
         let second = self.pop(instr, state)?;
         let first = self.pop(instr, state)?;
         let exit = self.raise_exit(instr, state, vec![first, second]);
         let v = self.emit(make(first, second), exit);
+        self.set_deopt(deopt);
         self.release(first);
         self.release(second);
         state.stack.push(v);
@@ -522,6 +545,7 @@ impl<'a> Builder<'a> {
                 self.binary(instr, state, |lhs, rhs| Op::Binary { op: binop, lhs, rhs })?;
             }
             op::UNARY_POSITIVE | op::UNARY_NEGATIVE | op::UNARY_INVERT | op::UNARY_NOT => {
+                let deopt = self.deopt_exit(instr, state);
                 let value = self.pop(instr, state)?;
                 let exit = self.raise_exit(instr, state, vec![value]);
                 let operation = match opcode {
@@ -531,6 +555,7 @@ impl<'a> Builder<'a> {
                     _ => Op::Not(value),
                 };
                 let v = self.emit(operation, exit);
+                self.set_deopt(deopt);
                 self.release(value);
                 state.stack.push(v);
             }
@@ -815,13 +840,16 @@ impl<'a> Builder<'a> {
                 let iter = *state.stack.last().ok_or_else(|| self.unsupported(instr, "value stack underflow"))?;
                 // An error other than StopIteration unwinds with the iterator still on the stack.
                 let exit = self.raise_exit(instr, state, vec![]);
+                let deopt = self.deopt_exit(instr, state);
                 let next = self.emit(Op::IterNext(iter), exit);
+                self.set_deopt(deopt);
                 let done = self.emit(Op::IsNull(next), None);
                 let exit_index = self.index_of_target(instr, self.bytecode.for_iter_exit(instr))?;
                 let mut after = state.clone();
                 after.stack.pop();
                 let exhausted = self.edge_block(instr.offset, |b| b.release(iter), exit_index, &after);
                 let body_block = self.new_block(instr.offset);
+                self.func.blocks[body_block.index()].locals_in = state.locals.clone();
                 let saved = std::mem::replace(&mut self.current, body_block);
                 let item = self.emit(Op::NonNull(next), None);
                 let mut body = state.clone();
@@ -1007,7 +1035,7 @@ fn drop_proven_checks(func: &mut Function) {
 
 /// Drops exits no instruction or terminator refers to any more (their checks were proven
 /// unnecessary) and renumbers the rest in order of use.
-fn compact_exits(func: &mut Function) {
+pub fn compact_exits(func: &mut Function) {
     let mut renumber: HashMap<ExitId, ExitId> = HashMap::new();
     let mut kept = Vec::new();
     let mut visit = |exit: &mut ExitId, exits: &[Exit]| {
@@ -1021,6 +1049,9 @@ fn compact_exits(func: &mut Function) {
     for block in &mut func.blocks {
         for instr in &mut block.instrs {
             if let Some(exit) = &mut instr.exit {
+                visit(exit, &exits);
+            }
+            if let Some(exit) = &mut instr.deopt {
                 visit(exit, &exits);
             }
             if let Op::CheckEvalBreaker { resume } = &mut instr.op {
@@ -1111,7 +1142,7 @@ fn prune_params(func: &mut Function) {
 }
 
 /// Applies `map` to every use of a value: operands, edge arguments, terminators, exits.
-fn rewrite_uses(func: &mut Function, map: &dyn Fn(ValueId) -> ValueId) {
+pub fn rewrite_uses(func: &mut Function, map: &dyn Fn(ValueId) -> ValueId) {
     for block in &mut func.blocks {
         for instr in &mut block.instrs {
             rewrite_op(&mut instr.op, map);
@@ -1126,6 +1157,9 @@ fn rewrite_uses(func: &mut Function, map: &dyn Fn(ValueId) -> ValueId) {
                 *a = map(*a);
             }
         }
+        for v in &mut block.locals_in {
+            *v = map(*v);
+        }
     }
     for exit in &mut func.exits {
         for v in exit.state.locals.iter_mut().chain(&mut exit.state.stack).chain(&mut exit.release) {
@@ -1135,104 +1169,7 @@ fn rewrite_uses(func: &mut Function, map: &dyn Fn(ValueId) -> ValueId) {
 }
 
 fn rewrite_op(op: &mut Op, map: &dyn Fn(ValueId) -> ValueId) {
-    use Op::*;
-    match op {
-        LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => {}
-        Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsNone(v) | IsNull(v) | NonNull(v) | GetIter(v)
-        | IterNext(v) => *v = map(*v),
-        CheckBound { value, .. } | Unary { value, .. } | StoreLocal { value, .. } => *value = map(*value),
-        LoadAttr { obj, .. } => *obj = map(*obj),
-        StoreAttr { obj, value, .. } => {
-            *obj = map(*obj);
-            *value = map(*value);
-        }
-        Binary { lhs, rhs, .. } | Compare { lhs, rhs, .. } | Is { lhs, rhs, .. } => {
-            *lhs = map(*lhs);
-            *rhs = map(*rhs);
-        }
-        Contains { item, container, .. } => {
-            *item = map(*item);
-            *container = map(*container);
-        }
-        GetItem { obj, key } | DelItem { obj, key } => {
-            *obj = map(*obj);
-            *key = map(*key);
-        }
-        SetItem { obj, key, value } => {
-            *obj = map(*obj);
-            *key = map(*key);
-            *value = map(*value);
-        }
-        BuildTuple(items) | BuildList(items) => items.iter_mut().for_each(|v| *v = map(*v)),
-        ListAppend { list, value } => {
-            *list = map(*list);
-            *value = map(*value);
-        }
-        BuildSlice { start, stop, step } => {
-            *start = map(*start);
-            *stop = map(*stop);
-            *step = map(*step);
-        }
-        UnpackSequence { value, .. } | UnpackEx { value, .. } => *value = map(*value),
-        LoadClosure { .. } => {}
-        MakeCell(v) | ListToTuple(v) | BeforeWith(v) => *v = map(*v),
-        CellGet { cell, .. } => *cell = map(*cell),
-        CellSet { cell, value } => {
-            *cell = map(*cell);
-            *value = map(*value);
-        }
-        MakeFunction { code, closure, annotations, kwdefaults, defaults } => {
-            for v in [code, closure, annotations, kwdefaults, defaults] {
-                *v = map(*v);
-            }
-        }
-        FormatValue { value, spec, .. } => {
-            *value = map(*value);
-            *spec = map(*spec);
-        }
-        BuildString(items) | BuildMap(items) | BuildSet(items) => items.iter_mut().for_each(|v| *v = map(*v)),
-        BuildConstKeyMap { keys, values } => {
-            *keys = map(*keys);
-            values.iter_mut().for_each(|v| *v = map(*v));
-        }
-        MapAdd { dict, key, value } => {
-            *dict = map(*dict);
-            *key = map(*key);
-            *value = map(*value);
-        }
-        SetAdd { set, value } => {
-            *set = map(*set);
-            *value = map(*value);
-        }
-        ListExtend { list, iterable } => {
-            *list = map(*list);
-            *iterable = map(*iterable);
-        }
-        DictUpdate { dict, update } => {
-            *dict = map(*dict);
-            *update = map(*update);
-        }
-        DictMerge { dict, update, func } => {
-            *dict = map(*dict);
-            *update = map(*update);
-            *func = map(*func);
-        }
-        CallEx { callable, args, kwargs } => {
-            *callable = map(*callable);
-            *args = map(*args);
-            *kwargs = map(*kwargs);
-        }
-        TupleItem { tuple, .. } => *tuple = map(*tuple),
-        DelAttr { obj, .. } => *obj = map(*obj),
-        StoreGlobal { value, .. } => *value = map(*value),
-        SetUpdate { set, iterable } => {
-            *set = map(*set);
-            *iterable = map(*iterable);
-        }
-        Call { method, callable, args, .. } => {
-            *method = map(*method);
-            *callable = map(*callable);
-            args.iter_mut().for_each(|v| *v = map(*v));
-        }
+    for v in op.operands_mut() {
+        *v = map(*v);
     }
 }

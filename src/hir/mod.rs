@@ -15,6 +15,7 @@
 
 pub mod build;
 pub mod print;
+pub mod specialize;
 pub mod validate;
 
 use std::fmt;
@@ -67,8 +68,13 @@ pub enum Type {
     Null,
     /// An object or NULL (a block parameter fed by both, the result of `IterNext`).
     MaybeNull,
-    /// A machine boolean (0 or 1), e.g. the result of a truth test.
+    /// A machine boolean (0 or 1), e.g. the result of a truth test; also an unboxed Python
+    /// `bool` (boxed again as `True`/`False`).
     CBool,
+    /// An unboxed Python `int` that fits in 64 bits.
+    I64,
+    /// An unboxed Python `float` (its IEEE bits in a general register).
+    F64,
 }
 
 impl Type {
@@ -88,6 +94,51 @@ impl Type {
     pub fn is_object_like(self) -> bool {
         matches!(self, Type::Object | Type::MaybeNull)
     }
+
+    /// Whether this is an unboxed Python value (exits box it again).
+    pub fn is_unboxed(self) -> bool {
+        matches!(self, Type::CBool | Type::I64 | Type::F64)
+    }
+}
+
+/// Exact Python classes a guard can check for (`type(x) is C`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PyClass {
+    Int,
+    Float,
+    Bool,
+    /// `range_iterator` (what `iter(range(...))` gives when the length fits a C long).
+    RangeIter,
+}
+
+/// Operators on unboxed 64-bit ints, with Python's results: an operation whose Python result
+/// would not fit (overflow), or that raises (division by zero, negative shift), leaves through
+/// its deopt exit and the interpreter redoes it exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntOp {
+    Add,
+    Sub,
+    Mul,
+    FloorDiv,
+    Mod,
+    And,
+    Or,
+    Xor,
+    Lshift,
+    Rshift,
+}
+
+/// Operators on unboxed floats, with Python's results (division by zero and the cases where
+/// `**` raises or gives a complex number leave through the deopt exit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    FloorDiv,
+    Mod,
+    Pow,
 }
 
 /// `BINARY_OP`'s operators, in CPython's `NB_*` order (the oparg).
@@ -369,6 +420,45 @@ pub enum Op {
     /// raised, and through `resume` (to let the interpreter run the same instruction) for what
     /// only the interpreter can do (an asynchronous exception). No result.
     CheckEvalBreaker { resume: ExitId },
+
+    // ---- made by the specialiser (`specialize`): unboxed machine values ----
+    /// An unboxed int constant; `origin` is the `co_consts` index it stands for (boxing it
+    /// gives that object back).
+    ConstI64 { value: i64, origin: Option<u32> },
+    /// An unboxed float constant (IEEE bits).
+    ConstF64 { bits: u64, origin: Option<u32> },
+    /// An unboxed bool constant.
+    ConstBool(bool),
+    /// Leaves through the exit (a deopt) unless `type(value) is class`. No result.
+    GuardType { value: ValueId, class: PyClass },
+    /// The unboxed value of an object of the class the result type names (`I64` from an
+    /// exact int, leaving through the exit if it does not fit; `F64` from an exact float;
+    /// `CBool` from a bool).
+    Unbox { value: ValueId, to: Type },
+    /// A new reference to the Python object for an unboxed value (by its type).
+    Box(ValueId),
+    IntBinary { op: IntOp, lhs: ValueId, rhs: ValueId },
+    FloatBinary { op: FloatOp, lhs: ValueId, rhs: ValueId },
+    /// `-x` of a float (flips the sign bit: `-0.0` stays exact).
+    FloatNeg(ValueId),
+    /// `float(x)` of an unboxed int, rounded as Python rounds; with `exact`, leaves through
+    /// the exit unless the conversion is exact (|x| <= 2**53), for comparisons and `/`.
+    IntToFloat { value: ValueId, exact: bool },
+    IntCompare { op: CompareOp, lhs: ValueId, rhs: ValueId },
+    FloatCompare { op: CompareOp, lhs: ValueId, rhs: ValueId },
+    /// `not x` of a machine bool.
+    BoolNot(ValueId),
+    /// Whether a `range_iterator` has another item; leaves through the exit (a deopt) if
+    /// `it` is not one.
+    RangeIterHasNext(ValueId),
+    /// The next item of a `range_iterator` known to have one (advances it).
+    RangeIterAdvance(ValueId),
+    /// Releases what local slot `local` holds and leaves it NULL (the local's value is
+    /// unboxed: exits write it back). No result.
+    ClearLocal { local: u32 },
+    /// Raises UnboundLocalError for local `local` unless the machine bool `flag` is set (an
+    /// unboxed local that may be unbound). No result.
+    CheckFlag { flag: ValueId, local: u32 },
 }
 
 impl Op {
@@ -412,7 +502,86 @@ impl Op {
             DelAttr { obj, .. } => vec![*obj],
             StoreGlobal { value, .. } => vec![*value],
             SetUpdate { set, iterable } => vec![*set, *iterable],
+            ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | ClearLocal { .. } => vec![],
+            GuardType { value, .. } | Unbox { value, .. } | IntToFloat { value, .. } => vec![*value],
+            Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterHasNext(v) | RangeIterAdvance(v) => vec![*v],
+            IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
+            | FloatCompare { lhs, rhs, .. } => vec![*lhs, *rhs],
+            CheckFlag { flag, .. } => vec![*flag],
         }
+    }
+
+    /// The operands, mutably (same order as `operands`).
+    pub fn operands_mut(&mut self) -> Vec<&mut ValueId> {
+        use Op::*;
+        match self {
+            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => vec![],
+            Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsNone(v) | IsNull(v) | NonNull(v)
+            | GetIter(v) | IterNext(v) => vec![v],
+            CheckBound { value, .. } | StoreLocal { value, .. } | Unary { value, .. } => vec![value],
+            LoadAttr { obj, .. } => vec![obj],
+            StoreAttr { obj, value, .. } => vec![obj, value],
+            Binary { lhs, rhs, .. } | Compare { lhs, rhs, .. } | Is { lhs, rhs, .. } => vec![lhs, rhs],
+            Contains { item, container, .. } => vec![item, container],
+            GetItem { obj, key } | DelItem { obj, key } => vec![obj, key],
+            SetItem { obj, key, value } => vec![obj, key, value],
+            BuildTuple(items) | BuildList(items) => items.iter_mut().collect(),
+            ListAppend { list, value } => vec![list, value],
+            BuildSlice { start, stop, step } => vec![start, stop, step],
+            LoadClosure { .. } => vec![],
+            MakeCell(v) | ListToTuple(v) | BeforeWith(v) => vec![v],
+            CellGet { cell, .. } => vec![cell],
+            CellSet { cell, value } => vec![cell, value],
+            MakeFunction { code, closure, annotations, kwdefaults, defaults } => {
+                vec![code, closure, annotations, kwdefaults, defaults]
+            }
+            FormatValue { value, spec, .. } => vec![value, spec],
+            BuildString(items) | BuildMap(items) | BuildSet(items) => items.iter_mut().collect(),
+            BuildConstKeyMap { keys, values } => std::iter::once(keys).chain(values.iter_mut()).collect(),
+            MapAdd { dict, key, value } => vec![dict, key, value],
+            SetAdd { set, value } => vec![set, value],
+            ListExtend { list, iterable } => vec![list, iterable],
+            DictUpdate { dict, update } => vec![dict, update],
+            DictMerge { dict, update, func } => vec![dict, update, func],
+            CallEx { callable, args, kwargs } => vec![callable, args, kwargs],
+            UnpackSequence { value, .. } | UnpackEx { value, .. } => vec![value],
+            TupleItem { tuple, .. } => vec![tuple],
+            Call { method, callable, args, .. } => [method, callable].into_iter().chain(args.iter_mut()).collect(),
+            DelAttr { obj, .. } => vec![obj],
+            StoreGlobal { value, .. } => vec![value],
+            SetUpdate { set, iterable } => vec![set, iterable],
+            ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | ClearLocal { .. } => vec![],
+            GuardType { value, .. } | Unbox { value, .. } | IntToFloat { value, .. } => vec![value],
+            Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterHasNext(v) | RangeIterAdvance(v) => vec![v],
+            IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
+            | FloatCompare { lhs, rhs, .. } => vec![lhs, rhs],
+            CheckFlag { flag, .. } => vec![flag],
+        }
+    }
+
+    /// Whether the operation works on machine values only (made by the specialiser): it runs
+    /// no Python code, so it needs no current-instruction update.
+    pub fn is_machine(&self) -> bool {
+        use Op::*;
+        matches!(
+            self,
+            ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | GuardType { .. } | Unbox { .. } | Box(_)
+                | IntBinary { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | IntCompare { .. }
+                | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext(_) | RangeIterAdvance(_) | CheckFlag { .. }
+        )
+    }
+
+    /// Whether the operation only computes its result (no effect, cannot leave): it can be
+    /// dropped when the result is unused.
+    pub fn is_pure(&self) -> bool {
+        use Op::*;
+        matches!(
+            self,
+            Const { .. } | Null | ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | IntToFloat { exact: false, .. }
+                | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | FloatNeg(_) | NonNull(_) | IsNull(_)
+                | IsNone(_) | LoadArg { .. }
+        ) || matches!(self, Unbox { to, .. } if *to != Type::I64)
+            || matches!(self, FloatBinary { op: FloatOp::Add | FloatOp::Sub | FloatOp::Mul, .. })
     }
 
     /// The type of the result, or None for operations without one.
@@ -426,6 +595,13 @@ impl Op {
             Null => Some(Type::Null),
             IterNext(_) => Some(Type::MaybeNull),
             IsTrue(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),
+            GuardType { .. } | ClearLocal { .. } | CheckFlag { .. } => None,
+            ConstI64 { .. } | IntBinary { .. } | RangeIterAdvance(_) => Some(Type::I64),
+            ConstF64 { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } => Some(Type::F64),
+            ConstBool(_) | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext(_) => {
+                Some(Type::CBool)
+            }
+            Unbox { to, .. } => Some(*to),
             // LoadArg: arguments are always bound when a frame starts.
             _ => Some(Type::Object),
         }
@@ -439,8 +615,11 @@ pub enum ExitKind {
     /// (tracebacks, `except` handlers and `finally` run there, exactly as interpreted).
     Raise,
     /// No exception: the interpreter resumes by executing the instruction at the offset (used
-    /// for what compiled code leaves to the interpreter, and for failed guards).
+    /// for what compiled code leaves to the interpreter).
     Resume,
+    /// A failed guard or a result unboxed code cannot represent: as `Resume`, and counted (a
+    /// function that keeps deoptimising is recompiled without speculation).
+    Deopt,
 }
 
 /// The interpreter's view of the frame at a bytecode offset: every local slot and the value
@@ -475,6 +654,10 @@ pub struct Instr {
     /// Code unit of the bytecode instruction it comes from: the frame's current instruction
     /// while it runs (what code it calls, even a `__del__`, sees as the line).
     pub at: u32,
+    /// For instructions the specialiser may replace: a `Deopt` exit with the frame as it is
+    /// *before* the instruction (operands still on the stack), so a failed guard or overflow
+    /// hands it to the interpreter to redo.
+    pub deopt: Option<ExitId>,
 }
 
 /// A jump to a block, passing arguments for its parameters.
@@ -535,6 +718,9 @@ pub struct Block {
     pub offset: u32,
     /// Code unit of the bytecode instruction that ends the block (for a return: RETURN_VALUE).
     pub end_at: u32,
+    /// The value of each local slot when the block starts (the specialiser tracks which value
+    /// a `StoreLocal` replaces).
+    pub locals_in: Vec<ValueId>,
 }
 
 /// A function in HIR. Blocks, values and exits live in vectors indexed by their ids.
@@ -548,6 +734,9 @@ pub struct Function {
     pub exits: Vec<Exit>,
     /// Number of `localsplus` slots (locals, cells, free variables).
     pub nlocalsplus: u32,
+    /// For unboxed values that may stand for an unbound local (NULL): the machine bool
+    /// saying whether it is bound (exits write NULL when it is not).
+    pub bound_flags: std::collections::HashMap<ValueId, ValueId>,
 }
 
 impl Function {

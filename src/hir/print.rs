@@ -73,6 +73,9 @@ impl fmt::Display for InstrText<'_> {
         if let Some(exit) = instr.exit {
             write!(f, "  -> {exit}")?;
         }
+        if let Some(exit) = instr.deopt {
+            write!(f, "  deopt {exit}")?;
+        }
         Ok(())
     }
 }
@@ -158,6 +161,23 @@ impl fmt::Display for OpText<'_> {
             }
             CheckEvalBreaker { resume } => write!(f, "CheckEvalBreaker (else {resume})"),
             CheckTracing => write!(f, "CheckTracing"),
+            ConstI64 { value, .. } => write!(f, "ConstI64 {value}"),
+            ConstF64 { bits, .. } => write!(f, "ConstF64 {:?}", f64::from_bits(*bits)),
+            ConstBool(b) => write!(f, "ConstBool {b}"),
+            GuardType { value, class } => write!(f, "GuardType {value} is {class:?}"),
+            Unbox { value, to } => write!(f, "Unbox {value} as {to:?}"),
+            Box(v) => write!(f, "Box {v}"),
+            IntBinary { op, lhs, rhs } => write!(f, "Int{op:?} {lhs}, {rhs}"),
+            FloatBinary { op, lhs, rhs } => write!(f, "Float{op:?} {lhs}, {rhs}"),
+            FloatNeg(v) => write!(f, "FloatNeg {v}"),
+            IntToFloat { value, exact } => write!(f, "IntToFloat{} {value}", if *exact { " exact" } else { "" }),
+            IntCompare { op, lhs, rhs } => write!(f, "IntCompare {} {lhs}, {rhs}", op.symbol()),
+            FloatCompare { op, lhs, rhs } => write!(f, "FloatCompare {} {lhs}, {rhs}", op.symbol()),
+            BoolNot(v) => write!(f, "BoolNot {v}"),
+            RangeIterHasNext(v) => write!(f, "RangeIterHasNext {v}"),
+            RangeIterAdvance(v) => write!(f, "RangeIterAdvance {v}"),
+            ClearLocal { local } => write!(f, "ClearLocal {local}"),
+            CheckFlag { flag, local } => write!(f, "CheckFlag {flag} (local {local})"),
         }
     }
 }
@@ -197,6 +217,7 @@ impl fmt::Display for ExitText<'_> {
         let kind = match exit.kind {
             ExitKind::Raise => "raise",
             ExitKind::Resume => "resume",
+            ExitKind::Deopt => "deopt",
         };
         write!(
             f,

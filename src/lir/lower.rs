@@ -5,7 +5,7 @@ use pyo3_ffi as ffi;
 
 use super::{Arg, Block, Callee, Exit, Func, Inst, Src, Target, Term, VReg};
 use crate::cpython::shim::Layout;
-use crate::hir::{self, Op, Terminator, Type, UnaryOp};
+use crate::hir::{self, ExitKind, FloatOp, Op, PyClass, Terminator, Type, UnaryOp};
 use crate::runtime;
 
 /// Addresses of the objects the code object owns, which compiled code embeds as constants
@@ -117,13 +117,31 @@ impl Lowerer<'_> {
             .iter()
             .find(|(e, _, _)| e.index() == id)
             .map(|(_, callee, args)| (*callee, args.clone()));
+        let machine = |v: &hir::ValueId| Some(self.func.type_of(*v)).filter(|t| t.is_unboxed());
         Exit {
             kind: exit.kind,
             offset: exit.state.offset,
             prelude,
-            release: exit.release.iter().map(|v| (reg(*v), self.func.type_of(*v) != Type::Object)).collect(),
-            // The locals are in the frame already (`StoreLocal`): only the stack is written.
-            stack: exit.state.stack.iter().map(|v| reg(*v)).collect(),
+            release: exit
+                .release
+                .iter()
+                .filter(|v| self.func.type_of(**v).is_object_like())
+                .map(|v| (reg(*v), self.func.type_of(*v) != Type::Object))
+                .collect(),
+            // Locals holding objects are in the frame already (`StoreLocal`); machine values
+            // are boxed into their slots.
+            stack: exit.state.stack.iter().map(|v| (reg(*v), machine(v))).collect(),
+            locals: exit
+                .state
+                .locals
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, v)| {
+                    let ty = machine(v)?;
+                    Some((slot as u32, reg(*v), ty, self.func.bound_flags.get(v).map(|f| reg(*f))))
+                })
+                .collect(),
+            deopt_index: (exit.kind == ExitKind::Deopt).then_some(id as u32),
         }
     }
 
@@ -150,7 +168,8 @@ impl Lowerer<'_> {
         let exit = instr.exit;
         // Code called from here may look at this frame's line (warnings, tracebacks).
         if let Some(e) = exit {
-            if !matches!(instr.op, Op::CheckBound { .. } | Op::CheckEvalBreaker { .. } | Op::CheckTracing) {
+            let sets_own_state = matches!(instr.op, Op::CheckBound { .. } | Op::CheckEvalBreaker { .. } | Op::CheckTracing);
+            if !sets_own_state && !instr.op.is_machine() {
                 out.push(Inst::SetPrevInstr { offset: self.func.exit(e).state.offset });
             }
         }
@@ -449,7 +468,119 @@ impl Lowerer<'_> {
                     out.push(Inst::CheckEvalBreaker { exit: e.0, resume: resume.0 });
                 }
             }
+            _ => self.machine_instr(instr, out),
         }
+    }
+
+    /// Operations on machine values (made by the specialiser).
+    fn machine_instr(&mut self, instr: &hir::Instr, out: &mut Vec<Inst>) {
+        let exit = instr.exit.map(|e| e.0);
+        let dst = || reg(instr.result.expect("operation with a result"));
+        match &instr.op {
+            Op::ConstI64 { value, .. } => out.push(Inst::Move { dst: dst(), src: Src::Imm(*value) }),
+            Op::ConstF64 { bits, .. } => out.push(Inst::Move { dst: dst(), src: Src::Imm(*bits as i64) }),
+            Op::ConstBool(b) => out.push(Inst::Move { dst: dst(), src: Src::Imm(i64::from(*b)) }),
+            Op::GuardType { value, class } => {
+                if let Some(e) = exit {
+                    out.push(Inst::GuardType { value: reg(*value), type_addr: class_address(*class), exit: e });
+                }
+            }
+            Op::Unbox { value, to } => match to {
+                Type::I64 => out.push(Inst::UnboxInt { dst: dst(), value: reg(*value), exit }),
+                Type::F64 => {
+                    let offset = std::mem::offset_of!(ffi::PyFloatObject, ob_fval) as u32;
+                    out.push(Inst::Load { dst: dst(), base: reg(*value), offset });
+                }
+                _ => out.push(Inst::SetEq { dst: dst(), a: reg(*value), b: Src::Imm(py_true()), negate: false }),
+            },
+            Op::Box(v) => self.box_value(*v, dst(), instr.exit, out),
+            Op::IntBinary { op, lhs, rhs } => {
+                out.push(Inst::IntArith { op: *op, dst: dst(), a: reg(*lhs), b: reg(*rhs), exit });
+            }
+            Op::FloatBinary { op, lhs, rhs } => match op {
+                FloatOp::Add | FloatOp::Sub | FloatOp::Mul | FloatOp::Div => {
+                    out.push(Inst::FloatArith { op: *op, dst: dst(), a: reg(*lhs), b: reg(*rhs), exit });
+                }
+                FloatOp::FloorDiv | FloatOp::Mod | FloatOp::Pow => {
+                    let callee = match op {
+                        FloatOp::FloorDiv => callee!(runtime::rjit_rt_float_floordiv, "rjit_rt_float_floordiv"),
+                        FloatOp::Mod => callee!(runtime::rjit_rt_float_mod, "rjit_rt_float_mod"),
+                        _ => callee!(runtime::rjit_rt_float_pow, "rjit_rt_float_pow"),
+                    };
+                    out.push(Inst::Call { callee, args: vec![val(*lhs), val(*rhs)], ret: Some(dst()) });
+                    if let Some(e) = exit {
+                        out.push(Inst::ExitIfEqual { value: dst(), imm: runtime::FLOAT_DEOPT as i64, exit: e });
+                    }
+                }
+            },
+            Op::FloatNeg(v) => out.push(Inst::FloatNeg { dst: dst(), src: reg(*v) }),
+            Op::IntToFloat { value, exact } => {
+                out.push(Inst::IntToFloat { dst: dst(), src: reg(*value), exit: if *exact { exit } else { None } })
+            }
+            Op::IntCompare { op, lhs, rhs } => {
+                out.push(Inst::Compare { op: *op, float: false, dst: dst(), a: reg(*lhs), b: reg(*rhs) })
+            }
+            Op::FloatCompare { op, lhs, rhs } => {
+                out.push(Inst::Compare { op: *op, float: true, dst: dst(), a: reg(*lhs), b: reg(*rhs) })
+            }
+            Op::BoolNot(v) => out.push(Inst::SetEq { dst: dst(), a: reg(*v), b: Src::Imm(0), negate: false }),
+            Op::RangeIterHasNext(it) => match exit {
+                Some(e) => out.push(Inst::RangeHasNext {
+                    dst: dst(),
+                    it: reg(*it),
+                    type_addr: class_address(PyClass::RangeIter),
+                    exit: e,
+                }),
+                None => unreachable!("RangeIterHasNext without its deopt exit"),
+            },
+            Op::RangeIterAdvance(it) => out.push(Inst::RangeAdvance { dst: dst(), it: reg(*it) }),
+            Op::ClearLocal { local } => {
+                let old = self.temp();
+                out.push(Inst::LoadFrame { dst: old, offset: self.local_offset(*local) });
+                out.push(Inst::StoreFrame { offset: self.local_offset(*local), src: Src::Imm(0) });
+                out.push(Inst::XDecref { reg: old, at: instr.at });
+            }
+            Op::CheckFlag { flag, local } => {
+                if let Some(e) = instr.exit {
+                    let raise = callee!(runtime::rjit_rt_unbound_local, "rjit_rt_unbound_local");
+                    self.exits.push((e, raise, vec![Src::Imm(self.constants.code), Src::Imm(i64::from(*local))]));
+                    out.push(Inst::ExitIfZero { value: reg(*flag), exit: e.0 });
+                }
+            }
+            other => unreachable!("generic operation {other:?} in machine_instr"),
+        }
+    }
+
+    /// `dst` = a new reference to the object for machine value `v`.
+    fn box_value(&mut self, v: hir::ValueId, dst: VReg, exit: Option<hir::ExitId>, out: &mut Vec<Inst>) {
+        // A constant boxes to the code object's own constant.
+        let origin = self.func.blocks.iter().flat_map(|b| &b.instrs).find_map(|i| match (&i.op, i.result) {
+            (Op::ConstI64 { origin: Some(o), .. } | Op::ConstF64 { origin: Some(o), .. }, Some(r)) if r == v => Some(*o),
+            _ => None,
+        });
+        if let Some(index) = origin {
+            out.push(Inst::Move { dst, src: Src::Imm(self.constants.consts[index as usize]) });
+            out.push(Inst::Incref(dst));
+            return;
+        }
+        match self.func.type_of(v) {
+            Type::CBool => {
+                out.push(Inst::Select { dst, cond: reg(v), if_true: Src::Imm(py_true()), if_false: Src::Imm(py_false()) });
+                out.push(Inst::Incref(dst));
+            }
+            Type::F64 => self.call_checked(out, callee!(runtime::rjit_rt_box_f64, "rjit_rt_box_f64"), vec![val(v)], dst, exit),
+            _ => self.call_checked(out, callee!(runtime::rjit_rt_box_i64, "rjit_rt_box_i64"), vec![val(v)], dst, exit),
+        }
+    }
+}
+
+/// The address of the type object a class guard compares with.
+fn class_address(class: PyClass) -> i64 {
+    match class {
+        PyClass::Int => std::ptr::addr_of_mut!(ffi::PyLong_Type) as i64,
+        PyClass::Float => std::ptr::addr_of_mut!(ffi::PyFloat_Type) as i64,
+        PyClass::Bool => std::ptr::addr_of_mut!(ffi::PyBool_Type) as i64,
+        PyClass::RangeIter => std::ptr::addr_of_mut!(ffi::PyRangeIter_Type) as i64,
     }
 }
 

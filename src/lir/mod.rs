@@ -12,7 +12,7 @@ pub mod regalloc;
 
 use std::fmt;
 
-use crate::hir::ExitKind;
+use crate::hir::{CompareOp, ExitKind, FloatOp, IntOp, Type};
 
 /// A virtual register holding a pointer-sized value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,6 +107,32 @@ pub enum Inst {
     /// identity inline, anything else through `slow` (a C int function: 1, 0 or -1 on error,
     /// which leaves through `exit`).
     Truth { dst: VReg, value: VReg, slow: Callee, constants: [i64; 3], exit: ExitIndex },
+
+    // ---- machine values ----
+    /// `dst = a op b` on 64-bit ints with Python's result, or leave through `exit` where that
+    /// does not fit or raises (overflow, division by zero, negative shift).
+    IntArith { op: IntOp, dst: VReg, a: VReg, b: VReg, exit: Option<ExitIndex> },
+    /// `dst = a op b` on floats (IEEE bits in general registers) for `+ - * /`; `/` leaves
+    /// through `exit` when `b` is zero. (`//`, `%` and `**` are runtime calls.)
+    FloatArith { op: FloatOp, dst: VReg, a: VReg, b: VReg, exit: Option<ExitIndex> },
+    /// `dst = -src` of a float (sign bit).
+    FloatNeg { dst: VReg, src: VReg },
+    /// `dst = float(src)`; with `exit`, leaves unless |src| <= 2**53 (exact).
+    IntToFloat { dst: VReg, src: VReg, exit: Option<ExitIndex> },
+    /// `dst = a op b` as 0/1, on ints or (with `float`) floats with Python's NaN rules.
+    Compare { op: CompareOp, float: bool, dst: VReg, a: VReg, b: VReg },
+    /// Leaves through `exit` unless `Py_TYPE(value)` is the type object at `type_addr`.
+    GuardType { value: VReg, type_addr: i64, exit: ExitIndex },
+    /// `dst` = the value of an exact int; leaves through `exit` (if any) when it may not fit
+    /// 64 bits (more than two 30-bit digits).
+    UnboxInt { dst: VReg, value: VReg, exit: Option<ExitIndex> },
+    /// Leaves through `exit` if `value` equals `imm`.
+    ExitIfEqual { value: VReg, imm: i64, exit: ExitIndex },
+    /// `dst = it has another item`, for a `range_iterator` (3.11 layout); leaves through
+    /// `exit` if `it` is not one.
+    RangeHasNext { dst: VReg, it: VReg, type_addr: i64, exit: ExitIndex },
+    /// `dst` = the next item of a range iterator that has one (advancing it).
+    RangeAdvance { dst: VReg, it: VReg },
 }
 
 /// A jump target with the values for its parameters.
@@ -146,8 +172,13 @@ pub struct Exit {
     pub prelude: Option<(Callee, Vec<Src>)>,
     /// References to release, with whether each may be NULL.
     pub release: Vec<(VReg, bool)>,
-    /// The value stack, written into the frame (the locals are there already).
-    pub stack: Vec<VReg>,
+    /// The value stack, written into the frame; machine values (with their type) are boxed.
+    pub stack: Vec<(VReg, Option<Type>)>,
+    /// Locals whose value is a machine value: (slot, value, type, bound flag). Each is boxed
+    /// (NULL if the flag is clear) and swapped into its slot (the old contents released).
+    pub locals: Vec<(u32, VReg, Type, Option<VReg>)>,
+    /// Counted as a deoptimisation (`ExitKind::Deopt`), with this exit index.
+    pub deopt_index: Option<u32>,
 }
 
 /// A function in LIR.
@@ -191,6 +222,10 @@ impl Inst {
             | Inst::ExitIfNegative { value, .. }
             | Inst::ExitIfNullWithError { value, .. }
             | Inst::Truth { value, .. } => vec![*value],
+            Inst::IntArith { a, b, .. } | Inst::FloatArith { a, b, .. } | Inst::Compare { a, b, .. } => vec![*a, *b],
+            Inst::FloatNeg { src, .. } | Inst::IntToFloat { src, .. } => vec![*src],
+            Inst::GuardType { value, .. } | Inst::UnboxInt { value, .. } | Inst::ExitIfEqual { value, .. } => vec![*value],
+            Inst::RangeHasNext { it, .. } | Inst::RangeAdvance { it, .. } => vec![*it],
         }
     }
 
@@ -202,9 +237,15 @@ impl Inst {
             | Inst::Load { dst, .. }
             | Inst::SetEq { dst, .. }
             | Inst::Select { dst, .. }
-            | Inst::Truth { dst, .. } => {
-                Some(*dst)
-            }
+            | Inst::Truth { dst, .. }
+            | Inst::IntArith { dst, .. }
+            | Inst::FloatArith { dst, .. }
+            | Inst::FloatNeg { dst, .. }
+            | Inst::IntToFloat { dst, .. }
+            | Inst::Compare { dst, .. }
+            | Inst::UnboxInt { dst, .. }
+            | Inst::RangeHasNext { dst, .. }
+            | Inst::RangeAdvance { dst, .. } => Some(*dst),
             Inst::Call { ret, .. } => *ret,
             _ => None,
         }
@@ -217,7 +258,14 @@ impl Inst {
             | Inst::ExitIfNegative { exit, .. }
             | Inst::ExitIfNullWithError { exit, .. }
             | Inst::ExitIfTracing { exit }
-            | Inst::Truth { exit, .. } => vec![*exit],
+            | Inst::Truth { exit, .. }
+            | Inst::GuardType { exit, .. }
+            | Inst::ExitIfEqual { exit, .. }
+            | Inst::RangeHasNext { exit, .. } => vec![*exit],
+            Inst::IntArith { exit, .. }
+            | Inst::FloatArith { exit, .. }
+            | Inst::IntToFloat { exit, .. }
+            | Inst::UnboxInt { exit, .. } => exit.iter().copied().collect(),
             Inst::CheckEvalBreaker { exit, resume } => vec![*exit, *resume],
             _ => vec![],
         }
@@ -235,7 +283,8 @@ impl Exit {
         });
         prelude
             .chain(self.release.iter().map(|(r, _)| *r))
-            .chain(self.stack.iter().copied())
+            .chain(self.stack.iter().map(|(r, _)| *r))
+            .chain(self.locals.iter().flat_map(|(_, r, _, flag)| std::iter::once(*r).chain(*flag)))
             .collect()
     }
 }
@@ -316,6 +365,22 @@ impl fmt::Display for InstText<'_> {
             Inst::CheckEvalBreaker { exit, resume } => write!(f, "eval_breaker or exit {exit} / {resume}"),
             Inst::ExitIfTracing { exit } => write!(f, "exit {exit} if tracing"),
             Inst::Truth { dst, value, slow, exit, .. } => write!(f, "{dst} = truth {value} (else {}) or exit {exit}", slow.name),
+            Inst::IntArith { op, dst, a, b, exit } => write!(f, "{dst} = int.{op:?} {a}, {b}{}", or_exit(exit)),
+            Inst::FloatArith { op, dst, a, b, exit } => write!(f, "{dst} = float.{op:?} {a}, {b}{}", or_exit(exit)),
+            Inst::FloatNeg { dst, src } => write!(f, "{dst} = float.neg {src}"),
+            Inst::IntToFloat { dst, src, exit } => write!(f, "{dst} = int_to_float {src}{}", or_exit(exit)),
+            Inst::Compare { op, float, dst, a, b } => {
+                write!(f, "{dst} = {}.cmp {a} {} {b}", if *float { "float" } else { "int" }, op.symbol())
+            }
+            Inst::GuardType { value, type_addr, exit } => write!(f, "exit {exit} unless type({value}) is {type_addr:#x}"),
+            Inst::UnboxInt { dst, value, exit } => write!(f, "{dst} = unbox_int {value}{}", or_exit(exit)),
+            Inst::ExitIfEqual { value, imm, exit } => write!(f, "exit {exit} if {value} == {imm:#x}"),
+            Inst::RangeHasNext { dst, it, exit, .. } => write!(f, "{dst} = range_has_next {it} or exit {exit}"),
+            Inst::RangeAdvance { dst, it } => write!(f, "{dst} = range_advance {it}"),
         }
     }
+}
+
+fn or_exit(exit: &Option<ExitIndex>) -> String {
+    exit.map(|e| format!(" or exit {e}")).unwrap_or_default()
 }

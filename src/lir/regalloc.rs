@@ -233,7 +233,9 @@ mod tests {
             offset: 0,
             prelude: None,
             release: vec![],
-            stack: (0..8).map(VReg).collect(),
+            stack: (0..8).map(|r| (VReg(r), None)).collect(),
+            locals: vec![],
+            deopt_index: None,
         };
         let func = Func { name: "t".into(), blocks: vec![block], exits: vec![exit], nregs: 8, nlocalsplus: 8 };
         let alloc = allocate(&func, 2);

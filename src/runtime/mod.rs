@@ -46,7 +46,12 @@ mod containers;
 mod fast;
 mod control;
 mod names;
+mod numeric;
 mod operators;
+
+pub use numeric::{
+    rjit_rt_box_bool, rjit_rt_box_f64, rjit_rt_box_i64, rjit_rt_float_floordiv, rjit_rt_float_mod, rjit_rt_float_pow, FLOAT_DEOPT,
+};
 
 use std::ffi::{c_char, c_int};
 use std::panic::{self, AssertUnwindSafe};

@@ -1,0 +1,1075 @@
+//! Type specialisation: the generic HIR (every operation through the C API on boxed objects)
+//! becomes code on unboxed machine values where the types are known.
+//!
+//! 1. **Kinds.** A forward fixpoint gives every value a set of possible kinds (`NULL`, `INT`
+//!    fitting 64 bits, `FLOAT`, `BOOL`, `OTHER`), seeded by the argument types observed at the
+//!    first compile (checked by entry guards) and by the constants, and carried through the
+//!    operations whose result kind follows from their operands' (int + int is an int, or a
+//!    deopt when it overflows).
+//! 2. **Representation.** A value with one numeric kind lives unboxed (`I64`, `F64`, `CBool`)
+//!    unless it flows into a block parameter that must stay an object, in which case it is
+//!    boxed where it is made and keeps an unboxed *shadow*. Arguments stay objects (the frame
+//!    owns them) with a shadow read after the entry guard.
+//! 3. **Rewrite.** Specialisable operations become machine operations whose failure cases
+//!    (overflow, division by zero, a range iterator that is not one) leave through the
+//!    instruction's `Deopt` exit: the interpreter redoes the instruction on the boxed operands,
+//!    so the result is exactly Python's. Everything else stays generic and gets boxed
+//!    operands. Reference counting of unboxed values disappears; a local whose value is
+//!    unboxed has a NULL (or stale, still owned) frame slot, and exits box it back.
+//! 4. **Clean-up.** Dead pure instructions and block parameters go.
+
+use std::collections::{HashMap, HashSet};
+
+use super::build::compact_exits;
+use super::{
+    BinaryOp, CompareOp, Edge, Exit, ExitId, ExitKind, FloatOp, FrameState, Function, Instr, IntOp,
+    Op, PyClass, Terminator, Type, UnaryOp, ValueId,
+};
+
+/// Possible kinds of a value, as a bit set.
+pub type Kind = u8;
+pub const NULL: Kind = 1;
+pub const INT: Kind = 2;
+pub const FLOAT: Kind = 4;
+pub const BOOL: Kind = 8;
+pub const OTHER: Kind = 16;
+
+/// A constant of the code object, as the specialiser sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ConstValue {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Other,
+}
+
+/// What the specialiser knows about the code object and the call that made it hot.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Kind of each argument slot at the call that triggered compilation (`OTHER` if not a
+    /// 64-bit int, float or bool).
+    pub args: Vec<Kind>,
+    pub consts: Vec<ConstValue>,
+    /// `co_names` index of `range`, if the code names it (`for i in range(...)` loops).
+    pub range_name: Option<u32>,
+}
+
+/// The single numeric kind of a set (NULL aside), if it has exactly one.
+fn numeric(kind: Kind) -> Option<Kind> {
+    match kind & !NULL {
+        INT => Some(INT),
+        FLOAT => Some(FLOAT),
+        BOOL => Some(BOOL),
+        _ => None,
+    }
+}
+
+fn unboxed_type(kind: Kind) -> Type {
+    match kind {
+        INT => Type::I64,
+        FLOAT => Type::F64,
+        _ => Type::CBool,
+    }
+}
+
+fn int_like(kind: Kind) -> bool {
+    kind == INT || kind == BOOL
+}
+
+/// `+=` and `+` are the same operation on numbers.
+fn plain(op: BinaryOp) -> BinaryOp {
+    use BinaryOp::*;
+    match op {
+        InplaceAdd => Add,
+        InplaceAnd => And,
+        InplaceFloorDivide => FloorDivide,
+        InplaceLshift => Lshift,
+        InplaceMatrixMultiply => MatrixMultiply,
+        InplaceMultiply => Multiply,
+        InplaceRemainder => Remainder,
+        InplaceOr => Or,
+        InplacePower => Power,
+        InplaceRshift => Rshift,
+        InplaceSubtract => Subtract,
+        InplaceTrueDivide => TrueDivide,
+        InplaceXor => Xor,
+        other => other,
+    }
+}
+
+/// The kind of `lhs op rhs` on single numeric kinds, or None if it is not specialised.
+fn binary_kind(op: BinaryOp, lhs: Kind, rhs: Kind) -> Option<Kind> {
+    use BinaryOp::*;
+    let op = plain(op);
+    if int_like(lhs) && int_like(rhs) {
+        return match op {
+            Add | Subtract | Multiply | FloorDivide | Remainder | Lshift | Rshift => Some(INT),
+            And | Or | Xor => Some(if lhs == BOOL && rhs == BOOL { BOOL } else { INT }),
+            TrueDivide => Some(FLOAT),
+            _ => None,
+        };
+    }
+    if (lhs == FLOAT || int_like(lhs)) && (rhs == FLOAT || int_like(rhs)) {
+        return match op {
+            Add | Subtract | Multiply | TrueDivide | FloorDivide | Remainder | Power => Some(FLOAT),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// The kind of a unary operation's result on a single numeric kind.
+fn unary_kind(op: UnaryOp, kind: Kind) -> Option<Kind> {
+    match (op, kind) {
+        (UnaryOp::Negative | UnaryOp::Positive, FLOAT) => Some(FLOAT),
+        (_, INT | BOOL) => Some(INT),
+        _ => None,
+    }
+}
+
+struct Kinds {
+    kind: Vec<Kind>,
+    /// `IterNext` results of those.
+    range_nexts: HashSet<ValueId>,
+}
+
+fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
+    let mut kind = vec![0 as Kind; func.values.len()];
+    let mut range_iters = HashSet::new();
+    let mut range_nexts = HashSet::new();
+    // Calls of the global `range`: their iterators are speculated to be range iterators.
+    let mut range_calls = HashSet::new();
+    let mut range_globals = HashSet::new();
+    for block in &func.blocks {
+        for instr in &block.instrs {
+            match (&instr.op, instr.result) {
+                (Op::LoadGlobal { name }, Some(r)) if Some(*name) == facts.range_name => {
+                    range_globals.insert(r);
+                }
+                (Op::Call { callable, .. }, Some(r)) if range_globals.contains(callable) => {
+                    range_calls.insert(r);
+                }
+                (Op::GetIter(v), Some(r)) if range_calls.contains(v) => {
+                    range_iters.insert(r);
+                }
+                (Op::IterNext(it), Some(r)) if range_iters.contains(it) && instr.deopt.is_some() => {
+                    range_nexts.insert(r);
+                }
+                _ => {}
+            }
+        }
+    }
+    // An IterNext result used other than by IsNull/NonNull cannot be split into the two
+    // machine operations.
+    for block in &func.blocks {
+        for instr in &block.instrs {
+            if !matches!(instr.op, Op::IsNull(_) | Op::NonNull(_)) {
+                for v in instr.op.operands() {
+                    range_nexts.remove(&v);
+                }
+            }
+        }
+        for v in block.terminator.operands().into_iter().chain(block.terminator.edges().iter().flat_map(|e| e.args.clone())) {
+            range_nexts.remove(&v);
+        }
+    }
+    for exit in &func.exits {
+        for v in exit.state.locals.iter().chain(&exit.state.stack).chain(&exit.release) {
+            range_nexts.remove(v);
+        }
+    }
+    loop {
+        let mut changed = false;
+        let mut set = |kind: &mut Vec<Kind>, v: ValueId, k: Kind| {
+            let new = kind[v.index()] | k;
+            if new != kind[v.index()] {
+                kind[v.index()] = new;
+                changed = true;
+            }
+        };
+        for block in &func.blocks {
+            for instr in &block.instrs {
+                let Some(r) = instr.result else { continue };
+                let k = |v: &ValueId| kind[v.index()];
+                let result = match &instr.op {
+                    Op::LoadArg { local } => facts.args.get(*local as usize).copied().unwrap_or(OTHER),
+                    Op::Null => NULL,
+                    Op::Const { index } => match facts.consts.get(*index as usize) {
+                        Some(ConstValue::Int(_)) => INT,
+                        Some(ConstValue::Float(_)) => FLOAT,
+                        Some(ConstValue::Bool(_)) => BOOL,
+                        _ => OTHER,
+                    },
+                    Op::CheckBound { value, .. } => k(value) & !NULL,
+                    Op::NonNull(v) if range_nexts.contains(v) => INT,
+                    Op::NonNull(v) => k(v) & !NULL,
+                    Op::Binary { op, lhs, rhs } => {
+                        match (numeric(k(lhs)).filter(|_| k(lhs) & NULL == 0), numeric(k(rhs)).filter(|_| k(rhs) & NULL == 0)) {
+                            (Some(a), Some(b)) if instr.deopt.is_some() => binary_kind(*op, a, b).unwrap_or(OTHER),
+                            _ if k(lhs) == 0 || k(rhs) == 0 => 0,
+                            _ => OTHER,
+                        }
+                    }
+                    Op::Compare { lhs, rhs, .. } => match (numeric(k(lhs)), numeric(k(rhs))) {
+                        (Some(_), Some(_)) if instr.deopt.is_some() && (k(lhs) | k(rhs)) & NULL == 0 => BOOL,
+                        _ if k(lhs) == 0 || k(rhs) == 0 => 0,
+                        _ => OTHER,
+                    },
+                    Op::Unary { op, value } => match numeric(k(value)) {
+                        Some(a) if instr.deopt.is_some() && k(value) & NULL == 0 => unary_kind(*op, a).unwrap_or(OTHER),
+                        _ if k(value) == 0 => 0,
+                        _ => OTHER,
+                    },
+                    Op::Not(v) => match numeric(k(v)) {
+                        Some(_) if k(v) & NULL == 0 => BOOL,
+                        _ if k(v) == 0 => 0,
+                        _ => OTHER,
+                    },
+                    _ => match func.type_of(r) {
+                        Type::Object | Type::MaybeNull => OTHER,
+                        Type::Null => NULL,
+                        // Machine values made by the builder (truth tests) are not Python values.
+                        _ => 0,
+                    },
+                };
+                set(&mut kind, r, result);
+            }
+            for edge in block.terminator.edges() {
+                let params = &func.block(edge.target).params;
+                for (p, a) in params.iter().zip(&edge.args) {
+                    let ka = kind[a.index()];
+                    set(&mut kind, *p, ka);
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    Kinds { kind, range_nexts }
+}
+
+/// How a value is represented after the rewrite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repr {
+    /// An object (a reference), as in the generic HIR.
+    Boxed,
+    /// A machine value of this type; no reference.
+    Unboxed(Type),
+}
+
+/// Specialises `func` (built with deopt states) for `facts`. Returns None when nothing was
+/// specialised (the generic function is as good).
+pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
+    let kinds = infer_kinds(func, facts);
+    let mut s = Specializer::new(func, kinds, facts.consts.clone());
+    s.choose_representations(facts);
+    if !s.anything_unboxed() {
+        return None;
+    }
+    let mut out = s.rewrite(facts)?;
+    clean_up(&mut out);
+    Some(out)
+}
+
+struct Specializer<'a> {
+    func: &'a Function,
+    kinds: Kinds,
+    repr: Vec<Repr>,
+    /// Machine-value shadows of boxed values of one numeric kind (made next to the value).
+    shadow: HashMap<ValueId, ValueId>,
+    /// The function being made.
+    out: Function,
+    /// Uses rewritten to other values (e.g. a truth test of a machine bool is the bool).
+    subst: HashMap<ValueId, ValueId>,
+    /// Shadows of arguments that were used (they need an entry guard).
+    used_arg_shadows: HashSet<ValueId>,
+    /// The argument values (`LoadArg` results).
+    args: HashSet<ValueId>,
+    consts: Vec<ConstValue>,
+}
+
+impl<'a> Specializer<'a> {
+    fn new(func: &'a Function, kinds: Kinds, consts: Vec<ConstValue>) -> Specializer<'a> {
+        let mut out = func.clone();
+        for block in &mut out.blocks {
+            block.instrs.clear();
+        }
+        let args = func.blocks[0]
+            .instrs
+            .iter()
+            .filter(|i| matches!(i.op, Op::LoadArg { .. }))
+            .filter_map(|i| i.result)
+            .collect();
+        Specializer {
+            func,
+            kinds,
+            repr: vec![Repr::Boxed; func.values.len()],
+            shadow: HashMap::new(),
+            out,
+            subst: HashMap::new(),
+            used_arg_shadows: HashSet::new(),
+            args,
+            consts,
+        }
+    }
+
+    fn kind(&self, v: ValueId) -> Kind {
+        self.kinds.kind[v.index()]
+    }
+
+    fn anything_unboxed(&self) -> bool {
+        self.repr.iter().any(|r| matches!(r, Repr::Unboxed(_))) || !self.shadow.is_empty()
+    }
+
+    fn choose_representations(&mut self, facts: &Facts) {
+        let func = self.func;
+        let mut is_param = HashSet::new();
+        for block in &func.blocks {
+            is_param.extend(block.params.iter().copied());
+        }
+        for (i, &k) in self.kinds.kind.iter().enumerate() {
+            let v = ValueId(i as u32);
+            let Some(n) = numeric(k) else { continue };
+            let object_like = func.type_of(v).is_object_like() || func.type_of(v) == Type::Null;
+            if !object_like {
+                continue;
+            }
+            self.repr[i] = Repr::Unboxed(unboxed_type(n));
+            // NULL-or-number is only representable for block parameters (with a flag).
+            if k & NULL != 0 && !is_param.contains(&v) {
+                self.repr[i] = Repr::Boxed;
+            }
+        }
+        for block in &func.blocks {
+            for instr in &block.instrs {
+                if let (Op::LoadArg { local }, Some(r)) = (&instr.op, instr.result) {
+                    if facts.args.get(*local as usize).copied().and_then(numeric).is_some() {
+                        // Arguments stay the frame's objects; specialised uses read a shadow.
+                        self.repr[r.index()] = Repr::Boxed;
+                    }
+                }
+            }
+        }
+        // A value flowing into a parameter that stays an object is boxed where it is made.
+        loop {
+            let mut changed = false;
+            for block in &func.blocks {
+                for edge in block.terminator.edges() {
+                    let params = &func.block(edge.target).params;
+                    for (p, a) in params.iter().zip(&edge.args) {
+                        if self.repr[p.index()] == Repr::Boxed && matches!(self.repr[a.index()], Repr::Unboxed(_)) {
+                            self.repr[a.index()] = Repr::Boxed;
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for i in 0..self.repr.len() {
+            if let Repr::Unboxed(ty) = self.repr[i] {
+                self.out.values[i] = ty;
+            }
+        }
+        // Boxed values of one numeric kind (never NULL) get a machine shadow.
+        for i in 0..self.kinds.kind.len() {
+            let k = self.kinds.kind[i];
+            if self.repr[i] == Repr::Boxed && k & NULL == 0 && numeric(k).is_some() {
+                let ty = unboxed_type(numeric(k).unwrap_or(OTHER));
+                let shadow = self.new_value(ty);
+                self.shadow.insert(ValueId(i as u32), shadow);
+            }
+        }
+    }
+
+    fn new_value(&mut self, ty: Type) -> ValueId {
+        self.out.values.push(ty);
+        ValueId(self.out.values.len() as u32 - 1)
+    }
+
+    fn unboxed_ty(&self, v: ValueId) -> Option<Type> {
+        match self.repr[v.index()] {
+            Repr::Unboxed(t) => Some(t),
+            Repr::Boxed => None,
+        }
+    }
+
+    fn map(&self, v: ValueId) -> ValueId {
+        self.subst.get(&v).copied().unwrap_or(v)
+    }
+
+    /// The machine value of `v` (itself if unboxed, else its shadow).
+    fn machine(&mut self, v: ValueId) -> Option<ValueId> {
+        if self.unboxed_ty(v).is_some() {
+            return Some(self.map(v));
+        }
+        let s = *self.shadow.get(&v)?;
+        if self.args.contains(&v) {
+            self.used_arg_shadows.insert(v);
+        }
+        Some(s)
+    }
+
+    /// The single numeric kind `v` has, if it has a machine value.
+    fn numeric_kind(&self, v: ValueId) -> Option<Kind> {
+        let k = self.kind(v);
+        if k & NULL != 0 {
+            return None;
+        }
+        let n = numeric(k)?;
+        (self.unboxed_ty(v).is_some() || self.shadow.contains_key(&v)).then_some(n)
+    }
+
+    fn rewrite(mut self, facts: &Facts) -> Option<Function> {
+        let func = self.func;
+        // Parameter types and flags.
+        let mut new_params: Vec<Vec<ValueId>> = Vec::new();
+        for block in &func.blocks {
+            let mut params = Vec::new();
+            for &p in &block.params {
+                params.push(p);
+                if let Repr::Unboxed(ty) = self.repr[p.index()] {
+                    self.out.values[p.index()] = ty;
+                    if self.kind(p) & NULL != 0 {
+                        let flag = self.new_value(Type::CBool);
+                        self.out.bound_flags.insert(p, flag);
+                        params.push(flag);
+                    }
+                }
+            }
+            new_params.push(params);
+        }
+        for b in 0..func.blocks.len() {
+            let mut e = Emit { instrs: Vec::new(), at: func.blocks[b].offset };
+            // Shadows of boxed parameters, at the block's start.
+            for &p in &func.blocks[b].params {
+                if let Some(&s) = self.shadow.get(&p) {
+                    let to = self.out.values[s.index()];
+                    e.push(Instr { result: Some(s), op: Op::Unbox { value: p, to }, exit: None, at: e.at, deopt: None });
+                }
+            }
+            let mut locals = func.blocks[b].locals_in.clone();
+            for instr in &func.blocks[b].instrs {
+                e.at = instr.at;
+                self.instr(instr, &mut e, &mut locals)?;
+            }
+            e.at = func.blocks[b].end_at;
+            let terminator = self.terminator(&func.blocks[b].terminator, &mut e)?;
+            let block = &mut self.out.blocks[b];
+            block.instrs = e.instrs;
+            block.terminator = terminator;
+            block.params = new_params[b].clone();
+        }
+        self.entry_guards(facts);
+        // Exits: values that were substituted (none appear in frame states) and releases of
+        // machine values (nothing to release) are fixed up by the lowering.
+        let subst = self.subst.clone();
+        for exit in &mut self.out.exits {
+            for v in exit.state.locals.iter_mut().chain(&mut exit.state.stack) {
+                *v = subst.get(v).copied().unwrap_or(*v);
+            }
+        }
+        let out_values = self.out.values.clone();
+        for exit in &mut self.out.exits {
+            exit.release.retain(|v| out_values[v.index()].is_object_like());
+        }
+        Some(self.out)
+    }
+
+    /// Guards on the arguments whose machine values are used: their observed class, then the
+    /// unboxed value (leaving for the interpreter at the function's start otherwise).
+    fn entry_guards(&mut self, facts: &Facts) {
+        if self.used_arg_shadows.is_empty() {
+            return;
+        }
+        let entry = &self.func.blocks[0];
+        let exit = ExitId(self.out.exits.len() as u32);
+        self.out.exits.push(Exit {
+            kind: ExitKind::Deopt,
+            state: FrameState { offset: 0, locals: entry.locals_in.clone(), stack: vec![] },
+            release: vec![],
+        });
+        let mut guards = Vec::new();
+        let mut args: Vec<&Instr> = entry.instrs.iter().filter(|i| matches!(i.op, Op::LoadArg { .. })).collect();
+        args.sort_by_key(|i| i.result);
+        for instr in args {
+            let (Some(v), Op::LoadArg { local }) = (instr.result, &instr.op) else { continue };
+            if !self.used_arg_shadows.contains(&v) {
+                continue;
+            }
+            let class = match facts.args[*local as usize] {
+                INT => PyClass::Int,
+                FLOAT => PyClass::Float,
+                _ => PyClass::Bool,
+            };
+            let s = self.shadow[&v];
+            let to = self.out.values[s.index()];
+            guards.push(Instr { result: None, op: Op::GuardType { value: v, class }, exit: Some(exit), at: 0, deopt: None });
+            let unbox_exit = (to == Type::I64).then_some(exit);
+            guards.push(Instr { result: Some(s), op: Op::Unbox { value: v, to }, exit: unbox_exit, at: 0, deopt: None });
+        }
+        self.out.blocks[0].instrs.extend(guards);
+    }
+
+    fn terminator(&mut self, term: &Terminator, e: &mut Emit) -> Option<Terminator> {
+        Some(match term {
+            Terminator::Jump(edge) => Terminator::Jump(self.edge(edge, e)?),
+            Terminator::Branch { cond, if_true, if_false } => Terminator::Branch {
+                cond: self.map(*cond),
+                if_true: self.edge(if_true, e)?,
+                if_false: self.edge(if_false, e)?,
+            },
+            Terminator::Return(v) => Terminator::Return(self.boxed_operand(*v, e, None).0),
+            Terminator::Exit(x) => Terminator::Exit(*x),
+        })
+    }
+
+    /// An edge's arguments in the representation of the target's parameters.
+    fn edge(&mut self, edge: &Edge, e: &mut Emit) -> Option<Edge> {
+        let params = self.func.block(edge.target).params.clone();
+        let mut args = Vec::new();
+        for (p, a) in params.iter().zip(&edge.args) {
+            match self.repr[p.index()] {
+                Repr::Unboxed(_) => {
+                    let payload = if self.func.type_of(*a) == Type::Null { *a } else { self.machine(*a)? };
+                    args.push(payload);
+                    if self.out.bound_flags.contains_key(p) {
+                        let flag = if let Some(&f) = self.out.bound_flags.get(a) {
+                            f
+                        } else {
+                            let bound = self.func.type_of(*a) != Type::Null;
+                            e.value(self, Op::ConstBool(bound), None)
+                        };
+                        args.push(flag);
+                    }
+                }
+                Repr::Boxed => {
+                    if self.unboxed_ty(*a).is_some() {
+                        return None; // representation choice failed to box it (a bug)
+                    }
+                    args.push(self.map(*a));
+                }
+            }
+        }
+        Some(Edge { target: edge.target, args })
+    }
+
+    /// `v` as an object operand: itself, or a new boxed temporary (returned with `true`, to be
+    /// released after the use unless the use consumes it).
+    fn boxed_operand(&mut self, v: ValueId, e: &mut Emit, exit: Option<ExitId>) -> (ValueId, bool) {
+        let v = self.map(v);
+        if self.out.values[v.index()].is_unboxed() {
+            let t = e.value(self, Op::Box(v), exit);
+            (t, true)
+        } else {
+            (v, false)
+        }
+    }
+
+    /// Defines `result` (a value of the generic function) by a machine operation: directly
+    /// when it is unboxed, or through a machine temporary and `Box` when it stays an object.
+    fn define(&mut self, result: ValueId, op: Op, exit: Option<ExitId>, box_exit: Option<ExitId>, e: &mut Emit) {
+        match self.repr[result.index()] {
+            Repr::Unboxed(ty) => {
+                self.out.values[result.index()] = ty;
+                e.push(Instr { result: Some(result), op, exit, at: e.at, deopt: None });
+            }
+            Repr::Boxed => {
+                let ty = op.result_type().unwrap_or(Type::I64);
+                let m = self.shadow.get(&result).copied().unwrap_or_else(|| self.new_value(ty));
+                self.out.values[m.index()] = ty;
+                e.push(Instr { result: Some(m), op, exit, at: e.at, deopt: None });
+                e.push(Instr { result: Some(result), op: Op::Box(m), exit: box_exit, at: e.at, deopt: None });
+            }
+        }
+    }
+
+    fn instr(&mut self, instr: &Instr, e: &mut Emit, locals: &mut [ValueId]) -> Option<()> {
+        let result = instr.result;
+        let unboxed = |s: &Self, v: &ValueId| s.unboxed_ty(*v).is_some();
+        match &instr.op {
+            Op::Incref(v) | Op::Decref(v) | Op::XDecref(v) if unboxed(self, v) => {}
+            Op::StoreLocal { local, value } => {
+                let i = *local as usize;
+                let old = locals[i];
+                let old_unboxed = unboxed(self, &old) || self.func.type_of(old) == Type::Null;
+                let old_stale = unboxed(self, &old);
+                if unboxed(self, value) {
+                    if old_stale {
+                        e.push(Instr { result: None, op: Op::ClearLocal { local: *local }, exit: None, at: e.at, deopt: None });
+                    } else if !old_unboxed {
+                        // The builder's release of `old` follows and drops the slot's reference.
+                        let null = e.value(self, Op::Null, None);
+                        e.push(Instr { result: None, op: Op::StoreLocal { local: *local, value: null }, exit: None, at: e.at, deopt: None });
+                    }
+                } else {
+                    if old_stale {
+                        e.push(Instr { result: None, op: Op::ClearLocal { local: *local }, exit: None, at: e.at, deopt: None });
+                    }
+                    e.push(Instr { op: Op::StoreLocal { local: *local, value: self.map(*value) }, ..instr.clone() });
+                }
+                locals[i] = *value;
+            }
+            Op::Const { index } if result.is_some_and(|r| self.shadow.contains_key(&r) || unboxed(self, &r)) => {
+                let r = result?;
+                let op = match self.func_const(*index) {
+                    (INT, v) => Op::ConstI64 { value: v as i64, origin: Some(*index) },
+                    (FLOAT, bits) => Op::ConstF64 { bits, origin: Some(*index) },
+                    (_, b) => Op::ConstBool(b != 0),
+                };
+                if unboxed(self, &r) {
+                    self.define(r, op, None, None, e);
+                } else {
+                    e.push(instr.clone());
+                    let s = self.shadow[&r];
+                    e.push(Instr { result: Some(s), op, exit: None, at: e.at, deopt: None });
+                }
+            }
+            Op::CheckBound { value, local } if unboxed(self, value) => {
+                let r = result?;
+                if let Some(&flag) = self.out.bound_flags.get(value) {
+                    e.push(Instr { result: None, op: Op::CheckFlag { flag, local: *local }, exit: instr.exit, at: e.at, deopt: None });
+                }
+                if let Repr::Unboxed(_) = self.repr[r.index()] {
+                    self.subst.insert(r, self.map(*value));
+                } else {
+                    e.push(Instr { result: Some(r), op: Op::Box(self.map(*value)), exit: instr.exit, at: e.at, deopt: None });
+                }
+            }
+            Op::Binary { op, lhs, rhs } if self.specialisable(result) => {
+                let (a, b) = (self.numeric_kind(*lhs)?, self.numeric_kind(*rhs)?);
+                let (ml, mr) = (self.machine(*lhs)?, self.machine(*rhs)?);
+                let deopt = instr.deopt;
+                let r = result?;
+                let op = plain(*op);
+                if int_like(a) && int_like(b) && op != BinaryOp::TrueDivide {
+                    let int_op = match op {
+                        BinaryOp::Add => IntOp::Add,
+                        BinaryOp::Subtract => IntOp::Sub,
+                        BinaryOp::Multiply => IntOp::Mul,
+                        BinaryOp::FloorDivide => IntOp::FloorDiv,
+                        BinaryOp::Remainder => IntOp::Mod,
+                        BinaryOp::And => IntOp::And,
+                        BinaryOp::Or => IntOp::Or,
+                        BinaryOp::Xor => IntOp::Xor,
+                        BinaryOp::Lshift => IntOp::Lshift,
+                        BinaryOp::Rshift => IntOp::Rshift,
+                        _ => return None,
+                    };
+                    let can_fail = !matches!(int_op, IntOp::And | IntOp::Or | IntOp::Xor);
+                    self.define(r, Op::IntBinary { op: int_op, lhs: ml, rhs: mr }, if can_fail { deopt } else { None }, instr.exit, e);
+                } else {
+                    let exact = int_like(a) && int_like(b);
+                    let fl = self.as_float(ml, a, exact, deopt, e);
+                    let fr = self.as_float(mr, b, exact, deopt, e);
+                    let float_op = match op {
+                        BinaryOp::Add => FloatOp::Add,
+                        BinaryOp::Subtract => FloatOp::Sub,
+                        BinaryOp::Multiply => FloatOp::Mul,
+                        BinaryOp::TrueDivide => FloatOp::Div,
+                        BinaryOp::FloorDivide => FloatOp::FloorDiv,
+                        BinaryOp::Remainder => FloatOp::Mod,
+                        BinaryOp::Power => FloatOp::Pow,
+                        _ => return None,
+                    };
+                    let can_fail = !matches!(float_op, FloatOp::Add | FloatOp::Sub | FloatOp::Mul);
+                    self.define(r, Op::FloatBinary { op: float_op, lhs: fl, rhs: fr }, if can_fail { deopt } else { None }, instr.exit, e);
+                }
+            }
+            Op::Compare { op, lhs, rhs } if self.specialisable(result) => {
+                let (a, b) = (self.numeric_kind(*lhs)?, self.numeric_kind(*rhs)?);
+                let (ml, mr) = (self.machine(*lhs)?, self.machine(*rhs)?);
+                let r = result?;
+                if a != FLOAT && b != FLOAT {
+                    self.define(r, Op::IntCompare { op: *op, lhs: ml, rhs: mr }, None, instr.exit, e);
+                } else {
+                    // An int compared with a float is compared exactly (2**53 + 1 != 2.0**53):
+                    // ints too large to convert exactly leave for the interpreter.
+                    let fl = self.as_float(ml, a, true, instr.deopt, e);
+                    let fr = self.as_float(mr, b, true, instr.deopt, e);
+                    self.define(r, Op::FloatCompare { op: *op, lhs: fl, rhs: fr }, None, instr.exit, e);
+                }
+            }
+            Op::Unary { op, value } if self.specialisable(result) => {
+                let a = self.numeric_kind(*value)?;
+                let m = self.machine(*value)?;
+                let r = result?;
+                let new = match (op, a) {
+                    (UnaryOp::Negative, FLOAT) => Op::FloatNeg(m),
+                    (UnaryOp::Positive, FLOAT) => {
+                        self.subst.insert(r, m);
+                        return Some(());
+                    }
+                    (UnaryOp::Negative, _) => {
+                        let zero = e.value(self, Op::ConstI64 { value: 0, origin: None }, None);
+                        Op::IntBinary { op: IntOp::Sub, lhs: zero, rhs: m }
+                    }
+                    (UnaryOp::Invert, _) => {
+                        let ones = e.value(self, Op::ConstI64 { value: -1, origin: None }, None);
+                        Op::IntBinary { op: IntOp::Xor, lhs: m, rhs: ones }
+                    }
+                    (UnaryOp::Positive, _) => {
+                        let zero = e.value(self, Op::ConstI64 { value: 0, origin: None }, None);
+                        Op::IntBinary { op: IntOp::Add, lhs: m, rhs: zero }
+                    }
+                };
+                let exit = if matches!(new, Op::IntBinary { op: IntOp::Sub, .. }) { instr.deopt } else { None };
+                self.define(r, new, exit, instr.exit, e);
+            }
+            Op::Not(v) if self.specialisable(result) => {
+                let r = result?;
+                let test = self.truth(*v, e)?;
+                self.define(r, Op::BoolNot(test), None, instr.exit, e);
+            }
+            Op::IsTrue(v) if self.numeric_kind(*v).is_some() => {
+                let r = result?;
+                let test = self.truth(*v, e)?;
+                self.subst.insert(r, test);
+            }
+            Op::IsNone(v) if unboxed(self, v) => {
+                let r = result?;
+                let no = e.value(self, Op::ConstBool(false), None);
+                self.subst.insert(r, no);
+            }
+            Op::IterNext(it) if result.is_some_and(|r| self.kinds.range_nexts.contains(&r)) => {
+                let r = result?;
+                let has = e.value(self, Op::RangeIterHasNext(self.map(*it)), instr.deopt);
+                self.subst.insert(r, has);
+            }
+            Op::IsNull(v) if self.kinds.range_nexts.contains(v) => {
+                let has = self.map(*v);
+                let r = result?;
+                e.push(Instr { result: Some(r), op: Op::BoolNot(has), exit: None, at: e.at, deopt: None });
+            }
+            Op::NonNull(v) if self.kinds.range_nexts.contains(v) => {
+                let r = result?;
+                let it = self.range_iter_of(*v)?;
+                self.define(r, Op::RangeIterAdvance(it), None, None, e);
+            }
+            _ => self.generic(instr, e),
+        }
+        // A boxed result with a machine shadow: unbox it right after (pure unless used).
+        if let Some(r) = result {
+            if let Some(&s) = self.shadow.get(&r) {
+                let defined_here = e.instrs.iter().any(|i| i.result == Some(s));
+                let is_arg = matches!(instr.op, Op::LoadArg { .. });
+                if !defined_here && !is_arg && self.repr[r.index()] == Repr::Boxed {
+                    let to = self.out.values[s.index()];
+                    e.push(Instr { result: Some(s), op: Op::Unbox { value: self.map(r), to }, exit: None, at: e.at, deopt: None });
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// The iterator whose `IterNext` gave `next`.
+    fn range_iter_of(&self, next: ValueId) -> Option<ValueId> {
+        self.func.blocks.iter().flat_map(|b| &b.instrs).find_map(|i| match (&i.op, i.result) {
+            (Op::IterNext(it), Some(r)) if r == next => Some(self.map(*it)),
+            _ => None,
+        })
+    }
+
+    /// (kind, bits) of constant `index`: the int, the float's bits, or the bool.
+    fn func_const(&self, index: u32) -> (Kind, u64) {
+        match self.consts.get(index as usize) {
+            Some(ConstValue::Int(v)) => (INT, *v as u64),
+            Some(ConstValue::Float(f)) => (FLOAT, f.to_bits()),
+            Some(ConstValue::Bool(b)) => (BOOL, u64::from(*b)),
+            _ => (OTHER, 0),
+        }
+    }
+
+    /// Whether a result's kind was inferred numeric (its operation is specialised).
+    fn specialisable(&self, result: Option<ValueId>) -> bool {
+        result.is_some_and(|r| {
+            let k = self.kind(r);
+            k & NULL == 0 && numeric(k).is_some()
+        })
+    }
+
+    /// A machine float for a machine value of kind `kind`.
+    fn as_float(&mut self, m: ValueId, kind: Kind, exact: bool, deopt: Option<ExitId>, e: &mut Emit) -> ValueId {
+        if kind == FLOAT {
+            m
+        } else {
+            let exit = if exact { deopt } else { None };
+            e.value(self, Op::IntToFloat { value: m, exact: exact && deopt.is_some() }, exit)
+        }
+    }
+
+    /// The truth of a numeric value as a machine bool.
+    fn truth(&mut self, v: ValueId, e: &mut Emit) -> Option<ValueId> {
+        let k = self.numeric_kind(v)?;
+        let m = self.machine(v)?;
+        Some(match k {
+            BOOL => m,
+            INT => {
+                let zero = e.value(self, Op::ConstI64 { value: 0, origin: None }, None);
+                e.value(self, Op::IntCompare { op: CompareOp::Ne, lhs: m, rhs: zero }, None)
+            }
+            _ => {
+                let zero = e.value(self, Op::ConstF64 { bits: 0, origin: None }, None);
+                e.value(self, Op::FloatCompare { op: CompareOp::Ne, lhs: m, rhs: zero }, None)
+            }
+        })
+    }
+
+    /// An operation kept generic: unboxed operands are boxed into temporaries first.
+    fn generic(&mut self, instr: &Instr, e: &mut Emit) {
+        let mut new = instr.clone();
+        new.deopt = None;
+        let consumed = consumed_operands(&instr.op);
+        let mut temps = Vec::new();
+        let mut boxed_any = false;
+        {
+            let operands: Vec<ValueId> = new.op.operands();
+            let mut replacements = Vec::new();
+            for (i, v) in operands.iter().enumerate() {
+                let mapped = self.map(*v);
+                if self.out.values[mapped.index()].is_unboxed() {
+                    let (t, _) = self.boxed_operand(mapped, e, instr.exit);
+                    boxed_any = true;
+                    if !consumed.contains(&i) {
+                        temps.push(t);
+                    }
+                    replacements.push(t);
+                } else {
+                    replacements.push(mapped);
+                }
+            }
+            for (slot, r) in new.op.operands_mut().into_iter().zip(replacements) {
+                *slot = r;
+            }
+        }
+        if boxed_any && !temps.is_empty() {
+            if let Some(x) = new.exit {
+                let mut exit = self.out.exits[x.index()].clone();
+                exit.release.extend(temps.iter().copied());
+                self.out.exits.push(exit);
+                new.exit = Some(ExitId(self.out.exits.len() as u32 - 1));
+            }
+        }
+        new.at = e.at;
+        e.push(new);
+        for t in temps {
+            e.push(Instr { result: None, op: Op::Decref(t), exit: None, at: e.at, deopt: None });
+        }
+    }
+}
+
+/// Operand positions an operation takes over (their references move into the result).
+fn consumed_operands(op: &Op) -> Vec<usize> {
+    match op {
+        Op::BuildTuple(items) | Op::BuildList(items) => (0..items.len()).collect(),
+        Op::ListAppend { .. } => vec![1],
+        _ => vec![],
+    }
+}
+
+/// Instructions being emitted into one block.
+struct Emit {
+    instrs: Vec<Instr>,
+    /// Code unit of the bytecode instruction being rewritten.
+    at: u32,
+}
+
+impl Emit {
+    fn push(&mut self, instr: Instr) {
+        self.instrs.push(instr);
+    }
+
+    /// Emits an operation with a new result.
+    fn value(&mut self, s: &mut Specializer<'_>, op: Op, exit: Option<ExitId>) -> ValueId {
+        let ty = op.result_type().unwrap_or(Type::Object);
+        let r = s.new_value(ty);
+        s.repr.push(Repr::Unboxed(ty));
+        if !ty.is_unboxed() {
+            *s.repr.last_mut().unwrap_or(&mut Repr::Boxed) = Repr::Boxed;
+        }
+        s.kinds.kind.push(0);
+        self.instrs.push(Instr { result: Some(r), op, exit, at: self.at, deopt: None });
+        r
+    }
+}
+
+/// Removes pure instructions whose results are unused and block parameters nothing reads,
+/// then exits nothing refers to.
+fn clean_up(func: &mut Function) {
+    for block in &mut func.blocks {
+        for instr in &mut block.instrs {
+            instr.deopt = None;
+        }
+    }
+    fold_negated_branches(func);
+    drop_clears_of_empty_slots(func);
+    loop {
+        let mut used: HashSet<ValueId> = HashSet::new();
+        for (b, block) in func.blocks.iter().enumerate() {
+            for instr in &block.instrs {
+                used.extend(instr.op.operands());
+            }
+            used.extend(block.terminator.operands());
+            for edge in block.terminator.edges() {
+                let params = &func.blocks[edge.target.index()].params;
+                for (p, a) in params.iter().zip(&edge.args) {
+                    // A loop parameter passed back to itself is no use.
+                    if !(edge.target.index() == b && p == a) {
+                        used.insert(*a);
+                    }
+                }
+            }
+        }
+        let mut live_exits: HashSet<ExitId> = HashSet::new();
+        for block in &func.blocks {
+            for instr in &block.instrs {
+                live_exits.extend(instr.exit);
+                if let Op::CheckEvalBreaker { resume } = instr.op {
+                    live_exits.insert(resume);
+                }
+            }
+            if let Terminator::Exit(x) = block.terminator {
+                live_exits.insert(x);
+            }
+        }
+        for x in &live_exits {
+            let exit = &func.exits[x.index()];
+            for v in exit.state.locals.iter().chain(&exit.state.stack).chain(&exit.release) {
+                used.insert(*v);
+                if let Some(f) = func.bound_flags.get(v) {
+                    used.insert(*f);
+                }
+            }
+        }
+        let mut changed = false;
+        for block in &mut func.blocks {
+            let before = block.instrs.len();
+            let pure = |i: &Instr| i.op.is_pure() || (matches!(i.op, Op::Unbox { .. }) && i.exit.is_none());
+            block.instrs.retain(|i| !(pure(i) && i.result.is_some_and(|r| !used.contains(&r))));
+            changed |= block.instrs.len() != before;
+        }
+        // Unused parameters (not the entry's) and their arguments.
+        for b in 1..func.blocks.len() {
+            let dead: Vec<usize> =
+                func.blocks[b].params.iter().enumerate().filter(|(_, p)| !used.contains(p)).map(|(i, _)| i).collect();
+            if dead.is_empty() {
+                continue;
+            }
+            changed = true;
+            let keep = |i: &usize| !dead.contains(i);
+            func.blocks[b].params = func.blocks[b].params.iter().enumerate().filter(|(i, _)| keep(i)).map(|(_, p)| *p).collect();
+            for pred in 0..func.blocks.len() {
+                for edge in func.blocks[pred].terminator.edges_mut() {
+                    if edge.target.index() == b {
+                        edge.args = edge.args.iter().enumerate().filter(|(i, _)| keep(i)).map(|(_, a)| *a).collect();
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    compact_exits(func);
+}
+
+/// `Branch (not x), a, b` is `Branch x, b, a`.
+fn fold_negated_branches(func: &mut Function) {
+    let negations: HashMap<ValueId, ValueId> = func
+        .blocks
+        .iter()
+        .flat_map(|b| &b.instrs)
+        .filter_map(|i| match (&i.op, i.result) {
+            (Op::BoolNot(x), Some(r)) => Some((r, *x)),
+            _ => None,
+        })
+        .collect();
+    for block in &mut func.blocks {
+        if let Terminator::Branch { cond, if_true, if_false } = &mut block.terminator {
+            if let Some(&x) = negations.get(cond) {
+                *cond = x;
+                std::mem::swap(if_true, if_false);
+            }
+        }
+    }
+}
+
+/// Removes `ClearLocal`s (and stores of NULL) of local slots that are NULL already on every
+/// path: locals that only ever held machine values were never written to the frame.
+fn drop_clears_of_empty_slots(func: &mut Function) {
+    let n = func.nlocalsplus as usize;
+    let null_values: HashSet<ValueId> = func
+        .blocks
+        .iter()
+        .flat_map(|b| &b.instrs)
+        .filter_map(|i| matches!(i.op, Op::Null).then_some(i.result).flatten())
+        .collect();
+    // Per block: which slots may hold a reference when it starts (None: not reached yet).
+    let mut maybe_set: Vec<Option<Vec<bool>>> = vec![None; func.blocks.len()];
+    let mut entry = vec![false; n];
+    for instr in &func.blocks[0].instrs {
+        if let Op::LoadArg { local } = instr.op {
+            if let Some(slot) = entry.get_mut(local as usize) {
+                *slot = true;
+            }
+        }
+    }
+    maybe_set[0] = Some(entry);
+    let transfer = |state: &mut Vec<bool>, op: &Op| match op {
+        Op::StoreLocal { local, value } => {
+            if let Some(slot) = state.get_mut(*local as usize) {
+                *slot = !null_values.contains(value);
+            }
+        }
+        Op::ClearLocal { local } => {
+            if let Some(slot) = state.get_mut(*local as usize) {
+                *slot = false;
+            }
+        }
+        _ => {}
+    };
+    loop {
+        let mut changed = false;
+        for b in 0..func.blocks.len() {
+            let Some(mut state) = maybe_set[b].clone() else { continue };
+            for instr in &func.blocks[b].instrs {
+                transfer(&mut state, &instr.op);
+            }
+            for edge in func.blocks[b].terminator.edges() {
+                let t = edge.target.index();
+                let merged = match &maybe_set[t] {
+                    None => state.clone(),
+                    Some(old) => old.iter().zip(&state).map(|(a, b)| *a || *b).collect(),
+                };
+                if maybe_set[t].as_ref() != Some(&merged) {
+                    maybe_set[t] = Some(merged);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for b in 0..func.blocks.len() {
+        let Some(mut state) = maybe_set[b].clone() else { continue };
+        let mut kept = Vec::with_capacity(func.blocks[b].instrs.len());
+        for instr in std::mem::take(&mut func.blocks[b].instrs) {
+            let redundant = match &instr.op {
+                Op::ClearLocal { local } => !state.get(*local as usize).copied().unwrap_or(true),
+                Op::StoreLocal { local, value } => {
+                    null_values.contains(value) && !state.get(*local as usize).copied().unwrap_or(true)
+                }
+                _ => false,
+            };
+            transfer(&mut state, &instr.op);
+            if !redundant {
+                kept.push(instr);
+            }
+        }
+        func.blocks[b].instrs = kept;
+    }
+}
