@@ -213,7 +213,7 @@ pub fn compile(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>) -> 
     let constants = code_constants(code, global_caches.as_mut_ptr(), attr_caches.as_mut_ptr()).map_err(py_error)?;
     let layout = crate::cpython::shim::layout();
     let lir = lower::lower(&hir, &constants, &layout);
-    let alloc = regalloc::allocate(&lir, target::ALLOCATABLE.len() as u8);
+    let alloc = regalloc::allocate(&lir, target::ALLOCATABLE.len() as u8, target::CALLEE_SAVED);
     let ctx = target::Context {
         layout,
         code_units: constants.code + i64::from(layout.code_code_adaptive),
@@ -237,6 +237,12 @@ pub fn compile(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>) -> 
     };
     let machine = target::emit(&lir, &alloc, &ctx).map_err(|e| CompileError::Backend(format!("{e:?}")))?;
     let size = machine.size;
+    if let Some(dir) = std::env::var_os("RJIT_DUMP_CODE") {
+        // Debugging aid: raw machine code per function (`objdump -D -b binary -mi386:x86-64`).
+        let name: String = hir.name.chars().map(|c| if c.is_alphanumeric() { c } else { '_' }).collect();
+        let bytes = &machine.buffer[machine.entry.0..machine.entry.0 + size];
+        let _ = std::fs::write(std::path::Path::new(&dir).join(format!("{name}.bin")), bytes);
+    }
     // SAFETY: the buffer holds a function with the NativeFn signature, starting at `entry`;
     // it stays mapped as long as `Compiled` (which owns it) lives.
     let entry: NativeFn = unsafe { std::mem::transmute(machine.buffer.ptr(machine.entry)) };

@@ -236,5 +236,8 @@ def info(func: object) -> FunctionInfo:
 
 
 def stats() -> dict:
-    """Global counters: functions seen/alive, compiled, declined (by reason), compile time."""
+    """Global counters: functions seen/alive, compiled (and how many of those on unboxed
+    values: ``specialised``), declined (by reason), compile time, ``deopts`` (compiled code
+    handing its frame to the interpreter at a failed guard or overflow) and ``despecialised``
+    (functions recompiled without speculation because they kept deoptimising)."""
     return _rjit.stats()

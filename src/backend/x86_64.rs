@@ -22,8 +22,12 @@ use crate::hir::{CompareOp, ExitKind, FloatOp, IntOp, Type};
 use crate::lir::regalloc::{Allocation, Location};
 use crate::lir::{Arg, Callee, Exit, Func, Inst, Src, Target, Term, VReg};
 
-/// The registers the allocator hands out, by dynasm register number: r12, r13, r14, r15.
-pub const ALLOCATABLE: [u8; 4] = [12, 13, 14, 15];
+/// The registers the allocator hands out, by dynasm register number: r12-r15 (callee-saved:
+/// they survive calls), then rsi, r9, r10 (caller-saved: only for values that live across no
+/// call; the rare slow paths that call save them, and exit stubs read them from save slots).
+pub const ALLOCATABLE: [u8; 7] = [12, 13, 14, 15, 6, 9, 10];
+/// How many of `ALLOCATABLE` are callee-saved.
+pub const CALLEE_SAVED: u8 = 4;
 
 const RAX: u8 = 0;
 const RCX: u8 = 1;
@@ -109,6 +113,8 @@ struct Emitter<'a> {
     frame_size: i32,
     /// The block being emitted (a jump to the next one falls through).
     current_block: usize,
+    /// Emitting exit stubs: caller-saved registers are read from their save slots.
+    in_stub: bool,
 }
 
 impl<'a> Emitter<'a> {
@@ -131,15 +137,32 @@ impl<'a> Emitter<'a> {
             .unwrap_or(0) as i32;
         // tstate slot + spills + arrays, keeping rsp 16-byte aligned at calls: rbp is aligned
         // after `push rbp`, the five saved registers leave it 8 off.
-        let mut frame_size = 8 + 8 * alloc.spill_slots as i32 + 8 * max_array;
+        // tstate, spills, save slots for the caller-saved allocatable registers (exit stubs),
+        // argument arrays.
+        let saved = (ALLOCATABLE.len() - CALLEE_SAVED as usize) as i32;
+        let mut frame_size = 8 + 8 * alloc.spill_slots as i32 + 8 * saved + 8 * max_array;
         if (frame_size + SAVED_BYTES) % 16 != 0 {
             frame_size += 8;
         }
-        Ok(Emitter { ops, func, alloc, ctx, block_labels, exit_labels, frame_size, current_block: 0 })
+        Ok(Emitter { ops, func, alloc, ctx, block_labels, exit_labels, frame_size, current_block: 0, in_stub: false })
     }
 
     fn slot_offset(slot: u32) -> i32 {
         TSTATE_SLOT - 8 - 8 * slot as i32
+    }
+
+    /// The save slot of caller-saved allocatable register `i` (after the spill slots).
+    fn save_slot(&self, i: u8) -> i32 {
+        Self::slot_offset(self.alloc.spill_slots + u32::from(i - CALLEE_SAVED))
+    }
+
+    /// Saves the caller-saved allocatable registers around a slow-path call.
+    fn push_caller_saved(&mut self) {
+        dynasm!(self.ops ; .arch x64 ; push rsi ; push r9 ; push r10 ; sub rsp, 8);
+    }
+
+    fn pop_caller_saved(&mut self) {
+        dynasm!(self.ops ; .arch x64 ; add rsp, 8 ; pop r10 ; pop r9 ; pop rsi);
     }
 
     /// Loads an operand into a scratch register.
@@ -314,6 +337,10 @@ impl<'a> Emitter<'a> {
     /// Loads a location into a register (nothing if it is that register).
     fn load_loc(&mut self, reg: u8, src: Location) {
         match src {
+            Location::Reg(i) if self.in_stub && i >= CALLEE_SAVED => {
+                let off = self.save_slot(i);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(reg), QWORD [rbp + off]);
+            }
             Location::Reg(i) => {
                 let s = ALLOCATABLE[i as usize];
                 if s != reg {
@@ -583,10 +610,9 @@ impl<'a> Emitter<'a> {
                 let imm = *imm;
                 dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD imm ; cmp rax, rcx ; je =>label);
             }
-            Inst::RangeHasNext { dst, it, type_addr, exit } => {
-                // CPython 3.11's rangeiterobject: index, start, step, len after the header
-                // (checked at import: `cpython::range_iter_layout_ok`).
-                let label = self.exit_labels[*exit as usize];
+            // CPython 3.11's rangeiterobject: index, start, step, len after the header
+            // (checked once: `compiler::range_iter_layout_ok`).
+            Inst::RangeIndex { dst, it, type_addr } => {
                 self.load_reg(RAX, *it);
                 let type_addr = *type_addr;
                 dynasm!(self.ops
@@ -594,24 +620,36 @@ impl<'a> Emitter<'a> {
                     ; mov rcx, QWORD [rax + 8]
                     ; mov rdx, QWORD type_addr
                     ; cmp rcx, rdx
-                    ; jne =>label
+                    ; mov ecx, 0
+                    ; jne >other
                     ; mov rcx, QWORD [rax + 16]
-                    ; cmp rcx, QWORD [rax + 40]
+                    ; other:
+                );
+                self.store(*dst, RCX);
+            }
+            Inst::RangeHasNext { dst, it, index, type_addr, exit } => {
+                let label = self.exit_labels[*exit as usize];
+                self.load_reg(RAX, *it);
+                self.load_reg(RDX, *index);
+                let type_addr = *type_addr;
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rcx, QWORD type_addr
+                    ; cmp rcx, QWORD [rax + 8]
+                    ; jne =>label
+                    ; cmp rdx, QWORD [rax + 40]
                     ; setl al
                     ; movzx eax, al
                 );
                 self.store(*dst, RAX);
             }
-            Inst::RangeAdvance { dst, it } => {
+            Inst::RangeItem { dst, it, index } => {
                 self.load_reg(RAX, *it);
+                self.load_reg(RDX, *index);
                 dynasm!(self.ops
                     ; .arch x64
-                    ; mov rcx, QWORD [rax + 16]
-                    ; mov rdx, rcx
                     ; imul rdx, QWORD [rax + 32]
                     ; add rdx, QWORD [rax + 24]
-                    ; add rcx, 1
-                    ; mov QWORD [rax + 16], rcx
                 );
                 self.store(*dst, RDX);
             }
@@ -631,7 +669,9 @@ impl<'a> Emitter<'a> {
                     ; mov QWORD [rbx + field], rax
                     ; mov rdi, QWORD [rbp + TSTATE_SLOT]
                 );
+                self.push_caller_saved();
                 self.call_address(self.ctx.eval_breaker_helper);
+                self.pop_caller_saved();
                 dynasm!(self.ops ; .arch x64 ; test rax, rax ; js =>label ; jnz =>resume_label ; ok:);
             }
         }
@@ -652,6 +692,7 @@ impl<'a> Emitter<'a> {
             IntOp::And => dynasm!(self.ops ; .arch x64 ; and rax, rcx),
             IntOp::Or => dynasm!(self.ops ; .arch x64 ; or rax, rcx),
             IntOp::Xor => dynasm!(self.ops ; .arch x64 ; xor rax, rcx),
+            IntOp::Add if exit.is_none() => dynasm!(self.ops ; .arch x64 ; add rax, rcx),
             IntOp::Add => {
                 let label = self.exit_label(exit)?;
                 dynasm!(self.ops ; .arch x64 ; add rax, rcx ; jo =>label);
@@ -796,7 +837,9 @@ impl<'a> Emitter<'a> {
             ; mov rax, QWORD at
             ; mov QWORD [rbx + field], rax
         );
+        self.push_caller_saved();
         self.call_address(self.ctx.dealloc);
+        self.pop_caller_saved();
         dynasm!(self.ops ; .arch x64 ; done:);
     }
 
@@ -827,11 +870,33 @@ impl<'a> Emitter<'a> {
     fn exit_stub(&mut self, x: usize) -> Result<(), EmitError> {
         let label = self.exit_labels[x];
         dynasm!(self.ops ; .arch x64 ; =>label);
+        // The stub calls C functions: park the caller-saved registers first.
+        self.in_stub = false;
+        for i in CALLEE_SAVED..ALLOCATABLE.len() as u8 {
+            let off = self.save_slot(i);
+            let r = ALLOCATABLE[i as usize];
+            dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + off], Rq(r));
+        }
+        self.in_stub = true;
         let exit: &Exit = &self.func.exits[x];
         if let Some(index) = exit.deopt_index {
             let code = self.ctx.code_object;
             dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD code ; mov esi, index as i32);
             self.call_address(self.ctx.note_deopt);
+        }
+        // Range loops keep their position in a register: store it back into the iterator.
+        for &(it, index) in &exit.range_positions {
+            self.load_reg(RAX, it);
+            self.load_reg(RCX, index);
+            let type_addr = std::ptr::addr_of_mut!(pyo3_ffi::PyRangeIter_Type) as i64;
+            dynasm!(self.ops
+                ; .arch x64
+                ; mov rdx, QWORD type_addr
+                ; cmp rdx, QWORD [rax + 8]
+                ; jne >other
+                ; mov QWORD [rax + 16], rcx
+                ; other:
+            );
         }
         if let Some((callee, args)) = &exit.prelude {
             let args: Vec<Arg> = args.iter().map(|a| Arg::Val(*a)).collect();

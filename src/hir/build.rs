@@ -179,6 +179,7 @@ impl<'a> Builder<'a> {
             kind,
             state: FrameState { offset, locals: state.locals.clone(), stack: state.stack.clone() },
             release,
+            range_positions: Vec::new(),
         });
         ExitId(self.func.exits.len() as u32 - 1)
     }
@@ -1164,6 +1165,10 @@ pub fn rewrite_uses(func: &mut Function, map: &dyn Fn(ValueId) -> ValueId) {
     for exit in &mut func.exits {
         for v in exit.state.locals.iter_mut().chain(&mut exit.state.stack).chain(&mut exit.release) {
             *v = map(*v);
+        }
+        for (it, index) in &mut exit.range_positions {
+            *it = map(*it);
+            *index = map(*index);
         }
     }
 }

@@ -448,11 +448,17 @@ pub enum Op {
     FloatCompare { op: CompareOp, lhs: ValueId, rhs: ValueId },
     /// `not x` of a machine bool.
     BoolNot(ValueId),
-    /// Whether a `range_iterator` has another item; leaves through the exit (a deopt) if
-    /// `it` is not one.
-    RangeIterHasNext(ValueId),
-    /// The next item of a `range_iterator` known to have one (advances it).
-    RangeIterAdvance(ValueId),
+    /// The position of a `range_iterator` (0 if `it` is not one: the loop's first
+    /// `RangeIterHasNext` then deoptimises). A range loop keeps its position in a machine
+    /// register; exits write it back into the iterator (`Exit::range_positions`).
+    RangeIterIndex(ValueId),
+    /// Whether a `range_iterator` at position `index` has another item; leaves through the
+    /// exit (a deopt) if `it` is not one.
+    RangeIterHasNext { it: ValueId, index: ValueId },
+    /// The item of a `range_iterator` at position `index` (`start + index * step`).
+    RangeIterItem { it: ValueId, index: ValueId },
+    /// `index + 1` for a position known to be below the range's length (cannot overflow).
+    RangeIndexNext(ValueId),
     /// Releases what local slot `local` holds and leaves it NULL (the local's value is
     /// unboxed: exits write it back). No result.
     ClearLocal { local: u32 },
@@ -504,9 +510,10 @@ impl Op {
             SetUpdate { set, iterable } => vec![*set, *iterable],
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | ClearLocal { .. } => vec![],
             GuardType { value, .. } | Unbox { value, .. } | IntToFloat { value, .. } => vec![*value],
-            Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterHasNext(v) | RangeIterAdvance(v) => vec![*v],
+            Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) => vec![*v],
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![*lhs, *rhs],
+            RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![*it, *index],
             CheckFlag { flag, .. } => vec![*flag],
         }
     }
@@ -552,9 +559,10 @@ impl Op {
             SetUpdate { set, iterable } => vec![set, iterable],
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | ClearLocal { .. } => vec![],
             GuardType { value, .. } | Unbox { value, .. } | IntToFloat { value, .. } => vec![value],
-            Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterHasNext(v) | RangeIterAdvance(v) => vec![v],
+            Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) => vec![v],
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![lhs, rhs],
+            RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![it, index],
             CheckFlag { flag, .. } => vec![flag],
         }
     }
@@ -567,7 +575,8 @@ impl Op {
             self,
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | GuardType { .. } | Unbox { .. } | Box(_)
                 | IntBinary { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | IntCompare { .. }
-                | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext(_) | RangeIterAdvance(_) | CheckFlag { .. }
+                | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
+                | RangeIndexNext(_) | CheckFlag { .. }
         )
     }
 
@@ -579,7 +588,7 @@ impl Op {
             self,
             Const { .. } | Null | ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | IntToFloat { exact: false, .. }
                 | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | FloatNeg(_) | NonNull(_) | IsNull(_)
-                | IsNone(_) | LoadArg { .. }
+                | IsNone(_) | LoadArg { .. } | RangeIterItem { .. } | RangeIndexNext(_) | RangeIterIndex(_)
         ) || matches!(self, Unbox { to, .. } if *to != Type::I64)
             || matches!(self, FloatBinary { op: FloatOp::Add | FloatOp::Sub | FloatOp::Mul, .. })
     }
@@ -596,9 +605,11 @@ impl Op {
             IterNext(_) => Some(Type::MaybeNull),
             IsTrue(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),
             GuardType { .. } | ClearLocal { .. } | CheckFlag { .. } => None,
-            ConstI64 { .. } | IntBinary { .. } | RangeIterAdvance(_) => Some(Type::I64),
+            ConstI64 { .. } | IntBinary { .. } | RangeIterItem { .. } | RangeIterIndex(_) | RangeIndexNext(_) => {
+                Some(Type::I64)
+            }
             ConstF64 { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } => Some(Type::F64),
-            ConstBool(_) | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext(_) => {
+            ConstBool(_) | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } => {
                 Some(Type::CBool)
             }
             Unbox { to, .. } => Some(*to),
@@ -643,6 +654,9 @@ pub struct Exit {
     /// consumed operands): released before the frame is handed over, as the interpreter
     /// releases them before it jumps to its error handling.
     pub release: Vec<ValueId>,
+    /// Range iterators on the stack whose position lives in a machine value: (iterator,
+    /// position) written back before the frame is handed over.
+    pub range_positions: Vec<(ValueId, ValueId)>,
 }
 
 /// An instruction: an operation, its result, and the exit it takes when it fails.

@@ -174,8 +174,10 @@ impl fmt::Display for OpText<'_> {
             IntCompare { op, lhs, rhs } => write!(f, "IntCompare {} {lhs}, {rhs}", op.symbol()),
             FloatCompare { op, lhs, rhs } => write!(f, "FloatCompare {} {lhs}, {rhs}", op.symbol()),
             BoolNot(v) => write!(f, "BoolNot {v}"),
-            RangeIterHasNext(v) => write!(f, "RangeIterHasNext {v}"),
-            RangeIterAdvance(v) => write!(f, "RangeIterAdvance {v}"),
+            RangeIterIndex(v) => write!(f, "RangeIterIndex {v}"),
+            RangeIterHasNext { it, index } => write!(f, "RangeIterHasNext {it} at {index}"),
+            RangeIterItem { it, index } => write!(f, "RangeIterItem {it} at {index}"),
+            RangeIndexNext(v) => write!(f, "RangeIndexNext {v}"),
             ClearLocal { local } => write!(f, "ClearLocal {local}"),
             CheckFlag { flag, local } => write!(f, "CheckFlag {flag} (local {local})"),
         }
@@ -228,6 +230,9 @@ impl fmt::Display for ExitText<'_> {
         )?;
         if !exit.release.is_empty() {
             write!(f, " release [{}]", list(&exit.release))?;
+        }
+        for (it, index) in &exit.range_positions {
+            write!(f, " position {it}={index}")?;
         }
         Ok(())
     }

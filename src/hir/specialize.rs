@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::build::compact_exits;
 use super::{
-    BinaryOp, CompareOp, Edge, Exit, ExitId, ExitKind, FloatOp, FrameState, Function, Instr, IntOp,
+    BinaryOp, BlockId, CompareOp, Edge, Exit, ExitId, ExitKind, FloatOp, FrameState, Function, Instr, IntOp,
     Op, PyClass, Terminator, Type, UnaryOp, ValueId,
 };
 
@@ -287,6 +287,26 @@ struct Specializer<'a> {
     /// The argument values (`LoadArg` results).
     args: HashSet<ValueId>,
     consts: Vec<ConstValue>,
+    /// Range loops, by the `IterNext` result of their header.
+    range_loops: HashMap<ValueId, RangeLoop>,
+    /// Which blocks dominate each block (computed when there are range loops).
+    dominators: Vec<HashSet<BlockId>>,
+    /// The block being rewritten.
+    current: usize,
+}
+
+/// A `for` loop over a range iterator whose position lives in a machine register.
+#[derive(Debug, Clone, Copy)]
+struct RangeLoop {
+    /// The block starting with the loop's `IterNext` (FOR_ITER).
+    header: usize,
+    /// The block taking the next item (every block of the loop body is dominated by it).
+    body: usize,
+    it: ValueId,
+    /// The position at the header (a parameter of it).
+    index: ValueId,
+    /// The position after taking the item (passed back along the loop's back-edges).
+    next_index: ValueId,
 }
 
 impl<'a> Specializer<'a> {
@@ -311,6 +331,9 @@ impl<'a> Specializer<'a> {
             used_arg_shadows: HashSet::new(),
             args,
             consts,
+            range_loops: HashMap::new(),
+            dominators: Vec::new(),
+            current: 0,
         }
     }
 
@@ -442,7 +465,9 @@ impl<'a> Specializer<'a> {
             }
             new_params.push(params);
         }
+        self.find_range_loops(&mut new_params);
         for b in 0..func.blocks.len() {
+            self.current = b;
             let mut e = Emit { instrs: Vec::new(), at: func.blocks[b].offset };
             // Shadows of boxed parameters, at the block's start.
             for &p in &func.blocks[b].params {
@@ -464,6 +489,7 @@ impl<'a> Specializer<'a> {
             block.params = new_params[b].clone();
         }
         self.entry_guards(facts);
+        self.range_positions_in_exits();
         // Exits: values that were substituted (none appear in frame states) and releases of
         // machine values (nothing to release) are fixed up by the lowering.
         let subst = self.subst.clone();
@@ -479,6 +505,72 @@ impl<'a> Specializer<'a> {
         Some(self.out)
     }
 
+    /// Finds the range loops and gives each header a position parameter.
+    fn find_range_loops(&mut self, new_params: &mut [Vec<ValueId>]) {
+        let func = self.func;
+        let mut loops = Vec::new();
+        for (b, block) in func.blocks.iter().enumerate() {
+            for instr in &block.instrs {
+                if let (Op::IterNext(it), Some(r)) = (&instr.op, instr.result) {
+                    if self.kinds.range_nexts.contains(&r) {
+                        let body = func.blocks.iter().position(|bb| {
+                            bb.instrs.iter().any(|i| matches!(i.op, Op::NonNull(v) if v == r))
+                        });
+                        if let Some(body) = body {
+                            loops.push((r, b, body, *it));
+                        }
+                    }
+                }
+            }
+        }
+        if loops.is_empty() {
+            return;
+        }
+        self.dominators = super::validate::dominators(func);
+        for (r, header, body, it) in loops {
+            let index = self.new_value(Type::I64);
+            let next_index = self.new_value(Type::I64);
+            new_params[header].push(index);
+            self.range_loops.insert(r, RangeLoop { header, body, it, index, next_index });
+        }
+    }
+
+    /// Exits with a range iterator on the stack write its register position back.
+    fn range_positions_in_exits(&mut self) {
+        if self.range_loops.is_empty() {
+            return;
+        }
+        let mut referenced: Vec<(usize, ExitId)> = Vec::new();
+        for (b, block) in self.out.blocks.iter().enumerate() {
+            for instr in &block.instrs {
+                referenced.extend(instr.exit.map(|x| (b, x)));
+                if let Op::CheckEvalBreaker { resume } = instr.op {
+                    referenced.push((b, resume));
+                }
+            }
+            if let Terminator::Exit(x) = block.terminator {
+                referenced.push((b, x));
+            }
+        }
+        let loops: Vec<RangeLoop> = self.range_loops.values().copied().collect();
+        for (b, x) in referenced {
+            let exit = &mut self.out.exits[x.index()];
+            for l in &loops {
+                if !exit.state.stack.contains(&l.it) || exit.range_positions.iter().any(|(it, _)| *it == l.it) {
+                    continue;
+                }
+                let position = if b == l.header {
+                    l.index
+                } else if self.dominators[b].contains(&BlockId(l.body as u32)) {
+                    l.next_index
+                } else {
+                    continue;
+                };
+                exit.range_positions.push((l.it, position));
+            }
+        }
+    }
+
     /// Guards on the arguments whose machine values are used: their observed class, then the
     /// unboxed value (leaving for the interpreter at the function's start otherwise).
     fn entry_guards(&mut self, facts: &Facts) {
@@ -491,6 +583,7 @@ impl<'a> Specializer<'a> {
             kind: ExitKind::Deopt,
             state: FrameState { offset: 0, locals: entry.locals_in.clone(), stack: vec![] },
             release: vec![],
+            range_positions: vec![],
         });
         let mut guards = Vec::new();
         let mut args: Vec<&Instr> = entry.instrs.iter().filter(|i| matches!(i.op, Op::LoadArg { .. })).collect();
@@ -553,6 +646,17 @@ impl<'a> Specializer<'a> {
                     args.push(self.map(*a));
                 }
             }
+        }
+        let target = edge.target.index();
+        let header_of: Vec<RangeLoop> = self.range_loops.values().filter(|l| l.header == target).copied().collect();
+        for l in header_of {
+            let from_body = self.dominators[self.current].contains(&BlockId(l.body as u32));
+            let position = if from_body {
+                l.next_index
+            } else {
+                e.value(self, Op::RangeIterIndex(self.map(l.it)), None)
+            };
+            args.push(position);
         }
         Some(Edge { target: edge.target, args })
     }
@@ -734,20 +838,22 @@ impl<'a> Specializer<'a> {
                 let no = e.value(self, Op::ConstBool(false), None);
                 self.subst.insert(r, no);
             }
-            Op::IterNext(it) if result.is_some_and(|r| self.kinds.range_nexts.contains(&r)) => {
+            Op::IterNext(it) if result.is_some_and(|r| self.range_loops.contains_key(&r)) => {
                 let r = result?;
-                let has = e.value(self, Op::RangeIterHasNext(self.map(*it)), instr.deopt);
+                let index = self.range_loops[&r].index;
+                let has = e.value(self, Op::RangeIterHasNext { it: self.map(*it), index }, instr.deopt);
                 self.subst.insert(r, has);
             }
-            Op::IsNull(v) if self.kinds.range_nexts.contains(v) => {
+            Op::IsNull(v) if self.range_loops.contains_key(v) => {
                 let has = self.map(*v);
                 let r = result?;
                 e.push(Instr { result: Some(r), op: Op::BoolNot(has), exit: None, at: e.at, deopt: None });
             }
-            Op::NonNull(v) if self.kinds.range_nexts.contains(v) => {
+            Op::NonNull(v) if self.range_loops.contains_key(v) => {
                 let r = result?;
-                let it = self.range_iter_of(*v)?;
-                self.define(r, Op::RangeIterAdvance(it), None, None, e);
+                let l = self.range_loops[v];
+                self.define(r, Op::RangeIterItem { it: self.map(l.it), index: l.index }, None, None, e);
+                e.push(Instr { result: Some(l.next_index), op: Op::RangeIndexNext(l.index), exit: None, at: e.at, deopt: None });
             }
             _ => self.generic(instr, e),
         }
@@ -763,14 +869,6 @@ impl<'a> Specializer<'a> {
             }
         }
         Some(())
-    }
-
-    /// The iterator whose `IterNext` gave `next`.
-    fn range_iter_of(&self, next: ValueId) -> Option<ValueId> {
-        self.func.blocks.iter().flat_map(|b| &b.instrs).find_map(|i| match (&i.op, i.result) {
-            (Op::IterNext(it), Some(r)) if r == next => Some(self.map(*it)),
-            _ => None,
-        })
     }
 
     /// (kind, bits) of constant `index`: the int, the float's bits, or the bool.
@@ -942,6 +1040,10 @@ fn clean_up(func: &mut Function) {
                 if let Some(f) = func.bound_flags.get(v) {
                     used.insert(*f);
                 }
+            }
+            for (it, index) in &exit.range_positions {
+                used.insert(*it);
+                used.insert(*index);
             }
         }
         let mut changed = false;

@@ -139,7 +139,7 @@ fn check_operand_types(func: &Function, at: BlockId, op: &Op, errors: &mut Vec<S
 
 /// For each block, the set of blocks that dominate it (itself included). Unreachable blocks
 /// get the full set, so uses in them are not reported twice.
-fn dominators(func: &Function) -> Vec<HashSet<BlockId>> {
+pub fn dominators(func: &Function) -> Vec<HashSet<BlockId>> {
     let n = func.blocks.len();
     let all: HashSet<BlockId> = func.block_ids().collect();
     let mut preds: Vec<Vec<BlockId>> = vec![Vec::new(); n];

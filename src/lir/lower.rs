@@ -142,6 +142,7 @@ impl Lowerer<'_> {
                 })
                 .collect(),
             deopt_index: (exit.kind == ExitKind::Deopt).then_some(id as u32),
+            range_positions: exit.range_positions.iter().map(|(it, index)| (reg(*it), reg(*index))).collect(),
         }
     }
 
@@ -524,16 +525,25 @@ impl Lowerer<'_> {
                 out.push(Inst::Compare { op: *op, float: true, dst: dst(), a: reg(*lhs), b: reg(*rhs) })
             }
             Op::BoolNot(v) => out.push(Inst::SetEq { dst: dst(), a: reg(*v), b: Src::Imm(0), negate: false }),
-            Op::RangeIterHasNext(it) => match exit {
+            Op::RangeIterIndex(it) => {
+                out.push(Inst::RangeIndex { dst: dst(), it: reg(*it), type_addr: class_address(PyClass::RangeIter) })
+            }
+            Op::RangeIterHasNext { it, index } => match exit {
                 Some(e) => out.push(Inst::RangeHasNext {
                     dst: dst(),
                     it: reg(*it),
+                    index: reg(*index),
                     type_addr: class_address(PyClass::RangeIter),
                     exit: e,
                 }),
                 None => unreachable!("RangeIterHasNext without its deopt exit"),
             },
-            Op::RangeIterAdvance(it) => out.push(Inst::RangeAdvance { dst: dst(), it: reg(*it) }),
+            Op::RangeIterItem { it, index } => out.push(Inst::RangeItem { dst: dst(), it: reg(*it), index: reg(*index) }),
+            Op::RangeIndexNext(index) => {
+                let one = self.temp();
+                out.push(Inst::Move { dst: one, src: Src::Imm(1) });
+                out.push(Inst::IntArith { op: hir::IntOp::Add, dst: dst(), a: reg(*index), b: one, exit: None });
+            }
             Op::ClearLocal { local } => {
                 let old = self.temp();
                 out.push(Inst::LoadFrame { dst: old, offset: self.local_offset(*local) });

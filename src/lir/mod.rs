@@ -128,11 +128,12 @@ pub enum Inst {
     UnboxInt { dst: VReg, value: VReg, exit: Option<ExitIndex> },
     /// Leaves through `exit` if `value` equals `imm`.
     ExitIfEqual { value: VReg, imm: i64, exit: ExitIndex },
-    /// `dst = it has another item`, for a `range_iterator` (3.11 layout); leaves through
-    /// `exit` if `it` is not one.
-    RangeHasNext { dst: VReg, it: VReg, type_addr: i64, exit: ExitIndex },
-    /// `dst` = the next item of a range iterator that has one (advancing it).
-    RangeAdvance { dst: VReg, it: VReg },
+    /// `dst` = the position of a `range_iterator` (3.11 layout), 0 if `it` is not one.
+    RangeIndex { dst: VReg, it: VReg, type_addr: i64 },
+    /// `dst = index < len(it)`; leaves through `exit` if `it` is not a `range_iterator`.
+    RangeHasNext { dst: VReg, it: VReg, index: VReg, type_addr: i64, exit: ExitIndex },
+    /// `dst = start + index * step` of a range iterator.
+    RangeItem { dst: VReg, it: VReg, index: VReg },
 }
 
 /// A jump target with the values for its parameters.
@@ -179,6 +180,8 @@ pub struct Exit {
     pub locals: Vec<(u32, VReg, Type, Option<VReg>)>,
     /// Counted as a deoptimisation (`ExitKind::Deopt`), with this exit index.
     pub deopt_index: Option<u32>,
+    /// Range iterators whose position is in a register: (iterator, position) stored back.
+    pub range_positions: Vec<(VReg, VReg)>,
 }
 
 /// A function in LIR.
@@ -193,6 +196,15 @@ pub struct Func {
 }
 
 impl Inst {
+    /// Whether the instruction calls C code that may clobber caller-saved registers. (The
+    /// slow paths of reference counting and of the eval-breaker check save them.)
+    pub fn clobbers_caller_saved(&self) -> bool {
+        matches!(
+            self,
+            Inst::Call { .. } | Inst::Truth { .. } | Inst::ExitIfNullWithError { .. } | Inst::UnboxInt { exit: None, .. }
+        )
+    }
+
     /// The registers the instruction reads.
     pub fn uses(&self) -> Vec<VReg> {
         let src = |s: &Src| match s {
@@ -225,7 +237,8 @@ impl Inst {
             Inst::IntArith { a, b, .. } | Inst::FloatArith { a, b, .. } | Inst::Compare { a, b, .. } => vec![*a, *b],
             Inst::FloatNeg { src, .. } | Inst::IntToFloat { src, .. } => vec![*src],
             Inst::GuardType { value, .. } | Inst::UnboxInt { value, .. } | Inst::ExitIfEqual { value, .. } => vec![*value],
-            Inst::RangeHasNext { it, .. } | Inst::RangeAdvance { it, .. } => vec![*it],
+            Inst::RangeIndex { it, .. } => vec![*it],
+            Inst::RangeHasNext { it, index, .. } | Inst::RangeItem { it, index, .. } => vec![*it, *index],
         }
     }
 
@@ -245,7 +258,8 @@ impl Inst {
             | Inst::Compare { dst, .. }
             | Inst::UnboxInt { dst, .. }
             | Inst::RangeHasNext { dst, .. }
-            | Inst::RangeAdvance { dst, .. } => Some(*dst),
+            | Inst::RangeIndex { dst, .. }
+            | Inst::RangeItem { dst, .. } => Some(*dst),
             Inst::Call { ret, .. } => *ret,
             _ => None,
         }
@@ -285,6 +299,7 @@ impl Exit {
             .chain(self.release.iter().map(|(r, _)| *r))
             .chain(self.stack.iter().map(|(r, _)| *r))
             .chain(self.locals.iter().flat_map(|(_, r, _, flag)| std::iter::once(*r).chain(*flag)))
+            .chain(self.range_positions.iter().flat_map(|(it, index)| [*it, *index]))
             .collect()
     }
 }
@@ -375,8 +390,9 @@ impl fmt::Display for InstText<'_> {
             Inst::GuardType { value, type_addr, exit } => write!(f, "exit {exit} unless type({value}) is {type_addr:#x}"),
             Inst::UnboxInt { dst, value, exit } => write!(f, "{dst} = unbox_int {value}{}", or_exit(exit)),
             Inst::ExitIfEqual { value, imm, exit } => write!(f, "exit {exit} if {value} == {imm:#x}"),
-            Inst::RangeHasNext { dst, it, exit, .. } => write!(f, "{dst} = range_has_next {it} or exit {exit}"),
-            Inst::RangeAdvance { dst, it } => write!(f, "{dst} = range_advance {it}"),
+            Inst::RangeIndex { dst, it, .. } => write!(f, "{dst} = range_index {it}"),
+            Inst::RangeHasNext { dst, it, index, exit, .. } => write!(f, "{dst} = range_has_next {it} at {index} or exit {exit}"),
+            Inst::RangeItem { dst, it, index } => write!(f, "{dst} = range_item {it} at {index}"),
         }
     }
 }

@@ -5,8 +5,8 @@
 //! it. Intervals are conservative (first definition to last use, stretched over the blocks
 //! where the value is live in or out), which is what keeps loop-carried values alive across the
 //! back-edge. When no register is free, the interval that ends last is spilled: there is no
-//! limit on live values. The allocatable registers are callee-saved, since nearly every
-//! operation is a call.
+//! limit on live values. The first `callee_saved` registers survive calls; the others are
+//! given only to intervals that contain no call (the machine-value code of a numeric loop).
 
 use std::collections::BTreeSet;
 
@@ -45,10 +45,35 @@ struct Interval {
     end: u32,
 }
 
-/// Allocates `func`'s registers to `num_regs` machine registers and stack slots.
-pub fn allocate(func: &Func, num_regs: u8) -> Allocation {
+/// Allocates `func`'s registers to `num_regs` machine registers (the first `callee_saved` of
+/// which survive calls) and stack slots.
+pub fn allocate(func: &Func, num_regs: u8, callee_saved: u8) -> Allocation {
     let intervals = intervals(func);
-    linear_scan(func.nregs as usize, intervals, num_regs)
+    let calls = call_positions(func);
+    linear_scan(func.nregs as usize, intervals, num_regs, callee_saved, &calls)
+}
+
+/// Positions of instructions that call C code clobbering the caller-saved registers (sorted).
+fn call_positions(func: &Func) -> Vec<u32> {
+    let positions = block_positions(func);
+    let mut calls = Vec::new();
+    for (b, block) in func.blocks.iter().enumerate() {
+        let (start, end) = positions[b];
+        for (i, inst) in block.insts.iter().enumerate() {
+            if inst.clobbers_caller_saved() {
+                calls.push(start + 2 + 2 * i as u32);
+            }
+        }
+        // Returns and exits leave; a block's end is no call.
+        let _ = end;
+    }
+    calls
+}
+
+/// Whether an interval contains a call position (a value live across it, or used by it).
+fn crosses_call(calls: &[u32], interval: &Interval) -> bool {
+    let i = calls.partition_point(|&p| p < interval.start);
+    calls.get(i).is_some_and(|&p| p <= interval.end + 1)
 }
 
 /// Positions: each block takes `2 + 2 * insts` positions: its parameters are defined at its
@@ -172,9 +197,11 @@ fn intervals(func: &Func) -> Vec<Interval> {
     intervals
 }
 
-fn linear_scan(nregs: usize, intervals: Vec<Interval>, num_regs: u8) -> Allocation {
+fn linear_scan(nregs: usize, intervals: Vec<Interval>, num_regs: u8, callee_saved: u8, calls: &[u32]) -> Allocation {
     let mut locations: Vec<Option<Location>> = vec![None; nregs];
-    let mut free: Vec<u8> = (0..num_regs).rev().collect();
+    // Popped from the end: caller-saved registers first (for call-free intervals), keeping
+    // the callee-saved ones for the intervals that need them.
+    let mut free: Vec<u8> = (0..num_regs).collect();
     let mut active: Vec<Interval> = Vec::new();
     let mut spill_slots = 0u32;
     let mut spill = |locations: &mut Vec<Option<Location>>, r: VReg| {
@@ -193,13 +220,24 @@ fn linear_scan(nregs: usize, intervals: Vec<Interval>, num_regs: u8) -> Allocati
                 true
             }
         });
-        if let Some(r) = free.pop() {
+        let needs_callee_saved = crosses_call(calls, &current);
+        let usable = |r: u8| !needs_callee_saved || r < callee_saved;
+        // Call-free intervals take a caller-saved register when one is free.
+        let preferred = free.iter().rposition(|&r| !needs_callee_saved && r >= callee_saved);
+        if let Some(pos) = preferred.or_else(|| free.iter().rposition(|&r| usable(r))) {
+            let r = free.remove(pos);
             locations[current.reg.index()] = Some(Location::Reg(r));
             active.push(current);
             continue;
         }
-        // No register: spill whichever of the active intervals and this one ends last.
-        let furthest = active.iter().enumerate().max_by_key(|(_, a)| a.end).map(|(i, a)| (i, *a));
+        // No register: spill whichever of the active intervals (holding a register this one
+        // may use) and this one ends last.
+        let furthest = active
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| matches!(locations[a.reg.index()], Some(Location::Reg(r)) if usable(r)))
+            .max_by_key(|(_, a)| a.end)
+            .map(|(i, a)| (i, *a));
         match furthest {
             Some((i, victim)) if victim.end > current.end => {
                 let reg = locations[victim.reg.index()];
@@ -236,9 +274,10 @@ mod tests {
             stack: (0..8).map(|r| (VReg(r), None)).collect(),
             locals: vec![],
             deopt_index: None,
+            range_positions: vec![],
         };
         let func = Func { name: "t".into(), blocks: vec![block], exits: vec![exit], nregs: 8, nlocalsplus: 8 };
-        let alloc = allocate(&func, 2);
+        let alloc = allocate(&func, 2, 2);
         let in_regs = alloc.locations.iter().filter(|l| matches!(l, Some(Location::Reg(_)))).count();
         assert_eq!(in_regs, 2);
         assert_eq!(alloc.spill_slots, 6);
@@ -272,7 +311,7 @@ mod tests {
             Block { params: vec![], insts: vec![], term: Term::Return(VReg(1)), end_at: 0 },
         ];
         let func = Func { name: "t".into(), blocks, exits: vec![], nregs: 3, nlocalsplus: 0 };
-        let alloc = allocate(&func, 4);
+        let alloc = allocate(&func, 4, 4);
         // %1 is live from L1 to the return in L2, overlapping %2: they must differ.
         assert_ne!(alloc.of(VReg(1)), alloc.of(VReg(2)));
     }

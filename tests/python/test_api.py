@@ -18,6 +18,9 @@ STATS_KEYS = {
     "code_bytes",
     "declined",
     "declined_by_reason",
+    "specialised",
+    "deopts",
+    "despecialised",
 }
 
 
@@ -114,7 +117,8 @@ def test_stats_has_exactly_the_documented_keys():
 def test_stats_value_types():
     s = rjit.stats()
     assert isinstance(s["enabled"], bool)
-    for key in ("threshold", "functions_seen", "functions_alive", "compiled", "code_bytes", "declined"):
+    for key in ("threshold", "functions_seen", "functions_alive", "compiled", "code_bytes", "declined",
+                "specialised", "deopts", "despecialised"):
         assert isinstance(s[key], int) and not isinstance(s[key], bool), key
         assert s[key] >= 0, key
     assert isinstance(s["compile_time_us"], float)
