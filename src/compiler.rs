@@ -159,28 +159,40 @@ fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyR
     } else {
         None
     };
-    Ok(specialize::Facts { args, consts, range_name })
+    // Names through which code can read this frame's locals while it runs.
+    const FRAME_READERS: [&str; 8] = ["locals", "vars", "eval", "exec", "dir", "_getframe", "currentframe", "f_locals"];
+    let reads_own_frame = names.iter().any(|n| FRAME_READERS.contains(&n.as_str()));
+    Ok(specialize::Facts { args, consts, range_name, reads_own_frame })
 }
 
 /// Whether `range_iterator` objects have the layout compiled range loops read (CPython 3.11:
-/// index, start, step, len after the object header), probed once.
-fn range_iter_layout_ok(py: Python<'_>) -> bool {
-    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OK.get_or_init(|| {
-        let probe = || -> PyResult<bool> {
-            let it = py.eval(c"iter(range(7, 100, 3))", None, None)?;
-            it.call_method0("__next__")?;
-            // SAFETY: reads four words inside a live range_iterator (48 bytes on 3.11).
-            let words = unsafe {
-                let base = it.as_ptr().cast::<i64>();
-                [*base.add(2), *base.add(3), *base.add(4), *base.add(5)]
-            };
-            let is_range_iter =
-                unsafe { pyo3::ffi::Py_TYPE(it.as_ptr()) == std::ptr::addr_of_mut!(pyo3::ffi::PyRangeIter_Type) };
-            Ok(is_range_iter && it.call_method0("__sizeof__")?.extract::<usize>()? == 48 && words == [1, 7, 3, 31])
+/// index, start, step, len after the object header): probed at import (`probe_range_iter_layout`).
+static RANGE_ITER_LAYOUT_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn range_iter_layout_ok(_py: Python<'_>) -> bool {
+    RANGE_ITER_LAYOUT_OK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Probes the layout of `range_iterator` (at import: it runs Python code, which may switch
+/// threads, so it must not run during a compilation).
+pub fn probe_range_iter_layout(py: Python<'_>) {
+    let probe = || -> PyResult<bool> {
+        let it = py.eval(c"iter(range(7, 100, 3))", None, None)?;
+        it.call_method0("__next__")?;
+        // SAFETY: reads words inside a live range_iterator, after checking its type and size.
+        let is_range_iter =
+            unsafe { pyo3::ffi::Py_TYPE(it.as_ptr()) == std::ptr::addr_of_mut!(pyo3::ffi::PyRangeIter_Type) };
+        if !is_range_iter || it.call_method0("__sizeof__")?.extract::<usize>()? != 48 {
+            return Ok(false);
+        }
+        let words = unsafe {
+            let base = it.as_ptr().cast::<i64>();
+            [*base.add(2), *base.add(3), *base.add(4), *base.add(5)]
         };
-        probe().unwrap_or(false)
-    })
+        Ok(words == [1, 7, 3, 31])
+    };
+    let ok = probe().unwrap_or(false);
+    RANGE_ITER_LAYOUT_OK.store(ok, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Compiles a code object to machine code: bytecode -> HIR -> (specialisation) -> LIR ->
@@ -293,18 +305,27 @@ fn code_constants(
     })
 }
 
-/// The HIR and LIR of a code object as text (for tests and debugging): generic, or
-/// specialised for arguments of kinds `args`.
-pub fn dump(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>) -> PyResult<String> {
-    let hir = match hir_for(code, args.is_some())? {
-        Err(e) => return Ok(format!("not compiled: {e}\n")),
-        Ok(generic) => match args {
+/// The HIR the backend gets: generic, or specialised for arguments of kinds `args` (the
+/// generic HIR when nothing could be specialised).
+pub fn hir_with(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>) -> PyResult<Result<Function, FrontendError>> {
+    Ok(match hir_for(code, args.is_some())? {
+        Err(e) => Err(e),
+        Ok(generic) => Ok(match args {
             Some(args) => match specialize::specialize(&generic, &specialize_facts(code, args)?) {
                 Some(hir) => hir,
                 None => without_deopt_states(generic),
             },
             None => generic,
-        },
+        }),
+    })
+}
+
+/// The HIR and LIR of a code object as text (for tests and debugging): generic, or
+/// specialised for arguments of kinds `args`.
+pub fn dump(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>) -> PyResult<String> {
+    let hir = match hir_with(code, args)? {
+        Err(e) => return Ok(format!("not compiled: {e}\n")),
+        Ok(hir) => hir,
     };
     let mut caches: Vec<crate::runtime::GlobalCache> =
         (0..crate::lir::lower::global_sites(&hir)).map(|_| crate::runtime::GlobalCache::EMPTY).collect();

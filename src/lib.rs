@@ -209,6 +209,9 @@ fn _set_foreign_hook_for_tests(on: bool) -> bool {
 fn _rjit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     init().map_err(PyRuntimeError::new_err)?;
     hook::set_depth_limit(native_stack_size());
+    compiler::probe_range_iter_layout(m.py());
+    // Read RJIT_SPECIALIZE now: nothing may read the environment while compiling.
+    let _ = options::specialise();
     let env = EnvOptions::from_process();
     state::set_threshold(env.threshold);
     let _ = ENV_MODE.set(env.mode);

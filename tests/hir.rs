@@ -107,3 +107,73 @@ hir_snapshot!(unsupported_generator, "def f(n):\n    yield n\n");
 hir_snapshot!(unsupported_closure, "def f(a):\n    def g():\n        return a\n    return g\n");
 hir_snapshot!(unsupported_with, "def f(cm):\n    with cm:\n        return 1\n");
 hir_snapshot!(unsupported_fstring, "def f(a):\n    return f'{a}!'\n");
+
+// ---- after type specialisation (`hir::specialize`), for the argument kinds given ----
+
+use rjit::hir::specialize::{BOOL, FLOAT, INT, OTHER};
+
+/// The printed HIR of `f` in `source` specialised for arguments of kinds `args`.
+fn specialized_text(source: &str, args: &[u8]) -> String {
+    Python::initialize();
+    Python::attach(|py| {
+        let globals = PyDict::new(py);
+        let source = CString::new(source).unwrap();
+        py.run(&source, Some(&globals), None).expect("test source runs");
+        let func = globals.get_item("f").unwrap().expect("function defined");
+        let code = func.getattr("__code__").unwrap();
+        rjit::compiler::probe_range_iter_layout(py);
+        match rjit::compiler::hir_with(&code, Some(args.to_vec())).expect("code object readable") {
+            Ok(hir) => {
+                if let Err(errors) = validate(&hir) {
+                    panic!("invalid specialised HIR:\n{}\n{hir}", errors.join("\n"));
+                }
+                hir.to_string()
+            }
+            Err(reason) => format!("unsupported: {reason}\n"),
+        }
+    })
+}
+
+macro_rules! specialized_snapshot {
+    ($test:ident, $source:expr, $args:expr) => {
+        #[test]
+        fn $test() {
+            insta::assert_snapshot!(stringify!($test), specialized_text($source, &$args));
+        }
+    };
+}
+
+// A range loop on ints: the position and the sum in machine registers, overflow deopts.
+specialized_snapshot!(
+    spec_sum_squares,
+    "def f(n):\n    s = 0\n    for i in range(n):\n        s += i * i\n    return s\n",
+    [INT]
+);
+// Float accumulation of an int converted to float; division deopts on zero.
+specialized_snapshot!(
+    spec_harmonic,
+    "def f(n):\n    s = 0.0\n    for i in range(1, n + 1):\n        s += 1.0 / i\n    return s\n",
+    [INT]
+);
+// A while loop with // and % (floor semantics) and a comparison feeding a branch directly.
+specialized_snapshot!(
+    spec_collatz_steps,
+    "def f(x):\n    steps = 0\n    while x != 1:\n        if x % 2 == 0:\n            x = x // 2\n        else:\n            x = 3 * x + 1\n        steps += 1\n    return steps\n",
+    [INT]
+);
+// Mixed int/float comparison: the int converts only when exact.
+specialized_snapshot!(spec_mixed_compare, "def f(a, b):\n    return a < b\n", [INT, FLOAT]);
+// Bool arithmetic: True + True is the int 2; & of bools stays a bool.
+specialized_snapshot!(spec_bools, "def f(a, b):\n    return a + b, a & b, not a\n", [BOOL, BOOL]);
+// A value that is an int on one path and a str on the other stays an object.
+specialized_snapshot!(
+    spec_mixed_types_stay_generic,
+    "def f(a, n):\n    x = 0\n    if n:\n        x = a\n    return x + 1\n",
+    [OTHER, INT]
+);
+// A loop variable used after an empty loop: a bound flag, UnboundLocalError if unset.
+specialized_snapshot!(
+    spec_maybe_unbound_loop_variable,
+    "def f(n):\n    for i in range(n):\n        pass\n    return i\n",
+    [INT]
+);

@@ -115,6 +115,8 @@ struct Emitter<'a> {
     current_block: usize,
     /// Emitting exit stubs: caller-saved registers are read from their save slots.
     in_stub: bool,
+    /// How many times each virtual register is read (instructions, terminators, edges, exits).
+    uses: Vec<u32>,
 }
 
 impl<'a> Emitter<'a> {
@@ -144,7 +146,8 @@ impl<'a> Emitter<'a> {
         if (frame_size + SAVED_BYTES) % 16 != 0 {
             frame_size += 8;
         }
-        Ok(Emitter { ops, func, alloc, ctx, block_labels, exit_labels, frame_size, current_block: 0, in_stub: false })
+        let uses = use_counts(func);
+        Ok(Emitter { ops, func, alloc, ctx, block_labels, exit_labels, frame_size, current_block: 0, in_stub: false, uses })
     }
 
     fn slot_offset(slot: u32) -> i32 {
@@ -286,17 +289,43 @@ impl<'a> Emitter<'a> {
         self.current_block = b;
         dynasm!(self.ops ; .arch x64 ; =>label);
         let block = &self.func.blocks[b];
-        for inst in &block.insts {
+        // A comparison whose only use is the branch ending the block is fused into it.
+        let fused = match (&block.term, block.insts.last()) {
+            (Term::Branch { cond, .. }, Some(last)) if last.def() == Some(*cond) && self.uses[cond.index()] == 1 => {
+                matches!(last, Inst::Compare { .. } | Inst::RangeHasNext { .. } | Inst::SetEq { .. })
+            }
+            _ => false,
+        };
+        let body = if fused { &block.insts[..block.insts.len() - 1] } else { &block.insts[..] };
+        for inst in body {
             self.inst(inst)?;
         }
         match &block.term {
             Term::Jump(t) => self.jump(t, true),
             Term::Branch { cond, if_true, if_false } => {
-                self.load_reg(RAX, *cond);
-                dynasm!(self.ops ; .arch x64 ; test rax, rax ; jz >if_false);
-                self.jump(if_true, false);
-                dynasm!(self.ops ; .arch x64 ; if_false:);
-                self.jump(if_false, true);
+                let false_label = if self.has_moves(if_false) {
+                    None
+                } else {
+                    Some(self.block_labels[if_false.block])
+                };
+                let local = self.ops.new_dynamic_label();
+                let target = false_label.unwrap_or(local);
+                if fused {
+                    let last = block.insts.last().cloned();
+                    if let Some(last) = last {
+                        self.jump_unless(&last, target)?;
+                    }
+                } else {
+                    self.load_reg(RAX, *cond);
+                    dynasm!(self.ops ; .arch x64 ; test rax, rax ; jz =>target);
+                }
+                if false_label.is_some() {
+                    self.jump(if_true, true);
+                } else {
+                    self.jump(if_true, false);
+                    dynasm!(self.ops ; .arch x64 ; =>local);
+                    self.jump(if_false, true);
+                }
             }
             Term::Return(r) => {
                 self.leave_recursion();
@@ -330,8 +359,85 @@ impl<'a> Emitter<'a> {
     }
 
     fn move_loc(&mut self, dst: Location, src: Location) {
-        self.load_loc(RAX, src);
-        self.store_loc(dst, RAX);
+        match (dst, src) {
+            (Location::Reg(d), Location::Reg(_)) if !self.in_stub => self.load_loc(ALLOCATABLE[d as usize], src),
+            (Location::Reg(_), Location::Stack(_)) if !self.in_stub => {
+                if let Location::Reg(d) = dst {
+                    self.load_loc(ALLOCATABLE[d as usize], src);
+                }
+            }
+            (Location::Stack(_), Location::Reg(s)) if !self.in_stub => self.store_loc(dst, ALLOCATABLE[s as usize]),
+            _ => {
+                self.load_loc(RAX, src);
+                self.store_loc(dst, RAX);
+            }
+        }
+    }
+
+    /// Whether an edge needs moves for its parameters.
+    fn has_moves(&self, t: &Target) -> bool {
+        let params = &self.func.blocks[t.block].params;
+        params.iter().zip(&t.args).any(|(p, a)| self.alloc.of(*p) != self.alloc.of(*a))
+    }
+
+    /// Emits the test of a comparison (the last instruction of a block, used only by its
+    /// branch) and a jump to `target` when it is false.
+    fn jump_unless(&mut self, inst: &Inst, target: DynamicLabel) -> Result<(), EmitError> {
+        match inst {
+            Inst::Compare { op, float: false, a, b, .. } => {
+                self.load_reg(RAX, *a);
+                self.load_reg(RCX, *b);
+                dynasm!(self.ops ; .arch x64 ; cmp rax, rcx);
+                match op {
+                    CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; jge =>target),
+                    CompareOp::Le => dynasm!(self.ops ; .arch x64 ; jg =>target),
+                    CompareOp::Eq => dynasm!(self.ops ; .arch x64 ; jne =>target),
+                    CompareOp::Ne => dynasm!(self.ops ; .arch x64 ; je =>target),
+                    CompareOp::Gt => dynasm!(self.ops ; .arch x64 ; jle =>target),
+                    CompareOp::Ge => dynasm!(self.ops ; .arch x64 ; jl =>target),
+                }
+            }
+            Inst::Compare { op, float: true, a, b, .. } => {
+                self.load_reg(RAX, *a);
+                self.load_reg(RCX, *b);
+                dynasm!(self.ops ; .arch x64 ; movq xmm0, rax ; movq xmm1, rcx);
+                // NaN (unordered: ZF = PF = CF = 1) makes every comparison false but !=.
+                match op {
+                    CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; ucomisd xmm1, xmm0 ; jbe =>target),
+                    CompareOp::Le => dynasm!(self.ops ; .arch x64 ; ucomisd xmm1, xmm0 ; jb =>target),
+                    CompareOp::Gt => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; jbe =>target),
+                    CompareOp::Ge => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; jb =>target),
+                    CompareOp::Eq => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; jne =>target ; jp =>target),
+                    CompareOp::Ne => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; jp >true_ ; je =>target ; true_:),
+                }
+            }
+            Inst::RangeHasNext { it, index, type_addr, exit, .. } => {
+                let label = self.exit_labels[*exit as usize];
+                self.load_reg(RAX, *it);
+                self.load_reg(RDX, *index);
+                let type_addr = *type_addr;
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rcx, QWORD type_addr
+                    ; cmp rcx, QWORD [rax + 8]
+                    ; jne =>label
+                    ; cmp rdx, QWORD [rax + 40]
+                    ; jge =>target
+                );
+            }
+            Inst::SetEq { a, b, negate, .. } => {
+                self.load_reg(RAX, *a);
+                self.load(RCX, *b);
+                dynasm!(self.ops ; .arch x64 ; cmp rax, rcx);
+                if *negate {
+                    dynasm!(self.ops ; .arch x64 ; je =>target);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; jne =>target);
+                }
+            }
+            other => return Err(EmitError::Assembler(format!("cannot fuse {other:?} into a branch"))),
+        }
+        Ok(())
     }
 
     /// Loads a location into a register (nothing if it is that register).
@@ -685,9 +791,9 @@ impl<'a> Emitter<'a> {
 
     /// Python's int operators on 64-bit machine ints; a result Python would make a big int
     /// (or an exception) leaves through `exit`.
-    fn int_arith(&mut self, op: IntOp, dst: VReg, a: VReg, b: VReg, exit: Option<u32>) -> Result<(), EmitError> {
+    fn int_arith(&mut self, op: IntOp, dst: VReg, a: VReg, b: Src, exit: Option<u32>) -> Result<(), EmitError> {
         self.load_reg(RAX, a);
-        self.load_reg(RCX, b);
+        self.load(RCX, b);
         match op {
             IntOp::And => dynasm!(self.ops ; .arch x64 ; and rax, rcx),
             IntOp::Or => dynasm!(self.ops ; .arch x64 ; or rax, rcx),
@@ -978,4 +1084,31 @@ impl<'a> Emitter<'a> {
         self.epilogue();
         Ok(())
     }
+}
+
+/// How many times each virtual register is read.
+fn use_counts(func: &Func) -> Vec<u32> {
+    let mut uses = vec![0u32; func.nregs as usize];
+    let mut count = |r: VReg| {
+        if let Some(u) = uses.get_mut(r.index()) {
+            *u += 1;
+        }
+    };
+    for block in &func.blocks {
+        for inst in &block.insts {
+            inst.uses().into_iter().for_each(&mut count);
+        }
+        match &block.term {
+            Term::Branch { cond, .. } => count(*cond),
+            Term::Return(r) => count(*r),
+            Term::Jump(_) | Term::Exit(_) => {}
+        }
+        for t in block.term.targets() {
+            t.args.iter().copied().for_each(&mut count);
+        }
+    }
+    for exit in &func.exits {
+        exit.uses().into_iter().for_each(&mut count);
+    }
+    uses
 }

@@ -52,6 +52,9 @@ pub struct Facts {
     pub consts: Vec<ConstValue>,
     /// `co_names` index of `range`, if the code names it (`for i in range(...)` loops).
     pub range_name: Option<u32>,
+    /// The code names something that reads its frame's locals (`locals`, `vars`, `eval`,
+    /// `exec`, `dir`, `sys._getframe`...): its locals must stay objects in the frame.
+    pub reads_own_frame: bool,
 }
 
 /// The single numeric kind of a set (NULL aside), if it has exactly one.
@@ -261,6 +264,9 @@ enum Repr {
 /// Specialises `func` (built with deopt states) for `facts`. Returns None when nothing was
 /// specialised (the generic function is as good).
 pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
+    if facts.reads_own_frame {
+        return None;
+    }
     let kinds = infer_kinds(func, facts);
     let mut s = Specializer::new(func, kinds, facts.consts.clone());
     s.choose_representations(facts);
@@ -951,10 +957,32 @@ impl<'a> Specializer<'a> {
                 new.exit = Some(ExitId(self.out.exits.len() as u32 - 1));
             }
         }
+        if matches!(instr.op, Op::Call { .. } | Op::CallEx { .. }) {
+            self.write_locals_to_frame(instr.exit, e);
+        }
         new.at = e.at;
         e.push(new);
         for t in temps {
             e.push(Instr { result: None, op: Op::Decref(t), exit: None, at: e.at, deopt: None });
+        }
+    }
+}
+
+impl Specializer<'_> {
+    /// Before a call: the callee may read this frame's locals (`sys._getframe(1).f_locals`,
+    /// tracebacks with locals, debuggers), so locals holding machine values get a boxed copy
+    /// in their slots (the slot's previous copy is released).
+    fn write_locals_to_frame(&mut self, exit: Option<ExitId>, e: &mut Emit) {
+        let Some(x) = exit else { return };
+        let locals = self.out.exits[x.index()].state.locals.clone();
+        for (slot, v) in locals.iter().enumerate() {
+            let v = self.map(*v);
+            if !self.out.values[v.index()].is_unboxed() || self.out.bound_flags.contains_key(&v) {
+                continue;
+            }
+            let boxed = e.value(self, Op::Box(v), exit);
+            e.push(Instr { result: None, op: Op::ClearLocal { local: slot as u32 }, exit: None, at: e.at, deopt: None });
+            e.push(Instr { result: None, op: Op::StoreLocal { local: slot as u32, value: boxed }, exit: None, at: e.at, deopt: None });
         }
     }
 }

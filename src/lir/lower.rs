@@ -38,10 +38,71 @@ macro_rules! callee {
 /// Lowers a function. `layout` gives the frame's field offsets.
 pub fn lower(func: &hir::Function, constants: &CodeConstants, layout: &Layout) -> Func {
     let mut lowerer =
-        Lowerer { func, constants, layout, next_reg: func.values.len() as u32, exits: Vec::new(), global_sites: 0, attr_sites: 0 };
+        Lowerer {
+            func,
+            constants,
+            layout,
+            next_reg: func.values.len() as u32,
+            exits: Vec::new(),
+            global_sites: 0,
+            attr_sites: 0,
+            int_consts: func
+                .blocks
+                .iter()
+                .flat_map(|b| &b.instrs)
+                .filter_map(|i| match (&i.op, i.result) {
+                    (Op::ConstI64 { value, .. }, Some(r)) => Some((r, *value)),
+                    _ => None,
+                })
+                .collect(),
+        };
     let blocks = func.block_ids().map(|id| lowerer.block(func.block(id))).collect();
     let exits = func.exits.iter().enumerate().map(|(i, e)| lowerer.exit(i, e)).collect();
-    Func { name: func.name.clone(), blocks, exits, nregs: lowerer.next_reg, nlocalsplus: func.nlocalsplus }
+    let mut out = Func { name: func.name.clone(), blocks, exits, nregs: lowerer.next_reg, nlocalsplus: func.nlocalsplus };
+    remove_dead_instructions(&mut out);
+    out
+}
+
+/// Drops pure instructions whose result nothing reads (e.g. constants folded into the
+/// instructions that use them as immediates).
+fn remove_dead_instructions(func: &mut Func) {
+    loop {
+        let mut used = vec![false; func.nregs as usize];
+        for block in &func.blocks {
+            for inst in &block.insts {
+                for r in inst.uses() {
+                    used[r.index()] = true;
+                }
+            }
+            match &block.term {
+                Term::Branch { cond, .. } => used[cond.index()] = true,
+                Term::Return(r) => used[r.index()] = true,
+                Term::Jump(_) | Term::Exit(_) => {}
+            }
+            for t in block.term.targets() {
+                for a in &t.args {
+                    used[a.index()] = true;
+                }
+            }
+            for p in &block.params {
+                used[p.index()] = true;
+            }
+        }
+        for exit in &func.exits {
+            for r in exit.uses() {
+                used[r.index()] = true;
+            }
+        }
+        let mut changed = false;
+        for block in &mut func.blocks {
+            let before = block.insts.len();
+            block.insts.retain(|i| !(i.is_pure() && i.def().is_some_and(|d| !used[d.index()])));
+            changed |= block.insts.len() != before;
+        }
+        if !changed {
+            break;
+        }
+    }
 }
 
 struct Lowerer<'a> {
@@ -55,6 +116,8 @@ struct Lowerer<'a> {
     global_sites: usize,
     /// `LoadAttr`s lowered so far.
     attr_sites: usize,
+    /// Values of the function's `ConstI64`s (small ones become immediates).
+    int_consts: std::collections::HashMap<hir::ValueId, i64>,
 }
 
 /// The number of `LoadAttr` sites of a function: how many `AttrCache`s it needs.
@@ -496,7 +559,8 @@ impl Lowerer<'_> {
             },
             Op::Box(v) => self.box_value(*v, dst(), instr.exit, out),
             Op::IntBinary { op, lhs, rhs } => {
-                out.push(Inst::IntArith { op: *op, dst: dst(), a: reg(*lhs), b: reg(*rhs), exit });
+                let b = self.int_operand(*rhs);
+                out.push(Inst::IntArith { op: *op, dst: dst(), a: reg(*lhs), b, exit });
             }
             Op::FloatBinary { op, lhs, rhs } => match op {
                 FloatOp::Add | FloatOp::Sub | FloatOp::Mul | FloatOp::Div => {
@@ -540,9 +604,7 @@ impl Lowerer<'_> {
             },
             Op::RangeIterItem { it, index } => out.push(Inst::RangeItem { dst: dst(), it: reg(*it), index: reg(*index) }),
             Op::RangeIndexNext(index) => {
-                let one = self.temp();
-                out.push(Inst::Move { dst: one, src: Src::Imm(1) });
-                out.push(Inst::IntArith { op: hir::IntOp::Add, dst: dst(), a: reg(*index), b: one, exit: None });
+                out.push(Inst::IntArith { op: hir::IntOp::Add, dst: dst(), a: reg(*index), b: Src::Imm(1), exit: None });
             }
             Op::ClearLocal { local } => {
                 let old = self.temp();
@@ -558,6 +620,14 @@ impl Lowerer<'_> {
                 }
             }
             other => unreachable!("generic operation {other:?} in machine_instr"),
+        }
+    }
+
+    /// An int operand: an immediate for a constant that fits 32 bits, else its register.
+    fn int_operand(&self, v: hir::ValueId) -> Src {
+        match self.int_consts.get(&v).copied() {
+            Some(c) if i32::try_from(c).is_ok() => Src::Imm(c),
+            _ => Src::Reg(reg(v)),
         }
     }
 

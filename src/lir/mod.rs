@@ -111,7 +111,7 @@ pub enum Inst {
     // ---- machine values ----
     /// `dst = a op b` on 64-bit ints with Python's result, or leave through `exit` where that
     /// does not fit or raises (overflow, division by zero, negative shift).
-    IntArith { op: IntOp, dst: VReg, a: VReg, b: VReg, exit: Option<ExitIndex> },
+    IntArith { op: IntOp, dst: VReg, a: VReg, b: Src, exit: Option<ExitIndex> },
     /// `dst = a op b` on floats (IEEE bits in general registers) for `+ - * /`; `/` leaves
     /// through `exit` when `b` is zero. (`//`, `%` and `**` are runtime calls.)
     FloatArith { op: FloatOp, dst: VReg, a: VReg, b: VReg, exit: Option<ExitIndex> },
@@ -196,6 +196,24 @@ pub struct Func {
 }
 
 impl Inst {
+    /// Whether the instruction only computes its result (it can go if that is unused).
+    pub fn is_pure(&self) -> bool {
+        match self {
+            Inst::Move { .. }
+            | Inst::LoadFrame { .. }
+            | Inst::Load { .. }
+            | Inst::SetEq { .. }
+            | Inst::Select { .. }
+            | Inst::Compare { .. }
+            | Inst::FloatNeg { .. }
+            | Inst::RangeItem { .. }
+            | Inst::RangeIndex { .. } => true,
+            Inst::IntToFloat { exit, .. } | Inst::IntArith { exit, .. } => exit.is_none(),
+            Inst::FloatArith { op, .. } => *op != FloatOp::Div,
+            _ => false,
+        }
+    }
+
     /// Whether the instruction calls C code that may clobber caller-saved registers. (The
     /// slow paths of reference counting and of the eval-breaker check save them.)
     pub fn clobbers_caller_saved(&self) -> bool {
@@ -234,7 +252,8 @@ impl Inst {
             | Inst::ExitIfNegative { value, .. }
             | Inst::ExitIfNullWithError { value, .. }
             | Inst::Truth { value, .. } => vec![*value],
-            Inst::IntArith { a, b, .. } | Inst::FloatArith { a, b, .. } | Inst::Compare { a, b, .. } => vec![*a, *b],
+            Inst::IntArith { a, b, .. } => std::iter::once(*a).chain(src(b)).collect(),
+            Inst::FloatArith { a, b, .. } | Inst::Compare { a, b, .. } => vec![*a, *b],
             Inst::FloatNeg { src, .. } | Inst::IntToFloat { src, .. } => vec![*src],
             Inst::GuardType { value, .. } | Inst::UnboxInt { value, .. } | Inst::ExitIfEqual { value, .. } => vec![*value],
             Inst::RangeIndex { it, .. } => vec![*it],

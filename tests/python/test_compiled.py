@@ -430,28 +430,35 @@ def test_no_memory_is_writable_and_executable_after_compiling():
 
 
 def test_signal_handler_sees_the_line_of_the_loop_back_edge():
+    # The loop runs until the handler has run 30 times (a compiled loop is far faster than
+    # an interpreted one, so a fixed count of iterations would see fewer signals).
     script = (
         "import signal, sys, rjit\n"
         "seen = {}\n"
+        "calls = [0]\n"
+        "done = False\n"
         "def handler(sig, frame):\n"
+        "    global done\n"
         "    k = (frame.f_code.co_name, frame.f_lineno)\n"
         "    seen[k] = seen.get(k, 0) + 1\n"
+        "    calls[0] += 1\n"
+        "    done = calls[0] >= 30\n"
         "signal.signal(signal.SIGALRM, handler)\n"
-        "def work(n):\n"
+        "def work():\n"
         "    signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)\n"
         "    t = 0\n"
-        "    for i in range(n):\n"
-        "        t += i\n"
+        "    while not done:\n"
+        "        t += 1\n"
         "        u = t\n"
         "    signal.setitimer(signal.ITIMER_REAL, 0)\n"
         "    return t\n"
-        "work(1000000)\n"
+        "work()\n"
         "print(sorted(k for k, v in seen.items() if v > 5))\n"
     )
     plain, jitted = run_plain_and_compiled(script)
     assert plain.returncode == jitted.returncode == 0, (plain.stderr, jitted.stderr)
     assert jitted.stdout == plain.stdout
-    assert "('work', 12)" in plain.stdout
+    assert "('work', 15)" in plain.stdout
 
 
 def test_deep_recursion_past_the_native_stack_is_a_recursion_error_not_a_crash():

