@@ -759,6 +759,65 @@ impl<'a> Emitter<'a> {
                 );
                 self.store(*dst, RDX);
             }
+            Inst::ListGetItem { dst, obj, index, slow, exit } => {
+                let list_type = std::ptr::addr_of_mut!(pyo3_ffi::PyList_Type) as i64;
+                self.load_reg(RDI, *obj);
+                self.load_reg(6, *index);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rax, QWORD list_type
+                    ; cmp rax, QWORD [rdi + 8]
+                    ; jne >slow
+                    ; cmp rsi, QWORD [rdi + 16]
+                    ; jae >slow
+                    ; mov rax, QWORD [rdi + 24]
+                    ; mov rax, QWORD [rax + rsi * 8]
+                    ; add QWORD [rax], 1
+                    ; jmp >done
+                    ; slow:
+                );
+                self.call_address(*slow);
+                if let Some(e) = exit {
+                    let label = self.exit_labels[*e as usize];
+                    dynasm!(self.ops ; .arch x64 ; test rax, rax ; jz =>label);
+                }
+                dynasm!(self.ops ; .arch x64 ; done:);
+                self.store(*dst, RAX);
+            }
+            Inst::ListSetItem { obj, index, value, slow, exit, at } => {
+                let list_type = std::ptr::addr_of_mut!(pyo3_ffi::PyList_Type) as i64;
+                let at = self.ctx.code_units + 2 * i64::from(*at);
+                let field = self.ctx.layout.frame_prev_instr as i32;
+                self.load_reg(RDI, *obj);
+                self.load_reg(6, *index);
+                self.load_reg(RDX, *value);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rax, QWORD list_type
+                    ; cmp rax, QWORD [rdi + 8]
+                    ; jne >slow
+                    ; cmp rsi, QWORD [rdi + 16]
+                    ; jae >slow
+                    ; add QWORD [rdx], 1
+                    ; mov rax, QWORD [rdi + 24]
+                    ; lea rax, [rax + rsi * 8]
+                    ; mov rdi, QWORD [rax]
+                    ; mov QWORD [rax], rdx
+                    // Last: releasing the old item may run a destructor.
+                    ; sub QWORD [rdi], 1
+                    ; jnz >done
+                    ; mov rax, QWORD at
+                    ; mov QWORD [rbx + field], rax
+                );
+                self.call_address(self.ctx.dealloc);
+                dynasm!(self.ops ; .arch x64 ; jmp >done ; slow:);
+                self.call_address(*slow);
+                if let Some(e) = exit {
+                    let label = self.exit_labels[*e as usize];
+                    dynasm!(self.ops ; .arch x64 ; test rax, rax ; js =>label);
+                }
+                dynasm!(self.ops ; .arch x64 ; done:);
+            }
             Inst::CheckEvalBreaker { exit, resume } => {
                 let label = self.exit_labels[*exit as usize];
                 let resume_label = self.exit_labels[*resume as usize];

@@ -465,6 +465,11 @@ pub enum Op {
     /// Raises UnboundLocalError for local `local` unless the machine bool `flag` is set (an
     /// unboxed local that may be unbound). No result.
     CheckFlag { flag: ValueId, local: u32 },
+    /// `obj[index]` for a machine int index: inline for an exact list and an index in range,
+    /// else as `GetItem` (with the index boxed).
+    GetItemInt { obj: ValueId, index: ValueId },
+    /// `obj[index] = value` for a machine int index, likewise. No result.
+    SetItemInt { obj: ValueId, index: ValueId, value: ValueId },
 }
 
 impl Op {
@@ -515,6 +520,8 @@ impl Op {
             | FloatCompare { lhs, rhs, .. } => vec![*lhs, *rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![*it, *index],
             CheckFlag { flag, .. } => vec![*flag],
+            GetItemInt { obj, index } => vec![*obj, *index],
+            SetItemInt { obj, index, value } => vec![*obj, *index, *value],
         }
     }
 
@@ -564,6 +571,8 @@ impl Op {
             | FloatCompare { lhs, rhs, .. } => vec![lhs, rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![it, index],
             CheckFlag { flag, .. } => vec![flag],
+            GetItemInt { obj, index } => vec![obj, index],
+            SetItemInt { obj, index, value } => vec![obj, index, value],
         }
     }
 
@@ -604,7 +613,7 @@ impl Op {
             Null => Some(Type::Null),
             IterNext(_) => Some(Type::MaybeNull),
             IsTrue(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),
-            GuardType { .. } | ClearLocal { .. } | CheckFlag { .. } => None,
+            GuardType { .. } | ClearLocal { .. } | CheckFlag { .. } | SetItemInt { .. } => None,
             ConstI64 { .. } | IntBinary { .. } | RangeIterItem { .. } | RangeIterIndex(_) | RangeIndexNext(_) => {
                 Some(Type::I64)
             }

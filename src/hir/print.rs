@@ -180,6 +180,8 @@ impl fmt::Display for OpText<'_> {
             RangeIndexNext(v) => write!(f, "RangeIndexNext {v}"),
             ClearLocal { local } => write!(f, "ClearLocal {local}"),
             CheckFlag { flag, local } => write!(f, "CheckFlag {flag} (local {local})"),
+            GetItemInt { obj, index } => write!(f, "GetItemInt {obj}[{index}]"),
+            SetItemInt { obj, index, value } => write!(f, "SetItemInt {obj}[{index}] = {value}"),
         }
     }
 }

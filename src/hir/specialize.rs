@@ -299,6 +299,9 @@ struct Specializer<'a> {
     dominators: Vec<HashSet<BlockId>>,
     /// The block being rewritten.
     current: usize,
+    /// Machine constants made from `co_consts[i]`: a generic operation that only borrows its
+    /// operand gets the constant object itself, no box.
+    const_origin: HashMap<ValueId, u32>,
 }
 
 /// A `for` loop over a range iterator whose position lives in a machine register.
@@ -340,6 +343,7 @@ impl<'a> Specializer<'a> {
             range_loops: HashMap::new(),
             dominators: Vec::new(),
             current: 0,
+            const_origin: HashMap::new(),
         }
     }
 
@@ -731,6 +735,7 @@ impl<'a> Specializer<'a> {
                     (_, b) => Op::ConstBool(b != 0),
                 };
                 if unboxed(self, &r) {
+                    self.const_origin.insert(r, *index);
                     self.define(r, op, None, None, e);
                 } else {
                     e.push(instr.clone());
@@ -861,6 +866,17 @@ impl<'a> Specializer<'a> {
                 self.define(r, Op::RangeIterItem { it: self.map(l.it), index: l.index }, None, None, e);
                 e.push(Instr { result: Some(l.next_index), op: Op::RangeIndexNext(l.index), exit: None, at: e.at, deopt: None });
             }
+            // Indexing with a machine int: no boxing of the index (lists inline).
+            Op::GetItem { obj, key } if self.numeric_kind(*key) == Some(INT) => {
+                let index = self.machine(*key)?;
+                let new = Instr { op: Op::GetItemInt { obj: *obj, index }, ..instr.clone() };
+                self.generic(&new, e);
+            }
+            Op::SetItem { obj, key, value } if self.numeric_kind(*key) == Some(INT) => {
+                let index = self.machine(*key)?;
+                let new = Instr { op: Op::SetItemInt { obj: *obj, index, value: *value }, ..instr.clone() };
+                self.generic(&new, e);
+            }
             _ => self.generic(instr, e),
         }
         // A boxed result with a machine shadow: unbox it right after (pure unless used).
@@ -934,7 +950,13 @@ impl<'a> Specializer<'a> {
             let mut replacements = Vec::new();
             for (i, v) in operands.iter().enumerate() {
                 let mapped = self.map(*v);
-                if self.out.values[mapped.index()].is_unboxed() {
+                let machine_operand = matches!(new.op, Op::GetItemInt { .. } | Op::SetItemInt { .. }) && i == 1;
+                let borrowed_const = self.const_origin.get(&mapped).copied().filter(|_| !consumed.contains(&i));
+                if let (Some(index), false) = (borrowed_const, machine_operand) {
+                    // The code object keeps its constants alive: borrow it, as LOAD_CONST would.
+                    let c = e.value(self, Op::Const { index }, None);
+                    replacements.push(c);
+                } else if self.out.values[mapped.index()].is_unboxed() && !machine_operand {
                     let (t, _) = self.boxed_operand(mapped, e, instr.exit);
                     boxed_any = true;
                     if !consumed.contains(&i) {
@@ -1032,6 +1054,7 @@ fn clean_up(func: &mut Function) {
     }
     fold_negated_branches(func);
     drop_clears_of_empty_slots(func);
+    cancel_reference_pairs(func);
     loop {
         let mut used: HashSet<ValueId> = HashSet::new();
         for (b, block) in func.blocks.iter().enumerate() {
@@ -1201,5 +1224,59 @@ fn drop_clears_of_empty_slots(func: &mut Function) {
             }
         }
         func.blocks[b].instrs = kept;
+    }
+}
+
+/// Removes `Incref v ... Decref v` pairs within a block around operations that only borrow `v`
+/// (machine code reading an argument's shadow, a list store): another owner (the frame's local
+/// slot) keeps `v` alive meanwhile. Exits in between that would release the stack's reference
+/// to `v` no longer do (none may hold `v` on its stack).
+fn cancel_reference_pairs(func: &mut Function) {
+    for b in 0..func.blocks.len() {
+        let mut i = 0;
+        while i < func.blocks[b].instrs.len() {
+            let Op::Incref(v) = func.blocks[b].instrs[i].op else {
+                i += 1;
+                continue;
+            };
+            let instrs = &func.blocks[b].instrs;
+            let mut partner = None;
+            for (j, instr) in instrs.iter().enumerate().skip(i + 1) {
+                match &instr.op {
+                    Op::Decref(w) if *w == v => {
+                        partner = Some(j);
+                        break;
+                    }
+                    // Another reference operation on v, or a use that may keep or consume it.
+                    Op::Incref(w) | Op::XDecref(w) if *w == v => break,
+                    op if consumed_operands(op).iter().any(|&k| op.operands().get(k) == Some(&v)) => break,
+                    Op::StoreLocal { value, .. } if *value == v => break,
+                    _ => {}
+                }
+                let exits: Vec<ExitId> = instr.exit.into_iter().chain(match instr.op {
+                    Op::CheckEvalBreaker { resume } => Some(resume),
+                    _ => None,
+                }).collect();
+                if exits.iter().any(|x| func.exits[x.index()].state.stack.contains(&v)) {
+                    break;
+                }
+            }
+            let Some(j) = partner else {
+                i += 1;
+                continue;
+            };
+            // Exits between the pair: v is no longer the stack's to release.
+            for k in i + 1..j {
+                let Some(x) = func.blocks[b].instrs[k].exit else { continue };
+                if func.exits[x.index()].release.contains(&v) {
+                    let mut exit = func.exits[x.index()].clone();
+                    exit.release.retain(|r| *r != v);
+                    func.exits.push(exit);
+                    func.blocks[b].instrs[k].exit = Some(ExitId(func.exits.len() as u32 - 1));
+                }
+            }
+            func.blocks[b].instrs.remove(j);
+            func.blocks[b].instrs.remove(i);
+        }
     }
 }

@@ -619,6 +619,14 @@ impl Lowerer<'_> {
                     out.push(Inst::ExitIfZero { value: reg(*flag), exit: e.0 });
                 }
             }
+            Op::GetItemInt { obj, index } => {
+                let slow = callee!(runtime::rjit_rt_get_item_i64, "rjit_rt_get_item_i64");
+                out.push(Inst::ListGetItem { dst: dst(), obj: reg(*obj), index: reg(*index), slow, exit });
+            }
+            Op::SetItemInt { obj, index, value } => {
+                let slow = callee!(runtime::rjit_rt_set_item_i64, "rjit_rt_set_item_i64", int);
+                out.push(Inst::ListSetItem { obj: reg(*obj), index: reg(*index), value: reg(*value), slow, exit, at: instr.at });
+            }
             other => unreachable!("generic operation {other:?} in machine_instr"),
         }
     }

@@ -134,6 +134,13 @@ pub enum Inst {
     RangeHasNext { dst: VReg, it: VReg, index: VReg, type_addr: i64, exit: ExitIndex },
     /// `dst = start + index * step` of a range iterator.
     RangeItem { dst: VReg, it: VReg, index: VReg },
+    /// `dst = obj[index]` (new reference): inline for an exact list and 0 <= index < len,
+    /// else `slow(obj, index)`; leaves through `exit` on NULL.
+    ListGetItem { dst: VReg, obj: VReg, index: VReg, slow: Callee, exit: Option<ExitIndex> },
+    /// `obj[index] = value`: inline for an exact list and 0 <= index < len (the old item is
+    /// released, the frame's instruction at code unit `at`), else `slow(obj, index, value)`
+    /// (a C int status); leaves through `exit` on failure.
+    ListSetItem { obj: VReg, index: VReg, value: VReg, slow: Callee, exit: Option<ExitIndex>, at: u32 },
 }
 
 /// A jump target with the values for its parameters.
@@ -219,7 +226,12 @@ impl Inst {
     pub fn clobbers_caller_saved(&self) -> bool {
         matches!(
             self,
-            Inst::Call { .. } | Inst::Truth { .. } | Inst::ExitIfNullWithError { .. } | Inst::UnboxInt { exit: None, .. }
+            Inst::Call { .. }
+                | Inst::Truth { .. }
+                | Inst::ExitIfNullWithError { .. }
+                | Inst::UnboxInt { exit: None, .. }
+                | Inst::ListGetItem { .. }
+                | Inst::ListSetItem { .. }
         )
     }
 
@@ -258,6 +270,8 @@ impl Inst {
             Inst::GuardType { value, .. } | Inst::UnboxInt { value, .. } | Inst::ExitIfEqual { value, .. } => vec![*value],
             Inst::RangeIndex { it, .. } => vec![*it],
             Inst::RangeHasNext { it, index, .. } | Inst::RangeItem { it, index, .. } => vec![*it, *index],
+            Inst::ListGetItem { obj, index, .. } => vec![*obj, *index],
+            Inst::ListSetItem { obj, index, value, .. } => vec![*obj, *index, *value],
         }
     }
 
@@ -278,7 +292,8 @@ impl Inst {
             | Inst::UnboxInt { dst, .. }
             | Inst::RangeHasNext { dst, .. }
             | Inst::RangeIndex { dst, .. }
-            | Inst::RangeItem { dst, .. } => Some(*dst),
+            | Inst::RangeItem { dst, .. }
+            | Inst::ListGetItem { dst, .. } => Some(*dst),
             Inst::Call { ret, .. } => *ret,
             _ => None,
         }
@@ -298,7 +313,9 @@ impl Inst {
             Inst::IntArith { exit, .. }
             | Inst::FloatArith { exit, .. }
             | Inst::IntToFloat { exit, .. }
-            | Inst::UnboxInt { exit, .. } => exit.iter().copied().collect(),
+            | Inst::UnboxInt { exit, .. }
+            | Inst::ListGetItem { exit, .. }
+            | Inst::ListSetItem { exit, .. } => exit.iter().copied().collect(),
             Inst::CheckEvalBreaker { exit, resume } => vec![*exit, *resume],
             _ => vec![],
         }
@@ -412,6 +429,10 @@ impl fmt::Display for InstText<'_> {
             Inst::RangeIndex { dst, it, .. } => write!(f, "{dst} = range_index {it}"),
             Inst::RangeHasNext { dst, it, index, exit, .. } => write!(f, "{dst} = range_has_next {it} at {index} or exit {exit}"),
             Inst::RangeItem { dst, it, index } => write!(f, "{dst} = range_item {it} at {index}"),
+            Inst::ListGetItem { dst, obj, index, exit, .. } => write!(f, "{dst} = list_get {obj}[{index}]{}", or_exit(exit)),
+            Inst::ListSetItem { obj, index, value, exit, .. } => {
+                write!(f, "list_set {obj}[{index}] = {value}{}", or_exit(exit))
+            }
         }
     }
 }

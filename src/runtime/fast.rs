@@ -163,3 +163,42 @@ pub fn binary_fast_path(op: u32) -> Option<(&'static str, FastBinaryFunc)> {
     };
     Some(named)
 }
+
+/// `obj[index]` for a machine int index (the slow path of compiled list indexing): lists and
+/// tuples directly (negative indices counted from the end), anything else with the index boxed,
+/// exactly as `BINARY_SUBSCR`.
+pub unsafe extern "C-unwind" fn rjit_rt_get_item_i64(obj: *mut PyObject, index: i64) -> *mut PyObject {
+    let sequence = if ffi::PyList_CheckExact(obj) != 0 {
+        Some((ffi::PyList_GET_SIZE(obj), (*(obj as *mut ffi::PyListObject)).ob_item))
+    } else if ffi::PyTuple_CheckExact(obj) != 0 {
+        Some((ffi::PyTuple_GET_SIZE(obj), (*(obj as *mut ffi::PyTupleObject)).ob_item.as_mut_ptr()))
+    } else {
+        None
+    };
+    if let Some((size, items)) = sequence {
+        let i = if index < 0 { index.wrapping_add(size as i64) } else { index };
+        if (0..size as i64).contains(&i) {
+            let item = *items.add(i as usize);
+            ffi::Py_INCREF(item);
+            return item;
+        }
+    }
+    let key = ffi::PyLong_FromLongLong(index);
+    if key.is_null() {
+        return std::ptr::null_mut();
+    }
+    let result = rjit_rt_get_item(obj, key);
+    ffi::Py_DECREF(key);
+    result
+}
+
+/// `obj[index] = value` for a machine int index (the slow path of compiled list stores).
+pub unsafe extern "C-unwind" fn rjit_rt_set_item_i64(obj: *mut PyObject, index: i64, value: *mut PyObject) -> c_int {
+    let key = ffi::PyLong_FromLongLong(index);
+    if key.is_null() {
+        return -1;
+    }
+    let status = rjit_rt_set_item(obj, key, value);
+    ffi::Py_DECREF(key);
+    status
+}
