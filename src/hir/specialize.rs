@@ -1227,9 +1227,9 @@ fn drop_clears_of_empty_slots(func: &mut Function) {
     }
 }
 
-/// Removes `Incref v ... Decref v` pairs within a block around operations that only borrow `v`
-/// (machine code reading an argument's shadow, a list store): another owner (the frame's local
-/// slot) keeps `v` alive meanwhile. Exits in between that would release the stack's reference
+/// Removes `Incref v ... Decref v` pairs within a block around machine operations only (e.g.
+/// arithmetic on an argument's shadow): another owner (the frame's local slot) keeps `v` alive
+/// meanwhile, and no code that could look at its reference count runs. Exits in between that would release the stack's reference
 /// to `v` no longer do (none may hold `v` on its stack).
 fn cancel_reference_pairs(func: &mut Function) {
     for b in 0..func.blocks.len() {
@@ -1251,6 +1251,9 @@ fn cancel_reference_pairs(func: &mut Function) {
                     Op::Incref(w) | Op::XDecref(w) if *w == v => break,
                     op if consumed_operands(op).iter().any(|&k| op.operands().get(k) == Some(&v)) => break,
                     Op::StoreLocal { value, .. } if *value == v => break,
+                    // Only machine operations: code that runs Python (or C code reading
+                    // reference counts, `sys.getrefcount`) must see the interpreter's counts.
+                    op if !op.is_machine() && !matches!(op, Op::Incref(_) | Op::Decref(_)) => break,
                     _ => {}
                 }
                 let exits: Vec<ExitId> = instr.exit.into_iter().chain(match instr.op {
