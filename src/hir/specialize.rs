@@ -269,6 +269,15 @@ pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
     }
     let kinds = infer_kinds(func, facts);
     let mut s = Specializer::new(func, kinds, facts.consts.clone());
+    s.range_globals = func
+        .blocks
+        .iter()
+        .flat_map(|b| &b.instrs)
+        .filter_map(|i| match (&i.op, i.result) {
+            (Op::LoadGlobal { name }, Some(r)) if Some(*name) == facts.range_name => Some(r),
+            _ => None,
+        })
+        .collect();
     s.choose_representations(facts);
     if !s.anything_unboxed() {
         return None;
@@ -302,6 +311,10 @@ struct Specializer<'a> {
     /// Machine constants made from `co_consts[i]`: a generic operation that only borrows its
     /// operand gets the constant object itself, no box.
     const_origin: HashMap<ValueId, u32>,
+    /// Loads of the global `range`: calling the builtin reads no frame, so locals are not
+    /// written to the frame for it (a `range` rebound to a function that inspects its
+    /// caller's locals would see them as they were at the last write).
+    range_globals: HashSet<ValueId>,
 }
 
 /// A `for` loop over a range iterator whose position lives in a machine register.
@@ -344,6 +357,7 @@ impl<'a> Specializer<'a> {
             dominators: Vec::new(),
             current: 0,
             const_origin: HashMap::new(),
+            range_globals: HashSet::new(),
         }
     }
 
@@ -979,7 +993,8 @@ impl<'a> Specializer<'a> {
                 new.exit = Some(ExitId(self.out.exits.len() as u32 - 1));
             }
         }
-        if matches!(instr.op, Op::Call { .. } | Op::CallEx { .. }) {
+        let calls_range = matches!(instr.op, Op::Call { callable, .. } if self.range_globals.contains(&callable));
+        if matches!(instr.op, Op::Call { .. } | Op::CallEx { .. }) && !calls_range {
             self.write_locals_to_frame(instr.exit, e);
         }
         new.at = e.at;
