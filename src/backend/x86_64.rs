@@ -870,6 +870,17 @@ impl<'a> Emitter<'a> {
                 let label = self.exit_label(exit)?;
                 dynasm!(self.ops ; .arch x64 ; imul rax, rcx ; jo =>label);
             }
+            // By a power of two, floor division is an arithmetic shift and the floor modulo a
+            // mask, exactly (no exit: neither can fail).
+            IntOp::FloorDiv | IntOp::Mod if power_of_two(b).is_some() => {
+                let k = power_of_two(b).unwrap_or(0);
+                if op == IntOp::FloorDiv {
+                    dynasm!(self.ops ; .arch x64 ; sar rax, k as i8);
+                } else {
+                    let mask = (1i64 << k) - 1;
+                    dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD mask ; and rax, rcx);
+                }
+            }
             IntOp::FloorDiv | IntOp::Mod => {
                 // Zero divisors raise; MIN // -1 overflows (and idiv would fault): both leave.
                 let label = self.exit_label(exit)?;
@@ -1170,4 +1181,12 @@ fn use_counts(func: &Func) -> Vec<u32> {
         exit.uses().into_iter().for_each(&mut count);
     }
     uses
+}
+
+/// `k` if the operand is the constant `2**k` (k in 0..63).
+fn power_of_two(b: Src) -> Option<u32> {
+    match b {
+        Src::Imm(v) if v > 0 && (v & (v - 1)) == 0 => Some(v.trailing_zeros()),
+        _ => None,
+    }
 }
