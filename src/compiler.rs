@@ -225,7 +225,7 @@ pub fn compile(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>) -> 
     let constants = code_constants(code, global_caches.as_mut_ptr(), attr_caches.as_mut_ptr()).map_err(py_error)?;
     let layout = crate::cpython::shim::layout();
     let lir = lower::lower(&hir, &constants, &layout);
-    let alloc = regalloc::allocate(&lir, target::ALLOCATABLE.len() as u8, target::CALLEE_SAVED);
+    let alloc = regalloc::allocate(&lir, target::ALLOCATABLE.len() as u8, target::CALLEE_SAVED, target::XMM_ALLOCATABLE);
     let ctx = target::Context {
         layout,
         code_units: constants.code + i64::from(layout.code_code_adaptive),

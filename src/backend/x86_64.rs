@@ -28,6 +28,9 @@ use crate::lir::{Arg, Callee, Exit, Func, Inst, Src, Target, Term, VReg};
 pub const ALLOCATABLE: [u8; 7] = [12, 13, 14, 15, 6, 9, 10];
 /// How many of `ALLOCATABLE` are callee-saved.
 pub const CALLEE_SAVED: u8 = 4;
+/// SSE registers for float values: xmm2-xmm15 (`Location::Xmm(i)` is xmm(2 + i); xmm0 and
+/// xmm1 are scratch). All are caller-saved: the slow paths that call save the used ones.
+pub const XMM_ALLOCATABLE: u8 = 14;
 
 const RAX: u8 = 0;
 const RCX: u8 = 1;
@@ -142,7 +145,7 @@ impl<'a> Emitter<'a> {
         // tstate, spills, save slots for the caller-saved allocatable registers (exit stubs),
         // argument arrays.
         let saved = (ALLOCATABLE.len() - CALLEE_SAVED as usize) as i32;
-        let mut frame_size = 8 + 8 * alloc.spill_slots as i32 + 8 * saved + 8 * max_array;
+        let mut frame_size = 8 + 8 * alloc.spill_slots as i32 + 8 * (saved + i32::from(alloc.xmm_used)) + 8 * max_array;
         if (frame_size + SAVED_BYTES) % 16 != 0 {
             frame_size += 8;
         }
@@ -159,13 +162,69 @@ impl<'a> Emitter<'a> {
         Self::slot_offset(self.alloc.spill_slots + u32::from(i - CALLEE_SAVED))
     }
 
-    /// Saves the caller-saved allocatable registers around a slow-path call.
+    /// The save slot of SSE register `Xmm(i)` in exit stubs (after the general ones).
+    fn xmm_save_slot(&self, i: u8) -> i32 {
+        let general = (ALLOCATABLE.len() - CALLEE_SAVED as usize) as u32;
+        Self::slot_offset(self.alloc.spill_slots + general + u32::from(i))
+    }
+
+    /// Bytes below the three pushes for the SSE registers in use, keeping rsp 16-aligned.
+    fn xmm_area(&self) -> i32 {
+        let bytes = 8 * i32::from(self.alloc.xmm_used);
+        if (24 + bytes) % 16 == 0 {
+            bytes
+        } else {
+            bytes + 8
+        }
+    }
+
+    /// Saves the caller-saved allocatable registers (general and SSE) around a slow-path call.
     fn push_caller_saved(&mut self) {
-        dynasm!(self.ops ; .arch x64 ; push rsi ; push r9 ; push r10 ; sub rsp, 8);
+        let area = self.xmm_area();
+        dynasm!(self.ops ; .arch x64 ; push rsi ; push r9 ; push r10 ; sub rsp, area);
+        for i in 0..self.alloc.xmm_used {
+            let off = 8 * i32::from(i);
+            dynasm!(self.ops ; .arch x64 ; movsd QWORD [rsp + off], Rx(2 + i));
+        }
     }
 
     fn pop_caller_saved(&mut self) {
-        dynasm!(self.ops ; .arch x64 ; add rsp, 8 ; pop r10 ; pop r9 ; pop rsi);
+        for i in 0..self.alloc.xmm_used {
+            let off = 8 * i32::from(i);
+            dynasm!(self.ops ; .arch x64 ; movsd Rx(2 + i), QWORD [rsp + off]);
+        }
+        let area = self.xmm_area();
+        dynasm!(self.ops ; .arch x64 ; add rsp, area ; pop r10 ; pop r9 ; pop rsi);
+    }
+
+    /// Loads a float value into SSE register `x` (0 or 1: scratch).
+    fn load_float(&mut self, x: u8, r: VReg) {
+        match self.alloc.of(r) {
+            Location::Xmm(i) if !self.in_stub => dynasm!(self.ops ; .arch x64 ; movapd Rx(x), Rx(2 + i)),
+            Location::Stack(slot) => {
+                let off = Self::slot_offset(slot);
+                dynasm!(self.ops ; .arch x64 ; movsd Rx(x), QWORD [rbp + off]);
+            }
+            _ => {
+                self.load_reg(RAX, r);
+                dynasm!(self.ops ; .arch x64 ; movq Rx(x), rax);
+            }
+        }
+    }
+
+    /// Stores SSE register `x` into a float value's location.
+    fn store_float(&mut self, r: VReg, x: u8) {
+        match self.alloc.of(r) {
+            Location::Xmm(i) => dynasm!(self.ops ; .arch x64 ; movapd Rx(2 + i), Rx(x)),
+            Location::Stack(slot) => {
+                let off = Self::slot_offset(slot);
+                dynasm!(self.ops ; .arch x64 ; movsd QWORD [rbp + off], Rx(x));
+            }
+            Location::Reg(_) => {
+                dynasm!(self.ops ; .arch x64 ; movq rax, Rx(x));
+                self.store(r, RAX);
+            }
+        }
     }
 
     /// Loads an operand into a scratch register.
@@ -398,9 +457,8 @@ impl<'a> Emitter<'a> {
                 }
             }
             Inst::Compare { op, float: true, a, b, .. } => {
-                self.load_reg(RAX, *a);
-                self.load_reg(RCX, *b);
-                dynasm!(self.ops ; .arch x64 ; movq xmm0, rax ; movq xmm1, rcx);
+                self.load_float(0, *a);
+                self.load_float(1, *b);
                 // NaN (unordered: ZF = PF = CF = 1) makes every comparison false but !=.
                 match op {
                     CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; ucomisd xmm1, xmm0 ; jbe =>target),
@@ -447,6 +505,11 @@ impl<'a> Emitter<'a> {
                 let off = self.save_slot(i);
                 dynasm!(self.ops ; .arch x64 ; mov Rq(reg), QWORD [rbp + off]);
             }
+            Location::Xmm(i) if self.in_stub => {
+                let off = self.xmm_save_slot(i);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(reg), QWORD [rbp + off]);
+            }
+            Location::Xmm(i) => dynasm!(self.ops ; .arch x64 ; movq Rq(reg), Rx(2 + i)),
             Location::Reg(i) => {
                 let s = ALLOCATABLE[i as usize];
                 if s != reg {
@@ -463,6 +526,7 @@ impl<'a> Emitter<'a> {
     /// Stores a register into a location (nothing if it is that register).
     fn store_loc(&mut self, dst: Location, reg: u8) {
         match dst {
+            Location::Xmm(i) => dynasm!(self.ops ; .arch x64 ; movq Rx(2 + i), Rq(reg)),
             Location::Reg(i) => {
                 let d = ALLOCATABLE[i as usize];
                 if d != reg {
@@ -628,9 +692,11 @@ impl<'a> Emitter<'a> {
             }
             Inst::IntArith { op, dst, a, b, exit } => self.int_arith(*op, *dst, *a, *b, *exit)?,
             Inst::FloatArith { op, dst, a, b, exit } => {
-                self.load_reg(RAX, *a);
-                self.load_reg(RCX, *b);
-                dynasm!(self.ops ; .arch x64 ; movq xmm0, rax ; movq xmm1, rcx);
+                if *op == FloatOp::Div {
+                    self.load_reg(RCX, *b);
+                }
+                self.load_float(0, *a);
+                self.load_float(1, *b);
                 match op {
                     FloatOp::Add => dynasm!(self.ops ; .arch x64 ; addsd xmm0, xmm1),
                     FloatOp::Sub => dynasm!(self.ops ; .arch x64 ; subsd xmm0, xmm1),
@@ -642,8 +708,7 @@ impl<'a> Emitter<'a> {
                     }
                     _ => return Err(EmitError::Assembler(format!("float {op:?} is a runtime call"))),
                 }
-                dynasm!(self.ops ; .arch x64 ; movq rax, xmm0);
-                self.store(*dst, RAX);
+                self.store_float(*dst, 0);
             }
             Inst::FloatNeg { dst, src } => {
                 self.load_reg(RAX, *src);
@@ -665,14 +730,13 @@ impl<'a> Emitter<'a> {
                     );
                 }
                 // xorps first: cvtsi2sd merges into xmm0, a false dependency on its last writer.
-                dynasm!(self.ops ; .arch x64 ; xorps xmm0, xmm0 ; cvtsi2sd xmm0, rax ; movq rax, xmm0);
-                self.store(*dst, RAX);
+                dynasm!(self.ops ; .arch x64 ; xorps xmm0, xmm0 ; cvtsi2sd xmm0, rax);
+                self.store_float(*dst, 0);
             }
             Inst::Compare { op, float, dst, a, b } => {
-                self.load_reg(RAX, *a);
-                self.load_reg(RCX, *b);
                 if *float {
-                    dynasm!(self.ops ; .arch x64 ; movq xmm0, rax ; movq xmm1, rcx);
+                    self.load_float(0, *a);
+                    self.load_float(1, *b);
                     // ucomisd sets ZF, PF and CF on NaN: every test below is then false,
                     // except !=.
                     match op {
@@ -684,6 +748,8 @@ impl<'a> Emitter<'a> {
                         CompareOp::Ne => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; setne al ; setp cl ; or al, cl),
                     }
                 } else {
+                    self.load_reg(RAX, *a);
+                    self.load_reg(RCX, *b);
                     dynasm!(self.ops ; .arch x64 ; cmp rax, rcx);
                     match op {
                         CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; setl al),
@@ -1052,6 +1118,18 @@ impl<'a> Emitter<'a> {
             let off = self.save_slot(i);
             let r = ALLOCATABLE[i as usize];
             dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + off], Rq(r));
+        }
+        let used: Vec<u8> = self.func.exits[x]
+            .uses()
+            .into_iter()
+            .filter_map(|r| match self.alloc.of(r) {
+                Location::Xmm(i) => Some(i),
+                _ => None,
+            })
+            .collect();
+        for i in used {
+            let off = self.xmm_save_slot(i);
+            dynasm!(self.ops ; .arch x64 ; movsd QWORD [rbp + off], Rx(2 + i));
         }
         self.in_stub = true;
         let exit: &Exit = &self.func.exits[x];

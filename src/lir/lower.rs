@@ -58,9 +58,65 @@ pub fn lower(func: &hir::Function, constants: &CodeConstants, layout: &Layout) -
         };
     let blocks = func.block_ids().map(|id| lowerer.block(func.block(id))).collect();
     let exits = func.exits.iter().enumerate().map(|(i, e)| lowerer.exit(i, e)).collect();
-    let mut out = Func { name: func.name.clone(), blocks, exits, nregs: lowerer.next_reg, nlocalsplus: func.nlocalsplus };
+    let nregs = lowerer.next_reg;
+    let float_regs = (0..nregs as usize).map(|v| func.values.get(v) == Some(&Type::F64)).collect();
+    let mut out = Func { name: func.name.clone(), blocks, exits, nregs, nlocalsplus: func.nlocalsplus, float_regs };
     remove_dead_instructions(&mut out);
+    order_blocks(&mut out);
     out
+}
+
+/// Lays the blocks out in reverse post-order, a branch's true side first: a loop's body then
+/// follows its header and comes before the code after the loop, so values live around the
+/// loop do not span the calls made after it (the allocator gives each value one interval).
+fn order_blocks(func: &mut Func) {
+    let n = func.blocks.len();
+    let mut visited = vec![false; n];
+    let mut postorder = Vec::with_capacity(n);
+    // Iterative DFS: (block, next successor to visit).
+    let successors = |b: usize| -> Vec<usize> {
+        match &func.blocks[b].term {
+            Term::Jump(t) => vec![t.block],
+            // Visited false side first, so the true side comes first in reverse post-order.
+            Term::Branch { if_true, if_false, .. } => vec![if_false.block, if_true.block],
+            Term::Return(_) | Term::Exit(_) => vec![],
+        }
+    };
+    let mut stack = vec![(0usize, 0usize)];
+    visited[0] = true;
+    while let Some((b, k)) = stack.pop() {
+        let succ = successors(b);
+        if k < succ.len() {
+            stack.push((b, k + 1));
+            let s = succ[k];
+            if !visited[s] {
+                visited[s] = true;
+                stack.push((s, 0));
+            }
+        } else {
+            postorder.push(b);
+        }
+    }
+    let mut order: Vec<usize> = postorder.into_iter().rev().collect();
+    // Unreachable blocks keep their relative order at the end.
+    order.extend((0..n).filter(|b| !visited[*b]));
+    let mut new_index = vec![0; n];
+    for (i, &b) in order.iter().enumerate() {
+        new_index[b] = i;
+    }
+    let mut old: Vec<Option<Block>> = std::mem::take(&mut func.blocks).into_iter().map(Some).collect();
+    for &b in &order {
+        let mut block = old[b].take().expect("each block once");
+        match &mut block.term {
+            Term::Jump(t) => t.block = new_index[t.block],
+            Term::Branch { if_true, if_false, .. } => {
+                if_true.block = new_index[if_true.block];
+                if_false.block = new_index[if_false.block];
+            }
+            Term::Return(_) | Term::Exit(_) => {}
+        }
+        func.blocks.push(block);
+    }
 }
 
 /// Drops pure instructions whose result nothing reads (e.g. constants folded into the

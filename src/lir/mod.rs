@@ -200,6 +200,8 @@ pub struct Func {
     /// Number of virtual registers.
     pub nregs: u32,
     pub nlocalsplus: u32,
+    /// Per virtual register: holds a float (allocated to SSE registers).
+    pub float_regs: Vec<bool>,
 }
 
 impl Inst {

@@ -17,6 +17,8 @@ use super::{Func, Term, VReg};
 pub enum Location {
     /// Index into the backend's allocatable registers.
     Reg(u8),
+    /// Index into the backend's allocatable SSE registers (float values only).
+    Xmm(u8),
     /// A stack slot (8 bytes each).
     Stack(u32),
 }
@@ -28,6 +30,8 @@ pub struct Allocation {
     pub locations: Vec<Option<Location>>,
     /// Stack slots used for spills.
     pub spill_slots: u32,
+    /// How many SSE registers are used (`Xmm(0..xmm_used)`).
+    pub xmm_used: u8,
 }
 
 impl Allocation {
@@ -45,12 +49,26 @@ struct Interval {
     end: u32,
 }
 
-/// Allocates `func`'s registers to `num_regs` machine registers (the first `callee_saved` of
-/// which survive calls) and stack slots.
-pub fn allocate(func: &Func, num_regs: u8, callee_saved: u8) -> Allocation {
-    let intervals = intervals(func);
+/// Allocates `func`'s registers to `num_regs` general registers (the first `callee_saved` of
+/// which survive calls), `num_xmm` SSE registers for float values (none survives a call) and
+/// stack slots.
+pub fn allocate(func: &Func, num_regs: u8, callee_saved: u8, num_xmm: u8) -> Allocation {
+    let (floats, others): (Vec<Interval>, Vec<Interval>) =
+        intervals(func).into_iter().partition(|i| func.float_regs.get(i.reg.index()).copied().unwrap_or(false));
     let calls = call_positions(func);
-    linear_scan(func.nregs as usize, intervals, num_regs, callee_saved, &calls)
+    let mut locations = vec![None; func.nregs as usize];
+    let mut spill_slots = 0;
+    linear_scan(&mut locations, &mut spill_slots, others, num_regs, callee_saved, &calls, Location::Reg, false);
+    linear_scan(&mut locations, &mut spill_slots, floats, num_xmm, 0, &calls, Location::Xmm, true);
+    let xmm_used = locations
+        .iter()
+        .filter_map(|l| match l {
+            Some(Location::Xmm(i)) => Some(i + 1),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    Allocation { locations, spill_slots, xmm_used }
 }
 
 /// Positions of instructions that call C code clobbering the caller-saved registers (sorted).
@@ -70,10 +88,17 @@ fn call_positions(func: &Func) -> Vec<u32> {
     calls
 }
 
-/// Whether an interval contains a call position (a value live across it, or used by it).
-fn crosses_call(calls: &[u32], interval: &Interval) -> bool {
+/// Whether an interval contains a call position: a value live across it, or (unless
+/// `args_ok`) used by it. General registers used as arguments are excluded too (loading the
+/// argument registers could overwrite them); an SSE register is read into an argument
+/// register before the call, so one that dies at the call is fine.
+fn crosses_call(calls: &[u32], interval: &Interval, args_ok: bool) -> bool {
     let i = calls.partition_point(|&p| p < interval.start);
-    calls.get(i).is_some_and(|&p| p <= interval.end + 1)
+    if args_ok {
+        calls.get(i).is_some_and(|&p| p < interval.end)
+    } else {
+        calls.get(i).is_some_and(|&p| p <= interval.end + 1)
+    }
 }
 
 /// Positions: each block takes `2 + 2 * insts` positions: its parameters are defined at its
@@ -197,22 +222,34 @@ fn intervals(func: &Func) -> Vec<Interval> {
     intervals
 }
 
-fn linear_scan(nregs: usize, intervals: Vec<Interval>, num_regs: u8, callee_saved: u8, calls: &[u32]) -> Allocation {
-    let mut locations: Vec<Option<Location>> = vec![None; nregs];
+/// Linear scan of one register class (`class` makes its locations).
+fn linear_scan(
+    locations: &mut [Option<Location>],
+    spill_slots: &mut u32,
+    intervals: Vec<Interval>,
+    num_regs: u8,
+    callee_saved: u8,
+    calls: &[u32],
+    class: fn(u8) -> Location,
+    args_ok: bool,
+) {
+    let register = |l: Option<Location>| match l {
+        Some(Location::Reg(r) | Location::Xmm(r)) => Some(r),
+        _ => None,
+    };
     // Popped from the end: caller-saved registers first (for call-free intervals), keeping
     // the callee-saved ones for the intervals that need them.
     let mut free: Vec<u8> = (0..num_regs).collect();
     let mut active: Vec<Interval> = Vec::new();
-    let mut spill_slots = 0u32;
-    let mut spill = |locations: &mut Vec<Option<Location>>, r: VReg| {
-        locations[r.index()] = Some(Location::Stack(spill_slots));
-        spill_slots += 1;
+    let mut spill = |locations: &mut [Option<Location>], r: VReg| {
+        locations[r.index()] = Some(Location::Stack(*spill_slots));
+        *spill_slots += 1;
     };
     for current in intervals {
         // Expire intervals that ended before this one starts.
         active.retain(|a| {
             if a.end < current.start {
-                if let Some(Location::Reg(r)) = locations[a.reg.index()] {
+                if let Some(r) = register(locations[a.reg.index()]) {
                     free.push(r);
                 }
                 false
@@ -220,13 +257,13 @@ fn linear_scan(nregs: usize, intervals: Vec<Interval>, num_regs: u8, callee_save
                 true
             }
         });
-        let needs_callee_saved = crosses_call(calls, &current);
+        let needs_callee_saved = crosses_call(calls, &current, args_ok);
         let usable = |r: u8| !needs_callee_saved || r < callee_saved;
         // Call-free intervals take a caller-saved register when one is free.
         let preferred = free.iter().rposition(|&r| !needs_callee_saved && r >= callee_saved);
         if let Some(pos) = preferred.or_else(|| free.iter().rposition(|&r| usable(r))) {
             let r = free.remove(pos);
-            locations[current.reg.index()] = Some(Location::Reg(r));
+            locations[current.reg.index()] = Some(class(r));
             active.push(current);
             continue;
         }
@@ -235,21 +272,20 @@ fn linear_scan(nregs: usize, intervals: Vec<Interval>, num_regs: u8, callee_save
         let furthest = active
             .iter()
             .enumerate()
-            .filter(|(_, a)| matches!(locations[a.reg.index()], Some(Location::Reg(r)) if usable(r)))
+            .filter(|(_, a)| register(locations[a.reg.index()]).is_some_and(usable))
             .max_by_key(|(_, a)| a.end)
             .map(|(i, a)| (i, *a));
         match furthest {
             Some((i, victim)) if victim.end > current.end => {
                 let reg = locations[victim.reg.index()];
-                spill(&mut locations, victim.reg);
+                spill(locations, victim.reg);
                 locations[current.reg.index()] = reg;
                 active.remove(i);
                 active.push(current);
             }
-            _ => spill(&mut locations, current.reg),
+            _ => spill(locations, current.reg),
         }
     }
-    Allocation { locations, spill_slots }
 }
 
 #[cfg(test)]
@@ -276,8 +312,8 @@ mod tests {
             deopt_index: None,
             range_positions: vec![],
         };
-        let func = Func { name: "t".into(), blocks: vec![block], exits: vec![exit], nregs: 8, nlocalsplus: 8 };
-        let alloc = allocate(&func, 2, 2);
+        let func = Func { name: "t".into(), blocks: vec![block], exits: vec![exit], nregs: 8, nlocalsplus: 8, float_regs: vec![] };
+        let alloc = allocate(&func, 2, 2, 0);
         let in_regs = alloc.locations.iter().filter(|l| matches!(l, Some(Location::Reg(_)))).count();
         assert_eq!(in_regs, 2);
         assert_eq!(alloc.spill_slots, 6);
@@ -310,8 +346,8 @@ mod tests {
             },
             Block { params: vec![], insts: vec![], term: Term::Return(VReg(1)), end_at: 0 },
         ];
-        let func = Func { name: "t".into(), blocks, exits: vec![], nregs: 3, nlocalsplus: 0 };
-        let alloc = allocate(&func, 4, 4);
+        let func = Func { name: "t".into(), blocks, exits: vec![], nregs: 3, nlocalsplus: 0, float_regs: vec![] };
+        let alloc = allocate(&func, 4, 4, 0);
         // %1 is live from L1 to the return in L2, overlapping %2: they must differ.
         assert_ne!(alloc.of(VReg(1)), alloc.of(VReg(2)));
     }
