@@ -469,16 +469,11 @@ impl<'a> Emitter<'a> {
                     CompareOp::Ne => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; jp >true_ ; je =>target ; true_:),
                 }
             }
-            Inst::RangeHasNext { it, index, type_addr, exit, .. } => {
-                let label = self.exit_labels[*exit as usize];
+            Inst::RangeHasNext { it, index, .. } => {
                 self.load_reg(RAX, *it);
                 self.load_reg(RDX, *index);
-                let type_addr = *type_addr;
                 dynasm!(self.ops
                     ; .arch x64
-                    ; mov rcx, QWORD type_addr
-                    ; cmp rcx, QWORD [rax + 8]
-                    ; jne =>label
                     ; cmp rdx, QWORD [rax + 40]
                     ; jge =>target
                 );
@@ -792,23 +787,18 @@ impl<'a> Emitter<'a> {
                     ; mov rcx, QWORD [rax + 8]
                     ; mov rdx, QWORD type_addr
                     ; cmp rcx, rdx
-                    ; mov ecx, 0
+                    ; mov rcx, -1
                     ; jne >other
                     ; mov rcx, QWORD [rax + 16]
                     ; other:
                 );
                 self.store(*dst, RCX);
             }
-            Inst::RangeHasNext { dst, it, index, type_addr, exit } => {
-                let label = self.exit_labels[*exit as usize];
+            Inst::RangeHasNext { dst, it, index } => {
                 self.load_reg(RAX, *it);
                 self.load_reg(RDX, *index);
-                let type_addr = *type_addr;
                 dynasm!(self.ops
                     ; .arch x64
-                    ; mov rcx, QWORD type_addr
-                    ; cmp rcx, QWORD [rax + 8]
-                    ; jne =>label
                     ; cmp rdx, QWORD [rax + 40]
                     ; setl al
                     ; movzx eax, al
@@ -918,23 +908,38 @@ impl<'a> Emitter<'a> {
     /// (or an exception) leaves through `exit`.
     fn int_arith(&mut self, op: IntOp, dst: VReg, a: VReg, b: Src, exit: Option<u32>) -> Result<(), EmitError> {
         self.load_reg(RAX, a);
-        self.load(RCX, b);
+        // The second operand straight from its register when it has one.
+        let rb = match b {
+            Src::Reg(r) => match self.alloc.of(r) {
+                Location::Reg(i) if !self.in_stub => Some(ALLOCATABLE[i as usize]),
+                _ => None,
+            },
+            Src::Imm(_) => None,
+        };
+        let simple = matches!(op, IntOp::And | IntOp::Or | IntOp::Xor | IntOp::Add | IntOp::Sub | IntOp::Mul);
+        let y = match rb {
+            Some(r) if simple => r,
+            _ => {
+                self.load(RCX, b);
+                RCX
+            }
+        };
         match op {
-            IntOp::And => dynasm!(self.ops ; .arch x64 ; and rax, rcx),
-            IntOp::Or => dynasm!(self.ops ; .arch x64 ; or rax, rcx),
-            IntOp::Xor => dynasm!(self.ops ; .arch x64 ; xor rax, rcx),
-            IntOp::Add if exit.is_none() => dynasm!(self.ops ; .arch x64 ; add rax, rcx),
+            IntOp::And => dynasm!(self.ops ; .arch x64 ; and rax, Rq(y)),
+            IntOp::Or => dynasm!(self.ops ; .arch x64 ; or rax, Rq(y)),
+            IntOp::Xor => dynasm!(self.ops ; .arch x64 ; xor rax, Rq(y)),
+            IntOp::Add if exit.is_none() => dynasm!(self.ops ; .arch x64 ; add rax, Rq(y)),
             IntOp::Add => {
                 let label = self.exit_label(exit)?;
-                dynasm!(self.ops ; .arch x64 ; add rax, rcx ; jo =>label);
+                dynasm!(self.ops ; .arch x64 ; add rax, Rq(y) ; jo =>label);
             }
             IntOp::Sub => {
                 let label = self.exit_label(exit)?;
-                dynasm!(self.ops ; .arch x64 ; sub rax, rcx ; jo =>label);
+                dynasm!(self.ops ; .arch x64 ; sub rax, Rq(y) ; jo =>label);
             }
             IntOp::Mul => {
                 let label = self.exit_label(exit)?;
-                dynasm!(self.ops ; .arch x64 ; imul rax, rcx ; jo =>label);
+                dynasm!(self.ops ; .arch x64 ; imul rax, Rq(y) ; jo =>label);
             }
             // By a power of two, floor division is an arithmetic shift and the floor modulo a
             // mask, exactly (no exit: neither can fail).

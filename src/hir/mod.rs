@@ -448,17 +448,19 @@ pub enum Op {
     FloatCompare { op: CompareOp, lhs: ValueId, rhs: ValueId },
     /// `not x` of a machine bool.
     BoolNot(ValueId),
-    /// The position of a `range_iterator` (0 if `it` is not one: the loop's first
+    /// The position of a `range_iterator` (-1 if `it` is not one: the loop's first
     /// `RangeIterHasNext` then deoptimises). A range loop keeps its position in a machine
     /// register; exits write it back into the iterator (`Exit::range_positions`).
     RangeIterIndex(ValueId),
-    /// Whether a `range_iterator` at position `index` has another item; leaves through the
-    /// exit (a deopt) if `it` is not one.
+    /// Whether a `range_iterator` at position `index` (checked on entering the loop:
+    /// `GuardNonNegative`) has another item.
     RangeIterHasNext { it: ValueId, index: ValueId },
     /// The item of a `range_iterator` at position `index` (`start + index * step`).
     RangeIterItem { it: ValueId, index: ValueId },
     /// `index + 1` for a position known to be below the range's length (cannot overflow).
     RangeIndexNext(ValueId),
+    /// Leaves through the exit (a deopt) if the machine int is negative. No result.
+    GuardNonNegative(ValueId),
     /// Releases what local slot `local` holds and leaves it NULL (the local's value is
     /// unboxed: exits write it back). No result.
     ClearLocal { local: u32 },
@@ -515,7 +517,7 @@ impl Op {
             SetUpdate { set, iterable } => vec![*set, *iterable],
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | ClearLocal { .. } => vec![],
             GuardType { value, .. } | Unbox { value, .. } | IntToFloat { value, .. } => vec![*value],
-            Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) => vec![*v],
+            Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) | GuardNonNegative(v) => vec![*v],
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![*lhs, *rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![*it, *index],
@@ -566,7 +568,7 @@ impl Op {
             SetUpdate { set, iterable } => vec![set, iterable],
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | ClearLocal { .. } => vec![],
             GuardType { value, .. } | Unbox { value, .. } | IntToFloat { value, .. } => vec![value],
-            Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) => vec![v],
+            Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) | GuardNonNegative(v) => vec![v],
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![lhs, rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![it, index],
@@ -585,7 +587,7 @@ impl Op {
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | GuardType { .. } | Unbox { .. } | Box(_)
                 | IntBinary { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | IntCompare { .. }
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
-                | RangeIndexNext(_) | CheckFlag { .. }
+                | RangeIndexNext(_) | CheckFlag { .. } | GuardNonNegative(_)
         )
     }
 
@@ -613,7 +615,7 @@ impl Op {
             Null => Some(Type::Null),
             IterNext(_) => Some(Type::MaybeNull),
             IsTrue(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),
-            GuardType { .. } | ClearLocal { .. } | CheckFlag { .. } | SetItemInt { .. } => None,
+            GuardType { .. } | ClearLocal { .. } | CheckFlag { .. } | SetItemInt { .. } | GuardNonNegative(_) => None,
             ConstI64 { .. } | IntBinary { .. } | RangeIterItem { .. } | RangeIterIndex(_) | RangeIndexNext(_) => {
                 Some(Type::I64)
             }

@@ -178,6 +178,7 @@ impl fmt::Display for OpText<'_> {
             RangeIterHasNext { it, index } => write!(f, "RangeIterHasNext {it} at {index}"),
             RangeIterItem { it, index } => write!(f, "RangeIterItem {it} at {index}"),
             RangeIndexNext(v) => write!(f, "RangeIndexNext {v}"),
+            GuardNonNegative(v) => write!(f, "GuardNonNegative {v}"),
             ClearLocal { local } => write!(f, "ClearLocal {local}"),
             CheckFlag { flag, local } => write!(f, "CheckFlag {flag} (local {local})"),
             GetItemInt { obj, index } => write!(f, "GetItemInt {obj}[{index}]"),

@@ -329,6 +329,9 @@ struct RangeLoop {
     index: ValueId,
     /// The position after taking the item (passed back along the loop's back-edges).
     next_index: ValueId,
+    /// The `FOR_ITER`'s deopt exit (the frame at the header), from which the check on
+    /// entering the loop makes its own.
+    deopt: Option<ExitId>,
 }
 
 impl<'a> Specializer<'a> {
@@ -541,7 +544,7 @@ impl<'a> Specializer<'a> {
                             bb.instrs.iter().any(|i| matches!(i.op, Op::NonNull(v) if v == r))
                         });
                         if let Some(body) = body {
-                            loops.push((r, b, body, *it));
+                            loops.push((r, b, body, *it, instr.deopt));
                         }
                     }
                 }
@@ -551,11 +554,11 @@ impl<'a> Specializer<'a> {
             return;
         }
         self.dominators = super::validate::dominators(func);
-        for (r, header, body, it) in loops {
+        for (r, header, body, it, deopt) in loops {
             let index = self.new_value(Type::I64);
             let next_index = self.new_value(Type::I64);
             new_params[header].push(index);
-            self.range_loops.insert(r, RangeLoop { header, body, it, index, next_index });
+            self.range_loops.insert(r, RangeLoop { header, body, it, index, next_index, deopt });
         }
     }
 
@@ -678,7 +681,23 @@ impl<'a> Specializer<'a> {
             let position = if from_body {
                 l.next_index
             } else {
-                e.value(self, Op::RangeIterIndex(self.map(l.it)), None)
+                // Entering the loop: the iterator must be a range iterator (its position is
+                // -1 otherwise); if not, the interpreter runs the FOR_ITER, with the frame as
+                // the header's deopt state seen through this edge.
+                let index = e.value(self, Op::RangeIterIndex(self.map(l.it)), None);
+                let exit = l.deopt.map(|x| {
+                    let params = &self.func.block(edge.target).params;
+                    let through: HashMap<ValueId, ValueId> = params.iter().copied().zip(edge.args.iter().copied()).collect();
+                    let mut exit = self.func.exits[x.index()].clone();
+                    for v in exit.state.locals.iter_mut().chain(&mut exit.state.stack) {
+                        let original = through.get(v).copied().unwrap_or(*v);
+                        *v = self.map(original);
+                    }
+                    self.out.exits.push(exit);
+                    ExitId(self.out.exits.len() as u32 - 1)
+                });
+                e.push(Instr { result: None, op: Op::GuardNonNegative(index), exit, at: e.at, deopt: None });
+                index
             };
             args.push(position);
         }
@@ -866,7 +885,7 @@ impl<'a> Specializer<'a> {
             Op::IterNext(it) if result.is_some_and(|r| self.range_loops.contains_key(&r)) => {
                 let r = result?;
                 let index = self.range_loops[&r].index;
-                let has = e.value(self, Op::RangeIterHasNext { it: self.map(*it), index }, instr.deopt);
+                let has = e.value(self, Op::RangeIterHasNext { it: self.map(*it), index }, None);
                 self.subst.insert(r, has);
             }
             Op::IsNull(v) if self.range_loops.contains_key(v) => {

@@ -648,16 +648,14 @@ impl Lowerer<'_> {
             Op::RangeIterIndex(it) => {
                 out.push(Inst::RangeIndex { dst: dst(), it: reg(*it), type_addr: class_address(PyClass::RangeIter) })
             }
-            Op::RangeIterHasNext { it, index } => match exit {
-                Some(e) => out.push(Inst::RangeHasNext {
-                    dst: dst(),
-                    it: reg(*it),
-                    index: reg(*index),
-                    type_addr: class_address(PyClass::RangeIter),
-                    exit: e,
-                }),
-                None => unreachable!("RangeIterHasNext without its deopt exit"),
-            },
+            Op::RangeIterHasNext { it, index } => {
+                out.push(Inst::RangeHasNext { dst: dst(), it: reg(*it), index: reg(*index) })
+            }
+            Op::GuardNonNegative(v) => {
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfNegative { value: reg(*v), exit: e });
+                }
+            }
             Op::RangeIterItem { it, index } => out.push(Inst::RangeItem { dst: dst(), it: reg(*it), index: reg(*index) }),
             Op::RangeIndexNext(index) => {
                 out.push(Inst::IntArith { op: hir::IntOp::Add, dst: dst(), a: reg(*index), b: Src::Imm(1), exit: None });

@@ -128,10 +128,10 @@ pub enum Inst {
     UnboxInt { dst: VReg, value: VReg, exit: Option<ExitIndex> },
     /// Leaves through `exit` if `value` equals `imm`.
     ExitIfEqual { value: VReg, imm: i64, exit: ExitIndex },
-    /// `dst` = the position of a `range_iterator` (3.11 layout), 0 if `it` is not one.
+    /// `dst` = the position of a `range_iterator` (3.11 layout), -1 if `it` is not one.
     RangeIndex { dst: VReg, it: VReg, type_addr: i64 },
-    /// `dst = index < len(it)`; leaves through `exit` if `it` is not a `range_iterator`.
-    RangeHasNext { dst: VReg, it: VReg, index: VReg, type_addr: i64, exit: ExitIndex },
+    /// `dst = index < len(it)` for a range iterator (checked when the loop was entered).
+    RangeHasNext { dst: VReg, it: VReg, index: VReg },
     /// `dst = start + index * step` of a range iterator.
     RangeItem { dst: VReg, it: VReg, index: VReg },
     /// `dst = obj[index]` (new reference): inline for an exact list and 0 <= index < len,
@@ -310,8 +310,7 @@ impl Inst {
             | Inst::ExitIfTracing { exit }
             | Inst::Truth { exit, .. }
             | Inst::GuardType { exit, .. }
-            | Inst::ExitIfEqual { exit, .. }
-            | Inst::RangeHasNext { exit, .. } => vec![*exit],
+            | Inst::ExitIfEqual { exit, .. } => vec![*exit],
             Inst::IntArith { exit, .. }
             | Inst::FloatArith { exit, .. }
             | Inst::IntToFloat { exit, .. }
@@ -429,7 +428,7 @@ impl fmt::Display for InstText<'_> {
             Inst::UnboxInt { dst, value, exit } => write!(f, "{dst} = unbox_int {value}{}", or_exit(exit)),
             Inst::ExitIfEqual { value, imm, exit } => write!(f, "exit {exit} if {value} == {imm:#x}"),
             Inst::RangeIndex { dst, it, .. } => write!(f, "{dst} = range_index {it}"),
-            Inst::RangeHasNext { dst, it, index, exit, .. } => write!(f, "{dst} = range_has_next {it} at {index} or exit {exit}"),
+            Inst::RangeHasNext { dst, it, index } => write!(f, "{dst} = range_has_next {it} at {index}"),
             Inst::RangeItem { dst, it, index } => write!(f, "{dst} = range_item {it} at {index}"),
             Inst::ListGetItem { dst, obj, index, exit, .. } => write!(f, "{dst} = list_get {obj}[{index}]{}", or_exit(exit)),
             Inst::ListSetItem { obj, index, value, exit, .. } => {
