@@ -315,6 +315,9 @@ struct Specializer<'a> {
     /// written to the frame for it (a `range` rebound to a function that inspects its
     /// caller's locals would see them as they were at the last write).
     range_globals: HashSet<ValueId>,
+    /// Machine values written to their local slots since the block started (a second call
+    /// in the same block does not write them again).
+    written: HashMap<u32, ValueId>,
 }
 
 /// A `for` loop over a range iterator whose position lives in a machine register.
@@ -361,6 +364,7 @@ impl<'a> Specializer<'a> {
             current: 0,
             const_origin: HashMap::new(),
             range_globals: HashSet::new(),
+            written: HashMap::new(),
         }
     }
 
@@ -495,6 +499,7 @@ impl<'a> Specializer<'a> {
         self.find_range_loops(&mut new_params);
         for b in 0..func.blocks.len() {
             self.current = b;
+            self.written.clear();
             let mut e = Emit { instrs: Vec::new(), at: func.blocks[b].offset };
             // Shadows of boxed parameters, at the block's start.
             for &p in &func.blocks[b].params {
@@ -740,6 +745,7 @@ impl<'a> Specializer<'a> {
         match &instr.op {
             Op::Incref(v) | Op::Decref(v) | Op::XDecref(v) if unboxed(self, v) => {}
             Op::StoreLocal { local, value } => {
+                self.written.remove(local);
                 let i = *local as usize;
                 let old = locals[i];
                 let old_unboxed = unboxed(self, &old) || self.func.type_of(old) == Type::Null;
@@ -1036,6 +1042,10 @@ impl Specializer<'_> {
             if !self.out.values[v.index()].is_unboxed() || self.out.bound_flags.contains_key(&v) {
                 continue;
             }
+            if self.written.get(&(slot as u32)) == Some(&v) {
+                continue;
+            }
+            self.written.insert(slot as u32, v);
             let boxed = e.value(self, Op::Box(v), exit);
             e.push(Instr { result: None, op: Op::ClearLocal { local: slot as u32 }, exit: None, at: e.at, deopt: None });
             e.push(Instr { result: None, op: Op::StoreLocal { local: slot as u32, value: boxed }, exit: None, at: e.at, deopt: None });
