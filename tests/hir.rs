@@ -13,8 +13,13 @@ use pyo3::types::PyDict;
 use rjit::compiler::hir_for;
 use rjit::hir::validate::validate;
 
-/// The printed HIR of function `name` defined by `source`, or the reason it is unsupported.
-fn hir_text(source: &str, name: &str) -> String {
+/// The HIR `make` builds from function `name` defined by `source`, validated and printed, or
+/// the reason it is unsupported.
+fn printed_hir(
+    source: &str,
+    name: &str,
+    make: impl FnOnce(Python<'_>, &Bound<'_, PyAny>) -> Result<rjit::hir::Function, rjit::compiler::FrontendError>,
+) -> String {
     Python::initialize();
     Python::attach(|py| {
         let globals = PyDict::new(py);
@@ -22,7 +27,7 @@ fn hir_text(source: &str, name: &str) -> String {
         py.run(&source, Some(&globals), None).expect("test source runs");
         let func = globals.get_item(name).unwrap().expect("function defined");
         let code = func.getattr("__code__").unwrap();
-        match hir_for(&code, false).expect("code object readable") {
+        match make(py, &code) {
             Ok(hir) => {
                 if let Err(errors) = validate(&hir) {
                     panic!("invalid HIR for {name}:\n{}\n{hir}", errors.join("\n"));
@@ -32,6 +37,11 @@ fn hir_text(source: &str, name: &str) -> String {
             Err(reason) => format!("unsupported: {reason}\n"),
         }
     })
+}
+
+/// The printed HIR of function `name` defined by `source`, or the reason it is unsupported.
+fn hir_text(source: &str, name: &str) -> String {
+    printed_hir(source, name, |_, code| hir_for(code, false).expect("code object readable"))
 }
 
 macro_rules! hir_snapshot {
@@ -114,23 +124,9 @@ use rjit::hir::specialize::{BOOL, FLOAT, INT, OTHER};
 
 /// The printed HIR of `f` in `source` specialised for arguments of kinds `args`.
 fn specialized_text(source: &str, args: &[u8]) -> String {
-    Python::initialize();
-    Python::attach(|py| {
-        let globals = PyDict::new(py);
-        let source = CString::new(source).unwrap();
-        py.run(&source, Some(&globals), None).expect("test source runs");
-        let func = globals.get_item("f").unwrap().expect("function defined");
-        let code = func.getattr("__code__").unwrap();
+    printed_hir(source, "f", |py, code| {
         rjit::compiler::probe_range_iter_layout(py);
-        match rjit::compiler::hir_with(&code, Some(args.to_vec())).expect("code object readable") {
-            Ok(hir) => {
-                if let Err(errors) = validate(&hir) {
-                    panic!("invalid specialised HIR:\n{}\n{hir}", errors.join("\n"));
-                }
-                hir.to_string()
-            }
-            Err(reason) => format!("unsupported: {reason}\n"),
-        }
+        rjit::compiler::hir_with(code, Some(args.to_vec())).expect("code object readable")
     })
 }
 
