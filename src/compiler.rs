@@ -154,24 +154,17 @@ fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyR
         });
     }
     let names: Vec<String> = code.getattr("co_names")?.extract()?;
-    let range_name = if range_iter_layout_ok(code.py()) {
+    let range_name = if RANGE_ITER_LAYOUT_OK.load(std::sync::atomic::Ordering::Relaxed) {
         names.iter().position(|n| n == "range").map(|i| i as u32)
     } else {
         None
     };
-    // Names through which code can read this frame's locals while it runs.
-    const FRAME_READERS: [&str; 8] = ["locals", "vars", "eval", "exec", "dir", "_getframe", "currentframe", "f_locals"];
-    let reads_own_frame = names.iter().any(|n| FRAME_READERS.contains(&n.as_str()));
-    Ok(specialize::Facts { args, consts, range_name, reads_own_frame })
+    Ok(specialize::Facts { args, consts, range_name })
 }
 
 /// Whether `range_iterator` objects have the layout compiled range loops read (CPython 3.11:
 /// index, start, step, len after the object header): probed at import (`probe_range_iter_layout`).
 static RANGE_ITER_LAYOUT_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-fn range_iter_layout_ok(_py: Python<'_>) -> bool {
-    RANGE_ITER_LAYOUT_OK.load(std::sync::atomic::Ordering::Relaxed)
-}
 
 /// Probes the layout of `range_iterator` (at import: it runs Python code, which may switch
 /// threads, so it must not run during a compilation).

@@ -778,7 +778,7 @@ impl<'a> Emitter<'a> {
                 dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD imm ; cmp rax, rcx ; je =>label);
             }
             // CPython 3.11's rangeiterobject: index, start, step, len after the header
-            // (checked once: `compiler::range_iter_layout_ok`).
+            // (checked once, at import: `compiler::probe_range_iter_layout`).
             Inst::RangeIndex { dst, it, type_addr } => {
                 self.load_reg(RAX, *it);
                 let type_addr = *type_addr;
@@ -814,6 +814,18 @@ impl<'a> Emitter<'a> {
                     ; add rdx, QWORD [rax + 24]
                 );
                 self.store(*dst, RDX);
+            }
+            Inst::BoxIfBound { dst, value, flag, callee, exit } => {
+                self.load_reg(RAX, *flag);
+                dynasm!(self.ops ; .arch x64 ; test rax, rax ; jz >done);
+                self.load_reg(RDI, *value);
+                self.call_address(*callee);
+                if let Some(e) = exit {
+                    let label = self.exit_labels[*e as usize];
+                    dynasm!(self.ops ; .arch x64 ; test rax, rax ; jz =>label);
+                }
+                dynasm!(self.ops ; .arch x64 ; done:);
+                self.store(*dst, RAX);
             }
             Inst::ListGetItem { dst, obj, index, slow, exit } => {
                 let list_type = std::ptr::addr_of_mut!(pyo3_ffi::PyList_Type) as i64;

@@ -212,6 +212,12 @@ impl BinaryOp {
         BinaryOp::ALL.iter().position(|&op| op == self).unwrap_or(0) as u32
     }
 
+    /// The operator without its in-place form (`+=` is `+`): the same operation on numbers.
+    /// CPython numbers the in-place forms 13 after the plain ones.
+    pub fn non_inplace(self) -> BinaryOp {
+        BinaryOp::ALL[self.oparg() as usize % 13]
+    }
+
     /// The operator as Python spells it (`+`, `//=`...).
     pub fn symbol(self) -> &'static str {
         use BinaryOp::*;
@@ -437,6 +443,9 @@ pub enum Op {
     Unbox { value: ValueId, to: Type },
     /// A new reference to the Python object for an unboxed value (by its type).
     Box(ValueId),
+    /// `Box(value)` if the machine bool `flag` is set, else NULL (an unboxed local that may
+    /// be unbound).
+    BoxIfBound { value: ValueId, flag: ValueId },
     IntBinary { op: IntOp, lhs: ValueId, rhs: ValueId },
     FloatBinary { op: FloatOp, lhs: ValueId, rhs: ValueId },
     /// `-x` of a float (flips the sign bit: `-0.0` stays exact).
@@ -522,6 +531,7 @@ impl Op {
             | FloatCompare { lhs, rhs, .. } => vec![*lhs, *rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![*it, *index],
             CheckFlag { flag, .. } => vec![*flag],
+            BoxIfBound { value, flag } => vec![*value, *flag],
             GetItemInt { obj, index } => vec![*obj, *index],
             SetItemInt { obj, index, value } => vec![*obj, *index, *value],
         }
@@ -573,6 +583,7 @@ impl Op {
             | FloatCompare { lhs, rhs, .. } => vec![lhs, rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![it, index],
             CheckFlag { flag, .. } => vec![flag],
+            BoxIfBound { value, flag } => vec![value, flag],
             GetItemInt { obj, index } => vec![obj, index],
             SetItemInt { obj, index, value } => vec![obj, index, value],
         }
@@ -584,7 +595,7 @@ impl Op {
         use Op::*;
         matches!(
             self,
-            ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | GuardType { .. } | Unbox { .. } | Box(_)
+            ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | GuardType { .. } | Unbox { .. } | Box(_) | BoxIfBound { .. }
                 | IntBinary { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | IntCompare { .. }
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
                 | RangeIndexNext(_) | CheckFlag { .. } | GuardNonNegative(_)
@@ -613,7 +624,7 @@ impl Op {
             | SetAdd { .. } | ListExtend { .. } | DictUpdate { .. } | DictMerge { .. } | DelAttr { .. }
             | StoreGlobal { .. } | SetUpdate { .. } => None,
             Null => Some(Type::Null),
-            IterNext(_) => Some(Type::MaybeNull),
+            IterNext(_) | BoxIfBound { .. } => Some(Type::MaybeNull),
             IsTrue(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),
             GuardType { .. } | ClearLocal { .. } | CheckFlag { .. } | SetItemInt { .. } | GuardNonNegative(_) => None,
             ConstI64 { .. } | IntBinary { .. } | RangeIterItem { .. } | RangeIterIndex(_) | RangeIndexNext(_) => {

@@ -167,6 +167,7 @@ impl fmt::Display for OpText<'_> {
             GuardType { value, class } => write!(f, "GuardType {value} is {class:?}"),
             Unbox { value, to } => write!(f, "Unbox {value} as {to:?}"),
             Box(v) => write!(f, "Box {v}"),
+            BoxIfBound { value, flag } => write!(f, "BoxIfBound {value} (if {flag})"),
             IntBinary { op, lhs, rhs } => write!(f, "Int{op:?} {lhs}, {rhs}"),
             FloatBinary { op, lhs, rhs } => write!(f, "Float{op:?} {lhs}, {rhs}"),
             FloatNeg(v) => write!(f, "FloatNeg {v}"),

@@ -52,9 +52,6 @@ pub struct Facts {
     pub consts: Vec<ConstValue>,
     /// `co_names` index of `range`, if the code names it (`for i in range(...)` loops).
     pub range_name: Option<u32>,
-    /// The code names something that reads its frame's locals (`locals`, `vars`, `eval`,
-    /// `exec`, `dir`, `sys._getframe`...): its locals must stay objects in the frame.
-    pub reads_own_frame: bool,
 }
 
 /// The single numeric kind of a set (NULL aside), if it has exactly one.
@@ -64,6 +61,15 @@ fn numeric(kind: Kind) -> Option<Kind> {
         FLOAT => Some(FLOAT),
         BOOL => Some(BOOL),
         _ => None,
+    }
+}
+
+/// The single numeric kind of a set that cannot be NULL.
+fn numeric_bound(kind: Kind) -> Option<Kind> {
+    if kind & NULL == 0 {
+        numeric(kind)
+    } else {
+        None
     }
 }
 
@@ -79,31 +85,10 @@ fn int_like(kind: Kind) -> bool {
     kind == INT || kind == BOOL
 }
 
-/// `+=` and `+` are the same operation on numbers.
-fn plain(op: BinaryOp) -> BinaryOp {
-    use BinaryOp::*;
-    match op {
-        InplaceAdd => Add,
-        InplaceAnd => And,
-        InplaceFloorDivide => FloorDivide,
-        InplaceLshift => Lshift,
-        InplaceMatrixMultiply => MatrixMultiply,
-        InplaceMultiply => Multiply,
-        InplaceRemainder => Remainder,
-        InplaceOr => Or,
-        InplacePower => Power,
-        InplaceRshift => Rshift,
-        InplaceSubtract => Subtract,
-        InplaceTrueDivide => TrueDivide,
-        InplaceXor => Xor,
-        other => other,
-    }
-}
-
 /// The kind of `lhs op rhs` on single numeric kinds, or None if it is not specialised.
 fn binary_kind(op: BinaryOp, lhs: Kind, rhs: Kind) -> Option<Kind> {
     use BinaryOp::*;
-    let op = plain(op);
+    let op = op.non_inplace();
     if int_like(lhs) && int_like(rhs) {
         return match op {
             Add | Subtract | Multiply | FloorDivide | Remainder | Lshift | Rshift => Some(INT),
@@ -132,7 +117,10 @@ fn unary_kind(op: UnaryOp, kind: Kind) -> Option<Kind> {
 
 struct Kinds {
     kind: Vec<Kind>,
-    /// `IterNext` results of those.
+    /// Loads of the global `range`.
+    range_globals: HashSet<ValueId>,
+    /// `IterNext` results of iterators of calls of the global `range` (speculated to be range
+    /// iterators) that only `IsNull`/`NonNull` use.
     range_nexts: HashSet<ValueId>,
 }
 
@@ -194,6 +182,19 @@ fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
             for instr in &block.instrs {
                 let Some(r) = instr.result else { continue };
                 let k = |v: &ValueId| kind[v.index()];
+                // A result computed from operands of single numeric kinds by `f` (when the
+                // instruction can deoptimise, if `needs_deopt`); unknown while an operand is.
+                let from_numbers = |operands: &[ValueId], needs_deopt: bool, f: &dyn Fn(&[Kind]) -> Option<Kind>| {
+                    let kinds: Vec<Kind> = operands.iter().map(k).collect();
+                    if kinds.contains(&0) {
+                        return 0;
+                    }
+                    let numbers: Option<Vec<Kind>> = kinds.iter().map(|&x| numeric_bound(x)).collect();
+                    match numbers {
+                        Some(n) if !needs_deopt || instr.deopt.is_some() => f(&n).unwrap_or(OTHER),
+                        _ => OTHER,
+                    }
+                };
                 let result = match &instr.op {
                     Op::LoadArg { local } => facts.args.get(*local as usize).copied().unwrap_or(OTHER),
                     Op::Null => NULL,
@@ -206,28 +207,10 @@ fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
                     Op::CheckBound { value, .. } => k(value) & !NULL,
                     Op::NonNull(v) if range_nexts.contains(v) => INT,
                     Op::NonNull(v) => k(v) & !NULL,
-                    Op::Binary { op, lhs, rhs } => {
-                        match (numeric(k(lhs)).filter(|_| k(lhs) & NULL == 0), numeric(k(rhs)).filter(|_| k(rhs) & NULL == 0)) {
-                            (Some(a), Some(b)) if instr.deopt.is_some() => binary_kind(*op, a, b).unwrap_or(OTHER),
-                            _ if k(lhs) == 0 || k(rhs) == 0 => 0,
-                            _ => OTHER,
-                        }
-                    }
-                    Op::Compare { lhs, rhs, .. } => match (numeric(k(lhs)), numeric(k(rhs))) {
-                        (Some(_), Some(_)) if instr.deopt.is_some() && (k(lhs) | k(rhs)) & NULL == 0 => BOOL,
-                        _ if k(lhs) == 0 || k(rhs) == 0 => 0,
-                        _ => OTHER,
-                    },
-                    Op::Unary { op, value } => match numeric(k(value)) {
-                        Some(a) if instr.deopt.is_some() && k(value) & NULL == 0 => unary_kind(*op, a).unwrap_or(OTHER),
-                        _ if k(value) == 0 => 0,
-                        _ => OTHER,
-                    },
-                    Op::Not(v) => match numeric(k(v)) {
-                        Some(_) if k(v) & NULL == 0 => BOOL,
-                        _ if k(v) == 0 => 0,
-                        _ => OTHER,
-                    },
+                    Op::Binary { op, lhs, rhs } => from_numbers(&[*lhs, *rhs], true, &|n| binary_kind(*op, n[0], n[1])),
+                    Op::Compare { lhs, rhs, .. } => from_numbers(&[*lhs, *rhs], true, &|_| Some(BOOL)),
+                    Op::Unary { op, value } => from_numbers(&[*value], true, &|n| unary_kind(*op, n[0])),
+                    Op::Not(v) => from_numbers(&[*v], false, &|_| Some(BOOL)),
                     _ => match func.type_of(r) {
                         Type::Object | Type::MaybeNull => OTHER,
                         Type::Null => NULL,
@@ -249,7 +232,7 @@ fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
             break;
         }
     }
-    Kinds { kind, range_nexts }
+    Kinds { kind, range_globals, range_nexts }
 }
 
 /// How a value is represented after the rewrite.
@@ -264,20 +247,8 @@ enum Repr {
 /// Specialises `func` (built with deopt states) for `facts`. Returns None when nothing was
 /// specialised (the generic function is as good).
 pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
-    if facts.reads_own_frame {
-        return None;
-    }
     let kinds = infer_kinds(func, facts);
     let mut s = Specializer::new(func, kinds, facts.consts.clone());
-    s.range_globals = func
-        .blocks
-        .iter()
-        .flat_map(|b| &b.instrs)
-        .filter_map(|i| match (&i.op, i.result) {
-            (Op::LoadGlobal { name }, Some(r)) if Some(*name) == facts.range_name => Some(r),
-            _ => None,
-        })
-        .collect();
     s.choose_representations(facts);
     if !s.anything_unboxed() {
         return None;
@@ -311,10 +282,6 @@ struct Specializer<'a> {
     /// Machine constants made from `co_consts[i]`: a generic operation that only borrows its
     /// operand gets the constant object itself, no box.
     const_origin: HashMap<ValueId, u32>,
-    /// Loads of the global `range`: calling the builtin reads no frame, so locals are not
-    /// written to the frame for it (a `range` rebound to a function that inspects its
-    /// caller's locals would see them as they were at the last write).
-    range_globals: HashSet<ValueId>,
     /// Machine values written to their local slots since the block started (a second call
     /// in the same block does not write them again).
     written: HashMap<u32, ValueId>,
@@ -363,7 +330,6 @@ impl<'a> Specializer<'a> {
             dominators: Vec::new(),
             current: 0,
             const_origin: HashMap::new(),
-            range_globals: HashSet::new(),
             written: HashMap::new(),
         }
     }
@@ -430,10 +396,8 @@ impl<'a> Specializer<'a> {
         }
         // Boxed values of one numeric kind (never NULL) get a machine shadow.
         for i in 0..self.kinds.kind.len() {
-            let k = self.kinds.kind[i];
-            if self.repr[i] == Repr::Boxed && k & NULL == 0 && numeric(k).is_some() {
-                let ty = unboxed_type(numeric(k).unwrap_or(OTHER));
-                let shadow = self.new_value(ty);
+            if let (Repr::Boxed, Some(n)) = (self.repr[i], numeric_bound(self.kinds.kind[i])) {
+                let shadow = self.new_value(unboxed_type(n));
                 self.shadow.insert(ValueId(i as u32), shadow);
             }
         }
@@ -469,11 +433,7 @@ impl<'a> Specializer<'a> {
 
     /// The single numeric kind `v` has, if it has a machine value.
     fn numeric_kind(&self, v: ValueId) -> Option<Kind> {
-        let k = self.kind(v);
-        if k & NULL != 0 {
-            return None;
-        }
-        let n = numeric(k)?;
+        let n = numeric_bound(self.kind(v))?;
         (self.unboxed_ty(v).is_some() || self.shadow.contains_key(&v)).then_some(n)
     }
 
@@ -485,8 +445,7 @@ impl<'a> Specializer<'a> {
             let mut params = Vec::new();
             for &p in &block.params {
                 params.push(p);
-                if let Repr::Unboxed(ty) = self.repr[p.index()] {
-                    self.out.values[p.index()] = ty;
+                if let Repr::Unboxed(_) = self.repr[p.index()] {
                     if self.kind(p) & NULL != 0 {
                         let flag = self.new_value(Type::CBool);
                         self.out.bound_flags.insert(p, flag);
@@ -503,10 +462,7 @@ impl<'a> Specializer<'a> {
             let mut e = Emit { instrs: Vec::new(), at: func.blocks[b].offset };
             // Shadows of boxed parameters, at the block's start.
             for &p in &func.blocks[b].params {
-                if let Some(&s) = self.shadow.get(&p) {
-                    let to = self.out.values[s.index()];
-                    e.push(Instr { result: Some(s), op: Op::Unbox { value: p, to }, exit: None, at: e.at, deopt: None });
-                }
+                self.unbox_shadow(p, &mut e);
             }
             let mut locals = func.blocks[b].locals_in.clone();
             for instr in &func.blocks[b].instrs {
@@ -522,8 +478,8 @@ impl<'a> Specializer<'a> {
         }
         self.entry_guards(facts);
         self.range_positions_in_exits();
-        // Exits: values that were substituted (none appear in frame states) and releases of
-        // machine values (nothing to release) are fixed up by the lowering.
+        // Exits: frame states name the substituted values, and machine values have no
+        // reference to release.
         let subst = self.subst.clone();
         for exit in &mut self.out.exits {
             for v in exit.state.locals.iter_mut().chain(&mut exit.state.stack) {
@@ -618,9 +574,7 @@ impl<'a> Specializer<'a> {
             range_positions: vec![],
         });
         let mut guards = Vec::new();
-        let mut args: Vec<&Instr> = entry.instrs.iter().filter(|i| matches!(i.op, Op::LoadArg { .. })).collect();
-        args.sort_by_key(|i| i.result);
-        for instr in args {
+        for instr in &entry.instrs {
             let (Some(v), Op::LoadArg { local }) = (instr.result, &instr.op) else { continue };
             if !self.used_arg_shadows.contains(&v) {
                 continue;
@@ -647,7 +601,7 @@ impl<'a> Specializer<'a> {
                 if_true: self.edge(if_true, e)?,
                 if_false: self.edge(if_false, e)?,
             },
-            Terminator::Return(v) => Terminator::Return(self.boxed_operand(*v, e, None).0),
+            Terminator::Return(v) => Terminator::Return(self.boxed_operand(*v, e, None)),
             Terminator::Exit(x) => Terminator::Exit(*x),
         })
     }
@@ -701,7 +655,7 @@ impl<'a> Specializer<'a> {
                     self.out.exits.push(exit);
                     ExitId(self.out.exits.len() as u32 - 1)
                 });
-                e.push(Instr { result: None, op: Op::GuardNonNegative(index), exit, at: e.at, deopt: None });
+                e.effect(Op::GuardNonNegative(index), exit);
                 index
             };
             args.push(position);
@@ -709,15 +663,13 @@ impl<'a> Specializer<'a> {
         Some(Edge { target: edge.target, args })
     }
 
-    /// `v` as an object operand: itself, or a new boxed temporary (returned with `true`, to be
-    /// released after the use unless the use consumes it).
-    fn boxed_operand(&mut self, v: ValueId, e: &mut Emit, exit: Option<ExitId>) -> (ValueId, bool) {
+    /// `v` as an object operand: itself, or a new boxed temporary.
+    fn boxed_operand(&mut self, v: ValueId, e: &mut Emit, exit: Option<ExitId>) -> ValueId {
         let v = self.map(v);
         if self.out.values[v.index()].is_unboxed() {
-            let t = e.value(self, Op::Box(v), exit);
-            (t, true)
+            e.value(self, Op::Box(v), exit)
         } else {
-            (v, false)
+            v
         }
     }
 
@@ -727,14 +679,14 @@ impl<'a> Specializer<'a> {
         match self.repr[result.index()] {
             Repr::Unboxed(ty) => {
                 self.out.values[result.index()] = ty;
-                e.push(Instr { result: Some(result), op, exit, at: e.at, deopt: None });
+                e.define(result, op, exit);
             }
             Repr::Boxed => {
                 let ty = op.result_type().unwrap_or(Type::I64);
                 let m = self.shadow.get(&result).copied().unwrap_or_else(|| self.new_value(ty));
                 self.out.values[m.index()] = ty;
-                e.push(Instr { result: Some(m), op, exit, at: e.at, deopt: None });
-                e.push(Instr { result: Some(result), op: Op::Box(m), exit: box_exit, at: e.at, deopt: None });
+                e.define(m, op, exit);
+                e.define(result, Op::Box(m), box_exit);
             }
         }
     }
@@ -746,51 +698,51 @@ impl<'a> Specializer<'a> {
             Op::Incref(v) | Op::Decref(v) | Op::XDecref(v) if unboxed(self, v) => {}
             Op::StoreLocal { local, value } => {
                 self.written.remove(local);
-                let i = *local as usize;
-                let old = locals[i];
-                let old_unboxed = unboxed(self, &old) || self.func.type_of(old) == Type::Null;
-                let old_stale = unboxed(self, &old);
+                let old = locals[*local as usize];
+                // What the slot holds now: for a machine value, NULL or a stale copy of its
+                // own (released here); for NULL, nothing; for an object, that object (the
+                // builder's release of `old` follows and drops it).
+                let slot_is_stale = unboxed(self, &old);
+                let slot_is_object = !slot_is_stale && self.func.type_of(old) != Type::Null;
+                if slot_is_stale {
+                    e.effect(Op::ClearLocal { local: *local }, None);
+                }
                 if unboxed(self, value) {
-                    if old_stale {
-                        e.push(Instr { result: None, op: Op::ClearLocal { local: *local }, exit: None, at: e.at, deopt: None });
-                    } else if !old_unboxed {
-                        // The builder's release of `old` follows and drops the slot's reference.
+                    if slot_is_object {
                         let null = e.value(self, Op::Null, None);
-                        e.push(Instr { result: None, op: Op::StoreLocal { local: *local, value: null }, exit: None, at: e.at, deopt: None });
+                        e.effect(Op::StoreLocal { local: *local, value: null }, None);
                     }
                 } else {
-                    if old_stale {
-                        e.push(Instr { result: None, op: Op::ClearLocal { local: *local }, exit: None, at: e.at, deopt: None });
-                    }
                     e.push(Instr { op: Op::StoreLocal { local: *local, value: self.map(*value) }, ..instr.clone() });
                 }
-                locals[i] = *value;
+                locals[*local as usize] = *value;
             }
             Op::Const { index } if result.is_some_and(|r| self.shadow.contains_key(&r) || unboxed(self, &r)) => {
                 let r = result?;
-                let op = match self.func_const(*index) {
-                    (INT, v) => Op::ConstI64 { value: v as i64, origin: Some(*index) },
-                    (FLOAT, bits) => Op::ConstF64 { bits, origin: Some(*index) },
-                    (_, b) => Op::ConstBool(b != 0),
+                let op = match self.consts.get(*index as usize)? {
+                    ConstValue::Int(v) => Op::ConstI64 { value: *v, origin: Some(*index) },
+                    ConstValue::Float(f) => Op::ConstF64 { bits: f.to_bits(), origin: Some(*index) },
+                    ConstValue::Bool(b) => Op::ConstBool(*b),
+                    ConstValue::Other => return None,
                 };
                 if unboxed(self, &r) {
                     self.const_origin.insert(r, *index);
                     self.define(r, op, None, None, e);
                 } else {
                     e.push(instr.clone());
-                    let s = self.shadow[&r];
-                    e.push(Instr { result: Some(s), op, exit: None, at: e.at, deopt: None });
+                    e.define(self.shadow[&r], op, None);
                 }
             }
             Op::CheckBound { value, local } if unboxed(self, value) => {
                 let r = result?;
                 if let Some(&flag) = self.out.bound_flags.get(value) {
-                    e.push(Instr { result: None, op: Op::CheckFlag { flag, local: *local }, exit: instr.exit, at: e.at, deopt: None });
+                    e.effect(Op::CheckFlag { flag, local: *local }, instr.exit);
                 }
                 if let Repr::Unboxed(_) = self.repr[r.index()] {
                     self.subst.insert(r, self.map(*value));
                 } else {
-                    e.push(Instr { result: Some(r), op: Op::Box(self.map(*value)), exit: instr.exit, at: e.at, deopt: None });
+                    e.define(r, Op::Box(self.map(*value)), instr.exit);
+                    self.unbox_shadow(r, e);
                 }
             }
             Op::Binary { op, lhs, rhs } if self.specialisable(result) => {
@@ -798,7 +750,7 @@ impl<'a> Specializer<'a> {
                 let (ml, mr) = (self.machine(*lhs)?, self.machine(*rhs)?);
                 let deopt = instr.deopt;
                 let r = result?;
-                let op = plain(*op);
+                let op = op.non_inplace();
                 if int_like(a) && int_like(b) && op != BinaryOp::TrueDivide {
                     let int_op = match op {
                         BinaryOp::Add => IntOp::Add,
@@ -853,7 +805,7 @@ impl<'a> Specializer<'a> {
                 let r = result?;
                 let new = match (op, a) {
                     (UnaryOp::Negative, FLOAT) => Op::FloatNeg(m),
-                    (UnaryOp::Positive, FLOAT) => {
+                    (UnaryOp::Positive, FLOAT | INT) => {
                         self.subst.insert(r, m);
                         return Some(());
                     }
@@ -865,6 +817,7 @@ impl<'a> Specializer<'a> {
                         let ones = e.value(self, Op::ConstI64 { value: -1, origin: None }, None);
                         Op::IntBinary { op: IntOp::Xor, lhs: m, rhs: ones }
                     }
+                    // +True is the int 1: the same machine value, another type.
                     (UnaryOp::Positive, _) => {
                         let zero = e.value(self, Op::ConstI64 { value: 0, origin: None }, None);
                         Op::IntBinary { op: IntOp::Add, lhs: m, rhs: zero }
@@ -895,15 +848,13 @@ impl<'a> Specializer<'a> {
                 self.subst.insert(r, has);
             }
             Op::IsNull(v) if self.range_loops.contains_key(v) => {
-                let has = self.map(*v);
-                let r = result?;
-                e.push(Instr { result: Some(r), op: Op::BoolNot(has), exit: None, at: e.at, deopt: None });
+                e.define(result?, Op::BoolNot(self.map(*v)), None);
             }
             Op::NonNull(v) if self.range_loops.contains_key(v) => {
                 let r = result?;
                 let l = self.range_loops[v];
                 self.define(r, Op::RangeIterItem { it: self.map(l.it), index: l.index }, None, None, e);
-                e.push(Instr { result: Some(l.next_index), op: Op::RangeIndexNext(l.index), exit: None, at: e.at, deopt: None });
+                e.define(l.next_index, Op::RangeIndexNext(l.index), None);
             }
             // Indexing with a machine int: no boxing of the index (lists inline).
             Op::GetItem { obj, key } if self.numeric_kind(*key) == Some(INT) => {
@@ -918,36 +869,12 @@ impl<'a> Specializer<'a> {
             }
             _ => self.generic(instr, e),
         }
-        // A boxed result with a machine shadow: unbox it right after (pure unless used).
-        if let Some(r) = result {
-            if let Some(&s) = self.shadow.get(&r) {
-                let defined_here = e.instrs.iter().any(|i| i.result == Some(s));
-                let is_arg = matches!(instr.op, Op::LoadArg { .. });
-                if !defined_here && !is_arg && self.repr[r.index()] == Repr::Boxed {
-                    let to = self.out.values[s.index()];
-                    e.push(Instr { result: Some(s), op: Op::Unbox { value: self.map(r), to }, exit: None, at: e.at, deopt: None });
-                }
-            }
-        }
         Some(())
-    }
-
-    /// (kind, bits) of constant `index`: the int, the float's bits, or the bool.
-    fn func_const(&self, index: u32) -> (Kind, u64) {
-        match self.consts.get(index as usize) {
-            Some(ConstValue::Int(v)) => (INT, *v as u64),
-            Some(ConstValue::Float(f)) => (FLOAT, f.to_bits()),
-            Some(ConstValue::Bool(b)) => (BOOL, u64::from(*b)),
-            _ => (OTHER, 0),
-        }
     }
 
     /// Whether a result's kind was inferred numeric (its operation is specialised).
     fn specialisable(&self, result: Option<ValueId>) -> bool {
-        result.is_some_and(|r| {
-            let k = self.kind(r);
-            k & NULL == 0 && numeric(k).is_some()
-        })
+        result.is_some_and(|r| numeric_bound(self.kind(r)).is_some())
     }
 
     /// A machine float for a machine value of kind `kind`.
@@ -983,7 +910,6 @@ impl<'a> Specializer<'a> {
         new.deopt = None;
         let consumed = consumed_operands(&instr.op);
         let mut temps = Vec::new();
-        let mut boxed_any = false;
         {
             let operands: Vec<ValueId> = new.op.operands();
             let mut replacements = Vec::new();
@@ -996,8 +922,7 @@ impl<'a> Specializer<'a> {
                     let c = e.value(self, Op::Const { index }, None);
                     replacements.push(c);
                 } else if self.out.values[mapped.index()].is_unboxed() && !machine_operand {
-                    let (t, _) = self.boxed_operand(mapped, e, instr.exit);
-                    boxed_any = true;
+                    let t = self.boxed_operand(mapped, e, instr.exit);
                     if !consumed.contains(&i) {
                         temps.push(t);
                     }
@@ -1010,7 +935,7 @@ impl<'a> Specializer<'a> {
                 *slot = r;
             }
         }
-        if boxed_any && !temps.is_empty() {
+        if !temps.is_empty() {
             if let Some(x) = new.exit {
                 let mut exit = self.out.exits[x.index()].clone();
                 exit.release.extend(temps.iter().copied());
@@ -1018,19 +943,33 @@ impl<'a> Specializer<'a> {
                 new.exit = Some(ExitId(self.out.exits.len() as u32 - 1));
             }
         }
-        let calls_range = matches!(instr.op, Op::Call { callable, .. } if self.range_globals.contains(&callable));
+        // Calling the builtin `range` reads no frame, so locals are not written for it (a
+        // `range` rebound to a function that inspects its caller's locals would see them as
+        // they were at the last write).
+        let calls_range = matches!(instr.op, Op::Call { callable, .. } if self.kinds.range_globals.contains(&callable));
         if matches!(instr.op, Op::Call { .. } | Op::CallEx { .. }) && !calls_range {
             self.write_locals_to_frame(instr.exit, e);
         }
         new.at = e.at;
         e.push(new);
         for t in temps {
-            e.push(Instr { result: None, op: Op::Decref(t), exit: None, at: e.at, deopt: None });
+            e.effect(Op::Decref(t), None);
+        }
+        // A result with a machine shadow (a number of known kind kept as an object): unbox it
+        // right here (pure: dropped if unused). Arguments are unboxed after the entry guards.
+        if let Some(r) = instr.result.filter(|r| !self.args.contains(r)) {
+            self.unbox_shadow(r, e);
         }
     }
-}
 
-impl Specializer<'_> {
+    /// Defines the machine shadow of boxed value `r`, if it has one.
+    fn unbox_shadow(&mut self, r: ValueId, e: &mut Emit) {
+        if let Some(&s) = self.shadow.get(&r) {
+            let to = self.out.values[s.index()];
+            e.define(s, Op::Unbox { value: self.map(r), to }, None);
+        }
+    }
+
     /// Before a call: the callee may read this frame's locals (`sys._getframe(1).f_locals`,
     /// tracebacks with locals, debuggers), so locals holding machine values get a boxed copy
     /// in their slots (the slot's previous copy is released).
@@ -1039,16 +978,16 @@ impl Specializer<'_> {
         let locals = self.out.exits[x.index()].state.locals.clone();
         for (slot, v) in locals.iter().enumerate() {
             let v = self.map(*v);
-            if !self.out.values[v.index()].is_unboxed() || self.out.bound_flags.contains_key(&v) {
-                continue;
-            }
-            if self.written.get(&(slot as u32)) == Some(&v) {
+            if !self.out.values[v.index()].is_unboxed() || self.written.get(&(slot as u32)) == Some(&v) {
                 continue;
             }
             self.written.insert(slot as u32, v);
-            let boxed = e.value(self, Op::Box(v), exit);
-            e.push(Instr { result: None, op: Op::ClearLocal { local: slot as u32 }, exit: None, at: e.at, deopt: None });
-            e.push(Instr { result: None, op: Op::StoreLocal { local: slot as u32, value: boxed }, exit: None, at: e.at, deopt: None });
+            let boxed = match self.out.bound_flags.get(&v) {
+                Some(&flag) => e.value(self, Op::BoxIfBound { value: v, flag }, exit),
+                None => e.value(self, Op::Box(v), exit),
+            };
+            e.effect(Op::ClearLocal { local: slot as u32 }, None);
+            e.effect(Op::StoreLocal { local: slot as u32, value: boxed }, None);
         }
     }
 }
@@ -1074,16 +1013,23 @@ impl Emit {
         self.instrs.push(instr);
     }
 
+    /// Emits an operation without a result.
+    fn effect(&mut self, op: Op, exit: Option<ExitId>) {
+        self.instrs.push(Instr { result: None, op, exit, at: self.at, deopt: None });
+    }
+
+    /// Emits an operation defining `result`.
+    fn define(&mut self, result: ValueId, op: Op, exit: Option<ExitId>) {
+        self.instrs.push(Instr { result: Some(result), op, exit, at: self.at, deopt: None });
+    }
+
     /// Emits an operation with a new result.
     fn value(&mut self, s: &mut Specializer<'_>, op: Op, exit: Option<ExitId>) -> ValueId {
         let ty = op.result_type().unwrap_or(Type::Object);
         let r = s.new_value(ty);
-        s.repr.push(Repr::Unboxed(ty));
-        if !ty.is_unboxed() {
-            *s.repr.last_mut().unwrap_or(&mut Repr::Boxed) = Repr::Boxed;
-        }
+        s.repr.push(if ty.is_unboxed() { Repr::Unboxed(ty) } else { Repr::Boxed });
         s.kinds.kind.push(0);
-        self.instrs.push(Instr { result: Some(r), op, exit, at: self.at, deopt: None });
+        self.define(r, op, exit);
         r
     }
 }

@@ -55,6 +55,15 @@ pub fn lower(func: &hir::Function, constants: &CodeConstants, layout: &Layout) -
                     _ => None,
                 })
                 .collect(),
+            const_origins: func
+                .blocks
+                .iter()
+                .flat_map(|b| &b.instrs)
+                .filter_map(|i| match (&i.op, i.result) {
+                    (Op::ConstI64 { origin: Some(o), .. } | Op::ConstF64 { origin: Some(o), .. }, Some(r)) => Some((r, *o)),
+                    _ => None,
+                })
+                .collect(),
         };
     let blocks = func.block_ids().map(|id| lowerer.block(func.block(id))).collect();
     let exits = func.exits.iter().enumerate().map(|(i, e)| lowerer.exit(i, e)).collect();
@@ -174,6 +183,8 @@ struct Lowerer<'a> {
     attr_sites: usize,
     /// Values of the function's `ConstI64`s (small ones become immediates).
     int_consts: std::collections::HashMap<hir::ValueId, i64>,
+    /// The `co_consts` index machine constants stand for (boxing them is that object).
+    const_origins: std::collections::HashMap<hir::ValueId, u32>,
 }
 
 /// The number of `LoadAttr` sites of a function: how many `AttrCache`s it needs.
@@ -307,11 +318,7 @@ impl Lowerer<'_> {
             Op::Decref(v) => out.push(Inst::Decref { reg: reg(*v), at: instr.at }),
             Op::XDecref(v) => out.push(Inst::XDecref { reg: reg(*v), at: instr.at }),
             Op::CheckBound { value, local } => {
-                if let Some(e) = exit {
-                    let raise = callee!(runtime::rjit_rt_unbound_local, "rjit_rt_unbound_local");
-                    self.exits.push((e, raise, vec![Src::Imm(self.constants.code), Src::Imm(i64::from(*local))]));
-                    out.push(Inst::ExitIfZero { value: reg(*value), exit: e.0 });
-                }
+                self.raise_unbound_if_zero(*value, *local, exit, out);
                 out.push(Inst::Move { dst: dst(), src: Src::Reg(reg(*value)) });
             }
             Op::LoadGlobal { name } => {
@@ -666,12 +673,10 @@ impl Lowerer<'_> {
                 out.push(Inst::StoreFrame { offset: self.local_offset(*local), src: Src::Imm(0) });
                 out.push(Inst::XDecref { reg: old, at: instr.at });
             }
-            Op::CheckFlag { flag, local } => {
-                if let Some(e) = instr.exit {
-                    let raise = callee!(runtime::rjit_rt_unbound_local, "rjit_rt_unbound_local");
-                    self.exits.push((e, raise, vec![Src::Imm(self.constants.code), Src::Imm(i64::from(*local))]));
-                    out.push(Inst::ExitIfZero { value: reg(*flag), exit: e.0 });
-                }
+            Op::CheckFlag { flag, local } => self.raise_unbound_if_zero(*flag, *local, instr.exit, out),
+            Op::BoxIfBound { value, flag } => {
+                let callee = self.box_callee(self.func.type_of(*value));
+                out.push(Inst::BoxIfBound { dst: dst(), value: reg(*value), flag: reg(*flag), callee, exit });
             }
             Op::GetItemInt { obj, index } => {
                 let slow = callee!(runtime::rjit_rt_get_item_i64, "rjit_rt_get_item_i64");
@@ -693,14 +698,28 @@ impl Lowerer<'_> {
         }
     }
 
+    /// Leaves through `exit` (raising UnboundLocalError for local `local`) if `value` is 0.
+    fn raise_unbound_if_zero(&mut self, value: hir::ValueId, local: u32, exit: Option<hir::ExitId>, out: &mut Vec<Inst>) {
+        if let Some(e) = exit {
+            let raise = callee!(runtime::rjit_rt_unbound_local, "rjit_rt_unbound_local");
+            self.exits.push((e, raise, vec![Src::Imm(self.constants.code), Src::Imm(i64::from(local))]));
+            out.push(Inst::ExitIfZero { value: reg(value), exit: e.0 });
+        }
+    }
+
+    /// The runtime function boxing a machine value of type `ty`.
+    fn box_callee(&self, ty: Type) -> Callee {
+        match ty {
+            Type::F64 => callee!(runtime::rjit_rt_box_f64, "rjit_rt_box_f64"),
+            Type::CBool => callee!(runtime::rjit_rt_box_bool, "rjit_rt_box_bool"),
+            _ => callee!(runtime::rjit_rt_box_i64, "rjit_rt_box_i64"),
+        }
+    }
+
     /// `dst` = a new reference to the object for machine value `v`.
     fn box_value(&mut self, v: hir::ValueId, dst: VReg, exit: Option<hir::ExitId>, out: &mut Vec<Inst>) {
         // A constant boxes to the code object's own constant.
-        let origin = self.func.blocks.iter().flat_map(|b| &b.instrs).find_map(|i| match (&i.op, i.result) {
-            (Op::ConstI64 { origin: Some(o), .. } | Op::ConstF64 { origin: Some(o), .. }, Some(r)) if r == v => Some(*o),
-            _ => None,
-        });
-        if let Some(index) = origin {
+        if let Some(&index) = self.const_origins.get(&v) {
             out.push(Inst::Move { dst, src: Src::Imm(self.constants.consts[index as usize]) });
             out.push(Inst::Incref(dst));
             return;
@@ -710,8 +729,10 @@ impl Lowerer<'_> {
                 out.push(Inst::Select { dst, cond: reg(v), if_true: Src::Imm(py_true()), if_false: Src::Imm(py_false()) });
                 out.push(Inst::Incref(dst));
             }
-            Type::F64 => self.call_checked(out, callee!(runtime::rjit_rt_box_f64, "rjit_rt_box_f64"), vec![val(v)], dst, exit),
-            _ => self.call_checked(out, callee!(runtime::rjit_rt_box_i64, "rjit_rt_box_i64"), vec![val(v)], dst, exit),
+            ty => {
+                let callee = self.box_callee(ty);
+                self.call_checked(out, callee, vec![val(v)], dst, exit)
+            }
         }
     }
 }

@@ -134,6 +134,9 @@ pub enum Inst {
     RangeHasNext { dst: VReg, it: VReg, index: VReg },
     /// `dst = start + index * step` of a range iterator.
     RangeItem { dst: VReg, it: VReg, index: VReg },
+    /// `dst = callee(value)` (a boxing function) if `flag` is set, else NULL; leaves through
+    /// `exit` if boxing fails.
+    BoxIfBound { dst: VReg, value: VReg, flag: VReg, callee: Callee, exit: Option<ExitIndex> },
     /// `dst = obj[index]` (new reference): inline for an exact list and 0 <= index < len,
     /// else `slow(obj, index)`; leaves through `exit` on NULL.
     ListGetItem { dst: VReg, obj: VReg, index: VReg, slow: Callee, exit: Option<ExitIndex> },
@@ -234,6 +237,7 @@ impl Inst {
                 | Inst::UnboxInt { exit: None, .. }
                 | Inst::ListGetItem { .. }
                 | Inst::ListSetItem { .. }
+                | Inst::BoxIfBound { .. }
         )
     }
 
@@ -273,6 +277,7 @@ impl Inst {
             Inst::RangeIndex { it, .. } => vec![*it],
             Inst::RangeHasNext { it, index, .. } | Inst::RangeItem { it, index, .. } => vec![*it, *index],
             Inst::ListGetItem { obj, index, .. } => vec![*obj, *index],
+            Inst::BoxIfBound { value, flag, .. } => vec![*value, *flag],
             Inst::ListSetItem { obj, index, value, .. } => vec![*obj, *index, *value],
         }
     }
@@ -295,7 +300,8 @@ impl Inst {
             | Inst::RangeHasNext { dst, .. }
             | Inst::RangeIndex { dst, .. }
             | Inst::RangeItem { dst, .. }
-            | Inst::ListGetItem { dst, .. } => Some(*dst),
+            | Inst::ListGetItem { dst, .. }
+            | Inst::BoxIfBound { dst, .. } => Some(*dst),
             Inst::Call { ret, .. } => *ret,
             _ => None,
         }
@@ -316,7 +322,8 @@ impl Inst {
             | Inst::IntToFloat { exit, .. }
             | Inst::UnboxInt { exit, .. }
             | Inst::ListGetItem { exit, .. }
-            | Inst::ListSetItem { exit, .. } => exit.iter().copied().collect(),
+            | Inst::ListSetItem { exit, .. }
+            | Inst::BoxIfBound { exit, .. } => exit.iter().copied().collect(),
             Inst::CheckEvalBreaker { exit, resume } => vec![*exit, *resume],
             _ => vec![],
         }
@@ -430,6 +437,9 @@ impl fmt::Display for InstText<'_> {
             Inst::RangeIndex { dst, it, .. } => write!(f, "{dst} = range_index {it}"),
             Inst::RangeHasNext { dst, it, index } => write!(f, "{dst} = range_has_next {it} at {index}"),
             Inst::RangeItem { dst, it, index } => write!(f, "{dst} = range_item {it} at {index}"),
+            Inst::BoxIfBound { dst, value, flag, callee, exit } => {
+                write!(f, "{dst} = {flag} ? call {}({value}) : 0{}", callee.name, or_exit(exit))
+            }
             Inst::ListGetItem { dst, obj, index, exit, .. } => write!(f, "{dst} = list_get {obj}[{index}]{}", or_exit(exit)),
             Inst::ListSetItem { obj, index, value, exit, .. } => {
                 write!(f, "list_set {obj}[{index}] = {value}{}", or_exit(exit))

@@ -196,6 +196,16 @@ def test_locals_after_a_deopt_hold_the_unboxed_values():
     assert rjit.stats()["specialised"] > 0
 
 
+def test_locals_read_after_a_loop_see_its_variable_bound_or_not():
+    # The loop variable is a machine int that may be unbound: calls see it boxed, or unbound.
+    source = "def f(n):\n    t = 0\n    for i in range(n):\n        t += i\n    return sorted(locals().items())\n"
+    plain = make_function(source, "f")
+    for n in (3, 0):
+        jitted = rjit.jit(make_function(source, "f"))
+        assert outcome(jitted, (n,)) == outcome(plain, (n,)), n
+        assert outcome(jitted, (5,)) == outcome(plain, (5,))
+
+
 def test_functions_reading_their_own_locals_keep_them_in_the_frame():
     source = "def f(a):\n    b = a + 1\n    return sorted(locals().items()), eval('a + b'), vars()['b']\n"
     plain, jitted = compiled_pair(source)
