@@ -159,7 +159,29 @@ fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyR
     } else {
         None
     };
-    Ok(specialize::Facts { args, consts, range_name })
+    Ok(specialize::Facts { args, consts, range_name, hints: operand_hints(code) })
+}
+
+/// The operand kinds CPython's specialising interpreter recorded in the code object's
+/// quickened bytecode, per code unit (`specialize::Facts::hints`).
+fn operand_hints(code: &Bound<'_, PyAny>) -> Vec<specialize::Kind> {
+    use crate::cpython::shim;
+    if !code.is_exact_instance_of::<pyo3::types::PyCode>() {
+        return Vec::new();
+    }
+    let ptr = code.as_ptr();
+    // SAFETY: `ptr` is a live code object; its size is its number of code units; the GIL is
+    // held.
+    let units = unsafe { pyo3::ffi::Py_SIZE(ptr) };
+    let mut raw = vec![0u8; units.max(0) as usize];
+    unsafe { shim::rjit_shim_code_hints(ptr.cast(), raw.as_mut_ptr(), units) };
+    raw.into_iter()
+        .map(|h| match h {
+            shim::HINT_INT => specialize::INT,
+            shim::HINT_FLOAT => specialize::FLOAT,
+            _ => 0,
+        })
+        .collect()
 }
 
 /// Whether `range_iterator` objects have the layout compiled range loops read (CPython 3.11:

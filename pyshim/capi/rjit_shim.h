@@ -72,6 +72,14 @@ int rjit_shim_async_exc_pending(PyThreadState *tstate);
 /* 1 if the code object's bytecode has a backward jump (a loop), else 0. */
 int rjit_shim_code_has_loop(PyCodeObject *code);
 
+/* Operand hints per code unit (see rjit_shim_code_hints). */
+#define RJIT_HINT_INT 1
+#define RJIT_HINT_FLOAT 2
+/* Writes, for each of the first `len` code units of the code object, the operand types
+ * CPython's specialising interpreter saw at the instruction starting there (RJIT_HINT_*), or
+ * 0. */
+void rjit_shim_code_hints(PyCodeObject *code, uint8_t *out, Py_ssize_t len);
+
 /* The type rjit._rjit.JitFunction (a new reference), see jitfunction.c. */
 PyObject *rjit_shim_jitfunction_type(void);
 

@@ -99,3 +99,34 @@ int rjit_shim_code_has_loop(PyCodeObject *code) {
     }
     return 0;
 }
+
+void rjit_shim_code_hints(PyCodeObject *code, uint8_t *out, Py_ssize_t len) {
+    /* The specialised forms CPython's adaptive interpreter chose say which operand types it
+     * saw there: a free type profile. Only the forms meaning "both operands exact ints" or
+     * "both exact floats" are reported; everything else is 0. */
+    const _Py_CODEUNIT *units = _PyCode_CODE(code);
+    Py_ssize_t n = Py_SIZE(code);
+    for (Py_ssize_t i = 0; i < len; i++) {
+        out[i] = 0;
+    }
+    for (Py_ssize_t i = 0; i < n && i < len; i++) {
+        int specialised = _Py_OPCODE(units[i]);
+        switch (specialised) {
+            case BINARY_OP_ADD_INT:
+            case BINARY_OP_SUBTRACT_INT:
+            case BINARY_OP_MULTIPLY_INT:
+            case COMPARE_OP_INT_JUMP:
+                out[i] = RJIT_HINT_INT;
+                break;
+            case BINARY_OP_ADD_FLOAT:
+            case BINARY_OP_SUBTRACT_FLOAT:
+            case BINARY_OP_MULTIPLY_FLOAT:
+            case COMPARE_OP_FLOAT_JUMP:
+                out[i] = RJIT_HINT_FLOAT;
+                break;
+            default:
+                break;
+        }
+        i += _PyOpcode_Caches[_PyOpcode_Deopt[specialised]];
+    }
+}

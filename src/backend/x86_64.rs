@@ -95,6 +95,7 @@ pub fn emit(func: &Func, alloc: &Allocation, ctx: &Context) -> Result<Code, Emit
     for b in 0..func.blocks.len() {
         e.block(b)?;
     }
+    e.cold_paths();
     for x in 0..func.exits.len() {
         e.exit_stub(x)?;
     }
@@ -120,6 +121,22 @@ struct Emitter<'a> {
     in_stub: bool,
     /// How many times each virtual register is read (instructions, terminators, edges, exits).
     uses: Vec<u32>,
+    /// Slow paths of the blocks, emitted after them so the hot code falls through.
+    cold: Vec<Cold>,
+}
+
+/// A slow path moved out of line: it starts at `slow` and jumps back to `back`.
+struct Cold {
+    slow: DynamicLabel,
+    back: DynamicLabel,
+    kind: ColdKind,
+}
+
+enum ColdKind {
+    /// The eval breaker is set: run the pending calls (frame at code unit address `at`).
+    EvalBreaker { at: i64, exit: u32, resume: u32 },
+    /// A reference count dropped to zero: deallocate the object in rdi.
+    Dealloc { at: i64 },
 }
 
 impl<'a> Emitter<'a> {
@@ -150,7 +167,90 @@ impl<'a> Emitter<'a> {
             frame_size += 8;
         }
         let uses = use_counts(func);
-        Ok(Emitter { ops, func, alloc, ctx, block_labels, exit_labels, frame_size, current_block: 0, in_stub: false, uses })
+        Ok(Emitter {
+            ops,
+            func,
+            alloc,
+            ctx,
+            block_labels,
+            exit_labels,
+            frame_size,
+            current_block: 0,
+            in_stub: false,
+            uses,
+            cold: Vec::new(),
+        })
+    }
+
+    /// Emits the deferred slow paths.
+    fn cold_paths(&mut self) {
+        let field = self.ctx.layout.frame_prev_instr as i32;
+        for cold in std::mem::take(&mut self.cold) {
+            dynasm!(self.ops ; .arch x64 ; =>cold.slow);
+            match cold.kind {
+                ColdKind::EvalBreaker { at, exit, resume } => {
+                    // Signal handlers run here see the frame at this instruction (its line).
+                    let (label, resume_label) = (self.exit_labels[exit as usize], self.exit_labels[resume as usize]);
+                    dynasm!(self.ops
+                        ; .arch x64
+                        ; mov rax, QWORD at
+                        ; mov QWORD [rbx + field], rax
+                        ; mov rdi, QWORD [rbp + TSTATE_SLOT]
+                    );
+                    self.push_caller_saved();
+                    self.call_address(self.ctx.eval_breaker_helper);
+                    self.pop_caller_saved();
+                    dynasm!(self.ops ; .arch x64 ; test rax, rax ; js =>label ; jnz =>resume_label);
+                }
+                ColdKind::Dealloc { at } => {
+                    // A destructor run here sees the frame at this instruction.
+                    dynasm!(self.ops ; .arch x64 ; mov rax, QWORD at ; mov QWORD [rbx + field], rax);
+                    self.push_caller_saved();
+                    self.call_address(self.ctx.dealloc);
+                    self.pop_caller_saved();
+                }
+            }
+            dynasm!(self.ops ; .arch x64 ; jmp =>cold.back);
+        }
+    }
+
+    /// The machine register holding `r`, if it is in a general register (outside exit stubs,
+    /// which read caller-saved registers from their save slots).
+    fn gpr(&self, r: VReg) -> Option<u8> {
+        match self.alloc.of(r) {
+            Location::Reg(i) if !self.in_stub => Some(ALLOCATABLE[i as usize]),
+            _ => None,
+        }
+    }
+
+    /// The SSE register holding float value `r`, if it is in one.
+    fn xmm(&self, r: VReg) -> Option<u8> {
+        match self.alloc.of(r) {
+            Location::Xmm(i) if !self.in_stub => Some(2 + i),
+            _ => None,
+        }
+    }
+
+    /// The register holding `r`: its own, or `scratch` loaded with it.
+    fn gpr_or_load(&mut self, r: VReg, scratch: u8) -> u8 {
+        match self.gpr(r) {
+            Some(g) => g,
+            None => {
+                self.load_reg(scratch, r);
+                scratch
+            }
+        }
+    }
+
+    /// The SSE register holding float `r`: its own, or scratch `x` loaded with it.
+    fn xmm_or_load(&mut self, r: VReg, x: u8) -> u8 {
+        match self.xmm(r) {
+            Some(v) => v,
+            None => {
+                self.load_float(x, r);
+                x
+            }
+        }
     }
 
     fn slot_offset(slot: u32) -> i32 {
@@ -200,7 +300,11 @@ impl<'a> Emitter<'a> {
     /// Loads a float value into SSE register `x` (0 or 1: scratch).
     fn load_float(&mut self, x: u8, r: VReg) {
         match self.alloc.of(r) {
-            Location::Xmm(i) if !self.in_stub => dynasm!(self.ops ; .arch x64 ; movapd Rx(x), Rx(2 + i)),
+            Location::Xmm(i) if !self.in_stub => {
+                if 2 + i != x {
+                    dynasm!(self.ops ; .arch x64 ; movapd Rx(x), Rx(2 + i));
+                }
+            }
             Location::Stack(slot) => {
                 let off = Self::slot_offset(slot);
                 dynasm!(self.ops ; .arch x64 ; movsd Rx(x), QWORD [rbp + off]);
@@ -215,7 +319,11 @@ impl<'a> Emitter<'a> {
     /// Stores SSE register `x` into a float value's location.
     fn store_float(&mut self, r: VReg, x: u8) {
         match self.alloc.of(r) {
-            Location::Xmm(i) => dynasm!(self.ops ; .arch x64 ; movapd Rx(2 + i), Rx(x)),
+            Location::Xmm(i) => {
+                if 2 + i != x {
+                    dynasm!(self.ops ; .arch x64 ; movapd Rx(2 + i), Rx(x));
+                }
+            }
             Location::Stack(slot) => {
                 let off = Self::slot_offset(slot);
                 dynasm!(self.ops ; .arch x64 ; movsd QWORD [rbp + off], Rx(x));
@@ -444,9 +552,9 @@ impl<'a> Emitter<'a> {
     fn jump_unless(&mut self, inst: &Inst, target: DynamicLabel) -> Result<(), EmitError> {
         match inst {
             Inst::Compare { op, float: false, a, b, .. } => {
-                self.load_reg(RAX, *a);
-                self.load_reg(RCX, *b);
-                dynasm!(self.ops ; .arch x64 ; cmp rax, rcx);
+                let ra = self.gpr_or_load(*a, RAX);
+                let rb = self.gpr_or_load(*b, RCX);
+                dynasm!(self.ops ; .arch x64 ; cmp Rq(ra), Rq(rb));
                 match op {
                     CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; jge =>target),
                     CompareOp::Le => dynasm!(self.ops ; .arch x64 ; jg =>target),
@@ -457,24 +565,23 @@ impl<'a> Emitter<'a> {
                 }
             }
             Inst::Compare { op, float: true, a, b, .. } => {
-                self.load_float(0, *a);
-                self.load_float(1, *b);
+                let (x0, x1) = (self.xmm_or_load(*a, 0), self.xmm_or_load(*b, 1));
                 // NaN (unordered: ZF = PF = CF = 1) makes every comparison false but !=.
                 match op {
-                    CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; ucomisd xmm1, xmm0 ; jbe =>target),
-                    CompareOp::Le => dynasm!(self.ops ; .arch x64 ; ucomisd xmm1, xmm0 ; jb =>target),
-                    CompareOp::Gt => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; jbe =>target),
-                    CompareOp::Ge => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; jb =>target),
-                    CompareOp::Eq => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; jne =>target ; jp =>target),
-                    CompareOp::Ne => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; jp >true_ ; je =>target ; true_:),
+                    CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x1), Rx(x0) ; jbe =>target),
+                    CompareOp::Le => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x1), Rx(x0) ; jb =>target),
+                    CompareOp::Gt => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x0), Rx(x1) ; jbe =>target),
+                    CompareOp::Ge => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x0), Rx(x1) ; jb =>target),
+                    CompareOp::Eq => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x0), Rx(x1) ; jne =>target ; jp =>target),
+                    CompareOp::Ne => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x0), Rx(x1) ; jp >true_ ; je =>target ; true_:),
                 }
             }
             Inst::RangeHasNext { it, index, .. } => {
-                self.load_reg(RAX, *it);
-                self.load_reg(RDX, *index);
+                let rit = self.gpr_or_load(*it, RAX);
+                let rindex = self.gpr_or_load(*index, RDX);
                 dynasm!(self.ops
                     ; .arch x64
-                    ; cmp rdx, QWORD [rax + 40]
+                    ; cmp Rq(rindex), QWORD [Rq(rit) + 40]
                     ; jge =>target
                 );
             }
@@ -569,10 +676,14 @@ impl<'a> Emitter<'a> {
 
     fn inst(&mut self, inst: &Inst) -> Result<(), EmitError> {
         match inst {
-            Inst::Move { dst, src } => {
-                self.load(RAX, *src);
-                self.store(*dst, RAX);
-            }
+            Inst::Move { dst, src } => match (self.gpr(*dst), src) {
+                (Some(d), Src::Imm(_)) => self.load(d, *src),
+                (_, Src::Reg(r)) => self.move_loc(self.alloc.of(*dst), self.alloc.of(*r)),
+                _ => {
+                    self.load(RAX, *src);
+                    self.store(*dst, RAX);
+                }
+            },
             Inst::LoadFrame { dst, offset } => {
                 let off = *offset as i32;
                 dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbx + off]);
@@ -690,20 +801,23 @@ impl<'a> Emitter<'a> {
                 if *op == FloatOp::Div {
                     self.load_reg(RCX, *b);
                 }
-                self.load_float(0, *a);
-                self.load_float(1, *b);
+                // Computed in the result's register when it has one that is not b's (the
+                // allocator keeps it apart from every value an exit reads).
+                let xb = self.xmm_or_load(*b, 1);
+                let w = self.xmm(*dst).filter(|&d| d != xb).unwrap_or(0);
+                self.load_float(w, *a);
                 match op {
-                    FloatOp::Add => dynasm!(self.ops ; .arch x64 ; addsd xmm0, xmm1),
-                    FloatOp::Sub => dynasm!(self.ops ; .arch x64 ; subsd xmm0, xmm1),
-                    FloatOp::Mul => dynasm!(self.ops ; .arch x64 ; mulsd xmm0, xmm1),
+                    FloatOp::Add => dynasm!(self.ops ; .arch x64 ; addsd Rx(w), Rx(xb)),
+                    FloatOp::Sub => dynasm!(self.ops ; .arch x64 ; subsd Rx(w), Rx(xb)),
+                    FloatOp::Mul => dynasm!(self.ops ; .arch x64 ; mulsd Rx(w), Rx(xb)),
                     FloatOp::Div => {
                         // Division by (either) zero raises ZeroDivisionError in Python.
                         let label = self.exit_label(*exit)?;
-                        dynasm!(self.ops ; .arch x64 ; shl rcx, 1 ; jz =>label ; divsd xmm0, xmm1);
+                        dynasm!(self.ops ; .arch x64 ; shl rcx, 1 ; jz =>label ; divsd Rx(w), Rx(xb));
                     }
                     _ => return Err(EmitError::Assembler(format!("float {op:?} is a runtime call"))),
                 }
-                self.store_float(*dst, 0);
+                self.store_float(*dst, w);
             }
             Inst::FloatNeg { dst, src } => {
                 self.load_reg(RAX, *src);
@@ -730,22 +844,21 @@ impl<'a> Emitter<'a> {
             }
             Inst::Compare { op, float, dst, a, b } => {
                 if *float {
-                    self.load_float(0, *a);
-                    self.load_float(1, *b);
+                    let (x0, x1) = (self.xmm_or_load(*a, 0), self.xmm_or_load(*b, 1));
                     // ucomisd sets ZF, PF and CF on NaN: every test below is then false,
                     // except !=.
                     match op {
-                        CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; ucomisd xmm1, xmm0 ; seta al),
-                        CompareOp::Le => dynasm!(self.ops ; .arch x64 ; ucomisd xmm1, xmm0 ; setae al),
-                        CompareOp::Gt => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; seta al),
-                        CompareOp::Ge => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; setae al),
-                        CompareOp::Eq => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; sete al ; setnp cl ; and al, cl),
-                        CompareOp::Ne => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1 ; setne al ; setp cl ; or al, cl),
+                        CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x1), Rx(x0) ; seta al),
+                        CompareOp::Le => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x1), Rx(x0) ; setae al),
+                        CompareOp::Gt => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x0), Rx(x1) ; seta al),
+                        CompareOp::Ge => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x0), Rx(x1) ; setae al),
+                        CompareOp::Eq => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x0), Rx(x1) ; sete al ; setnp cl ; and al, cl),
+                        CompareOp::Ne => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x0), Rx(x1) ; setne al ; setp cl ; or al, cl),
                     }
                 } else {
-                    self.load_reg(RAX, *a);
-                    self.load_reg(RCX, *b);
-                    dynasm!(self.ops ; .arch x64 ; cmp rax, rcx);
+                    let ra = self.gpr_or_load(*a, RAX);
+                    let rb = self.gpr_or_load(*b, RCX);
+                    dynasm!(self.ops ; .arch x64 ; cmp Rq(ra), Rq(rb));
                     match op {
                         CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; setl al),
                         CompareOp::Le => dynasm!(self.ops ; .arch x64 ; setle al),
@@ -806,14 +919,15 @@ impl<'a> Emitter<'a> {
                 self.store(*dst, RAX);
             }
             Inst::RangeItem { dst, it, index } => {
-                self.load_reg(RAX, *it);
-                self.load_reg(RDX, *index);
+                let rit = self.gpr_or_load(*it, RAX);
+                let w = self.gpr(*dst).filter(|&d| d != rit).unwrap_or(RDX);
+                self.load_reg(w, *index);
                 dynasm!(self.ops
                     ; .arch x64
-                    ; imul rdx, QWORD [rax + 32]
-                    ; add rdx, QWORD [rax + 24]
+                    ; imul Rq(w), QWORD [Rq(rit) + 32]
+                    ; add Rq(w), QWORD [Rq(rit) + 24]
                 );
-                self.store(*dst, RDX);
+                self.store(*dst, w);
             }
             Inst::BoxIfBound { dst, value, flag, callee, exit } => {
                 self.load_reg(RAX, *flag);
@@ -887,25 +1001,17 @@ impl<'a> Emitter<'a> {
                 dynasm!(self.ops ; .arch x64 ; done:);
             }
             Inst::CheckEvalBreaker { exit, resume } => {
-                let label = self.exit_labels[*exit as usize];
-                let resume_label = self.exit_labels[*resume as usize];
                 let address = self.ctx.eval_breaker;
-                // Signal handlers run here see the frame at this instruction (its line).
                 let at = self.ctx.code_units + 2 * i64::from(self.func.exits[*exit as usize].offset);
-                let field = self.ctx.layout.frame_prev_instr as i32;
+                let (slow, back) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov rax, QWORD address
                     ; cmp DWORD [rax], 0
-                    ; je >ok
-                    ; mov rax, QWORD at
-                    ; mov QWORD [rbx + field], rax
-                    ; mov rdi, QWORD [rbp + TSTATE_SLOT]
+                    ; jne =>slow
+                    ; =>back
                 );
-                self.push_caller_saved();
-                self.call_address(self.ctx.eval_breaker_helper);
-                self.pop_caller_saved();
-                dynasm!(self.ops ; .arch x64 ; test rax, rax ; js =>label ; jnz =>resume_label ; ok:);
+                self.cold.push(Cold { slow, back, kind: ColdKind::EvalBreaker { at, exit: *exit, resume: *resume } });
             }
         }
         Ok(())
@@ -919,39 +1025,64 @@ impl<'a> Emitter<'a> {
     /// Python's int operators on 64-bit machine ints; a result Python would make a big int
     /// (or an exception) leaves through `exit`.
     fn int_arith(&mut self, op: IntOp, dst: VReg, a: VReg, b: Src, exit: Option<u32>) -> Result<(), EmitError> {
-        self.load_reg(RAX, a);
         // The second operand straight from its register when it has one.
         let rb = match b {
-            Src::Reg(r) => match self.alloc.of(r) {
-                Location::Reg(i) if !self.in_stub => Some(ALLOCATABLE[i as usize]),
-                _ => None,
-            },
+            Src::Reg(r) => self.gpr(r),
             Src::Imm(_) => None,
         };
         let simple = matches!(op, IntOp::And | IntOp::Or | IntOp::Xor | IntOp::Add | IntOp::Sub | IntOp::Mul);
-        let y = match rb {
-            Some(r) if simple => r,
-            _ => {
-                self.load(RCX, b);
-                RCX
+        if simple {
+            // Two-address form in the result's register when it has one that is not b's (the
+            // allocator keeps it apart from every value an exit reads, so a failed check
+            // leaves the operands intact).
+            let w = self.gpr(dst).filter(|&d| Some(d) != rb).unwrap_or(RAX);
+            self.load_reg(w, a);
+            let imm = match b {
+                Src::Imm(i) => i32::try_from(i).ok(),
+                Src::Reg(_) => None,
+            };
+            let overflow = if matches!(op, IntOp::Add | IntOp::Sub | IntOp::Mul) && exit.is_some() {
+                Some(self.exit_label(exit)?)
+            } else {
+                None
+            };
+            if let Some(i) = imm {
+                match op {
+                    IntOp::And => dynasm!(self.ops ; .arch x64 ; and Rq(w), i),
+                    IntOp::Or => dynasm!(self.ops ; .arch x64 ; or Rq(w), i),
+                    IntOp::Xor => dynasm!(self.ops ; .arch x64 ; xor Rq(w), i),
+                    IntOp::Add => dynasm!(self.ops ; .arch x64 ; add Rq(w), i),
+                    IntOp::Sub => dynasm!(self.ops ; .arch x64 ; sub Rq(w), i),
+                    _ => dynasm!(self.ops ; .arch x64 ; imul Rq(w), Rq(w), i),
+                }
+            } else {
+                let y = match rb {
+                    Some(r) => r,
+                    None => {
+                        self.load(RCX, b);
+                        RCX
+                    }
+                };
+                match op {
+                    IntOp::And => dynasm!(self.ops ; .arch x64 ; and Rq(w), Rq(y)),
+                    IntOp::Or => dynasm!(self.ops ; .arch x64 ; or Rq(w), Rq(y)),
+                    IntOp::Xor => dynasm!(self.ops ; .arch x64 ; xor Rq(w), Rq(y)),
+                    IntOp::Add => dynasm!(self.ops ; .arch x64 ; add Rq(w), Rq(y)),
+                    IntOp::Sub => dynasm!(self.ops ; .arch x64 ; sub Rq(w), Rq(y)),
+                    _ => dynasm!(self.ops ; .arch x64 ; imul Rq(w), Rq(y)),
+                }
             }
-        };
+            if let Some(label) = overflow {
+                dynasm!(self.ops ; .arch x64 ; jo =>label);
+            }
+            self.store(dst, w);
+            return Ok(());
+        }
+        self.load_reg(RAX, a);
+        self.load(RCX, b);
         match op {
-            IntOp::And => dynasm!(self.ops ; .arch x64 ; and rax, Rq(y)),
-            IntOp::Or => dynasm!(self.ops ; .arch x64 ; or rax, Rq(y)),
-            IntOp::Xor => dynasm!(self.ops ; .arch x64 ; xor rax, Rq(y)),
-            IntOp::Add if exit.is_none() => dynasm!(self.ops ; .arch x64 ; add rax, Rq(y)),
-            IntOp::Add => {
-                let label = self.exit_label(exit)?;
-                dynasm!(self.ops ; .arch x64 ; add rax, Rq(y) ; jo =>label);
-            }
-            IntOp::Sub => {
-                let label = self.exit_label(exit)?;
-                dynasm!(self.ops ; .arch x64 ; sub rax, Rq(y) ; jo =>label);
-            }
-            IntOp::Mul => {
-                let label = self.exit_label(exit)?;
-                dynasm!(self.ops ; .arch x64 ; imul rax, Rq(y) ; jo =>label);
+            IntOp::And | IntOp::Or | IntOp::Xor | IntOp::Add | IntOp::Sub | IntOp::Mul => {
+                return Err(EmitError::Assembler(format!("{op:?} is emitted in two-address form")));
             }
             // By a power of two, floor division is an arithmetic shift and the floor modulo a
             // mask, exactly (no exit: neither can fail).
@@ -1089,6 +1220,15 @@ impl<'a> Emitter<'a> {
         }
         let at = self.ctx.code_units + 2 * i64::from(at);
         let field = self.ctx.layout.frame_prev_instr as i32;
+        if !self.in_stub {
+            let (slow, back) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+            dynasm!(self.ops ; .arch x64 ; sub QWORD [rdi], 1 ; jz =>slow ; =>back);
+            self.cold.push(Cold { slow, back, kind: ColdKind::Dealloc { at } });
+            if maybe_null {
+                dynasm!(self.ops ; .arch x64 ; done:);
+            }
+            return;
+        }
         dynasm!(self.ops
             ; .arch x64
             ; sub QWORD [rdi], 1

@@ -46,7 +46,12 @@ extern "C" {
     pub fn rjit_shim_before_raise_exit(tstate: *mut ffi::PyThreadState);
     pub fn rjit_shim_async_exc_pending(tstate: *mut ffi::PyThreadState) -> std::ffi::c_int;
     pub fn rjit_shim_set_function_annotations(func: *mut ffi::PyObject, annotations: *mut ffi::PyObject);
+    pub fn rjit_shim_code_hints(code: *mut ffi::PyCodeObject, out: *mut u8, len: ffi::Py_ssize_t);
 }
+
+/// `rjit_shim_code_hints` values.
+pub const HINT_INT: u8 = 1;
+pub const HINT_FLOAT: u8 = 2;
 
 /// A copy of the shim's layout, loaded by `load_layout` at import so the hook's fast path reads
 /// it without an initialisation check. All zero before that (nothing reads it before).

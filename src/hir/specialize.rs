@@ -52,6 +52,27 @@ pub struct Facts {
     pub consts: Vec<ConstValue>,
     /// `co_names` index of `range`, if the code names it (`for i in range(...)` loops).
     pub range_name: Option<u32>,
+    /// Per code unit: the operand kind (`INT` or `FLOAT`) CPython's specialising interpreter
+    /// saw for both operands of the binary operation or comparison there, else 0. Operands of
+    /// unknown kind are guarded to be of that kind (a free type profile).
+    pub hints: Vec<Kind>,
+}
+
+impl Facts {
+    /// The profiled operand kind of the instruction at code unit `at` (0 if none).
+    fn hint(&self, at: u32) -> Kind {
+        self.hints.get(at as usize).copied().unwrap_or(0)
+    }
+}
+
+/// The kind an operand of kind `k` is used as by an instruction profiled as `hint`: its own
+/// single numeric kind, or the profiled kind (checked by a guard) when it may be any object.
+fn speculated(k: Kind, hint: Kind) -> Kind {
+    if numeric_bound(k).is_some() || hint == 0 || k & NULL != 0 || k & (OTHER | hint) == 0 {
+        k
+    } else {
+        hint
+    }
 }
 
 /// The single numeric kind of a set (NULL aside), if it has exactly one.
@@ -184,8 +205,9 @@ fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
                 let k = |v: &ValueId| kind[v.index()];
                 // A result computed from operands of single numeric kinds by `f` (when the
                 // instruction can deoptimise, if `needs_deopt`); unknown while an operand is.
+                let hint = if instr.deopt.is_some() { facts.hint(instr.at) } else { 0 };
                 let from_numbers = |operands: &[ValueId], needs_deopt: bool, f: &dyn Fn(&[Kind]) -> Option<Kind>| {
-                    let kinds: Vec<Kind> = operands.iter().map(k).collect();
+                    let kinds: Vec<Kind> = operands.iter().map(|v| speculated(k(v), hint)).collect();
                     if kinds.contains(&0) {
                         return 0;
                     }
@@ -249,6 +271,7 @@ enum Repr {
 pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
     let kinds = infer_kinds(func, facts);
     let mut s = Specializer::new(func, kinds, facts.consts.clone());
+    s.hints = facts.hints.clone();
     s.choose_representations(facts);
     if !s.anything_unboxed() {
         return None;
@@ -285,6 +308,8 @@ struct Specializer<'a> {
     /// Machine values written to their local slots since the block started (a second call
     /// in the same block does not write them again).
     written: HashMap<u32, ValueId>,
+    /// `Facts::hints`.
+    hints: Vec<Kind>,
 }
 
 /// A `for` loop over a range iterator whose position lives in a machine register.
@@ -331,6 +356,7 @@ impl<'a> Specializer<'a> {
             current: 0,
             const_origin: HashMap::new(),
             written: HashMap::new(),
+            hints: Vec::new(),
         }
     }
 
@@ -746,8 +772,7 @@ impl<'a> Specializer<'a> {
                 }
             }
             Op::Binary { op, lhs, rhs } if self.specialisable(result) => {
-                let (a, b) = (self.numeric_kind(*lhs)?, self.numeric_kind(*rhs)?);
-                let (ml, mr) = (self.machine(*lhs)?, self.machine(*rhs)?);
+                let ((a, ml), (b, mr)) = self.operands(instr, *lhs, *rhs, e)?;
                 let deopt = instr.deopt;
                 let r = result?;
                 let op = op.non_inplace();
@@ -786,8 +811,7 @@ impl<'a> Specializer<'a> {
                 }
             }
             Op::Compare { op, lhs, rhs } if self.specialisable(result) => {
-                let (a, b) = (self.numeric_kind(*lhs)?, self.numeric_kind(*rhs)?);
-                let (ml, mr) = (self.machine(*lhs)?, self.machine(*rhs)?);
+                let ((a, ml), (b, mr)) = self.operands(instr, *lhs, *rhs, e)?;
                 let r = result?;
                 if a != FLOAT && b != FLOAT {
                     self.define(r, Op::IntCompare { op: *op, lhs: ml, rhs: mr }, None, instr.exit, e);
@@ -870,6 +894,31 @@ impl<'a> Specializer<'a> {
             _ => self.generic(instr, e),
         }
         Some(())
+    }
+
+    /// The numeric kinds and machine values of a specialised binary operation's operands. An
+    /// operand that may be any object but was profiled as an int or float (`Facts::hints`) is
+    /// guarded to be one, leaving through the instruction's deopt exit otherwise.
+    fn operands(&mut self, instr: &Instr, lhs: ValueId, rhs: ValueId, e: &mut Emit) -> Option<((Kind, ValueId), (Kind, ValueId))> {
+        let hint = if instr.deopt.is_some() { self.hints.get(instr.at as usize).copied().unwrap_or(0) } else { 0 };
+        let a = self.operand(lhs, hint, instr.deopt, e)?;
+        let b = if rhs == lhs { a } else { self.operand(rhs, hint, instr.deopt, e)? };
+        Some((a, b))
+    }
+
+    fn operand(&mut self, v: ValueId, hint: Kind, deopt: Option<ExitId>, e: &mut Emit) -> Option<(Kind, ValueId)> {
+        if let Some(k) = self.numeric_kind(v) {
+            return Some((k, self.machine(v)?));
+        }
+        let kind = speculated(self.kind(v), hint);
+        if numeric_bound(kind).is_none() || self.unboxed_ty(v).is_some() {
+            return None;
+        }
+        let object = self.map(v);
+        let (class, to) = if kind == INT { (PyClass::Int, Type::I64) } else { (PyClass::Float, Type::F64) };
+        e.effect(Op::GuardType { value: object, class }, deopt);
+        let unbox_exit = (to == Type::I64).then_some(deopt).flatten();
+        Some((kind, e.value(self, Op::Unbox { value: object, to }, unbox_exit)))
     }
 
     /// Whether a result's kind was inferred numeric (its operation is specialised).

@@ -186,9 +186,11 @@ fn intervals(func: &Func) -> Vec<Interval> {
             for u in inst.uses() {
                 touch(u, pos);
             }
+            // Values an exit reads stay live past the definition: the backend may compute
+            // the result in its register before a check that takes the exit.
             for e in inst.exits() {
                 for u in func.exits[e as usize].uses() {
-                    touch(u, pos);
+                    touch(u, pos + 1);
                 }
             }
             if let Some(d) = inst.def() {
