@@ -99,6 +99,10 @@ pub fn emit(func: &Func, alloc: &Allocation, ctx: &Context) -> Result<Code, Emit
     for x in 0..func.exits.len() {
         e.exit_stub(x)?;
     }
+    dynasm!(e.ops ; .arch x64 ; .align 8);
+    for (bits, label) in std::mem::take(&mut e.float_constants) {
+        dynasm!(e.ops ; .arch x64 ; =>label ; .i64 bits);
+    }
     // _Py_CheckRecursiveCall's `where` argument: appended to the RecursionError message.
     dynasm!(e.ops ; .arch x64 ; ->empty_string: ; .bytes [0u8]);
     let size = e.ops.offset().0 - entry.0;
@@ -123,6 +127,8 @@ struct Emitter<'a> {
     uses: Vec<u32>,
     /// Slow paths of the blocks, emitted after them so the hot code falls through.
     cold: Vec<Cold>,
+    /// Float constants (bits), read from memory after the code.
+    float_constants: Vec<(i64, DynamicLabel)>,
 }
 
 /// A slow path moved out of line: it starts at `slow` and jumps back to `back`.
@@ -179,6 +185,7 @@ impl<'a> Emitter<'a> {
             in_stub: false,
             uses,
             cold: Vec::new(),
+            float_constants: Vec::new(),
         })
     }
 
@@ -214,9 +221,34 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// `cmp a, b`, with b as an immediate when it is a small constant.
+    fn compare_ints(&mut self, a: VReg, b: VReg) {
+        let ra = self.gpr_or_load(a, RAX);
+        match self.func.constants.get(&b).and_then(|&v| i32::try_from(v).ok()) {
+            Some(imm) => dynasm!(self.ops ; .arch x64 ; cmp Rq(ra), imm),
+            None => {
+                let rb = self.gpr_or_load(b, RCX);
+                dynasm!(self.ops ; .arch x64 ; cmp Rq(ra), Rq(rb));
+            }
+        }
+    }
+
+    /// The label of a float constant in the pool after the code.
+    fn float_constant(&mut self, bits: i64) -> DynamicLabel {
+        if let Some((_, l)) = self.float_constants.iter().find(|(b, _)| *b == bits) {
+            return *l;
+        }
+        let label = self.ops.new_dynamic_label();
+        self.float_constants.push((bits, label));
+        label
+    }
+
     /// The machine register holding `r`, if it is in a general register (outside exit stubs,
     /// which read caller-saved registers from their save slots).
     fn gpr(&self, r: VReg) -> Option<u8> {
+        if self.func.constants.contains_key(&r) {
+            return None; // rematerialised where used
+        }
         match self.alloc.of(r) {
             Location::Reg(i) if !self.in_stub => Some(ALLOCATABLE[i as usize]),
             _ => None,
@@ -225,6 +257,9 @@ impl<'a> Emitter<'a> {
 
     /// The SSE register holding float value `r`, if it is in one.
     fn xmm(&self, r: VReg) -> Option<u8> {
+        if self.func.constants.contains_key(&r) {
+            return None;
+        }
         match self.alloc.of(r) {
             Location::Xmm(i) if !self.in_stub => Some(2 + i),
             _ => None,
@@ -299,6 +334,15 @@ impl<'a> Emitter<'a> {
 
     /// Loads a float value into SSE register `x` (0 or 1: scratch).
     fn load_float(&mut self, x: u8, r: VReg) {
+        if let Some(&bits) = self.func.constants.get(&r) {
+            if bits == 0 {
+                dynasm!(self.ops ; .arch x64 ; xorps Rx(x), Rx(x));
+            } else {
+                let label = self.float_constant(bits);
+                dynasm!(self.ops ; .arch x64 ; movsd Rx(x), QWORD [=>label]);
+            }
+            return;
+        }
         match self.alloc.of(r) {
             Location::Xmm(i) if !self.in_stub => {
                 if 2 + i != x {
@@ -339,12 +383,18 @@ impl<'a> Emitter<'a> {
     fn load(&mut self, dst: u8, src: Src) {
         match src {
             Src::Imm(0) => dynasm!(self.ops ; .arch x64 ; xor Rd(dst), Rd(dst)),
+            // Writing the 32-bit register zero-extends; a 32-bit immediate sign-extends.
+            Src::Imm(i) if (0..=i64::from(u32::MAX)).contains(&i) => dynasm!(self.ops ; .arch x64 ; mov Rd(dst), i as u32 as i32),
+            Src::Imm(i) if i32::try_from(i).is_ok() => dynasm!(self.ops ; .arch x64 ; mov Rq(dst), i as i32),
             Src::Imm(i) => dynasm!(self.ops ; .arch x64 ; mov Rq(dst), QWORD i),
             Src::Reg(r) => self.load_reg(dst, r),
         }
     }
 
     fn load_reg(&mut self, dst: u8, r: VReg) {
+        if let Some(&value) = self.func.constants.get(&r) {
+            return self.load(dst, Src::Imm(value));
+        }
         self.load_loc(dst, self.alloc.of(r));
     }
 
@@ -527,6 +577,19 @@ impl<'a> Emitter<'a> {
 
     fn move_loc(&mut self, dst: Location, src: Location) {
         match (dst, src) {
+            (Location::Xmm(d), Location::Xmm(s)) if !self.in_stub => {
+                if d != s {
+                    dynasm!(self.ops ; .arch x64 ; movapd Rx(2 + d), Rx(2 + s));
+                }
+            }
+            (Location::Xmm(d), Location::Stack(slot)) if !self.in_stub => {
+                let off = Self::slot_offset(slot);
+                dynasm!(self.ops ; .arch x64 ; movsd Rx(2 + d), QWORD [rbp + off]);
+            }
+            (Location::Stack(slot), Location::Xmm(s)) if !self.in_stub => {
+                let off = Self::slot_offset(slot);
+                dynasm!(self.ops ; .arch x64 ; movsd QWORD [rbp + off], Rx(2 + s));
+            }
             (Location::Reg(d), Location::Reg(_)) if !self.in_stub => self.load_loc(ALLOCATABLE[d as usize], src),
             (Location::Reg(_), Location::Stack(_)) if !self.in_stub => {
                 if let Location::Reg(d) = dst {
@@ -552,9 +615,7 @@ impl<'a> Emitter<'a> {
     fn jump_unless(&mut self, inst: &Inst, target: DynamicLabel) -> Result<(), EmitError> {
         match inst {
             Inst::Compare { op, float: false, a, b, .. } => {
-                let ra = self.gpr_or_load(*a, RAX);
-                let rb = self.gpr_or_load(*b, RCX);
-                dynasm!(self.ops ; .arch x64 ; cmp Rq(ra), Rq(rb));
+                self.compare_ints(*a, *b);
                 match op {
                     CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; jge =>target),
                     CompareOp::Le => dynasm!(self.ops ; .arch x64 ; jg =>target),
@@ -676,9 +737,20 @@ impl<'a> Emitter<'a> {
 
     fn inst(&mut self, inst: &Inst) -> Result<(), EmitError> {
         match inst {
-            Inst::Move { dst, src } => match (self.gpr(*dst), src) {
-                (Some(d), Src::Imm(_)) => self.load(d, *src),
-                (_, Src::Reg(r)) => self.move_loc(self.alloc.of(*dst), self.alloc.of(*r)),
+            Inst::Move { dst, src } => match (self.alloc.of(*dst), src) {
+                (Location::Reg(d), Src::Imm(_)) => self.load(ALLOCATABLE[d as usize], *src),
+                (Location::Xmm(i), Src::Imm(bits)) => {
+                    let x = 2 + i;
+                    if *bits == 0 {
+                        dynasm!(self.ops ; .arch x64 ; xorps Rx(x), Rx(x));
+                    } else {
+                        let label = self.float_constant(*bits);
+                        dynasm!(self.ops ; .arch x64 ; movsd Rx(x), QWORD [=>label]);
+                    }
+                }
+                (_, Src::Reg(r)) if !self.func.constants.contains_key(r) => {
+                    self.move_loc(self.alloc.of(*dst), self.alloc.of(*r))
+                }
                 _ => {
                     self.load(RAX, *src);
                     self.store(*dst, RAX);
@@ -856,9 +928,7 @@ impl<'a> Emitter<'a> {
                         CompareOp::Ne => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x0), Rx(x1) ; setne al ; setp cl ; or al, cl),
                     }
                 } else {
-                    let ra = self.gpr_or_load(*a, RAX);
-                    let rb = self.gpr_or_load(*b, RCX);
-                    dynasm!(self.ops ; .arch x64 ; cmp Rq(ra), Rq(rb));
+                    self.compare_ints(*a, *b);
                     match op {
                         CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; setl al),
                         CompareOp::Le => dynasm!(self.ops ; .arch x64 ; setle al),
@@ -1079,7 +1149,9 @@ impl<'a> Emitter<'a> {
             return Ok(());
         }
         self.load_reg(RAX, a);
-        self.load(RCX, b);
+        if power_of_two(b).is_none() {
+            self.load(RCX, b);
+        }
         match op {
             IntOp::And | IntOp::Or | IntOp::Xor | IntOp::Add | IntOp::Sub | IntOp::Mul => {
                 return Err(EmitError::Assembler(format!("{op:?} is emitted in two-address form")));
@@ -1092,7 +1164,11 @@ impl<'a> Emitter<'a> {
                     dynasm!(self.ops ; .arch x64 ; sar rax, k as i8);
                 } else {
                     let mask = (1i64 << k) - 1;
-                    dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD mask ; and rax, rcx);
+                    if let Ok(m) = i32::try_from(mask) {
+                        dynasm!(self.ops ; .arch x64 ; and rax, m);
+                    } else {
+                        dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD mask ; and rax, rcx);
+                    }
                 }
             }
             IntOp::FloorDiv | IntOp::Mod => {
@@ -1276,8 +1352,9 @@ impl<'a> Emitter<'a> {
             let r = ALLOCATABLE[i as usize];
             dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + off], Rq(r));
         }
-        let used: Vec<u8> = self.func.exits[x]
-            .uses()
+        let used: Vec<u8> = self
+            .func
+            .exit_uses(&self.func.exits[x])
             .into_iter()
             .filter_map(|r| match self.alloc.of(r) {
                 Location::Xmm(i) => Some(i),

@@ -69,7 +69,24 @@ pub fn lower(func: &hir::Function, constants: &CodeConstants, layout: &Layout) -
     let exits = func.exits.iter().enumerate().map(|(i, e)| lowerer.exit(i, e)).collect();
     let nregs = lowerer.next_reg;
     let float_regs = (0..nregs as usize).map(|v| func.values.get(v) == Some(&Type::F64)).collect();
-    let mut out = Func { name: func.name.clone(), blocks, exits, nregs, nlocalsplus: func.nlocalsplus, float_regs };
+    let mut out = Func {
+        name: func.name.clone(),
+        blocks,
+        exits,
+        nregs,
+        nlocalsplus: func.nlocalsplus,
+        float_regs,
+        constants: Default::default(),
+    };
+    out.constants = out
+        .blocks
+        .iter()
+        .flat_map(|b| &b.insts)
+        .filter_map(|i| match i {
+            Inst::Move { dst, src: Src::Imm(v) } => Some((*dst, *v)),
+            _ => None,
+        })
+        .collect();
     remove_dead_instructions(&mut out);
     order_blocks(&mut out);
     out
@@ -133,15 +150,22 @@ fn order_blocks(func: &mut Func) {
 fn remove_dead_instructions(func: &mut Func) {
     loop {
         let mut used = vec![false; func.nregs as usize];
+        // Constants are rematerialised where they are read: only an edge argument (a move
+        // into a block parameter) needs the register.
+        let read = |r: VReg, used: &mut Vec<bool>| {
+            if !func.constants.contains_key(&r) {
+                used[r.index()] = true;
+            }
+        };
         for block in &func.blocks {
             for inst in &block.insts {
                 for r in inst.uses() {
-                    used[r.index()] = true;
+                    read(r, &mut used);
                 }
             }
             match &block.term {
-                Term::Branch { cond, .. } => used[cond.index()] = true,
-                Term::Return(r) => used[r.index()] = true,
+                Term::Branch { cond, .. } => read(*cond, &mut used),
+                Term::Return(r) => read(*r, &mut used),
                 Term::Jump(_) | Term::Exit(_) => {}
             }
             for t in block.term.targets() {
@@ -154,7 +178,7 @@ fn remove_dead_instructions(func: &mut Func) {
             }
         }
         for exit in &func.exits {
-            for r in exit.uses() {
+            for r in func.exit_uses(exit) {
                 used[r.index()] = true;
             }
         }

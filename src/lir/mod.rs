@@ -205,6 +205,17 @@ pub struct Func {
     pub nlocalsplus: u32,
     /// Per virtual register: holds a float (allocated to SSE registers).
     pub float_regs: Vec<bool>,
+    /// Registers defined by a constant (`Move` of an immediate): exits rematerialise them
+    /// instead of keeping them alive in a register until the exit.
+    pub constants: std::collections::HashMap<VReg, i64>,
+}
+
+impl Func {
+    /// The registers an exit reads that must be kept in a location (constants are
+    /// rematerialised).
+    pub fn exit_uses(&self, exit: &Exit) -> Vec<VReg> {
+        exit.uses().into_iter().filter(|r| !self.constants.contains_key(r)).collect()
+    }
 }
 
 impl Inst {

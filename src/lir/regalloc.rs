@@ -56,10 +56,13 @@ pub fn allocate(func: &Func, num_regs: u8, callee_saved: u8, num_xmm: u8) -> All
     let (floats, others): (Vec<Interval>, Vec<Interval>) =
         intervals(func).into_iter().partition(|i| func.float_regs.get(i.reg.index()).copied().unwrap_or(false));
     let calls = call_positions(func);
+    let partners = edge_partners(func);
     let mut locations = vec![None; func.nregs as usize];
     let mut spill_slots = 0;
-    linear_scan(&mut locations, &mut spill_slots, others, num_regs, callee_saved, &calls, Location::Reg, false);
-    linear_scan(&mut locations, &mut spill_slots, floats, num_xmm, 0, &calls, Location::Xmm, true);
+    let general = Class { num_regs, callee_saved, make: Location::Reg, args_ok: false };
+    linear_scan(&mut locations, &mut spill_slots, others, &general, &calls, &partners);
+    let sse = Class { num_regs: num_xmm, callee_saved: 0, make: Location::Xmm, args_ok: true };
+    linear_scan(&mut locations, &mut spill_slots, floats, &sse, &calls, &partners);
     let xmm_used = locations
         .iter()
         .filter_map(|l| match l {
@@ -69,6 +72,34 @@ pub fn allocate(func: &Func, num_regs: u8, callee_saved: u8, num_xmm: u8) -> All
         .max()
         .unwrap_or(0);
     Allocation { locations, spill_slots, xmm_used }
+}
+
+/// A register class for `linear_scan`.
+struct Class {
+    num_regs: u8,
+    /// The first `callee_saved` registers survive calls.
+    callee_saved: u8,
+    /// Makes a location of this class.
+    make: fn(u8) -> Location,
+    /// Whether a value used (not live across) by a call may be in a caller-saved register.
+    args_ok: bool,
+}
+
+/// For each block parameter, the edge arguments passed to it, and for each argument, the
+/// parameters it is passed to: given the same register, the edge needs no move.
+fn edge_partners(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
+    let mut partners: std::collections::HashMap<VReg, Vec<VReg>> = std::collections::HashMap::new();
+    for block in &func.blocks {
+        for t in block.term.targets() {
+            for (p, a) in func.blocks[t.block].params.iter().zip(&t.args) {
+                if p != a {
+                    partners.entry(*p).or_default().push(*a);
+                    partners.entry(*a).or_default().push(*p);
+                }
+            }
+        }
+    }
+    partners
 }
 
 /// Positions of instructions that call C code clobbering the caller-saved registers (sorted).
@@ -131,22 +162,24 @@ fn live_in_sets(func: &Func) -> Vec<BTreeSet<VReg>> {
                 live.extend(t.args.iter().copied());
             }
             match &block.term {
-                Term::Branch { cond, .. } => {
+                Term::Branch { cond, .. } if !func.constants.contains_key(cond) => {
                     live.insert(*cond);
                 }
                 Term::Return(r) => {
-                    live.insert(*r);
+                    if !func.constants.contains_key(r) {
+                        live.insert(*r);
+                    }
                 }
-                Term::Exit(e) => live.extend(func.exits[*e as usize].uses()),
-                Term::Jump(_) => {}
+                Term::Exit(e) => live.extend(func.exit_uses(&func.exits[*e as usize])),
+                Term::Jump(_) | Term::Branch { .. } => {}
             }
             for inst in block.insts.iter().rev() {
                 if let Some(d) = inst.def() {
                     live.remove(&d);
                 }
-                live.extend(inst.uses());
+                live.extend(inst.uses().into_iter().filter(|r| !func.constants.contains_key(r)));
                 for e in inst.exits() {
-                    live.extend(func.exits[e as usize].uses());
+                    live.extend(func.exit_uses(&func.exits[e as usize]));
                 }
             }
             for p in &block.params {
@@ -183,13 +216,14 @@ fn intervals(func: &Func) -> Vec<Interval> {
         }
         for (i, inst) in block.insts.iter().enumerate() {
             let pos = start + 2 + 2 * i as u32;
-            for u in inst.uses() {
+            // Constants are rematerialised where read (only edges read their register).
+            for u in inst.uses().into_iter().filter(|r| !func.constants.contains_key(r)) {
                 touch(u, pos);
             }
             // Values an exit reads stay live past the definition: the backend may compute
             // the result in its register before a check that takes the exit.
             for e in inst.exits() {
-                for u in func.exits[e as usize].uses() {
+                for u in func.exit_uses(&func.exits[e as usize]) {
                     touch(u, pos + 1);
                 }
             }
@@ -206,10 +240,10 @@ fn intervals(func: &Func) -> Vec<Interval> {
             out.extend(t.args.iter().copied());
         }
         match &block.term {
-            Term::Branch { cond, .. } => out.push(*cond),
-            Term::Return(r) => out.push(*r),
-            Term::Exit(e) => out.extend(func.exits[*e as usize].uses()),
-            Term::Jump(_) => {}
+            Term::Branch { cond, .. } if !func.constants.contains_key(cond) => out.push(*cond),
+            Term::Return(r) if !func.constants.contains_key(r) => out.push(*r),
+            Term::Exit(e) => out.extend(func.exit_uses(&func.exits[*e as usize])),
+            Term::Jump(_) | Term::Branch { .. } | Term::Return(_) => {}
         }
         for r in out {
             touch(r, end);
@@ -224,24 +258,23 @@ fn intervals(func: &Func) -> Vec<Interval> {
     intervals
 }
 
-/// Linear scan of one register class (`class` makes its locations).
+/// Linear scan of one register class.
 fn linear_scan(
     locations: &mut [Option<Location>],
     spill_slots: &mut u32,
     intervals: Vec<Interval>,
-    num_regs: u8,
-    callee_saved: u8,
+    class: &Class,
     calls: &[u32],
-    class: fn(u8) -> Location,
-    args_ok: bool,
+    partners: &std::collections::HashMap<VReg, Vec<VReg>>,
 ) {
     let register = |l: Option<Location>| match l {
         Some(Location::Reg(r) | Location::Xmm(r)) => Some(r),
         _ => None,
     };
+    let callee_saved = class.callee_saved;
     // Popped from the end: caller-saved registers first (for call-free intervals), keeping
     // the callee-saved ones for the intervals that need them.
-    let mut free: Vec<u8> = (0..num_regs).collect();
+    let mut free: Vec<u8> = (0..class.num_regs).collect();
     let mut active: Vec<Interval> = Vec::new();
     let mut spill = |locations: &mut [Option<Location>], r: VReg| {
         locations[r.index()] = Some(Location::Stack(*spill_slots));
@@ -259,13 +292,17 @@ fn linear_scan(
                 true
             }
         });
-        let needs_callee_saved = crosses_call(calls, &current, args_ok);
+        let needs_callee_saved = crosses_call(calls, &current, class.args_ok);
         let usable = |r: u8| !needs_callee_saved || r < callee_saved;
+        // The register of a parameter or argument it is passed along an edge with, if free.
+        let hinted = partners.get(&current.reg).and_then(|ps| {
+            ps.iter().filter_map(|p| register(locations[p.index()])).find_map(|r| free.iter().position(|&f| f == r && usable(f)))
+        });
         // Call-free intervals take a caller-saved register when one is free.
         let preferred = free.iter().rposition(|&r| !needs_callee_saved && r >= callee_saved);
-        if let Some(pos) = preferred.or_else(|| free.iter().rposition(|&r| usable(r))) {
+        if let Some(pos) = hinted.or(preferred).or_else(|| free.iter().rposition(|&r| usable(r))) {
             let r = free.remove(pos);
-            locations[current.reg.index()] = Some(class(r));
+            locations[current.reg.index()] = Some((class.make)(r));
             active.push(current);
             continue;
         }
@@ -314,7 +351,7 @@ mod tests {
             deopt_index: None,
             range_positions: vec![],
         };
-        let func = Func { name: "t".into(), blocks: vec![block], exits: vec![exit], nregs: 8, nlocalsplus: 8, float_regs: vec![] };
+        let func = Func { name: "t".into(), blocks: vec![block], exits: vec![exit], nregs: 8, nlocalsplus: 8, float_regs: vec![], constants: Default::default() };
         let alloc = allocate(&func, 2, 2, 0);
         let in_regs = alloc.locations.iter().filter(|l| matches!(l, Some(Location::Reg(_)))).count();
         assert_eq!(in_regs, 2);
@@ -348,7 +385,7 @@ mod tests {
             },
             Block { params: vec![], insts: vec![], term: Term::Return(VReg(1)), end_at: 0 },
         ];
-        let func = Func { name: "t".into(), blocks, exits: vec![], nregs: 3, nlocalsplus: 0, float_regs: vec![] };
+        let func = Func { name: "t".into(), blocks, exits: vec![], nregs: 3, nlocalsplus: 0, float_regs: vec![], constants: Default::default() };
         let alloc = allocate(&func, 4, 4, 0);
         // %1 is live from L1 to the return in L2, overlapping %2: they must differ.
         assert_ne!(alloc.of(VReg(1)), alloc.of(VReg(2)));

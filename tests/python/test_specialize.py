@@ -289,3 +289,56 @@ def test_generic_tier_when_specialisation_is_off():
         assert rjit.stats()["specialised"] == before
     finally:
         rjit._rjit._set_specialize(True)
+
+
+PROFILED = {
+    # BINARY_OP_MULTIPLY_FLOAT / BINARY_OP_ADD_FLOAT after warming up on floats.
+    "float": (
+        "def f(items):\n    s = 0.0\n    for x in items:\n        s = s + x * x\n    return s\n",
+        [1.5, 2.25, -0.5],
+        "is Float",
+    ),
+    # BINARY_OP_MULTIPLY_INT / COMPARE_OP_INT_JUMP after warming up on ints.
+    "int": (
+        "def f(items):\n    n = 0\n    for x in items:\n        if x * x > 10:\n            n += 1\n    return n\n",
+        [1, 5, -7, 3],
+        "is Int",
+    ),
+}
+
+# Items that fail the profiled guard at some point (a different class, an int beyond 64 bits,
+# an overflow of the machine product, a bool, an object the operator rejects).
+PROFILE_BREAKERS = [
+    [],
+    [1.5, 2.5],
+    [1, 2, 3],
+    [1.5, 2, 3.25],
+    [3, 2.5, 7],
+    [2**70, 1.5],
+    [3, 2**40, 2**62],
+    [True, 2.5, False],
+    [1.5, math.nan, -math.inf],
+    [2.5, "text"],
+    [4, None],
+]
+
+
+@pytest.mark.parametrize("kind", sorted(PROFILED))
+def test_operands_the_interpreter_profiled_are_guarded_and_deoptimise_exactly(kind):
+    source, warm_items, guard_text = PROFILED[kind]
+    warmed = make_function(source, "f")
+    for _ in range(100):
+        warmed(warm_items)  # CPython quickens the operations for these operand types
+    # The quickened opcodes are used as a profile: the items are guarded to that class.
+    assert guard_text in rjit._rjit.dump_ir(warmed.__code__, (warm_items,))
+    compiled = rjit.jit(warmed)
+    plain = make_function(source, "f")
+    assert outcome(compiled, (warm_items,)) == outcome(plain, (warm_items,))
+    for items in PROFILE_BREAKERS:
+        assert outcome(compiled, (items,)) == outcome(plain, (items,)), items
+
+
+def test_without_a_profile_unknown_operands_stay_generic():
+    source = PROFILED["float"][0]
+    cold = make_function(source, "f")
+    assert "is Float" not in rjit._rjit.dump_ir(cold.__code__, ([1.5],))
