@@ -1036,7 +1036,42 @@ impl<'a> Emitter<'a> {
                 dynasm!(self.ops ; .arch x64 ; done:);
                 self.store(*dst, RAX);
             }
-            Inst::ListSetItem { obj, index, value, slow, exit, at } => {
+            Inst::ListSetItem { obj, index, value, float: true, slow, exit, .. } => {
+                // A float object that only the list references takes the new value in place:
+                // nothing else can see the change (floats have no weak references), and no
+                // object is made or freed. Otherwise the helper boxes the value and stores it.
+                let list_type = std::ptr::addr_of_mut!(pyo3_ffi::PyList_Type) as i64;
+                let float_type = std::ptr::addr_of_mut!(pyo3_ffi::PyFloat_Type) as i64;
+                let fval = std::mem::offset_of!(pyo3_ffi::PyFloatObject, ob_fval) as i32;
+                self.load_reg(RDI, *obj);
+                self.load_reg(6, *index);
+                self.load_reg(RDX, *value);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rax, QWORD list_type
+                    ; cmp rax, QWORD [rdi + 8]
+                    ; jne >slow
+                    ; cmp rsi, QWORD [rdi + 16]
+                    ; jae >slow
+                    ; mov rax, QWORD [rdi + 24]
+                    ; mov rax, QWORD [rax + rsi * 8]
+                    ; mov rcx, QWORD float_type
+                    ; cmp rcx, QWORD [rax + 8]
+                    ; jne >slow
+                    ; cmp QWORD [rax], 1
+                    ; jne >slow
+                    ; mov QWORD [rax + fval], rdx
+                    ; jmp >done
+                    ; slow:
+                );
+                self.call_address(*slow);
+                if let Some(e) = exit {
+                    let label = self.exit_labels[*e as usize];
+                    dynasm!(self.ops ; .arch x64 ; test rax, rax ; js =>label);
+                }
+                dynasm!(self.ops ; .arch x64 ; done:);
+            }
+            Inst::ListSetItem { obj, index, value, slow, exit, at, .. } => {
                 let list_type = std::ptr::addr_of_mut!(pyo3_ffi::PyList_Type) as i64;
                 let at = self.ctx.code_units + 2 * i64::from(*at);
                 let field = self.ctx.layout.frame_prev_instr as i32;
@@ -1149,7 +1184,8 @@ impl<'a> Emitter<'a> {
             return Ok(());
         }
         self.load_reg(RAX, a);
-        if power_of_two(b).is_none() {
+        let by_power_of_two = matches!(op, IntOp::FloorDiv | IntOp::Mod) && power_of_two(b).is_some();
+        if !by_power_of_two {
             self.load(RCX, b);
         }
         match op {

@@ -480,6 +480,7 @@ pub enum Op {
     /// else as `GetItem` (with the index boxed).
     GetItemInt { obj: ValueId, index: ValueId },
     /// `obj[index] = value` for a machine int index, likewise. No result.
+    /// `obj[index] = value` with a machine int index; `value` is an object or an `F64`.
     SetItemInt { obj: ValueId, index: ValueId, value: ValueId },
 }
 

@@ -888,7 +888,10 @@ impl<'a> Specializer<'a> {
             }
             Op::SetItem { obj, key, value } if self.numeric_kind(*key) == Some(INT) => {
                 let index = self.machine(*key)?;
-                let new = Instr { op: Op::SetItemInt { obj: *obj, index, value: *value }, ..instr.clone() };
+                // A machine float is stored as is (no box when a float the list alone owns can
+                // take the new value in place).
+                let value = if self.unboxed_ty(*value) == Some(Type::F64) { self.map(*value) } else { *value };
+                let new = Instr { op: Op::SetItemInt { obj: *obj, index, value }, ..instr.clone() };
                 self.generic(&new, e);
             }
             _ => self.generic(instr, e),
@@ -964,7 +967,8 @@ impl<'a> Specializer<'a> {
             let mut replacements = Vec::new();
             for (i, v) in operands.iter().enumerate() {
                 let mapped = self.map(*v);
-                let machine_operand = matches!(new.op, Op::GetItemInt { .. } | Op::SetItemInt { .. }) && i == 1;
+                let machine_operand = (matches!(new.op, Op::GetItemInt { .. } | Op::SetItemInt { .. }) && i == 1)
+                    || (matches!(new.op, Op::SetItemInt { .. }) && i == 2 && self.out.values[mapped.index()] == Type::F64);
                 let borrowed_const = self.const_origin.get(&mapped).copied().filter(|_| !consumed.contains(&i));
                 if let (Some(index), false) = (borrowed_const, machine_operand) {
                     // The code object keeps its constants alive: borrow it, as LOAD_CONST would.

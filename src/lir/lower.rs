@@ -707,8 +707,14 @@ impl Lowerer<'_> {
                 out.push(Inst::ListGetItem { dst: dst(), obj: reg(*obj), index: reg(*index), slow, exit });
             }
             Op::SetItemInt { obj, index, value } => {
-                let slow = callee!(runtime::rjit_rt_set_item_i64, "rjit_rt_set_item_i64", int);
-                out.push(Inst::ListSetItem { obj: reg(*obj), index: reg(*index), value: reg(*value), slow, exit, at: instr.at });
+                let float = self.func.type_of(*value) == Type::F64;
+                let slow = if float {
+                    callee!(runtime::rjit_rt_set_item_f64, "rjit_rt_set_item_f64", int)
+                } else {
+                    callee!(runtime::rjit_rt_set_item_i64, "rjit_rt_set_item_i64", int)
+                };
+                let (obj, index, value) = (reg(*obj), reg(*index), reg(*value));
+                out.push(Inst::ListSetItem { obj, index, value, float, slow, exit, at: instr.at });
             }
             other => unreachable!("generic operation {other:?} in machine_instr"),
         }

@@ -143,7 +143,9 @@ pub enum Inst {
     /// `obj[index] = value`: inline for an exact list and 0 <= index < len (the old item is
     /// released, the frame's instruction at code unit `at`), else `slow(obj, index, value)`
     /// (a C int status); leaves through `exit` on failure.
-    ListSetItem { obj: VReg, index: VReg, value: VReg, slow: Callee, exit: Option<ExitIndex>, at: u32 },
+    /// `obj[index] = value`, inline for exact lists. With `float`, `value` is a machine float:
+    /// a float object only the list holds takes it in place, else it is boxed.
+    ListSetItem { obj: VReg, index: VReg, value: VReg, float: bool, slow: Callee, exit: Option<ExitIndex>, at: u32 },
 }
 
 /// A jump target with the values for its parameters.
@@ -452,8 +454,9 @@ impl fmt::Display for InstText<'_> {
                 write!(f, "{dst} = {flag} ? call {}({value}) : 0{}", callee.name, or_exit(exit))
             }
             Inst::ListGetItem { dst, obj, index, exit, .. } => write!(f, "{dst} = list_get {obj}[{index}]{}", or_exit(exit)),
-            Inst::ListSetItem { obj, index, value, exit, .. } => {
-                write!(f, "list_set {obj}[{index}] = {value}{}", or_exit(exit))
+            Inst::ListSetItem { obj, index, value, float, exit, .. } => {
+                let kind = if *float { " (float)" } else { "" };
+                write!(f, "list_set {obj}[{index}] = {value}{kind}{}", or_exit(exit))
             }
         }
     }

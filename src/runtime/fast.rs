@@ -192,6 +192,19 @@ pub unsafe extern "C-unwind" fn rjit_rt_get_item_i64(obj: *mut PyObject, index: 
     result
 }
 
+/// `obj[index] = value` for a machine int index and a machine float value (the slow path of
+/// compiled stores of floats: the value, passed as its bits in a general register, is boxed
+/// here).
+pub unsafe extern "C-unwind" fn rjit_rt_set_item_f64(obj: *mut PyObject, index: i64, value_bits: u64) -> c_int {
+    let boxed = ffi::PyFloat_FromDouble(f64::from_bits(value_bits));
+    if boxed.is_null() {
+        return -1;
+    }
+    let status = rjit_rt_set_item_i64(obj, index, boxed);
+    ffi::Py_DECREF(boxed);
+    status
+}
+
 /// `obj[index] = value` for a machine int index (the slow path of compiled list stores).
 pub unsafe extern "C-unwind" fn rjit_rt_set_item_i64(obj: *mut PyObject, index: i64, value: *mut PyObject) -> c_int {
     let key = ffi::PyLong_FromLongLong(index);

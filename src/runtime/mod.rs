@@ -66,7 +66,7 @@ pub use building::{
 pub use containers::{rjit_rt_build_list, rjit_rt_build_tuple, rjit_rt_list_append, rjit_rt_unpack_sequence};
 pub use control::{rjit_rt_call, rjit_rt_eval_breaker, rjit_rt_iter_next};
 pub use fast::{
-    binary_fast_path, rjit_rt_compare, rjit_rt_get_item, rjit_rt_get_item_i64, rjit_rt_set_item, rjit_rt_set_item_i64,
+    binary_fast_path, rjit_rt_compare, rjit_rt_get_item, rjit_rt_get_item_i64, rjit_rt_set_item, rjit_rt_set_item_f64, rjit_rt_set_item_i64,
     FastBinaryFunc,
 };
 pub use names::{

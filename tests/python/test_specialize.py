@@ -342,3 +342,76 @@ def test_without_a_profile_unknown_operands_stay_generic():
     source = PROFILED["float"][0]
     cold = make_function(source, "f")
     assert "is Float" not in rjit._rjit.dump_ir(cold.__code__, ([1.5],))
+
+
+CONSTANT_OPERANDS = [0, 1, 2, 3, 8, -1, -8, 63, 64, 2**31, 2**40, 1.5, 0.0]
+
+
+@pytest.mark.parametrize("op", ARITHMETIC + COMPARISONS)
+def test_operator_with_a_constant_right_operand(op):
+    # Constants become immediates (shift counts, masks, compare operands): each pairing.
+    checked = 0
+    for c in CONSTANT_OPERANDS:
+        source = f"def f(a):\n    return a {op} {c!r}\n"
+        plain = make_function(source, "f")
+        for a in NUMBERS:
+            if skip(op, a, c):
+                continue
+            assert specialised_outcome(source, (a,)) == outcome(plain, (a,)), (op, a, c)
+            checked += 1
+    assert checked > 200
+
+
+STORE_FLOAT = (
+    "def f(lst, i, x, witness):\n"
+    "    lst[i] = x * 2.0 + 0.5\n"
+    "    return lst, witness\n"
+)
+
+
+class ListSubclass(list):
+    def __setitem__(self, i, v):
+        super().__setitem__(i, ("seen", v))
+
+
+def store_cases():
+    """(lst, i, x, witness) tuples. Floats are made at run time (refcount 1 in the list) or
+    shared with the witness (which must keep its value)."""
+    fresh = lambda: [float(k) + 0.25 for k in range(4)]  # noqa: E731
+    shared = [float("7.5")]
+    aliased = [shared[0], shared[0], 1.0 + float(len(shared))]
+    return [
+        (fresh(), 1, 3.0, None),
+        (fresh(), -1, 3.0, None),
+        (fresh(), 4, 3.0, None),
+        (fresh(), -5, 3.0, None),
+        (aliased, 0, 1.0, shared),
+        (aliased, 2, 1.0, shared),
+        ([1, 2, 3], 0, 1.5, None),
+        (["a", None], 1, 1.5, None),
+        (ListSubclass(fresh()), 2, 1.0, None),
+        ((1.0, 2.0), 0, 1.0, None),
+        ({0: 1.0}, 0, 1.0, None),
+        (fresh(), 2, math.nan, None),
+        (fresh(), 0, -math.inf, None),
+    ]
+
+
+def test_float_stores_into_lists_are_exact_and_never_touch_shared_floats():
+    plain = make_function(STORE_FLOAT, "f")
+    compiled = rjit.jit(make_function(STORE_FLOAT, "f"))
+    assert outcome(compiled, store_cases()[0]) == outcome(plain, store_cases()[0])
+    # The store takes the machine float (in place when it can), not a boxed temporary.
+    assert "(float)" in rjit._rjit.dump_ir(plain.__code__, store_cases()[0])
+    for expected_case, got_case in zip(store_cases(), store_cases()):
+        assert outcome(compiled, got_case) == outcome(plain, expected_case), expected_case
+    # In place: the list's own float object is reused, and the result is still exact.
+    lst = [float(k) + 0.25 for k in range(3)]
+    ids = [id(x) for x in lst]
+    compiled(lst, 1, 2.0, None)
+    assert lst == [0.25, 4.5, 2.25] and type(lst[1]) is float
+    # A float someone else holds is never changed.
+    held = lst[0]
+    compiled(lst, 0, 5.0, None)
+    assert held == 0.25 and lst[0] == 10.5
+    assert id(lst[2]) == ids[2]
