@@ -168,7 +168,9 @@ impl<'a> Emitter<'a> {
         // tstate, spills, save slots for the caller-saved allocatable registers (exit stubs),
         // argument arrays.
         let saved = (ALLOCATABLE.len() - CALLEE_SAVED as usize) as i32;
-        let mut frame_size = 8 + 8 * alloc.spill_slots as i32 + 8 * (saved + i32::from(alloc.xmm_used)) + 8 * max_array;
+        let flags = if uses_bound_flags(func) { func.nlocalsplus as i32 } else { 0 };
+        let mut frame_size =
+            8 + 8 * alloc.spill_slots as i32 + 8 * (saved + i32::from(alloc.xmm_used) + flags) + 8 * max_array;
         if (frame_size + SAVED_BYTES) % 16 != 0 {
             frame_size += 8;
         }
@@ -303,6 +305,12 @@ impl<'a> Emitter<'a> {
         Self::slot_offset(self.alloc.spill_slots + general + u32::from(i))
     }
 
+    /// The word holding local `local`'s bound flag (after the SSE save slots).
+    fn bound_flag_offset(&self, local: u32) -> i32 {
+        let general = (ALLOCATABLE.len() - CALLEE_SAVED as usize) as u32;
+        Self::slot_offset(self.alloc.spill_slots + general + u32::from(self.alloc.xmm_used) + local)
+    }
+
     /// Bytes below the three pushes for the SSE registers in use, keeping rsp 16-aligned.
     fn xmm_area(&self) -> i32 {
         let bytes = 8 * i32::from(self.alloc.xmm_used);
@@ -433,6 +441,14 @@ impl<'a> Emitter<'a> {
             ; mov QWORD [rbx + previous], rcx
             ; mov QWORD [rax + current], rbx
         );
+        // Bound flags start clear (each is set before it is read; this keeps a stray read
+        // from seeing garbage).
+        if uses_bound_flags(self.func) {
+            for local in 0..self.func.nlocalsplus {
+                let off = self.bound_flag_offset(local);
+                dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + off], 0);
+            }
+        }
         self.enter_recursion();
     }
 
@@ -999,6 +1015,16 @@ impl<'a> Emitter<'a> {
                 );
                 self.store(*dst, w);
             }
+            Inst::LoadBoundFlag { dst, local } => {
+                let off = self.bound_flag_offset(*local);
+                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + off]);
+                self.store(*dst, RAX);
+            }
+            Inst::SetBoundFlag { local, bound } => {
+                let off = self.bound_flag_offset(*local);
+                let bound = i32::from(*bound);
+                dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + off], bound);
+            }
             Inst::BoxIfBound { dst, value, flag, callee, exit } => {
                 self.load_reg(RAX, *flag);
                 dynasm!(self.ops ; .arch x64 ; test rax, rax ; jz >done);
@@ -1447,9 +1473,9 @@ impl<'a> Emitter<'a> {
         let at = self.ctx.code_units + 2 * i64::from(exit.offset);
         let prev_field = l.frame_prev_instr as i32;
         for &(slot, r, ty, flag) in &exit.locals {
-            if let Some(flag) = flag {
-                self.load_reg(RAX, flag);
-                dynasm!(self.ops ; .arch x64 ; test rax, rax ; jz >unbound);
+            if let Some(local) = flag {
+                let off = self.bound_flag_offset(local);
+                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + off] ; test rax, rax ; jz >unbound);
             }
             self.load_reg(RDI, r);
             self.box_rdi(ty);
@@ -1502,6 +1528,13 @@ impl<'a> Emitter<'a> {
         self.epilogue();
         Ok(())
     }
+}
+
+/// Whether the function keeps bound flags of locals in its native frame.
+fn uses_bound_flags(func: &Func) -> bool {
+    let insts = func.blocks.iter().flat_map(|b| &b.insts);
+    insts.clone().any(|i| matches!(i, Inst::SetBoundFlag { .. } | Inst::LoadBoundFlag { .. }))
+        || func.exits.iter().any(|e| e.locals.iter().any(|l| l.3.is_some()))
 }
 
 /// How many times each virtual register is read.

@@ -445,7 +445,8 @@ pub enum Op {
     Box(ValueId),
     /// `Box(value)` if the machine bool `flag` is set, else NULL (an unboxed local that may
     /// be unbound).
-    BoxIfBound { value: ValueId, flag: ValueId },
+    /// `value` boxed if local `local`'s bound flag is set, else NULL.
+    BoxIfBound { value: ValueId, local: u32 },
     IntBinary { op: IntOp, lhs: ValueId, rhs: ValueId },
     FloatBinary { op: FloatOp, lhs: ValueId, rhs: ValueId },
     /// `-x` of a float (flips the sign bit: `-0.0` stays exact).
@@ -475,7 +476,10 @@ pub enum Op {
     ClearLocal { local: u32 },
     /// Raises UnboundLocalError for local `local` unless the machine bool `flag` is set (an
     /// unboxed local that may be unbound). No result.
-    CheckFlag { flag: ValueId, local: u32 },
+    /// Raises UnboundLocalError (through the exit) if local `local`'s bound flag is clear.
+    CheckFlag { local: u32 },
+    /// Sets local `local`'s bound flag (see `Function::bound_flags`).
+    SetBound { local: u32, bound: bool },
     /// `obj[index]` for a machine int index: inline for an exact list and an index in range,
     /// else as `GetItem` (with the index boxed).
     GetItemInt { obj: ValueId, index: ValueId },
@@ -531,8 +535,8 @@ impl Op {
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![*lhs, *rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![*it, *index],
-            CheckFlag { flag, .. } => vec![*flag],
-            BoxIfBound { value, flag } => vec![*value, *flag],
+            CheckFlag { .. } | SetBound { .. } => vec![],
+            BoxIfBound { value, .. } => vec![*value],
             GetItemInt { obj, index } => vec![*obj, *index],
             SetItemInt { obj, index, value } => vec![*obj, *index, *value],
         }
@@ -583,8 +587,8 @@ impl Op {
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![lhs, rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![it, index],
-            CheckFlag { flag, .. } => vec![flag],
-            BoxIfBound { value, flag } => vec![value, flag],
+            CheckFlag { .. } | SetBound { .. } => vec![],
+            BoxIfBound { value, .. } => vec![value],
             GetItemInt { obj, index } => vec![obj, index],
             SetItemInt { obj, index, value } => vec![obj, index, value],
         }
@@ -599,7 +603,7 @@ impl Op {
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | GuardType { .. } | Unbox { .. } | Box(_) | BoxIfBound { .. }
                 | IntBinary { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | IntCompare { .. }
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
-                | RangeIndexNext(_) | CheckFlag { .. } | GuardNonNegative(_)
+                | RangeIndexNext(_) | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_)
         )
     }
 
@@ -627,7 +631,7 @@ impl Op {
             Null => Some(Type::Null),
             IterNext(_) | BoxIfBound { .. } => Some(Type::MaybeNull),
             IsTrue(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),
-            GuardType { .. } | ClearLocal { .. } | CheckFlag { .. } | SetItemInt { .. } | GuardNonNegative(_) => None,
+            GuardType { .. } | ClearLocal { .. } | CheckFlag { .. } | SetBound { .. } | SetItemInt { .. } | GuardNonNegative(_) => None,
             ConstI64 { .. } | IntBinary { .. } | RangeIterItem { .. } | RangeIterIndex(_) | RangeIndexNext(_) => {
                 Some(Type::I64)
             }
@@ -771,9 +775,12 @@ pub struct Function {
     pub exits: Vec<Exit>,
     /// Number of `localsplus` slots (locals, cells, free variables).
     pub nlocalsplus: u32,
-    /// For unboxed values that may stand for an unbound local (NULL): the machine bool
-    /// saying whether it is bound (exits write NULL when it is not).
-    pub bound_flags: std::collections::HashMap<ValueId, ValueId>,
+    /// Unboxed block parameters that may stand for an unbound local (NULL), with that local.
+    /// Whether the local is bound lives in memory, one flag per local (`SetBound`), not in
+    /// a register: it is read only by exits and unbound-local checks. The flag of local `l`
+    /// says whether `l` is bound wherever `l`'s value is one of these parameters (a parameter
+    /// seen in another local's slot got there through a checked load, so it is bound).
+    pub bound_flags: std::collections::HashMap<ValueId, u32>,
 }
 
 impl Function {

@@ -167,7 +167,7 @@ impl fmt::Display for OpText<'_> {
             GuardType { value, class } => write!(f, "GuardType {value} is {class:?}"),
             Unbox { value, to } => write!(f, "Unbox {value} as {to:?}"),
             Box(v) => write!(f, "Box {v}"),
-            BoxIfBound { value, flag } => write!(f, "BoxIfBound {value} (if {flag})"),
+            BoxIfBound { value, local } => write!(f, "BoxIfBound {value} (if local {local} bound)"),
             IntBinary { op, lhs, rhs } => write!(f, "Int{op:?} {lhs}, {rhs}"),
             FloatBinary { op, lhs, rhs } => write!(f, "Float{op:?} {lhs}, {rhs}"),
             FloatNeg(v) => write!(f, "FloatNeg {v}"),
@@ -181,7 +181,8 @@ impl fmt::Display for OpText<'_> {
             RangeIndexNext(v) => write!(f, "RangeIndexNext {v}"),
             GuardNonNegative(v) => write!(f, "GuardNonNegative {v}"),
             ClearLocal { local } => write!(f, "ClearLocal {local}"),
-            CheckFlag { flag, local } => write!(f, "CheckFlag {flag} (local {local})"),
+            CheckFlag { local } => write!(f, "CheckFlag local {local}"),
+            SetBound { local, bound } => write!(f, "SetBound local {local} = {bound}"),
             GetItemInt { obj, index } => write!(f, "GetItemInt {obj}[{index}]"),
             SetItemInt { obj, index, value } => write!(f, "SetItemInt {obj}[{index}] = {value}"),
         }

@@ -465,21 +465,18 @@ impl<'a> Specializer<'a> {
 
     fn rewrite(mut self, facts: &Facts) -> Option<Function> {
         let func = self.func;
-        // Parameter types and flags.
+        // Parameter types; unboxed ones that may be unbound get their local's memory flag.
         let mut new_params: Vec<Vec<ValueId>> = Vec::new();
         for block in &func.blocks {
-            let mut params = Vec::new();
             for &p in &block.params {
-                params.push(p);
                 if let Repr::Unboxed(_) = self.repr[p.index()] {
                     if self.kind(p) & NULL != 0 {
-                        let flag = self.new_value(Type::CBool);
-                        self.out.bound_flags.insert(p, flag);
-                        params.push(flag);
+                        let local = block.locals_in.iter().position(|&v| v == p)?;
+                        self.out.bound_flags.insert(p, local as u32);
                     }
                 }
             }
-            new_params.push(params);
+            new_params.push(block.params.clone());
         }
         self.find_range_loops(&mut new_params);
         for b in 0..func.blocks.len() {
@@ -641,14 +638,16 @@ impl<'a> Specializer<'a> {
                 Repr::Unboxed(_) => {
                     let payload = if self.func.type_of(*a) == Type::Null { *a } else { self.machine(*a)? };
                     args.push(payload);
-                    if self.out.bound_flags.contains_key(p) {
-                        let flag = if let Some(&f) = self.out.bound_flags.get(a) {
-                            f
-                        } else {
+                    if let Some(&local) = self.out.bound_flags.get(p) {
+                        // The local's flag already describes `a` if `a` is a parameter of the
+                        // same local; otherwise it is set here (the same for every edge of
+                        // the block: they all pass the local's current value).
+                        if self.out.bound_flags.get(a) != Some(&local) {
                             let bound = self.func.type_of(*a) != Type::Null;
-                            e.value(self, Op::ConstBool(bound), None)
-                        };
-                        args.push(flag);
+                            if !e.instrs.iter().any(|i| i.op == (Op::SetBound { local, bound })) {
+                                e.effect(Op::SetBound { local, bound }, None);
+                            }
+                        }
                     }
                 }
                 Repr::Boxed => {
@@ -761,8 +760,9 @@ impl<'a> Specializer<'a> {
             }
             Op::CheckBound { value, local } if unboxed(self, value) => {
                 let r = result?;
-                if let Some(&flag) = self.out.bound_flags.get(value) {
-                    e.effect(Op::CheckFlag { flag, local: *local }, instr.exit);
+                // A parameter seen in another local's slot went through a checked load.
+                if self.out.bound_flags.get(value) == Some(local) {
+                    e.effect(Op::CheckFlag { local: *local }, instr.exit);
                 }
                 if let Repr::Unboxed(_) = self.repr[r.index()] {
                     self.subst.insert(r, self.map(*value));
@@ -1036,8 +1036,8 @@ impl<'a> Specializer<'a> {
             }
             self.written.insert(slot as u32, v);
             let boxed = match self.out.bound_flags.get(&v) {
-                Some(&flag) => e.value(self, Op::BoxIfBound { value: v, flag }, exit),
-                None => e.value(self, Op::Box(v), exit),
+                Some(&local) if local == slot as u32 => e.value(self, Op::BoxIfBound { value: v, local }, exit),
+                _ => e.value(self, Op::Box(v), exit),
             };
             e.effect(Op::ClearLocal { local: slot as u32 }, None);
             e.effect(Op::StoreLocal { local: slot as u32, value: boxed }, None);
@@ -1131,9 +1131,6 @@ fn clean_up(func: &mut Function) {
             let exit = &func.exits[x.index()];
             for v in exit.state.locals.iter().chain(&exit.state.stack).chain(&exit.release) {
                 used.insert(*v);
-                if let Some(f) = func.bound_flags.get(v) {
-                    used.insert(*f);
-                }
             }
             for (it, index) in &exit.range_positions {
                 used.insert(*it);

@@ -292,7 +292,9 @@ impl Lowerer<'_> {
                 .enumerate()
                 .filter_map(|(slot, v)| {
                     let ty = machine(v)?;
-                    Some((slot as u32, reg(*v), ty, self.func.bound_flags.get(v).map(|f| reg(*f))))
+                    // A value of another local's slot is bound (see `bound_flags`).
+                    let flag = self.func.bound_flags.get(v).copied().filter(|&local| local == slot as u32);
+                    Some((slot as u32, reg(*v), ty, flag))
                 })
                 .collect(),
             deopt_index: (exit.kind == ExitKind::Deopt).then_some(id as u32),
@@ -697,10 +699,17 @@ impl Lowerer<'_> {
                 out.push(Inst::StoreFrame { offset: self.local_offset(*local), src: Src::Imm(0) });
                 out.push(Inst::XDecref { reg: old, at: instr.at });
             }
-            Op::CheckFlag { flag, local } => self.raise_unbound_if_zero(*flag, *local, instr.exit, out),
-            Op::BoxIfBound { value, flag } => {
+            Op::CheckFlag { local } => {
+                let flag = self.temp();
+                out.push(Inst::LoadBoundFlag { dst: flag, local: *local });
+                self.raise_unbound_if_zero_reg(flag, *local, instr.exit, out);
+            }
+            Op::SetBound { local, bound } => out.push(Inst::SetBoundFlag { local: *local, bound: *bound }),
+            Op::BoxIfBound { value, local } => {
                 let callee = self.box_callee(self.func.type_of(*value));
-                out.push(Inst::BoxIfBound { dst: dst(), value: reg(*value), flag: reg(*flag), callee, exit });
+                let flag = self.temp();
+                out.push(Inst::LoadBoundFlag { dst: flag, local: *local });
+                out.push(Inst::BoxIfBound { dst: dst(), value: reg(*value), flag, callee, exit });
             }
             Op::GetItemInt { obj, index } => {
                 let slow = callee!(runtime::rjit_rt_get_item_i64, "rjit_rt_get_item_i64");
@@ -730,10 +739,14 @@ impl Lowerer<'_> {
 
     /// Leaves through `exit` (raising UnboundLocalError for local `local`) if `value` is 0.
     fn raise_unbound_if_zero(&mut self, value: hir::ValueId, local: u32, exit: Option<hir::ExitId>, out: &mut Vec<Inst>) {
+        self.raise_unbound_if_zero_reg(reg(value), local, exit, out);
+    }
+
+    fn raise_unbound_if_zero_reg(&mut self, value: VReg, local: u32, exit: Option<hir::ExitId>, out: &mut Vec<Inst>) {
         if let Some(e) = exit {
             let raise = callee!(runtime::rjit_rt_unbound_local, "rjit_rt_unbound_local");
             self.exits.push((e, raise, vec![Src::Imm(self.constants.code), Src::Imm(i64::from(local))]));
-            out.push(Inst::ExitIfZero { value: reg(value), exit: e.0 });
+            out.push(Inst::ExitIfZero { value, exit: e.0 });
         }
     }
 

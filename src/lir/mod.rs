@@ -137,6 +137,11 @@ pub enum Inst {
     /// `dst = callee(value)` (a boxing function) if `flag` is set, else NULL; leaves through
     /// `exit` if boxing fails.
     BoxIfBound { dst: VReg, value: VReg, flag: VReg, callee: Callee, exit: Option<ExitIndex> },
+    /// `dst` = local `local`'s bound flag (a word in the native frame, see
+    /// `hir::Function::bound_flags`).
+    LoadBoundFlag { dst: VReg, local: u32 },
+    /// Sets local `local`'s bound flag.
+    SetBoundFlag { local: u32, bound: bool },
     /// `dst = obj[index]` (new reference): inline for an exact list and 0 <= index < len,
     /// else `slow(obj, index)`; leaves through `exit` on NULL.
     ListGetItem { dst: VReg, obj: VReg, index: VReg, slow: Callee, exit: Option<ExitIndex> },
@@ -187,9 +192,10 @@ pub struct Exit {
     pub release: Vec<(VReg, bool)>,
     /// The value stack, written into the frame; machine values (with their type) are boxed.
     pub stack: Vec<(VReg, Option<Type>)>,
-    /// Locals whose value is a machine value: (slot, value, type, bound flag). Each is boxed
-    /// (NULL if the flag is clear) and swapped into its slot (the old contents released).
-    pub locals: Vec<(u32, VReg, Type, Option<VReg>)>,
+    /// Locals whose value is a machine value: (slot, value, type, local whose bound flag
+    /// says whether it is bound). Each is boxed (NULL if the flag is clear) and swapped into
+    /// its slot (the old contents released).
+    pub locals: Vec<(u32, VReg, Type, Option<u32>)>,
     /// Counted as a deoptimisation (`ExitKind::Deopt`), with this exit index.
     pub deopt_index: Option<u32>,
     /// Range iterators whose position is in a register: (iterator, position) stored back.
@@ -232,7 +238,8 @@ impl Inst {
             | Inst::Compare { .. }
             | Inst::FloatNeg { .. }
             | Inst::RangeItem { .. }
-            | Inst::RangeIndex { .. } => true,
+            | Inst::RangeIndex { .. }
+            | Inst::LoadBoundFlag { .. } => true,
             Inst::IntToFloat { exit, .. } | Inst::IntArith { exit, .. } => exit.is_none(),
             Inst::FloatArith { op, .. } => *op != FloatOp::Div,
             _ => false,
@@ -262,9 +269,12 @@ impl Inst {
         };
         match self {
             Inst::Move { src: s, .. } | Inst::StoreFrame { src: s, .. } => src(s).into_iter().collect(),
-            Inst::LoadFrame { .. } | Inst::SetPrevInstr { .. } | Inst::CheckEvalBreaker { .. } | Inst::ExitIfTracing { .. } => {
-                vec![]
-            }
+            Inst::LoadFrame { .. }
+            | Inst::SetPrevInstr { .. }
+            | Inst::CheckEvalBreaker { .. }
+            | Inst::ExitIfTracing { .. }
+            | Inst::LoadBoundFlag { .. }
+            | Inst::SetBoundFlag { .. } => vec![],
             Inst::Incref(r) | Inst::Decref { reg: r, .. } | Inst::XDecref { reg: r, .. } | Inst::Load { base: r, .. } => {
                 vec![*r]
             }
@@ -314,7 +324,8 @@ impl Inst {
             | Inst::RangeIndex { dst, .. }
             | Inst::RangeItem { dst, .. }
             | Inst::ListGetItem { dst, .. }
-            | Inst::BoxIfBound { dst, .. } => Some(*dst),
+            | Inst::BoxIfBound { dst, .. }
+            | Inst::LoadBoundFlag { dst, .. } => Some(*dst),
             Inst::Call { ret, .. } => *ret,
             _ => None,
         }
@@ -355,7 +366,7 @@ impl Exit {
         prelude
             .chain(self.release.iter().map(|(r, _)| *r))
             .chain(self.stack.iter().map(|(r, _)| *r))
-            .chain(self.locals.iter().flat_map(|(_, r, _, flag)| std::iter::once(*r).chain(*flag)))
+            .chain(self.locals.iter().map(|(_, r, _, _)| *r))
             .chain(self.range_positions.iter().flat_map(|(it, index)| [*it, *index]))
             .collect()
     }
@@ -450,6 +461,8 @@ impl fmt::Display for InstText<'_> {
             Inst::RangeIndex { dst, it, .. } => write!(f, "{dst} = range_index {it}"),
             Inst::RangeHasNext { dst, it, index } => write!(f, "{dst} = range_has_next {it} at {index}"),
             Inst::RangeItem { dst, it, index } => write!(f, "{dst} = range_item {it} at {index}"),
+            Inst::LoadBoundFlag { dst, local } => write!(f, "{dst} = bound_flag local {local}"),
+            Inst::SetBoundFlag { local, bound } => write!(f, "bound_flag local {local} = {bound}"),
             Inst::BoxIfBound { dst, value, flag, callee, exit } => {
                 write!(f, "{dst} = {flag} ? call {}({value}) : 0{}", callee.name, or_exit(exit))
             }

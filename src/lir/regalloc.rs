@@ -85,18 +85,44 @@ struct Class {
     args_ok: bool,
 }
 
-/// For each block parameter, the edge arguments passed to it, and for each argument, the
-/// parameters it is passed to: given the same register, the edge needs no move.
+/// Groups of registers connected by edges (an argument and the parameter it is passed to,
+/// transitively: a loop variable's parameter, its new value and the parameters in between):
+/// given one register, the edges between them need no moves. Maps each member to its group.
 fn edge_partners(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
-    let mut partners: std::collections::HashMap<VReg, Vec<VReg>> = std::collections::HashMap::new();
+    // Union-find over the registers that appear on edges.
+    let mut parent: std::collections::HashMap<VReg, VReg> = std::collections::HashMap::new();
+    fn find(parent: &mut std::collections::HashMap<VReg, VReg>, r: VReg) -> VReg {
+        let p = *parent.entry(r).or_insert(r);
+        if p == r {
+            return r;
+        }
+        let root = find(parent, p);
+        parent.insert(r, root);
+        root
+    }
     for block in &func.blocks {
         for t in block.term.targets() {
             for (p, a) in func.blocks[t.block].params.iter().zip(&t.args) {
-                if p != a {
-                    partners.entry(*p).or_default().push(*a);
-                    partners.entry(*a).or_default().push(*p);
+                if func.constants.contains_key(a) {
+                    continue; // rematerialised: no register to share
+                }
+                let (rp, ra) = (find(&mut parent, *p), find(&mut parent, *a));
+                if rp != ra {
+                    parent.insert(rp, ra);
                 }
             }
+        }
+    }
+    let members: Vec<VReg> = parent.keys().copied().collect();
+    let mut groups: std::collections::HashMap<VReg, Vec<VReg>> = std::collections::HashMap::new();
+    for r in &members {
+        let root = find(&mut parent, *r);
+        groups.entry(root).or_default().push(*r);
+    }
+    let mut partners = std::collections::HashMap::new();
+    for group in groups.into_values() {
+        for r in &group {
+            partners.insert(*r, group.clone());
         }
     }
     partners
@@ -272,8 +298,8 @@ fn linear_scan(
         _ => None,
     };
     let callee_saved = class.callee_saved;
-    // Popped from the end: caller-saved registers first (for call-free intervals), keeping
-    // the callee-saved ones for the intervals that need them.
+    // Caller-saved registers are preferred for call-free intervals, keeping the callee-saved
+    // ones for the intervals that need them.
     let mut free: Vec<u8> = (0..class.num_regs).collect();
     let mut active: Vec<Interval> = Vec::new();
     let mut spill = |locations: &mut [Option<Location>], r: VReg| {
@@ -299,8 +325,10 @@ fn linear_scan(
             ps.iter().filter_map(|p| register(locations[p.index()])).find_map(|r| free.iter().position(|&f| f == r && usable(f)))
         });
         // Call-free intervals take a caller-saved register when one is free.
-        let preferred = free.iter().rposition(|&r| !needs_callee_saved && r >= callee_saved);
-        if let Some(pos) = hinted.or(preferred).or_else(|| free.iter().rposition(|&r| usable(r))) {
+        // Otherwise the register free the longest (freed ones go to the back): one just
+        // freed is often what a later member of an edge group is hinted to.
+        let preferred = free.iter().position(|&r| !needs_callee_saved && r >= callee_saved);
+        if let Some(pos) = hinted.or(preferred).or_else(|| free.iter().position(|&r| usable(r))) {
             let r = free.remove(pos);
             locations[current.reg.index()] = Some((class.make)(r));
             active.push(current);
