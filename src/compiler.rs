@@ -83,6 +83,9 @@ pub struct Compiled {
     pub compile_time_us: f64,
     /// Whether the code works on unboxed values (and may deoptimise).
     pub specialised: bool,
+    /// Functions (and their code objects) inlined into the code: its guards compare their
+    /// addresses, so they are kept alive with it.
+    _inlined: Vec<Py<PyAny>>,
 }
 
 /// Compiled code's signature: runs the frame to completion and returns its result (a new
@@ -213,17 +216,35 @@ pub fn probe_range_iter_layout(py: Python<'_>) {
 /// Compiles a code object to machine code: bytecode -> HIR -> (specialisation) -> LIR ->
 /// registers -> x86-64. `args`: the kinds of the arguments of the call that made it hot, or
 /// None to compile without speculation.
-pub fn compile(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>) -> Result<Compiled, CompileError> {
+pub fn compile(
+    code: &Bound<'_, PyAny>,
+    args: Option<Vec<specialize::Kind>>,
+    globals: Option<&Bound<'_, PyAny>>,
+) -> Result<Compiled, CompileError> {
     use crate::backend::current as target;
     use crate::lir::{lower, regalloc};
 
     let started = std::time::Instant::now();
     let py_error = |e: PyErr| CompileError::Python(e.to_string());
-    let generic = hir_for(code, args.is_some()).map_err(py_error)?.map_err(CompileError::Frontend)?;
+    let mut generic = hir_for(code, args.is_some()).map_err(py_error)?.map_err(CompileError::Frontend)?;
+    let mut inlined = Inlining::default();
     let specialised = match args {
-        Some(args) => specialize::specialize(&generic, &specialize_facts(code, args).map_err(py_error)?),
+        Some(args) => {
+            let mut facts = specialize_facts(code, args).map_err(py_error)?;
+            if let Some(globals) = globals {
+                inlined = inline_pure_calls(&mut generic, &mut facts, code, globals).map_err(py_error)?;
+            }
+            specialize::specialize(&generic, &facts)
+        }
         None => None,
     };
+    if specialised.is_none() {
+        // Without specialisation the inlined bodies would run generically: compile as is.
+        if !inlined.objects.is_empty() {
+            generic = hir_for(code, false).map_err(py_error)?.map_err(CompileError::Frontend)?;
+            inlined = Inlining::default();
+        }
+    }
     let is_specialised = specialised.is_some();
     let hir = match specialised {
         Some(hir) => hir,
@@ -237,7 +258,8 @@ pub fn compile(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>) -> 
         (0..lower::global_sites(&hir)).map(|_| crate::runtime::GlobalCache::EMPTY).collect();
     let mut attr_caches: Box<[crate::runtime::AttrCache]> =
         (0..lower::attr_sites(&hir)).map(|_| crate::runtime::AttrCache::EMPTY).collect();
-    let constants = code_constants(code, global_caches.as_mut_ptr(), attr_caches.as_mut_ptr()).map_err(py_error)?;
+    let mut constants = code_constants(code, global_caches.as_mut_ptr(), attr_caches.as_mut_ptr()).map_err(py_error)?;
+    constants.consts.extend(&inlined.consts);
     let layout = crate::cpython::shim::layout();
     let lir = lower::lower(&hir, &constants, &layout);
     let alloc = regalloc::allocate(&lir, target::ALLOCATABLE.len() as u8, target::CALLEE_SAVED, target::XMM_ALLOCATABLE);
@@ -281,7 +303,96 @@ pub fn compile(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>) -> 
         size,
         compile_time_us: started.elapsed().as_secs_f64() * 1e6,
         specialised: is_specialised,
+        _inlined: inlined.objects,
     })
+}
+
+/// What inlining added to a function: the callees' constants (addresses, appended to the
+/// caller's `co_consts` in the constant tables) and the objects to keep alive.
+#[derive(Default)]
+struct Inlining {
+    consts: Vec<i64>,
+    objects: Vec<Py<PyAny>>,
+}
+
+/// Largest callee (HIR instructions) inlined.
+const INLINE_MAX_INSTRS: usize = 200;
+
+/// Inlines into `caller` the calls `name(args...)` of a global Python function that, for the
+/// kinds of the arguments at the call, runs machine operations only (see `hir::inline`).
+/// `facts.consts` grows with the callees' constants, as `Inlining::consts` does.
+fn inline_pure_calls(
+    caller: &mut Function,
+    facts: &mut specialize::Facts,
+    code: &Bound<'_, PyAny>,
+    globals: &Bound<'_, PyAny>,
+) -> PyResult<Inlining> {
+    use crate::hir::{inline, Op, ValueId};
+    let mut inlining = Inlining::default();
+    let Ok(globals) = globals.cast::<pyo3::types::PyDict>() else { return Ok(inlining) };
+    let names: Vec<String> = code.getattr("co_names")?.extract()?;
+    let kinds = specialize::value_kinds(caller, facts);
+    let defs: std::collections::HashMap<ValueId, Op> =
+        caller.blocks.iter().flat_map(|b| &b.instrs).filter_map(|i| Some((i.result?, i.op.clone()))).collect();
+    let mut sites = Vec::new();
+    for (b, block) in caller.blocks.iter().enumerate() {
+        for (i, instr) in block.instrs.iter().enumerate() {
+            let Op::Call { method, callable, args, kwnames: None } = &instr.op else { continue };
+            let (Some(Op::Null), Some(Op::LoadGlobal { name })) = (defs.get(method), defs.get(callable)) else { continue };
+            let arg_kinds: Option<Vec<specialize::Kind>> =
+                args.iter().map(|a| kinds.get(a.index()).copied().and_then(specialize::numeric_bound)).collect();
+            if let (Some(arg_kinds), Some(name)) = (arg_kinds, names.get(*name as usize)) {
+                sites.push((b, i, name.clone(), arg_kinds));
+            }
+        }
+    }
+    // Last first, so the positions of the sites before stay valid.
+    for (b, i, name, arg_kinds) in sites.into_iter().rev() {
+        let Some(func) = globals.get_item(&name)? else { continue };
+        // SAFETY: reads the type of a live object.
+        let is_function = unsafe { pyo3::ffi::Py_TYPE(func.as_ptr()) == std::ptr::addr_of_mut!(pyo3::ffi::PyFunction_Type) };
+        if !is_function || !func.getattr("__closure__")?.is_none() {
+            continue;
+        }
+        let callee_code = func.getattr("__code__")?;
+        if callee_code.is(code) || !simple_signature(&callee_code, arg_kinds.len())? {
+            continue;
+        }
+        let Ok(callee) = hir_for(&callee_code, true)? else { continue };
+        if callee.blocks.iter().map(|b| b.instrs.len()).sum::<usize>() > INLINE_MAX_INSTRS {
+            continue;
+        }
+        let callee_facts = specialize_facts(&callee_code, arg_kinds)?;
+        let Some(spec) = specialize::specialize(&callee, &callee_facts) else { continue };
+        if !inline::is_pure_machine(&callee, &spec) {
+            continue;
+        }
+        let const_base = facts.consts.len() as u32;
+        let (func_addr, code_addr) = (func.as_ptr() as i64, callee_code.as_ptr() as i64);
+        if inline::inline_call(caller, b, i, &callee, func_addr, code_addr, const_base) {
+            facts.consts.extend(callee_facts.consts);
+            for item in callee_code.getattr("co_consts")?.try_iter()? {
+                // The callee's code object (kept alive) owns its constants.
+                inlining.consts.push(item?.as_ptr() as i64);
+            }
+            inlining.objects.push(func.unbind());
+            inlining.objects.push(callee_code.unbind());
+        }
+    }
+    Ok(inlining)
+}
+
+/// Whether a code object takes exactly `nargs` positional arguments and has no other local
+/// slots (no local variables, cells or free variables, no `*args`/`**kwargs`), and is a plain
+/// function (not a generator or coroutine).
+fn simple_signature(code: &Bound<'_, PyAny>, nargs: usize) -> PyResult<bool> {
+    const NOT_PLAIN: u32 = CO_VARARGS | CO_VARKEYWORDS | 0x20 | 0x80 | 0x100 | 0x200;
+    let flags: u32 = code.getattr("co_flags")?.extract()?;
+    let argcount: usize = code.getattr("co_argcount")?.extract()?;
+    let kwonly: usize = code.getattr("co_kwonlyargcount")?.extract()?;
+    let nlocals: usize = code.getattr("co_nlocals")?.extract()?;
+    let cells: usize = code.getattr("co_cellvars")?.len()? + code.getattr("co_freevars")?.len()?;
+    Ok(flags & NOT_PLAIN == 0 && argcount == nargs && kwonly == 0 && nlocals == nargs && cells == 0)
 }
 
 /// The generic function without the deopt exits recorded for the specialiser.
@@ -322,23 +433,34 @@ fn code_constants(
 
 /// The HIR the backend gets: generic, or specialised for arguments of kinds `args` (the
 /// generic HIR when nothing could be specialised).
-pub fn hir_with(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>) -> PyResult<Result<Function, FrontendError>> {
+pub fn hir_with(
+    code: &Bound<'_, PyAny>,
+    args: Option<Vec<specialize::Kind>>,
+    globals: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Result<(Function, Vec<i64>), FrontendError>> {
     Ok(match hir_for(code, args.is_some())? {
         Err(e) => Err(e),
-        Ok(generic) => Ok(match args {
-            Some(args) => match specialize::specialize(&generic, &specialize_facts(code, args)?) {
-                Some(hir) => hir,
-                None => without_deopt_states(generic),
-            },
-            None => generic,
+        Ok(mut generic) => Ok(match args {
+            Some(args) => {
+                let mut facts = specialize_facts(code, args)?;
+                let inlined = match globals {
+                    Some(globals) => inline_pure_calls(&mut generic, &mut facts, code, globals)?,
+                    None => Inlining::default(),
+                };
+                match specialize::specialize(&generic, &facts) {
+                    Some(hir) => (hir, inlined.consts),
+                    None => (without_deopt_states(hir_for(code, false)?.map_err(|e| PyErr::new::<pyo3::exceptions::PyValueError, _>(e.to_string()))?), vec![]),
+                }
+            }
+            None => (generic, vec![]),
         }),
     })
 }
 
 /// The HIR and LIR of a code object as text (for tests and debugging): generic, or
 /// specialised for arguments of kinds `args`.
-pub fn dump(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>) -> PyResult<String> {
-    let hir = match hir_with(code, args)? {
+pub fn dump(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>, globals: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+    let (hir, extra_consts) = match hir_with(code, args, globals)? {
         Err(e) => return Ok(format!("not compiled: {e}\n")),
         Ok(hir) => hir,
     };
@@ -346,7 +468,8 @@ pub fn dump(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>) -> PyR
         (0..crate::lir::lower::global_sites(&hir)).map(|_| crate::runtime::GlobalCache::EMPTY).collect();
     let mut attr_caches: Vec<crate::runtime::AttrCache> =
         (0..crate::lir::lower::attr_sites(&hir)).map(|_| crate::runtime::AttrCache::EMPTY).collect();
-    let constants = code_constants(code, caches.as_mut_ptr(), attr_caches.as_mut_ptr())?;
+    let mut constants = code_constants(code, caches.as_mut_ptr(), attr_caches.as_mut_ptr())?;
+    constants.consts.extend(extra_consts);
     let lir = crate::lir::lower::lower(&hir, &constants, &crate::cpython::shim::layout());
     Ok(format!("{hir}\n{lir}"))
 }

@@ -149,7 +149,8 @@ unsafe fn hot_call(
     // catch an unwind (see `EvalFrameFn`).
     let code = cpython::frame_code(frame);
     let args = cpython::frame_locals(frame);
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state::on_hot(entry, code, args))) {
+    let globals = cpython::frame_globals(frame);
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state::on_hot(entry, code, args, globals))) {
         ffi::PyErr_Clear();
         state::internal_error(entry, panic_message(&panic));
     }

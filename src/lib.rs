@@ -184,13 +184,14 @@ fn stats_dict(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 }
 
 /// The HIR and LIR of a code object as text (debugging; `rjit.dis` will grow from it):
-/// generic, or specialised for a call with the arguments `args` (a tuple).
+/// generic, or specialised for a call with the arguments `args` (a tuple), inlining the
+/// functions it calls from `globals` (a dict) where it can.
 #[pyfunction]
-#[pyo3(signature = (code, args=None))]
-fn dump_ir(code: &Bound<'_, PyAny>, args: Option<Bound<'_, PyTuple>>) -> PyResult<String> {
+#[pyo3(signature = (code, args=None, globals=None))]
+fn dump_ir(code: &Bound<'_, PyAny>, args: Option<Bound<'_, PyTuple>>, globals: Option<Bound<'_, PyAny>>) -> PyResult<String> {
     code_ptr(code)?;
     let kinds = args.map(|t| t.iter().map(|a| compiler::kind_of(a.as_ptr())).collect());
-    compiler::dump(code, kinds)
+    compiler::dump(code, kinds, globals.as_ref())
 }
 
 /// Tests and benchmarks: turns type specialisation on or off for functions compiled from now.

@@ -378,14 +378,16 @@ pub unsafe fn entry_or_create<'a>(code: *mut ffi::PyObject) -> Option<&'a CodeEn
 }
 
 /// A function became hot: compile it and record the outcome. `args` are the frame's
-/// argument slots (the call that made it hot), whose types the code is specialised on.
+/// argument slots (the call that made it hot), whose types the code is specialised on;
+/// `globals` its globals (where the functions it calls are looked up, to inline them).
 ///
 /// # Safety
 /// `code` is the entry's live code object; `args` points at its frame's first `nargs` local
-/// slots (or is null); GIL held.
-pub unsafe fn on_hot(entry: &CodeEntry, code: *mut ffi::PyObject, args: *const *mut ffi::PyObject) {
+/// slots (or is null); `globals` is the frame's globals (or null); GIL held.
+pub unsafe fn on_hot(entry: &CodeEntry, code: *mut ffi::PyObject, args: *const *mut ffi::PyObject, globals: *mut ffi::PyObject) {
     let py = pyo3::Python::assume_attached();
     let code = pyo3::Bound::from_borrowed_ptr(py, code);
+    let globals = (!globals.is_null()).then(|| pyo3::Bound::from_borrowed_ptr(py, globals));
     let kinds = if entry.generic_only.get() || args.is_null() || !options::specialise() {
         None
     } else {
@@ -393,7 +395,7 @@ pub unsafe fn on_hot(entry: &CodeEntry, code: *mut ffi::PyObject, args: *const *
             .ok()
             .map(|facts| (0..facts.nargs as usize).map(|i| crate::compiler::kind_of(*args.add(i))).collect())
     };
-    match crate::compiler::compile(&code, kinds) {
+    match crate::compiler::compile(&code, kinds, globals.as_ref()) {
         Ok(compiled) => {
             stats::compiled(compiled.compile_time_us, compiled.size);
             if compiled.specialised {

@@ -126,7 +126,7 @@ use rjit::hir::specialize::{BOOL, FLOAT, INT, OTHER};
 fn specialized_text(source: &str, args: &[u8]) -> String {
     printed_hir(source, "f", |py, code| {
         rjit::compiler::probe_range_iter_layout(py);
-        rjit::compiler::hir_with(code, Some(args.to_vec())).expect("code object readable")
+        rjit::compiler::hir_with(code, Some(args.to_vec()), None).expect("code object readable").map(|(hir, _)| hir)
     })
 }
 

@@ -36,6 +36,7 @@ static const rjit_layout layout = {
     .cell_ref = offsetof(PyCellObject, ob_ref),
     .dict_version = offsetof(PyDictObject, ma_version_tag),
     .long_digits = offsetof(PyLongObject, ob_digit),
+    .function_code = offsetof(PyFunctionObject, func_code),
 };
 
 _Static_assert(sizeof(((PyThreadState *)0)->cframe->use_tracing) == 1, "use_tracing is read as a byte");

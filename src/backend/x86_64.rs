@@ -1015,6 +1015,48 @@ impl<'a> Emitter<'a> {
                 );
                 self.store(*dst, w);
             }
+            Inst::GuardFunction { value, func, code, code_offset, exit } => {
+                let label = self.exit_labels[*exit as usize];
+                let r = self.gpr_or_load(*value, RAX);
+                let (func, code, off) = (*func, *code, *code_offset as i32);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rcx, QWORD func
+                    ; cmp Rq(r), rcx
+                    ; jne =>label
+                    ; mov rcx, QWORD code
+                    ; cmp rcx, QWORD [Rq(r) + off]
+                    ; jne =>label
+                );
+            }
+            Inst::LoadGlobal { dst, globals, builtins, name, cache, slow } => {
+                // The cache's value while both dicts keep the versions it saw (a version tag
+                // is never reused, so a match also means the same dicts); else the lookup.
+                let version = self.ctx.layout.dict_version as i32;
+                let (name, cache) = (*name, *cache);
+                self.load_reg(RDI, *globals);
+                self.load_reg(6, *builtins);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rcx, QWORD cache
+                    ; mov rax, QWORD [rdi + version]
+                    ; cmp rax, QWORD [rcx]
+                    ; jne >slow
+                    ; mov rax, QWORD [rsi + version]
+                    ; cmp rax, QWORD [rcx + 8]
+                    ; jne >slow
+                    ; mov rax, QWORD [rcx + 16]
+                    ; test rax, rax
+                    ; jz >slow
+                    ; add QWORD [rax], 1
+                    ; jmp >done
+                    ; slow:
+                    ; mov rdx, QWORD name
+                );
+                self.call_address(*slow);
+                dynasm!(self.ops ; .arch x64 ; done:);
+                self.store(*dst, RAX);
+            }
             Inst::LoadBoundFlag { dst, local } => {
                 let off = self.bound_flag_offset(*local);
                 dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + off]);

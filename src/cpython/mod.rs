@@ -115,6 +115,14 @@ pub unsafe fn frame_code(frame: *mut InterpreterFrame) -> *mut ffi::PyObject {
     field(frame.cast(), shim::layout().frame_code)
 }
 
+/// The frame's globals dictionary (borrowed).
+///
+/// # Safety
+/// `frame` must be a live interpreter frame.
+pub unsafe fn frame_globals(frame: *mut InterpreterFrame) -> *mut ffi::PyObject {
+    field(frame.cast(), shim::layout().frame_globals)
+}
+
 /// The frame's `localsplus` array (arguments first).
 ///
 /// # Safety

@@ -32,6 +32,7 @@ pub struct Layout {
     pub cell_ref: u32,
     pub dict_version: u32,
     pub long_digits: u32,
+    pub function_code: u32,
 }
 
 extern "C" {
@@ -78,6 +79,7 @@ static LAYOUT: GilCell<Layout> = GilCell::new(Layout {
     cell_ref: 0,
     dict_version: 0,
     long_digits: 0,
+    function_code: 0,
 });
 
 /// Copies the shim's layout; called once at module import, before the hook can run. Fails if

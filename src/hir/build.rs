@@ -906,6 +906,9 @@ impl<'a> Builder<'a> {
             }
             op::KW_NAMES => self.kwnames = Some(instr.arg),
             op::CALL => {
+                // Before the call (callable and arguments on the stack): where an inlined
+                // callee hands its work back to the interpreter.
+                let deopt = self.deopt_exit(instr, state);
                 let argc = instr.arg as usize;
                 let args = self.pop_n(instr, state, argc)?;
                 // CALL's stack: [NULL, callable, args...] or [method, self, args...]; which one
@@ -916,6 +919,7 @@ impl<'a> Builder<'a> {
                 let consumed: Vec<ValueId> = [method, callable].into_iter().chain(args.iter().copied()).collect();
                 let exit = self.raise_exit(instr, state, consumed.clone());
                 let v = self.emit(Op::Call { method, callable, args, kwnames }, exit);
+                self.set_deopt(deopt);
                 for c in consumed {
                     self.release(c);
                 }

@@ -14,6 +14,7 @@
 //! over (bytecode offset), the frame state to rebuild there, and the values to release first.
 
 pub mod build;
+pub mod inline;
 pub mod print;
 pub mod specialize;
 pub mod validate;
@@ -471,6 +472,9 @@ pub enum Op {
     RangeIndexNext(ValueId),
     /// Leaves through the exit (a deopt) if the machine int is negative. No result.
     GuardNonNegative(ValueId),
+    /// Leaves through the exit (a deopt) unless `value` is the function object at address
+    /// `func` and still runs the code object at address `code` (a call inlined from it).
+    GuardFunction { value: ValueId, func: i64, code: i64 },
     /// Releases what local slot `local` holds and leaves it NULL (the local's value is
     /// unboxed: exits write it back). No result.
     ClearLocal { local: u32 },
@@ -532,6 +536,7 @@ impl Op {
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | ClearLocal { .. } => vec![],
             GuardType { value, .. } | Unbox { value, .. } | IntToFloat { value, .. } => vec![*value],
             Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) | GuardNonNegative(v) => vec![*v],
+            GuardFunction { value, .. } => vec![*value],
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![*lhs, *rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![*it, *index],
@@ -584,6 +589,7 @@ impl Op {
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | ClearLocal { .. } => vec![],
             GuardType { value, .. } | Unbox { value, .. } | IntToFloat { value, .. } => vec![value],
             Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) | GuardNonNegative(v) => vec![v],
+            GuardFunction { value, .. } => vec![value],
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![lhs, rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![it, index],
@@ -603,7 +609,7 @@ impl Op {
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | GuardType { .. } | Unbox { .. } | Box(_) | BoxIfBound { .. }
                 | IntBinary { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | IntCompare { .. }
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
-                | RangeIndexNext(_) | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_)
+                | RangeIndexNext(_) | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
         )
     }
 
@@ -631,7 +637,13 @@ impl Op {
             Null => Some(Type::Null),
             IterNext(_) | BoxIfBound { .. } => Some(Type::MaybeNull),
             IsTrue(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),
-            GuardType { .. } | ClearLocal { .. } | CheckFlag { .. } | SetBound { .. } | SetItemInt { .. } | GuardNonNegative(_) => None,
+            GuardType { .. }
+            | ClearLocal { .. }
+            | CheckFlag { .. }
+            | SetBound { .. }
+            | SetItemInt { .. }
+            | GuardNonNegative(_)
+            | GuardFunction { .. } => None,
             ConstI64 { .. } | IntBinary { .. } | RangeIterItem { .. } | RangeIterIndex(_) | RangeIndexNext(_) => {
                 Some(Type::I64)
             }

@@ -180,6 +180,8 @@ impl fmt::Display for OpText<'_> {
             RangeIterItem { it, index } => write!(f, "RangeIterItem {it} at {index}"),
             RangeIndexNext(v) => write!(f, "RangeIndexNext {v}"),
             GuardNonNegative(v) => write!(f, "GuardNonNegative {v}"),
+            // Addresses vary between runs: snapshots show only that the guard is there.
+            GuardFunction { value, .. } => write!(f, "GuardFunction {value} is the inlined function"),
             ClearLocal { local } => write!(f, "ClearLocal {local}"),
             CheckFlag { local } => write!(f, "CheckFlag local {local}"),
             SetBound { local, bound } => write!(f, "SetBound local {local} = {bound}"),

@@ -85,8 +85,13 @@ fn numeric(kind: Kind) -> Option<Kind> {
     }
 }
 
+/// The kind of every value of `func` (indexed by value), as the specialiser infers them.
+pub fn value_kinds(func: &Function, facts: &Facts) -> Vec<Kind> {
+    infer_kinds(func, facts).kind
+}
+
 /// The single numeric kind of a set that cannot be NULL.
-fn numeric_bound(kind: Kind) -> Option<Kind> {
+pub fn numeric_bound(kind: Kind) -> Option<Kind> {
     if kind & NULL == 0 {
         numeric(kind)
     } else {
@@ -1300,7 +1305,12 @@ fn cancel_reference_pairs(func: &mut Function) {
                     Op::CheckEvalBreaker { resume } => Some(resume),
                     _ => None,
                 }).collect();
-                if exits.iter().any(|x| func.exits[x.index()].state.stack.contains(&v)) {
+                // An exit holding v on its stack needs that reference, unless it also
+                // releases v (then the pair's is the one released, and it drops that).
+                if exits.iter().any(|x| {
+                    let exit = &func.exits[x.index()];
+                    exit.state.stack.contains(&v) && !exit.release.contains(&v)
+                }) {
                     break;
                 }
             }
@@ -1311,9 +1321,9 @@ fn cancel_reference_pairs(func: &mut Function) {
             // Exits between the pair: v is no longer the stack's to release.
             for k in i + 1..j {
                 let Some(x) = func.blocks[b].instrs[k].exit else { continue };
-                if func.exits[x.index()].release.contains(&v) {
+                if let Some(at) = func.exits[x.index()].release.iter().position(|r| *r == v) {
                     let mut exit = func.exits[x.index()].clone();
-                    exit.release.retain(|r| *r != v);
+                    exit.release.remove(at);
                     func.exits.push(exit);
                     func.blocks[b].instrs[k].exit = Some(ExitId(func.exits.len() as u32 - 1));
                 }

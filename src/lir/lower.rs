@@ -356,9 +356,11 @@ impl Lowerer<'_> {
                 // SAFETY: `global_caches` has one entry per LoadGlobal (see `global_sites`).
                 let cache = unsafe { self.constants.global_caches.add(self.global_sites) } as i64;
                 self.global_sites += 1;
-                let callee = callee!(runtime::rjit_rt_load_global_cached, "rjit_rt_load_global_cached");
-                let args = vec![Arg::Val(Src::Reg(globals)), Arg::Val(Src::Reg(builtins)), imm(name), imm(cache)];
-                self.call_checked(out, callee, args, dst(), exit);
+                let slow = callee!(runtime::rjit_rt_load_global_cached, "rjit_rt_load_global_cached");
+                out.push(Inst::LoadGlobal { dst: dst(), globals, builtins, name, cache, slow });
+                if let Some(exit) = exit {
+                    out.push(Inst::ExitIfZero { value: dst(), exit: exit.0 });
+                }
             }
             Op::LoadAttr { obj, name } => {
                 let name = self.constants.names[*name as usize];
@@ -683,6 +685,12 @@ impl Lowerer<'_> {
             }
             Op::RangeIterHasNext { it, index } => {
                 out.push(Inst::RangeHasNext { dst: dst(), it: reg(*it), index: reg(*index) })
+            }
+            Op::GuardFunction { value, func, code } => {
+                if let Some(e) = exit {
+                    let code_offset = self.layout.function_code;
+                    out.push(Inst::GuardFunction { value: reg(*value), func: *func, code: *code, code_offset, exit: e });
+                }
             }
             Op::GuardNonNegative(v) => {
                 if let Some(e) = exit {

@@ -142,6 +142,12 @@ pub enum Inst {
     LoadBoundFlag { dst: VReg, local: u32 },
     /// Sets local `local`'s bound flag.
     SetBoundFlag { local: u32, bound: bool },
+    /// `dst` = a new reference to a global (NULL with an exception if missing): the value in
+    /// `cache` (a `runtime::GlobalCache`) while both dicts have the versions it saw, else the
+    /// `slow` lookup `(globals, builtins, name, cache)`.
+    LoadGlobal { dst: VReg, globals: VReg, builtins: VReg, name: i64, cache: i64, slow: Callee },
+    /// Exit unless `value` is the object at `func` whose code (at `code_offset`) is `code`.
+    GuardFunction { value: VReg, func: i64, code: i64, code_offset: u32, exit: ExitIndex },
     /// `dst = obj[index]` (new reference): inline for an exact list and 0 <= index < len,
     /// else `slow(obj, index)`; leaves through `exit` on NULL.
     ListGetItem { dst: VReg, obj: VReg, index: VReg, slow: Callee, exit: Option<ExitIndex> },
@@ -258,6 +264,7 @@ impl Inst {
                 | Inst::ListGetItem { .. }
                 | Inst::ListSetItem { .. }
                 | Inst::BoxIfBound { .. }
+                | Inst::LoadGlobal { .. }
         )
     }
 
@@ -291,6 +298,7 @@ impl Inst {
             }
             Inst::ExitIfZero { value, .. }
             | Inst::ExitIfNegative { value, .. }
+            | Inst::GuardFunction { value, .. }
             | Inst::ExitIfNullWithError { value, .. }
             | Inst::Truth { value, .. } => vec![*value],
             Inst::IntArith { a, b, .. } => std::iter::once(*a).chain(src(b)).collect(),
@@ -300,6 +308,7 @@ impl Inst {
             Inst::RangeIndex { it, .. } => vec![*it],
             Inst::RangeHasNext { it, index, .. } | Inst::RangeItem { it, index, .. } => vec![*it, *index],
             Inst::ListGetItem { obj, index, .. } => vec![*obj, *index],
+            Inst::LoadGlobal { globals, builtins, .. } => vec![*globals, *builtins],
             Inst::BoxIfBound { value, flag, .. } => vec![*value, *flag],
             Inst::ListSetItem { obj, index, value, .. } => vec![*obj, *index, *value],
         }
@@ -325,7 +334,8 @@ impl Inst {
             | Inst::RangeItem { dst, .. }
             | Inst::ListGetItem { dst, .. }
             | Inst::BoxIfBound { dst, .. }
-            | Inst::LoadBoundFlag { dst, .. } => Some(*dst),
+            | Inst::LoadBoundFlag { dst, .. }
+            | Inst::LoadGlobal { dst, .. } => Some(*dst),
             Inst::Call { ret, .. } => *ret,
             _ => None,
         }
@@ -336,6 +346,7 @@ impl Inst {
         match self {
             Inst::ExitIfZero { exit, .. }
             | Inst::ExitIfNegative { exit, .. }
+            | Inst::GuardFunction { exit, .. }
             | Inst::ExitIfNullWithError { exit, .. }
             | Inst::ExitIfTracing { exit }
             | Inst::Truth { exit, .. }
@@ -462,6 +473,10 @@ impl fmt::Display for InstText<'_> {
             Inst::RangeHasNext { dst, it, index } => write!(f, "{dst} = range_has_next {it} at {index}"),
             Inst::RangeItem { dst, it, index } => write!(f, "{dst} = range_item {it} at {index}"),
             Inst::LoadBoundFlag { dst, local } => write!(f, "{dst} = bound_flag local {local}"),
+            Inst::LoadGlobal { dst, globals, builtins, name, .. } => {
+                write!(f, "{dst} = load_global {name:#x} in {globals}, {builtins}")
+            }
+            Inst::GuardFunction { value, exit, .. } => write!(f, "exit {exit} unless {value} is the inlined function"),
             Inst::SetBoundFlag { local, bound } => write!(f, "bound_flag local {local} = {bound}"),
             Inst::BoxIfBound { dst, value, flag, callee, exit } => {
                 write!(f, "{dst} = {flag} ? call {}({value}) : 0{}", callee.name, or_exit(exit))
