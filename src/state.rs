@@ -139,6 +139,10 @@ pub struct CodeEntry {
     /// Machine code replaced by a recompilation: kept until the code object dies, since a
     /// call may still be running in it (recursion).
     retired: RefCell<Vec<crate::compiler::Compiled>>,
+    /// A compilation of this code is under way. Compiling allocates, so the cyclic GC may
+    /// run finalizers, which may call this function or let another thread run it: those calls
+    /// run in the interpreter instead of compiling it a second time.
+    compiling: Cell<bool>,
     /// Deoptimisations of the current machine code, and per exit index.
     deopts: Cell<u64>,
     deopts_by_exit: RefCell<std::collections::BTreeMap<u32, u64>>,
@@ -161,6 +165,7 @@ impl CodeEntry {
             native: Cell::new(None),
             compiled: RefCell::new(None),
             retired: RefCell::new(Vec::new()),
+            compiling: Cell::new(false),
             deopts: Cell::new(0),
             deopts_by_exit: RefCell::new(std::collections::BTreeMap::new()),
             calls_at_compile: Cell::new(0),
@@ -385,6 +390,16 @@ pub unsafe fn entry_or_create<'a>(code: *mut ffi::PyObject) -> Option<&'a CodeEn
 /// `code` is the entry's live code object; `args` points at its frame's first `nargs` local
 /// slots (or is null); `globals` is the frame's globals (or null); GIL held.
 pub unsafe fn on_hot(entry: &CodeEntry, code: *mut ffi::PyObject, args: *const *mut ffi::PyObject, globals: *mut ffi::PyObject) {
+    if entry.compiling.get() || entry.native().is_some() {
+        return; // compiled or being compiled (this is a call from inside the compilation)
+    }
+    entry.compiling.set(true);
+    on_hot_compile(entry, code, args, globals);
+    entry.compiling.set(false);
+}
+
+/// `on_hot` with the entry marked as being compiled.
+unsafe fn on_hot_compile(entry: &CodeEntry, code: *mut ffi::PyObject, args: *const *mut ffi::PyObject, globals: *mut ffi::PyObject) {
     let py = pyo3::Python::assume_attached();
     let code = pyo3::Bound::from_borrowed_ptr(py, code);
     let globals = (!globals.is_null()).then(|| pyo3::Bound::from_borrowed_ptr(py, globals));
@@ -405,7 +420,10 @@ pub unsafe fn on_hot(entry: &CodeEntry, code: *mut ffi::PyObject, args: *const *
             entry.deopts_by_exit.borrow_mut().clear();
             entry.calls_at_compile.set(entry.calls.get());
             entry.native.set(Some(compiled.entry));
-            *entry.compiled.borrow_mut() = Some(compiled);
+            // Code that is replaced may still run in some frame: it is retired, not freed.
+            if let Some(old) = entry.compiled.borrow_mut().replace(compiled) {
+                entry.retired.borrow_mut().push(old);
+            }
             entry.settle(Status::Compiled);
         }
         Err(error) => {

@@ -415,3 +415,33 @@ def test_float_stores_into_lists_are_exact_and_never_touch_shared_floats():
     compiled(lst, 0, 5.0, None)
     assert held == 0.25 and lst[0] == 10.5
     assert id(lst[2]) == ids[2]
+
+
+def test_calls_made_while_the_function_compiles_run_in_the_interpreter():
+    # Compiling allocates, so the cyclic GC may run a finalizer that calls the very function
+    # being compiled (or lets another thread run it): that call must not compile it a second
+    # time and install code the first compilation then replaces (freed while running).
+    f = rjit.jit(make_function("def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n", "f"))
+    results = []
+
+    class CallsF:
+        def __del__(self):
+            results.append(f(10))
+
+    old = gc.get_threshold()
+    before = rjit.stats()["compiled"]
+    gc.collect()
+    gc.disable()
+    try:
+        cycle = CallsF()
+        cycle.self = cycle
+        del cycle  # garbage only the cyclic collector can free
+        gc.set_threshold(1)
+        gc.enable()
+        assert f(100) == 4950
+    finally:
+        gc.set_threshold(*old)
+        gc.enable()
+    gc.collect()
+    assert results == [45]
+    assert rjit.stats()["compiled"] == before + 1
