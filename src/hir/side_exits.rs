@@ -1,0 +1,143 @@
+//! Why each deoptimisation exit of a specialised function exists, in words, and which argument
+//! types its entry guards check: what `rjit.info` reports as side exits and specialisations,
+//! `RJIT_LOG=deopt` prints and `rjit.stats()["deopts_by_reason"]` counts.
+//!
+//! Computed once per compilation from the final HIR (one pass over the instructions), so the
+//! exit numbering is the machine code's own (`rjit_note_deopt` receives the same index).
+
+use super::{ExitKind, FloatOp, Function, IntOp, Op, PyClass};
+
+/// A place where specialised code may hand its frame to the interpreter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeoptSite {
+    /// The exit's index (what compiled code passes to `rjit_note_deopt`).
+    pub exit: u32,
+    /// Code unit of the instruction the interpreter redoes.
+    pub offset: u32,
+    /// Why the machine code leaves there, without the place (a key to group by), e.g.
+    /// `int overflow (+)`.
+    pub reason: String,
+}
+
+/// An argument checked on entry to specialised code: `type(arg) is class`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryGuard {
+    /// The argument's local slot (its index in `co_varnames`).
+    pub arg: u32,
+    pub class: PyClass,
+}
+
+/// The Python name of a class the specialiser guards on.
+pub fn class_name(class: PyClass) -> &'static str {
+    match class {
+        PyClass::Int => "int",
+        PyClass::Float => "float",
+        PyClass::Bool => "bool",
+        PyClass::RangeIter => "range_iterator",
+    }
+}
+
+/// The entry guards of a specialised function (they are at the end of the entry block, on
+/// the `LoadArg` values: see `specialize::entry_guards`).
+pub fn entry_guards(func: &Function) -> Vec<EntryGuard> {
+    let Some(entry) = func.blocks.first() else { return Vec::new() };
+    let arg_of = |v| {
+        entry.instrs.iter().find_map(|i| match (&i.op, i.result) {
+            (Op::LoadArg { local }, Some(r)) if r == v => Some(*local),
+            _ => None,
+        })
+    };
+    entry
+        .instrs
+        .iter()
+        .filter_map(|i| match &i.op {
+            Op::GuardType { value, class } => arg_of(*value).map(|arg| EntryGuard { arg, class: *class }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every deoptimisation exit some instruction can take, in exit order.
+pub fn deopt_sites(func: &Function) -> Vec<DeoptSite> {
+    let mut reasons: Vec<Option<String>> = vec![None; func.exits.len()];
+    let is_arg = |v| {
+        func.blocks.first().is_some_and(|b| {
+            b.instrs.iter().any(|i| i.result == Some(v) && matches!(i.op, Op::LoadArg { .. }))
+        })
+    };
+    for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
+        for exit in [instr.exit, instr.deopt].into_iter().flatten() {
+            let slot = &mut reasons[exit.index()];
+            if slot.is_none() && func.exit(exit).kind == ExitKind::Deopt {
+                *slot = Some(reason(&instr.op, &is_arg));
+            }
+        }
+    }
+    reasons
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            r.map(|reason| DeoptSite { exit: i as u32, offset: func.exits[i].state.offset, reason })
+        })
+        .collect()
+}
+
+/// Why an instruction's machine version leaves for the interpreter.
+fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
+    match op {
+        Op::GuardType { class: PyClass::RangeIter, .. } => "iterable is not a range (range loop guard)".into(),
+        Op::GuardType { value, class } if is_arg(*value) => {
+            format!("argument is not {} (entry guard)", class_name(*class))
+        }
+        Op::GuardType { class, .. } => format!("operand is not {} (type profile guard)", class_name(*class)),
+        Op::Unbox { .. } => "int does not fit in 64 bits".into(),
+        Op::IntBinary { op, .. } => match op {
+            IntOp::Add | IntOp::Sub | IntOp::Mul => format!("int overflow ({})", int_symbol(*op)),
+            IntOp::FloorDiv | IntOp::Mod => format!("int division by zero or overflow ({})", int_symbol(*op)),
+            IntOp::Lshift => "int shift overflows or has a negative count (<<)".into(),
+            IntOp::Rshift => "int shift has a negative count (>>)".into(),
+            IntOp::And | IntOp::Or | IntOp::Xor => format!("int operation ({})", int_symbol(*op)),
+        },
+        Op::FloatBinary { op, .. } => match op {
+            FloatOp::Div | FloatOp::FloorDiv | FloatOp::Mod => {
+                format!("float division by zero ({})", float_symbol(*op))
+            }
+            FloatOp::Pow => "float power raises or is complex (**)".into(),
+            FloatOp::Add | FloatOp::Sub | FloatOp::Mul => format!("float operation ({})", float_symbol(*op)),
+        },
+        Op::IntToFloat { .. } => "int too large to convert to float exactly (over 2**53)".into(),
+        Op::GuardNonNegative(_) => "for loop over something that is not a range iterator".into(),
+        other => {
+            let name = format!("{other:?}");
+            let name = name.split([' ', '(', '{']).next().unwrap_or("operation").to_owned();
+            format!("{name} not representable on machine values")
+        }
+    }
+}
+
+fn int_symbol(op: IntOp) -> &'static str {
+    match op {
+        IntOp::Add => "+",
+        IntOp::Sub => "-",
+        IntOp::Mul => "*",
+        IntOp::FloorDiv => "//",
+        IntOp::Mod => "%",
+        IntOp::And => "&",
+        IntOp::Or => "|",
+        IntOp::Xor => "^",
+        IntOp::Lshift => "<<",
+        IntOp::Rshift => ">>",
+    }
+}
+
+fn float_symbol(op: FloatOp) -> &'static str {
+    match op {
+        FloatOp::Add => "+",
+        FloatOp::Sub => "-",
+        FloatOp::Mul => "*",
+        FloatOp::Div => "/",
+        FloatOp::FloorDiv => "//",
+        FloatOp::Mod => "%",
+        FloatOp::Pow => "**",
+    }
+}
