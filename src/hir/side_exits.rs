@@ -59,7 +59,9 @@ pub fn entry_guards(func: &Function) -> Vec<EntryGuard> {
 
 /// Every deoptimisation exit some instruction can take, in exit order.
 pub fn deopt_sites(func: &Function) -> Vec<DeoptSite> {
-    let mut reasons: Vec<Option<String>> = vec![None; func.exits.len()];
+    // An exit several instructions share (the entry guards: a type check, then an unbox that
+    // may not fit) gets each distinct reason, joined with "or".
+    let mut reasons: Vec<Vec<String>> = vec![Vec::new(); func.exits.len()];
     let is_arg = |v| {
         func.blocks.first().is_some_and(|b| {
             b.instrs.iter().any(|i| i.result == Some(v) && matches!(i.op, Op::LoadArg { .. }))
@@ -67,18 +69,20 @@ pub fn deopt_sites(func: &Function) -> Vec<DeoptSite> {
     };
     for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
         for exit in [instr.exit, instr.deopt].into_iter().flatten() {
-            let slot = &mut reasons[exit.index()];
-            if slot.is_none() && func.exit(exit).kind == ExitKind::Deopt {
-                *slot = Some(reason(&instr.op, &is_arg));
+            if func.exit(exit).kind == ExitKind::Deopt {
+                let why = reason(&instr.op, &is_arg);
+                let slot = &mut reasons[exit.index()];
+                if !slot.contains(&why) {
+                    slot.push(why);
+                }
             }
         }
     }
     reasons
         .into_iter()
         .enumerate()
-        .filter_map(|(i, r)| {
-            r.map(|reason| DeoptSite { exit: i as u32, offset: func.exits[i].state.offset, reason })
-        })
+        .filter(|(_, r)| !r.is_empty())
+        .map(|(i, r)| DeoptSite { exit: i as u32, offset: func.exits[i].state.offset, reason: r.join(" or ") })
         .collect()
 }
 
@@ -90,6 +94,7 @@ fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
             format!("argument is not {} (entry guard)", class_name(*class))
         }
         Op::GuardType { class, .. } => format!("operand is not {} (type profile guard)", class_name(*class)),
+        Op::Unbox { value, .. } if is_arg(*value) => "argument int does not fit in 64 bits (entry guard)".into(),
         Op::Unbox { .. } => "int does not fit in 64 bits".into(),
         Op::IntBinary { op, .. } => match op {
             IntOp::Add | IntOp::Sub | IntOp::Mul => format!("int overflow ({})", int_symbol(*op)),
