@@ -89,6 +89,7 @@ class Profile:
         self.samples = 0
         self.duration = 0.0
         self._started: Optional[float] = None
+        self._root = None
         self._previous_handler = None
         self._main = threading.main_thread().ident
 
@@ -98,11 +99,17 @@ class Profile:
         return (signal.ITIMER_REAL, signal.SIGALRM) if self.clock == "wall" else (signal.ITIMER_PROF, signal.SIGPROF)
 
     def start(self) -> "Profile":
+        """Starts sampling. Frames of the main thread above the caller of ``start`` (or of the
+        ``with`` block) are not the profiled code's: samples stop at the caller."""
+        return self._start(sys._getframe(1))
+
+    def _start(self, root) -> "Profile":
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("rjit.profile() must be started in the main thread (it uses a timer signal)")
         if self._started is not None:
             raise RuntimeError("this profile is already running")
         which, signum = self._timer()
+        self._root = root
         self._previous_handler = signal.signal(signum, self._sample)
         self._started = time.perf_counter()
         signal.setitimer(which, self.interval, self.interval)
@@ -115,17 +122,18 @@ class Profile:
         signal.setitimer(which, 0, 0)
         previous = self._previous_handler
         signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._root = None
         self.duration += time.perf_counter() - self._started
         self._started = None
         return self
 
     def __enter__(self) -> "Profile":
-        return self.start()
+        return self._start(sys._getframe(1))
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _record(self, frame) -> None:
+    def _record(self, frame, root=None) -> None:
         stack = []
         seen = set()
         while frame is not None and len(stack) < MAX_DEPTH:
@@ -133,6 +141,8 @@ class Profile:
             if code not in seen:  # a recursive function counts once per sample
                 seen.add(code)
                 stack.append((code, frame.f_lasti))
+            if frame is root:
+                break
             frame = frame.f_back
         key = tuple(stack)
         self.stacks[key] = self.stacks.get(key, 0) + 1
@@ -140,7 +150,7 @@ class Profile:
     def _sample(self, signum, frame) -> None:
         """The timer's handler: `frame` is where the main thread was interrupted."""
         self.samples += 1
-        self._record(frame)
+        self._record(frame, self._root)
         if threading.active_count() > 1:
             for ident, other in sys._current_frames().items():
                 if ident != self._main:

@@ -14,6 +14,7 @@ pub fn decode(bytes: &[u8], address: u64) -> Vec<MachineInst> {
     formatter.options_mut().set_first_operand_char_index(8);
     formatter.options_mut().set_space_after_operand_separator(true);
     formatter.options_mut().set_branch_leading_zeros(false);
+    formatter.options_mut().set_uppercase_hex(false);
     let mut instruction = Instruction::default();
     let mut out = Vec::new();
     while decoder.can_decode() {

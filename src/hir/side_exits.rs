@@ -82,8 +82,23 @@ pub fn deopt_sites(func: &Function) -> Vec<DeoptSite> {
         .into_iter()
         .enumerate()
         .filter(|(_, r)| !r.is_empty())
-        .map(|(i, r)| DeoptSite { exit: i as u32, offset: func.exits[i].state.offset, reason: r.join(" or ") })
+        .map(|(i, r)| DeoptSite { exit: i as u32, offset: func.exits[i].state.offset, reason: join(&r) })
         .collect()
+}
+
+/// How the reasons of the entry guards start.
+const ENTRY_GUARD: &str = "entry guard: ";
+
+/// Joins an exit's reasons with "or", saying "entry guard: " once.
+fn join(reasons: &[String]) -> String {
+    let mut out = String::new();
+    for (i, r) in reasons.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" or ");
+        }
+        out.push_str(if i > 0 && out.starts_with(ENTRY_GUARD) { r.strip_prefix(ENTRY_GUARD).unwrap_or(r) } else { r });
+    }
+    out
 }
 
 /// Why an instruction's machine version leaves for the interpreter.
@@ -91,10 +106,10 @@ fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
     match op {
         Op::GuardType { class: PyClass::RangeIter, .. } => "iterable is not a range (range loop guard)".into(),
         Op::GuardType { value, class } if is_arg(*value) => {
-            format!("argument is not {} (entry guard)", class_name(*class))
+            format!("{ENTRY_GUARD}argument is not {}", class_name(*class))
         }
         Op::GuardType { class, .. } => format!("operand is not {} (type profile guard)", class_name(*class)),
-        Op::Unbox { value, .. } if is_arg(*value) => "argument int does not fit in 64 bits (entry guard)".into(),
+        Op::Unbox { value, .. } if is_arg(*value) => format!("{ENTRY_GUARD}argument int beyond 64 bits"),
         Op::Unbox { .. } => "int does not fit in 64 bits".into(),
         Op::IntBinary { op, .. } => match op {
             IntOp::Add | IntOp::Sub | IntOp::Mul => format!("int overflow ({})", int_symbol(*op)),
@@ -117,6 +132,18 @@ fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
             let name = name.split([' ', '(', '{']).next().unwrap_or("operation").to_owned();
             format!("{name} not representable on machine values")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_guard_reasons_join_under_one_prefix() {
+        let reasons = [format!("{ENTRY_GUARD}argument is not int"), format!("{ENTRY_GUARD}argument int beyond 64 bits")];
+        assert_eq!(join(&reasons), "entry guard: argument is not int or argument int beyond 64 bits");
+        assert_eq!(join(&["int overflow (+)".to_owned()]), "int overflow (+)");
     }
 }
 
