@@ -151,10 +151,9 @@ class Profile:
         """The timer's handler: `frame` is where the main thread was interrupted."""
         self.samples += 1
         self._record(frame, self._root)
-        if threading.active_count() > 1:
-            for ident, other in sys._current_frames().items():
-                if ident != self._main:
-                    self._record(other)
+        for ident, other in sys._current_frames().items():
+            if ident != self._main:
+                self._record(other)
 
     # ---- results ----
 
@@ -176,6 +175,8 @@ class Profile:
         for stack, count in self.stacks.items():
             innermost_done = False
             for code, lasti in stack:
+                if _is_runner(code):  # the handler itself, interrupted by a later sample
+                    continue
                 func_samples[code] = func_samples.get(code, 0) + count
                 code_loops = loops(code)
                 for loop in code_loops:
@@ -192,8 +193,7 @@ class Profile:
                     "line": code.co_firstlineno}
 
         functions = []
-        ranked = [kv for kv in sorted(func_samples.items(), key=lambda kv: -kv[1]) if not _is_runner(kv[0])]
-        for code, samples in ranked[:top]:
+        for code, samples in sorted(func_samples.items(), key=lambda kv: -kv[1])[:top]:
             info = rjit.info(code)
             entry = where(code)
             entry.update(
