@@ -39,7 +39,7 @@ def timed(run, inputs, profile_interval=None):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--interval", type=float, default=0.001)
+    parser.add_argument("--interval", type=float, default=0.002)
     parser.add_argument("--limit", type=float, default=10.0, help="largest acceptable overhead, percent")
     parser.add_argument("--only", default="", help="comma-separated kernel names")
     args = parser.parse_args()

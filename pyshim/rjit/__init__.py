@@ -344,7 +344,7 @@ def dis(func: object, file: Optional[TextIO] = None) -> None:
     print(render(_code_of(func, "rjit.dis()")), file=file if file is not None else sys.stdout)
 
 
-def profile(interval: float = 0.001, clock: str = "wall") -> "Profile":
+def profile(interval: float = 0.002, clock: str = "wall") -> "Profile":
     """A sampling profiler: ``with rjit.profile() as p: ...`` then ``p.report()``. See
     the ``rjit.profiler`` module docs (``python -m rjit --profile`` uses the same)."""
     from .profiler import Profile

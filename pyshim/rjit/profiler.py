@@ -77,7 +77,7 @@ def _innermost(loops: list, offset: int) -> Optional[tuple]:
 class Profile:
     """Samples the program's stacks between ``start()`` and ``stop()`` (or in a ``with``)."""
 
-    def __init__(self, interval: float = 0.001, clock: str = "wall"):
+    def __init__(self, interval: float = 0.002, clock: str = "wall"):
         if clock not in ("wall", "cpu"):
             raise ValueError(f"clock must be 'wall' or 'cpu', not {clock!r}")
         if not interval > 0:
