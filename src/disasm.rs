@@ -193,15 +193,17 @@ pub fn machine_pieces(bytes: &[u8], address: usize, marks: &[(Mark, u32)], lir: 
     pieces
 }
 
-/// Whether `lir` has the blocks and instructions the marks name.
-fn matches_marks(lir: &lir::Func, marks: &[(Mark, u32)]) -> bool {
+/// Whether `lir` has the blocks and instructions the marks name (it is the LIR the machine
+/// code was made from).
+pub fn matches_marks(lir: &lir::Func, marks: &[(Mark, u32)]) -> bool {
     let blocks = marks.iter().filter(|(m, _)| matches!(m, Mark::Block(_))).count();
-    blocks == lir.blocks.len()
-        && marks.iter().all(|(m, _)| match m {
-            Mark::Inst { block, inst } => lir.blocks.get(*block as usize).is_some_and(|b| (*inst as usize) < b.insts.len()),
-            Mark::ExitStub(x) => (*x as usize) < lir.exits.len(),
-            _ => true,
-        })
+    let exits = marks.iter().filter(|(m, _)| matches!(m, Mark::ExitStub(_))).count();
+    // Each block's instructions are all marked, but a compare fused into the terminator.
+    let insts_match = lir.blocks.iter().enumerate().all(|(b, block)| {
+        let marked = marks.iter().filter(|(m, _)| matches!(m, Mark::Inst { block, .. } if *block as usize == b)).count();
+        marked == block.insts.len() || marked + 1 == block.insts.len()
+    });
+    blocks == lir.blocks.len() && exits == lir.exits.len() && insts_match
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]

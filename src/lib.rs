@@ -259,6 +259,7 @@ fn dis_data<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> PyResult<Bound<'p
                     let machine = PyDict::new(py);
                     machine.set_item("address", address)?;
                     machine.set_item("size", bytes.len())?;
+                    machine.set_item("matches_lir", disasm::matches_marks(&stages.lir, &marks))?;
                     let pieces = PyList::empty(py);
                     for piece in disasm::machine_pieces(&bytes, address, &marks, Some(&stages.lir)) {
                         let p = PyDict::new(py);

@@ -63,6 +63,9 @@ def _machine_section(out: io.StringIO, code: types.CodeType, machine: dict) -> N
         f"\n== machine code: {machine['size']} bytes at {machine['address']:#x} "
         f"({platform.machine()}, disassembled with {DISASSEMBLER}) ==\n"
     )
+    if not machine["matches_lir"]:
+        out.write("(the IR above is rebuilt without the calls the compiler inlined into this code, so it\n"
+                  " does not match the machine code block for block: pieces are labelled by position)\n")
     marks = _SourceMarks(code, out, "    ")
     for piece in machine["pieces"]:
         kind = piece["kind"]

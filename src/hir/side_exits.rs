@@ -127,6 +127,7 @@ fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
         },
         Op::IntToFloat { .. } => "int too large to convert to float exactly (over 2**53)".into(),
         Op::GuardNonNegative(_) => "for loop over something that is not a range iterator".into(),
+        Op::GuardFunction { .. } => "inlined callee's global was rebound (inlining guard)".into(),
         other => {
             let name = format!("{other:?}");
             let name = name.split([' ', '(', '{']).next().unwrap_or("operation").to_owned();

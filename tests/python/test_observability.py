@@ -239,6 +239,7 @@ def test_dis_has_machine_instructions_for_every_compiled_block(compiled_scale):
 
 def test_dis_machine_code_adds_up_to_the_code_size(compiled_scale):
     machine = rjit._rjit.dis_data(compiled_scale.__code__)["machine"]
+    assert machine["matches_lir"]
     assert machine["size"] == rjit.info(compiled_scale).code_size
     pieces = machine["pieces"]
     # The pieces tile the code, and every byte but the constants is decoded.
