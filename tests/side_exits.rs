@@ -18,7 +18,7 @@ fn with_specialised<R>(source: &str, args: &[u8], inspect: impl FnOnce(&rjit::hi
         let globals = PyDict::new(py);
         py.run(&CString::new(source).unwrap(), Some(&globals), None).expect("test source runs");
         let code = globals.get_item("f").unwrap().expect("f defined").getattr("__code__").unwrap();
-        let hir = rjit::compiler::hir_with(&code, Some(args.to_vec())).unwrap().expect("translates");
+        let (hir, _) = rjit::compiler::hir_with(&code, Some(args.to_vec()), None).unwrap().expect("translates");
         inspect(&hir)
     })
 }
