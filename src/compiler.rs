@@ -8,6 +8,7 @@ use pyo3::types::PyBytes;
 
 use crate::bytecode::{Bytecode, RawCode};
 use crate::hir::build::{build, CodeFacts, Unsupported};
+use crate::hir::side_exits::{self, DeoptSite, EntryGuard};
 use crate::hir::specialize;
 use crate::hir::Function;
 
@@ -86,6 +87,25 @@ pub struct Compiled {
     /// Functions (and their code objects) inlined into the code: its guards compare their
     /// addresses, so they are kept alive with it.
     _inlined: Vec<Py<PyAny>>,
+    /// Address of the first byte of machine code (the entry).
+    pub address: usize,
+    /// Where blocks, instructions and exit stubs start in the machine code (`rjit.dis`).
+    pub marks: Vec<(crate::backend::Mark, u32)>,
+    /// What the specialiser was given (None: compiled without speculation). `rjit.dis`
+    /// rebuilds the same IR from it.
+    pub facts: Option<specialize::Facts>,
+    /// The arguments checked on entry, and the deoptimisation exits with their reasons.
+    pub entry_guards: Vec<EntryGuard>,
+    pub deopt_sites: Vec<DeoptSite>,
+    /// Keeps the code's address range in the registry of live machine code.
+    _region: crate::codemem::Region,
+}
+
+impl Compiled {
+    /// The machine code's bytes (from the entry; `size` of them).
+    pub fn machine_code(&self) -> &[u8] {
+        &self._code.buffer[self._code.entry.0..self._code.entry.0 + self.size]
+    }
 }
 
 /// Compiled code's signature: runs the frame to completion and returns its result (a new
@@ -228,13 +248,17 @@ pub fn compile(
     let py_error = |e: PyErr| CompileError::Python(e.to_string());
     let mut generic = hir_for(code, args.is_some()).map_err(py_error)?.map_err(CompileError::Frontend)?;
     let mut inlined = Inlining::default();
+    // What the specialiser was given, kept for `rjit.dis`.
+    let mut used_facts = None;
     let specialised = match args {
         Some(args) => {
             let mut facts = specialize_facts(code, args).map_err(py_error)?;
             if let Some(globals) = globals {
                 inlined = inline_pure_calls(&mut generic, &mut facts, code, globals).map_err(py_error)?;
             }
-            specialize::specialize(&generic, &facts)
+            let specialised = specialize::specialize(&generic, &facts);
+            used_facts = Some(facts);
+            specialised
         }
         None => None,
     };
@@ -284,7 +308,7 @@ pub fn compile(
             false,
         ),
     };
-    let machine = target::emit(&lir, &alloc, &ctx).map_err(|e| CompileError::Backend(format!("{e:?}")))?;
+    let mut machine = target::emit(&lir, &alloc, &ctx).map_err(|e| CompileError::Backend(format!("{e:?}")))?;
     let size = machine.size;
     if let Some(dir) = std::env::var_os("RJIT_DUMP_CODE") {
         // Debugging aid: raw machine code per function (`objdump -D -b binary -mi386:x86-64`).
@@ -292,9 +316,20 @@ pub fn compile(
         let bytes = &machine.buffer[machine.entry.0..machine.entry.0 + size];
         let _ = std::fs::write(std::path::Path::new(&dir).join(format!("{name}.bin")), bytes);
     }
+    let address = machine.buffer.ptr(machine.entry) as usize;
     // SAFETY: the buffer holds a function with the NativeFn signature, starting at `entry`;
     // it stays mapped as long as `Compiled` (which owns it) lives.
-    let entry: NativeFn = unsafe { std::mem::transmute(machine.buffer.ptr(machine.entry)) };
+    let entry: NativeFn = unsafe { std::mem::transmute(address) };
+    let region = crate::codemem::Region::register(address, size);
+    if crate::perfmap::enabled() {
+        crate::perfmap::record(address, size, &perf_name(code));
+    }
+    let marks = std::mem::take(&mut machine.marks);
+    let (entry_guards, deopt_sites) = if is_specialised {
+        (side_exits::entry_guards(&hir), side_exits::deopt_sites(&hir))
+    } else {
+        (Vec::new(), Vec::new())
+    };
     Ok(Compiled {
         _code: machine,
         _global_caches: global_caches,
@@ -304,6 +339,12 @@ pub fn compile(
         compile_time_us: started.elapsed().as_secs_f64() * 1e6,
         specialised: is_specialised,
         _inlined: inlined.objects,
+        address,
+        marks,
+        facts: used_facts,
+        entry_guards,
+        deopt_sites,
+        _region: region,
     })
 }
 
@@ -393,6 +434,59 @@ fn simple_signature(code: &Bound<'_, PyAny>, nargs: usize) -> PyResult<bool> {
     let nlocals: usize = code.getattr("co_nlocals")?.extract()?;
     let cells: usize = code.getattr("co_cellvars")?.len()? + code.getattr("co_freevars")?.len()?;
     Ok(flags & NOT_PLAIN == 0 && argcount == nargs && kwonly == 0 && nlocals == nargs && cells == 0)
+}
+
+/// The HIR the backend gets for a code object: specialised with `facts` where that applies,
+/// else generic (without deopt states). Returns whether it is specialised. `rjit.dis` rebuilds
+/// the compiled code's IR with it (without inlined calls: `compile` adds those first, and a
+/// listing whose LIR no longer matches the machine code's marks is labelled by position).
+pub fn final_hir(
+    code: &Bound<'_, PyAny>,
+    facts: Option<&specialize::Facts>,
+) -> PyResult<Result<(Function, bool), FrontendError>> {
+    let generic = match hir_for(code, facts.is_some())? {
+        Ok(generic) => generic,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(match facts.and_then(|facts| specialize::specialize(&generic, facts)) {
+        Some(hir) => (hir, true),
+        None => (without_deopt_states(generic), false),
+    }))
+}
+
+/// The name `perf report` shows for a compiled function: `rjit:qualname (file:line)`.
+fn perf_name(code: &Bound<'_, PyAny>) -> String {
+    let attr = |name: &str| code.getattr(name).map(|v| v.to_string()).unwrap_or_else(|_| "?".into());
+    format!("rjit:{} ({}:{})", attr("co_qualname"), attr("co_filename"), attr("co_firstlineno"))
+}
+
+/// The pipeline's stages for `rjit.dis`, rebuilt from what the compiler was given: the generic
+/// HIR, the HIR the backend got, and its LIR (block for block the LIR the machine code was
+/// made from).
+pub struct Stages {
+    pub generic: Function,
+    pub final_hir: Function,
+    pub specialised: bool,
+    pub lir: crate::lir::Func,
+}
+
+/// Rebuilds the stages of a compilation with `facts` (None: generic).
+pub fn stages(code: &Bound<'_, PyAny>, facts: Option<&specialize::Facts>) -> PyResult<Result<Stages, FrontendError>> {
+    let generic = match hir_for(code, false)? {
+        Ok(generic) => generic,
+        Err(e) => return Ok(Err(e)),
+    };
+    let (final_hir, specialised) = match final_hir(code, facts)? {
+        Ok(hir) => hir,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut caches: Vec<crate::runtime::GlobalCache> =
+        (0..crate::lir::lower::global_sites(&final_hir)).map(|_| crate::runtime::GlobalCache::EMPTY).collect();
+    let mut attr_caches: Vec<crate::runtime::AttrCache> =
+        (0..crate::lir::lower::attr_sites(&final_hir)).map(|_| crate::runtime::AttrCache::EMPTY).collect();
+    let constants = code_constants(code, caches.as_mut_ptr(), attr_caches.as_mut_ptr())?;
+    let lir = crate::lir::lower::lower(&final_hir, &constants, &crate::cpython::shim::layout());
+    Ok(Ok(Stages { generic, final_hir, specialised, lir }))
 }
 
 /// The generic function without the deopt exits recorded for the specialiser.

@@ -6,20 +6,24 @@
 //! touches CPython's internals.
 
 pub mod bytecode;
+pub mod codemem;
 pub mod compiler;
 pub mod cpython;
 pub mod backend;
+pub mod disasm;
 pub mod hir;
 pub mod hook;
 pub mod lir;
+pub mod log;
 pub mod options;
+pub mod perfmap;
 pub mod runtime;
 pub mod state;
 pub mod stats;
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyCode, PyDict, PyTuple};
+use pyo3::types::{PyCode, PyDict, PyList, PyTuple};
 
 use once_cell::sync::OnceCell;
 use options::{EnvOptions, Mode};
@@ -141,6 +145,16 @@ fn code_info<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> PyResult<Bound<'
             let facts = entry.compiled_facts();
             info.set_item("compile_time_us", facts.map(|f| f.0))?;
             info.set_item("code_size", facts.map(|f| f.1))?;
+            info.set_item("native_calls", entry.native_calls())?;
+            info.set_item("interpreted_calls", entry.interpreted_calls())?;
+            let (opcode, line) = match &status {
+                state::Status::Declined(state::Decline::Unsupported { opcode, line, .. }) => (*opcode, *line),
+                _ => (None, None),
+            };
+            info.set_item("reason_opcode", opcode)?;
+            info.set_item("reason_line", line)?;
+            let versions = entry.versions(|compiled, deopts, current| version_dict(py, raw, compiled, deopts, current));
+            info.set_item("versions", versions.into_iter().collect::<PyResult<Vec<_>>>()?)?;
         }
         None => {
             info.set_item("seen", false)?;
@@ -154,9 +168,143 @@ fn code_info<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> PyResult<Bound<'
             info.set_item("forced", false)?;
             info.set_item("compile_time_us", None::<f64>)?;
             info.set_item("code_size", None::<usize>)?;
+            info.set_item("native_calls", 0)?;
+            info.set_item("interpreted_calls", 0)?;
+            info.set_item("reason_opcode", None::<&str>)?;
+            info.set_item("reason_line", None::<u32>)?;
+            info.set_item("versions", PyList::empty(py))?;
         }
     }
     Ok(info)
+}
+
+/// The name of an argument kind the specialiser saw.
+fn kind_name(kind: hir::specialize::Kind) -> &'static str {
+    match kind {
+        hir::specialize::INT => "int",
+        hir::specialize::FLOAT => "float",
+        hir::specialize::BOOL => "bool",
+        _ => "object",
+    }
+}
+
+/// One version of a function's machine code, for `rjit.info`: what it was specialised for,
+/// its entry guards, and its side exits with their reasons, lines and counts.
+fn version_dict<'py>(
+    py: Python<'py>,
+    code: *mut pyo3::ffi::PyObject,
+    compiled: &compiler::Compiled,
+    deopts: &[(u32, u64)],
+    current: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("current", current)?;
+    d.set_item("specialised", compiled.specialised)?;
+    d.set_item("compile_time_us", compiled.compile_time_us)?;
+    d.set_item("code_size", compiled.size)?;
+    d.set_item("address", compiled.address)?;
+    let kinds: Option<Vec<&str>> = compiled.facts.as_ref().map(|f| f.args.iter().map(|k| kind_name(*k)).collect());
+    d.set_item("arg_kinds", kinds)?;
+    let guards: Vec<(u32, &str)> =
+        compiled.entry_guards.iter().map(|g| (g.arg, hir::side_exits::class_name(g.class))).collect();
+    d.set_item("entry_guards", guards)?;
+    let exits = PyList::empty(py);
+    for site in &compiled.deopt_sites {
+        let e = PyDict::new(py);
+        e.set_item("exit", site.exit)?;
+        e.set_item("reason", &site.reason)?;
+        e.set_item("offset", site.offset * 2)?;
+        // SAFETY: `code` is the live code object the caller holds; GIL held.
+        e.set_item("line", unsafe { cpython::code_line(code, site.offset) })?;
+        e.set_item("count", deopts.iter().find(|(x, _)| *x == site.exit).map_or(0, |(_, n)| *n))?;
+        exits.append(e)?;
+    }
+    d.set_item("side_exits", exits)?;
+    Ok(d)
+}
+
+/// Tagged IR lines as a list of `(code unit or None, text)`.
+fn lines_list<'py>(py: Python<'py>, lines: &[disasm::Line]) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, lines.iter().map(|l| (l.unit, l.text.as_str())))
+}
+
+/// What `rjit.dis` prints, as data: the generic HIR, the HIR the backend got, its LIR and the
+/// machine code in pieces (see `disasm`), or why there is none.
+#[pyfunction]
+fn dis_data<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    let raw = code_ptr(code)?;
+    let out = PyDict::new(py);
+    // SAFETY: as in `mark_jit`; the entry reference does not outlive this call.
+    let entry = unsafe { state::entry_of(raw) };
+    let compiled = entry.and_then(|e| e.versions(|c, _, current| current.then(|| (c.facts.clone(), c.address, c.marks.clone(), c.machine_code().to_vec()))).pop().flatten());
+    let facts = compiled.as_ref().and_then(|c| c.0.clone());
+    match compiler::stages(code, facts.as_ref())? {
+        Err(e) => {
+            out.set_item("error", e.to_string())?;
+            out.set_item("generic_hir", None::<Vec<(u32, String)>>)?;
+            out.set_item("final_hir", None::<Vec<(u32, String)>>)?;
+            out.set_item("specialised", false)?;
+            out.set_item("lir", None::<Vec<(u32, String)>>)?;
+            out.set_item("machine", None::<Vec<u8>>)?;
+        }
+        Ok(stages) => {
+            out.set_item("error", None::<String>)?;
+            out.set_item("generic_hir", lines_list(py, &disasm::hir_lines(&stages.generic))?)?;
+            out.set_item("final_hir", lines_list(py, &disasm::hir_lines(&stages.final_hir))?)?;
+            out.set_item("specialised", stages.specialised)?;
+            out.set_item("lir", lines_list(py, &disasm::lir_lines(&stages.lir))?)?;
+            match compiled {
+                None => out.set_item("machine", None::<Vec<u8>>)?,
+                Some((_, address, marks, bytes)) => {
+                    let machine = PyDict::new(py);
+                    machine.set_item("address", address)?;
+                    machine.set_item("size", bytes.len())?;
+                    machine.set_item("matches_lir", disasm::matches_marks(&stages.lir, &marks))?;
+                    let pieces = PyList::empty(py);
+                    for piece in disasm::machine_pieces(&bytes, address, &marks, Some(&stages.lir)) {
+                        let p = PyDict::new(py);
+                        p.set_item("kind", piece.kind.name())?;
+                        p.set_item("block", piece.block)?;
+                        p.set_item("label", piece.label)?;
+                        p.set_item("unit", piece.unit)?;
+                        p.set_item("start", piece.start)?;
+                        p.set_item("end", piece.end)?;
+                        let insts: Vec<(u32, String, String)> = piece
+                            .insts
+                            .iter()
+                            .map(|i| (i.offset, i.bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "), i.text.clone()))
+                            .collect();
+                        p.set_item("insts", insts)?;
+                        pieces.append(p)?;
+                    }
+                    machine.set_item("pieces", pieces)?;
+                    out.set_item("machine", machine)?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Tests: the live machine-code buffers as `(start, length)` pairs.
+#[pyfunction]
+fn _code_regions() -> Vec<(usize, usize)> {
+    codemem::live_regions()
+}
+
+/// Tests: the address and size of a code object's current machine code, or None.
+#[pyfunction]
+fn _code_address(code: &Bound<'_, PyAny>) -> PyResult<Option<(usize, usize)>> {
+    let raw = code_ptr(code)?;
+    // SAFETY: as in `mark_jit`.
+    let entry = unsafe { state::entry_of(raw) };
+    Ok(entry.and_then(|e| e.versions(|c, _, current| current.then_some((c.address, c.size))).pop().flatten()))
+}
+
+/// The perf map this process writes when `RJIT_PERF_MAP` is set (None when it is not).
+#[pyfunction]
+fn perf_map_path() -> Option<String> {
+    perfmap::enabled().then(perfmap::path)
 }
 
 /// Global counters.
@@ -177,9 +325,21 @@ fn stats_dict(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         by_reason.set_item(reason, count)?;
     }
     out.set_item("declined_by_reason", by_reason)?;
+    let by_opcode = PyDict::new(py);
+    for (opcode, count) in &s.declined_by_opcode {
+        by_opcode.set_item(opcode, count)?;
+    }
+    out.set_item("declined_by_opcode", by_opcode)?;
     out.set_item("specialised", s.specialised)?;
     out.set_item("deopts", s.deopts)?;
+    let by_reason = PyDict::new(py);
+    for (reason, count) in &s.deopts_by_reason {
+        by_reason.set_item(reason, count)?;
+    }
+    out.set_item("deopts_by_reason", by_reason)?;
     out.set_item("despecialised", s.despecialised)?;
+    out.set_item("recompilations", s.recompiled)?;
+    out.set_item("code_memory_in_use", codemem::bytes_in_use())?;
     Ok(out)
 }
 
@@ -211,9 +371,13 @@ fn _rjit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     init().map_err(PyRuntimeError::new_err)?;
     hook::set_depth_limit(native_stack_size());
     compiler::probe_range_iter_layout(m.py());
-    // Read RJIT_SPECIALIZE now: nothing may read the environment while compiling.
+    // Read RJIT_SPECIALIZE, RJIT_PERF_MAP and RJIT_LOG now: nothing may read the environment
+    // while compiling.
     let _ = options::specialise();
-    let env = EnvOptions::from_process();
+    perfmap::init_from_env();
+    let log_warnings = log::init_from_env();
+    let mut env = EnvOptions::from_process();
+    env.warnings.extend(log_warnings);
     state::set_threshold(env.threshold);
     let _ = ENV_MODE.set(env.mode);
     if env.mode == Mode::Off {
@@ -235,6 +399,10 @@ fn _rjit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(code_info, m)?)?;
     m.add_function(wrap_pyfunction!(stats_dict, m)?)?;
     m.add_function(wrap_pyfunction!(dump_ir, m)?)?;
+    m.add_function(wrap_pyfunction!(dis_data, m)?)?;
+    m.add_function(wrap_pyfunction!(_code_regions, m)?)?;
+    m.add_function(wrap_pyfunction!(_code_address, m)?)?;
+    m.add_function(wrap_pyfunction!(perf_map_path, m)?)?;
     m.add_function(wrap_pyfunction!(_set_specialize, m)?)?;
     m.add_function(wrap_pyfunction!(_set_foreign_hook_for_tests, m)?)?;
     Ok(())

@@ -8,14 +8,16 @@ use std::fmt;
 use pyo3_ffi as ffi;
 
 use crate::cpython::{self, GilCell};
+use crate::log;
 use crate::options;
 use crate::stats;
 
 /// Why a function runs in the interpreter for good.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decline {
-    /// The compiler does not handle something in the function (the reason names it).
-    Unsupported(String),
+    /// The compiler does not handle something in the function: `message` names it; the
+    /// opcode and source line of the first such construct, when known.
+    Unsupported { message: String, opcode: Option<&'static str>, line: Option<u32> },
     /// rjit itself failed (a bug): the function is left to the interpreter.
     Internal(String),
 }
@@ -23,7 +25,7 @@ pub enum Decline {
 impl fmt::Display for Decline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Decline::Unsupported(msg) => write!(f, "{msg}"),
+            Decline::Unsupported { message, .. } => write!(f, "{message}"),
             Decline::Internal(msg) => write!(f, "internal error in rjit (please report): {msg}"),
         }
     }
@@ -137,8 +139,10 @@ pub struct CodeEntry {
     /// Owns the machine code (and what `rjit.info` reports).
     compiled: RefCell<Option<crate::compiler::Compiled>>,
     /// Machine code replaced by a recompilation: kept until the code object dies, since a
-    /// call may still be running in it (recursion).
-    retired: RefCell<Vec<crate::compiler::Compiled>>,
+    /// call may still be running in it (recursion); with its deoptimisations by exit index.
+    retired: RefCell<Vec<(crate::compiler::Compiled, Vec<(u32, u64)>)>>,
+    /// Calls that ran in machine code replaced since (see `native_calls`).
+    native_calls_retired: Cell<u64>,
     /// A compilation of this code is under way. Compiling allocates, so the cyclic GC may
     /// run finalizers, which may call this function or let another thread run it: those calls
     /// run in the interpreter instead of compiling it a second time.
@@ -165,6 +169,7 @@ impl CodeEntry {
             native: Cell::new(None),
             compiled: RefCell::new(None),
             retired: RefCell::new(Vec::new()),
+            native_calls_retired: Cell::new(0),
             compiling: Cell::new(false),
             deopts: Cell::new(0),
             deopts_by_exit: RefCell::new(std::collections::BTreeMap::new()),
@@ -213,13 +218,51 @@ impl CodeEntry {
         let deopts = self.deopts.get();
         if !self.generic_only.get() && deopts >= DEOPT_LIMIT && deopts.saturating_mul(4) >= calls {
             self.generic_only.set(true);
+            self.native_calls_retired.set(self.native_calls());
             self.native.set(None);
             if let Some(old) = self.compiled.borrow_mut().take() {
-                self.retired.borrow_mut().push(old);
+                let (_, by_exit) = self.deopts();
+                self.retired.borrow_mut().push((old, by_exit));
             }
             stats::despecialised();
             self.settle(Status::Cold);
         }
+    }
+
+    /// The deoptimisation exit `exit` of the current machine code, with its reason.
+    pub fn deopt_site(&self, exit: u32) -> Option<crate::hir::side_exits::DeoptSite> {
+        let compiled = self.compiled.borrow();
+        let sites = &compiled.as_ref()?.deopt_sites;
+        sites.binary_search_by_key(&exit, |s| s.exit).ok().map(|i| sites[i].clone())
+    }
+
+    /// Calls that entered machine code. Derived from the call count rather than counted in the
+    /// hook, so the hook's fast path stays as it is: while the function is compiled every
+    /// counted call runs the machine code, from the call that compiled it on (counted in
+    /// `calls_at_compile`, hence the +1).
+    pub fn native_calls(&self) -> u64 {
+        let current = if self.native.get().is_some() {
+            self.calls.get().saturating_sub(self.calls_at_compile.get()) + 1
+        } else {
+            0
+        };
+        self.native_calls_retired.get() + current
+    }
+
+    /// Calls run by the interpreter from their start (not counting calls that entered machine
+    /// code and deoptimised part-way).
+    pub fn interpreted_calls(&self) -> u64 {
+        self.calls.get().saturating_sub(self.native_calls())
+    }
+
+    /// Each version of machine code the function has had (replaced ones first, the current one
+    /// last), with its deoptimisations by exit index.
+    pub fn versions<R>(&self, mut each: impl FnMut(&crate::compiler::Compiled, &[(u32, u64)], bool) -> R) -> Vec<R> {
+        let mut out: Vec<R> = self.retired.borrow().iter().map(|(c, d)| each(c, d, false)).collect();
+        if let Some(current) = self.compiled.borrow().as_ref() {
+            out.push(each(current, &self.deopts().1, true));
+        }
+        out
     }
 
     /// Compile time (microseconds) and machine code size (bytes), if compiled.
@@ -291,11 +334,22 @@ pub extern "C" fn rjit_note_deopt(code: *mut ffi::PyObject, exit: u32) {
     // No Python code runs here; a panic (a bug) is swallowed rather than unwound into
     // generated code.
     let _ = std::panic::catch_unwind(|| {
-        stats::deopt();
         // SAFETY: the compiled code's own live code object; GIL held by compiled code.
-        if let Some(entry) = unsafe { entry_of(code) } {
-            entry.note_deopt(exit);
+        let Some(entry) = (unsafe { entry_of(code) }) else {
+            stats::deopt("unknown");
+            return;
+        };
+        let site = entry.deopt_site(exit);
+        stats::deopt(site.as_ref().map_or("unknown", |s| s.reason.as_str()));
+        if log::enabled(log::Event::Deopt) {
+            // SAFETY: as above.
+            let line = site.as_ref().and_then(|s| unsafe { cpython::code_line(code, s.offset) });
+            let py = unsafe { pyo3::Python::assume_attached() };
+            let code = unsafe { pyo3::Bound::from_borrowed_ptr(py, code) };
+            let reason = site.map_or_else(|| format!("exit {exit}"), |s| s.reason);
+            log::emit(log::Event::Deopt, &log::place(&code, line), &reason);
         }
+        entry.note_deopt(exit);
     });
 }
 
@@ -416,33 +470,83 @@ unsafe fn on_hot_compile(entry: &CodeEntry, code: *mut ffi::PyObject, args: *con
             if compiled.specialised {
                 stats::specialised();
             }
+            if !entry.retired.borrow().is_empty() {
+                stats::recompiled();
+            }
+            if log::enabled(log::Event::Compile) {
+                log::emit(log::Event::Compile, &log::place(&code, None), &compile_message(&code, &compiled));
+            }
+            // Code that is replaced may still run in some frame: it is retired, not freed.
+            if let Some(old) = entry.compiled.borrow_mut().take() {
+                let (_, by_exit) = entry.deopts();
+                entry.retired.borrow_mut().push((old, by_exit));
+            }
             entry.deopts.set(0);
             entry.deopts_by_exit.borrow_mut().clear();
             entry.calls_at_compile.set(entry.calls.get());
             entry.native.set(Some(compiled.entry));
-            // Code that is replaced may still run in some frame: it is retired, not freed.
-            if let Some(old) = entry.compiled.borrow_mut().replace(compiled) {
-                entry.retired.borrow_mut().push(old);
-            }
+            *entry.compiled.borrow_mut() = Some(compiled);
             entry.settle(Status::Compiled);
         }
         Err(error) => {
             // Nothing may stay raised: the interpreter runs the frame next.
             ffi::PyErr_Clear();
             let decline = match error {
-                crate::compiler::CompileError::Frontend(e) => Decline::Unsupported(e.to_string()),
+                crate::compiler::CompileError::Frontend(crate::compiler::FrontendError::Unsupported(u)) => {
+                    stats::declined_opcode(u.opcode);
+                    let message = match u.construct() {
+                        Some(construct) => format!("{u} ({construct})"),
+                        None => u.to_string(),
+                    };
+                    Decline::Unsupported { message, opcode: Some(u.opcode), line: u.line }
+                }
+                crate::compiler::CompileError::Frontend(e) => {
+                    Decline::Unsupported { message: e.to_string(), opcode: None, line: None }
+                }
                 other => Decline::Internal(other.to_string()),
             };
             stats::declined(&decline.to_string());
+            if log::enabled(log::Event::Decline) {
+                let line = match &decline {
+                    Decline::Unsupported { line, .. } => *line,
+                    Decline::Internal(_) => None,
+                };
+                log::emit(log::Event::Decline, &log::place(&code, line), &decline.to_string());
+            }
             entry.settle(Status::Declined(decline));
         }
     }
+}
+
+/// What `RJIT_LOG=compile` says about a compilation.
+fn compile_message(code: &pyo3::Bound<'_, pyo3::PyAny>, compiled: &crate::compiler::Compiled) -> String {
+    use pyo3::types::PyAnyMethods;
+    let mut message = format!("{} bytes in {:.1} us", compiled.size, compiled.compile_time_us);
+    if compiled.specialised {
+        let names: Vec<String> = code.getattr("co_varnames").and_then(|v| v.extract()).unwrap_or_default();
+        let guards: Vec<String> = compiled
+            .entry_guards
+            .iter()
+            .map(|g| {
+                let name = names.get(g.arg as usize).cloned().unwrap_or_else(|| format!("arg{}", g.arg));
+                format!("{name}: {}", crate::hir::side_exits::class_name(g.class))
+            })
+            .collect();
+        message.push_str(", specialised");
+        if !guards.is_empty() {
+            message.push_str(&format!(" for {}", guards.join(", ")));
+        }
+    } else {
+        message.push_str(", generic");
+    }
+    message
 }
 
 /// Records a bug in rjit on an entry: the function stays in the interpreter.
 pub fn internal_error(entry: &CodeEntry, message: String) {
     let decline = Decline::Internal(message);
     stats::declined(&decline.to_string());
+    log::emit(log::Event::Decline, "?", &decline.to_string());
     entry.settle(Status::Declined(decline));
 }
 
@@ -492,7 +596,7 @@ mod tests {
         assert!(!e.count_call());
         assert!(!e.count_call());
         assert!(e.count_call(), "the call after `threshold` calls is hot");
-        e.settle(Status::Declined(Decline::Unsupported("test".into())));
+        e.settle(Status::Declined(Decline::Unsupported { message: "test".into(), opcode: None, line: None }));
         assert!(!e.count_call(), "a settled entry is never hot again");
         assert_eq!(e.calls(), 5);
     }

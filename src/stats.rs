@@ -18,11 +18,18 @@ pub struct Stats {
     pub code_bytes: u64,
     /// Functions left to the interpreter, by reason.
     pub declined: BTreeMap<String, u64>,
+    /// Functions left to the interpreter because of an opcode the compiler does not handle, by
+    /// that opcode (the first unsupported one of each function).
+    pub declined_by_opcode: BTreeMap<String, u64>,
     /// Deoptimisations: compiled code that handed its frame to the interpreter at a failed
     /// guard or an unrepresentable result.
     pub deopts: u64,
+    /// Deoptimisations by the reason of the exit taken (`hir::side_exits`).
+    pub deopts_by_reason: BTreeMap<String, u64>,
     /// Functions recompiled without speculation because they kept deoptimising.
     pub despecialised: u64,
+    /// Compilations of a function that had machine code before.
+    pub recompiled: u64,
     /// Functions whose machine code uses unboxed values.
     pub specialised: u64,
 }
@@ -34,8 +41,11 @@ static STATS: Mutex<Stats> = Mutex::new(Stats {
     compile_time_us: 0.0,
     code_bytes: 0,
     declined: BTreeMap::new(),
+    declined_by_opcode: BTreeMap::new(),
     deopts: 0,
+    deopts_by_reason: BTreeMap::new(),
     despecialised: 0,
+    recompiled: 0,
     specialised: 0,
 });
 
@@ -64,9 +74,27 @@ pub fn compiled(time_us: f64, bytes: usize) {
     });
 }
 
-/// Compiled code deoptimised.
-pub fn deopt() {
-    with(|s| s.deopts += 1);
+/// Compiled code deoptimised, for `reason`.
+pub fn deopt(reason: &str) {
+    with(|s| {
+        s.deopts += 1;
+        match s.deopts_by_reason.get_mut(reason) {
+            Some(count) => *count += 1,
+            None => {
+                s.deopts_by_reason.insert(reason.to_owned(), 1);
+            }
+        }
+    });
+}
+
+/// A function that had machine code was compiled again.
+pub fn recompiled() {
+    with(|s| s.recompiled += 1);
+}
+
+/// A function was declined because of `opcode`.
+pub fn declined_opcode(opcode: &str) {
+    with(|s| *s.declined_by_opcode.entry(opcode.to_owned()).or_insert(0) += 1);
 }
 
 /// A function was recompiled without speculation.

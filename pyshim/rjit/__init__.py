@@ -3,8 +3,10 @@
     import rjit
     rjit.enable()            # whole program: hot functions are compiled
     @rjit.jit                # one function: compiled at its first call (Numba-compatible)
-    rjit.info(f)             # is f compiled, and if not, why
+    rjit.info(f)             # is f compiled, and if not, why; specialisations, side exits
+    rjit.dis(f)              # bytecode, IR, machine code, with the source lines
     rjit.stats()             # global counters
+    with rjit.profile() as p: ...   # hot functions and loops; p.report()
 
 Environment: ``RJIT=1`` enables rjit at start-up (no code change), ``RJIT=0`` keeps it off even
 where code calls ``enable()`` or uses ``@jit``, ``RJIT_THRESHOLD=N`` sets the threshold.
@@ -14,9 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import linecache
+import sys
 import types
 import warnings
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, TextIO
+
+if TYPE_CHECKING:
+    from .profiler import Profile
 
 from . import _rjit
 
@@ -30,8 +37,12 @@ __all__ = [
     "njit",
     "nojit",
     "info",
+    "dis",
+    "profile",
     "stats",
     "FunctionInfo",
+    "Specialization",
+    "SideExit",
     "JitFunction",
     "__version__",
 ]
@@ -167,6 +178,43 @@ def nojit(func: Callable) -> Callable:
 
 
 @dataclasses.dataclass(frozen=True)
+class SideExit:
+    """A place where specialised machine code hands its frame to the interpreter (a
+    deoptimisation), and how often it did."""
+
+    #: Why, e.g. "int overflow (+)" or "argument is not int (entry guard)".
+    reason: str
+    #: Source line and bytecode offset (as ``dis`` prints it) of the instruction redone.
+    line: Optional[int]
+    offset: int
+    count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Specialization:
+    """One version of a function's machine code."""
+
+    #: The version running now (older ones were replaced by a recompilation).
+    current: bool
+    #: Works on unboxed ints/floats/bools (False: generic code, C API calls on objects).
+    specialised: bool
+    #: The argument types of the call that made it hot, by name (None: compiled without
+    #: speculation).
+    arg_types: Optional[dict]
+    #: The arguments checked on entry, as {name: type}: a call with another type deoptimises.
+    entry_guards: dict
+    code_size: int
+    compile_time_us: float
+    side_exits: tuple = ()
+
+    def __str__(self) -> str:
+        if not self.specialised:
+            return "generic (no type speculation)"
+        guards = ", ".join(f"{n}: {t}" for n, t in self.entry_guards.items()) or "none"
+        return f"specialised; entry guards: {guards}"
+
+
+@dataclasses.dataclass(frozen=True)
 class FunctionInfo:
     """What rjit knows about one function (``rjit.info(f)``)."""
 
@@ -190,34 +238,79 @@ class FunctionInfo:
     #: Filled in by the compiler: compile time, machine code size, specialisations, side exits.
     compile_time_us: Optional[float] = None
     code_size: Optional[int] = None
+    #: Every version of the machine code (``Specialization``), the current one last.
     specializations: tuple = ()
+    #: Deoptimisations taken, as {(reason, line): count}, over all versions.
     side_exits: dict = dataclasses.field(default_factory=dict)
+    #: Of ``calls``: how many entered machine code, and how many ran in the interpreter.
+    native_calls: int = 0
+    interpreted_calls: int = 0
+    #: For a declined function: the opcode and source line of the first construct the
+    #: compiler does not handle.
+    reason_opcode: Optional[str] = None
+    reason_line: Optional[int] = None
 
     def __str__(self) -> str:
         lines = [f"{self.qualname} ({self.filename}:{self.firstlineno})"]
         status = "compiled" if self.compiled else f"not compiled ({self.state})"
-        lines.append(f"  {status}; {self.calls} calls" + (", has a loop" if self.has_loop else ""))
+        counts = f"{self.calls} calls"
+        if self.native_calls:
+            counts += f" ({self.native_calls} in machine code, {self.interpreted_calls} in the interpreter)"
+        lines.append(f"  {status}; {counts}" + (", has a loop" if self.has_loop else ""))
         if self.reason:
             lines.append(f"  why: {self.reason}")
+            if self.reason_line is not None:
+                source = linecache.getline(self.filename, self.reason_line).strip()
+                if source:
+                    lines.append(f"    line {self.reason_line}: {source}")
         elif self.hot_after is not None and not self.compiled:
             lines.append(f"  compiled after {self.hot_after} calls")
         if self.compile_time_us is not None:
             lines.append(f"  compile time: {self.compile_time_us:.1f} us; code size: {self.code_size} bytes")
+        for spec in self.specializations:
+            tag = "" if spec.current else " (replaced)"
+            lines.append(f"  machine code{tag}: {spec}")
+        if self.side_exits:
+            lines.append("  side exits taken:")
+            for (reason, line), count in sorted(self.side_exits.items(), key=lambda kv: -kv[1]):
+                lines.append(f"    {count:>8}x  line {line}: {reason}")
+        elif any(s.side_exits for s in self.specializations):
+            lines.append("  side exits taken: none")
         return "\n".join(lines)
 
 
-def _code_of(obj: object) -> types.CodeType:
+def _code_of(obj: object, api: str = "rjit.info()") -> types.CodeType:
     if isinstance(obj, types.CodeType):
         return obj
     if isinstance(obj, (types.MethodType, staticmethod, classmethod)):
         obj = obj.__func__
-    return _python_function(obj, "rjit.info()").__code__
+    return _python_function(obj, api).__code__
+
+
+def _specialization(code: types.CodeType, raw: dict) -> Specialization:
+    names = code.co_varnames
+    kinds = raw["arg_kinds"]
+    return Specialization(
+        current=raw["current"],
+        specialised=raw["specialised"],
+        arg_types=None if kinds is None else {names[i]: k for i, k in enumerate(kinds) if i < len(names)},
+        entry_guards={names[i]: t for i, t in raw["entry_guards"]},
+        code_size=raw["code_size"],
+        compile_time_us=raw["compile_time_us"],
+        side_exits=tuple(SideExit(e["reason"], e["line"], e["offset"], e["count"]) for e in raw["side_exits"]),
+    )
 
 
 def info(func: object) -> FunctionInfo:
     """What rjit did with ``func`` (a function, ``@jit`` function, method or code object)."""
     code = _code_of(func)
     raw = _rjit.code_info(code)
+    specializations = tuple(_specialization(code, v) for v in raw["versions"])
+    side_exits: dict = {}
+    for spec in specializations:
+        for e in spec.side_exits:
+            if e.count:
+                side_exits[(e.reason, e.line)] = side_exits.get((e.reason, e.line), 0) + e.count
     return FunctionInfo(
         name=code.co_name,
         qualname=code.co_qualname,
@@ -232,12 +325,39 @@ def info(func: object) -> FunctionInfo:
         jit=raw["forced"],
         compile_time_us=raw["compile_time_us"],
         code_size=raw["code_size"],
+        specializations=specializations,
+        side_exits=side_exits,
+        native_calls=raw["native_calls"],
+        interpreted_calls=raw["interpreted_calls"],
+        reason_opcode=raw["reason_opcode"],
+        reason_line=raw["reason_line"],
     )
 
 
+def dis(func: object, file: Optional[TextIO] = None) -> None:
+    """Prints what rjit made of ``func``: its bytecode, the IR before and after type
+    specialisation, the LIR and the machine code, with the source lines between them. The
+    machine code is the function's current code (if it is compiled), each piece under the LIR
+    block or instruction it implements."""
+    from ._dis import render
+
+    print(render(_code_of(func, "rjit.dis()")), file=file if file is not None else sys.stdout)
+
+
+def profile(interval: float = 0.002, clock: str = "wall") -> "Profile":
+    """A sampling profiler: ``with rjit.profile() as p: ...`` then ``p.report()``. See
+    the ``rjit.profiler`` module docs (``python -m rjit --profile`` uses the same)."""
+    from .profiler import Profile
+
+    return Profile(interval=interval, clock=clock)
+
+
 def stats() -> dict:
-    """Global counters: functions seen/alive, compiled (and how many of those on unboxed
-    values: ``specialised``), declined (by reason), compile time, ``deopts`` (compiled code
-    handing its frame to the interpreter at a failed guard or overflow) and ``despecialised``
-    (functions recompiled without speculation because they kept deoptimising)."""
+    """Global counters: ``functions_seen``/``functions_alive``; ``compiled`` (and how many of
+    those on unboxed values: ``specialised``); ``declined`` with ``declined_by_reason`` and
+    ``declined_by_opcode`` (the first unsupported opcode of each declined function);
+    ``deopts`` (compiled code handing its frame to the interpreter at a failed guard or
+    overflow) with ``deopts_by_reason``; ``despecialised`` (functions recompiled without
+    speculation because they kept deoptimising) and ``recompilations``; ``compile_time_us``;
+    ``code_bytes`` (ever generated) and ``code_memory_in_use`` (bytes of live machine code)."""
     return _rjit.stats()

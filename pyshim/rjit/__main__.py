@@ -1,4 +1,7 @@
-"""``python -m rjit [-m module | script.py] [args...]``: run a program with rjit enabled.
+"""``python -m rjit [--profile] [--profile-json FILE] [--profile-html FILE] [-m module | script.py]
+[args...]``: run a program with rjit enabled; with a profile option, sample it and report the
+hot functions and loops at exit (``rjit.profiler``): the table on stderr, and/or JSON or HTML
+files.
 
 The program runs as ``python script.py`` would run it: as ``__main__``, with ``sys.argv`` and
 ``sys.path[0]`` set the same way, the same exit status, and tracebacks that start at the
@@ -19,7 +22,8 @@ import zipfile
 
 import rjit
 
-USAGE = "usage: python -m rjit [-m module | script.py] [args...]"
+USAGE = ("usage: python -m rjit [--profile] [--profile-json FILE] [--profile-html FILE] "
+         "[-m module | script.py] [args...]")
 
 
 def _program_traceback(tb, runner_files):
@@ -45,7 +49,59 @@ def _run_file(path: str) -> None:
     exec(compile(source, path, "exec"), main.__dict__)
 
 
+def _profile_options(argv: list[str]):
+    """Takes the profile options off the front of `argv`: (table wanted, json path, html path,
+    the rest), or None after printing an error."""
+    table, json_path, html_path = False, None, None
+    while argv and argv[0].startswith("--profile"):
+        option, _, value = argv[0].partition("=")
+        if option == "--profile" and not value:
+            table = True
+            argv = argv[1:]
+            continue
+        if option not in ("--profile-json", "--profile-html"):
+            print(f"python -m rjit: unknown option {argv[0]!r}\n{USAGE}", file=sys.stderr)
+            return None
+        if not value:
+            if len(argv) < 2:
+                print(f"python -m rjit: {option} needs a file name\n{USAGE}", file=sys.stderr)
+                return None
+            value, argv = argv[1], argv[2:]
+        else:
+            argv = argv[1:]
+        if option == "--profile-json":
+            json_path = value
+        else:
+            html_path = value
+    return table, json_path, html_path, argv
+
+
+def _finish_profile(profile, table: bool, json_path, html_path) -> None:
+    profile.stop()
+    sys.stdout.flush()  # the program's output first
+    if table:
+        profile.report(file=sys.stderr)
+    if json_path:
+        profile.write_json(json_path)
+    if html_path:
+        profile.write_html(html_path)
+
+
 def main(argv: list[str]) -> int:
+    options = _profile_options(argv)
+    if options is None:
+        return 2
+    table, json_path, html_path, argv = options
+    if not (table or json_path or html_path):
+        return _main(argv, None)
+    profile = rjit.profile()
+    try:
+        return _main(argv, profile)
+    finally:
+        _finish_profile(profile, table, json_path, html_path)
+
+
+def _main(argv: list[str], profile) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE, file=sys.stderr if not argv else sys.stdout)
         return 2 if not argv else 0
@@ -75,6 +131,8 @@ def main(argv: list[str]) -> int:
 
     rjit.enable()
     runner_files = {__file__, runpy.__file__, "<frozen runpy>"}
+    if profile is not None:
+        profile.start()
     try:
         run()
     except SystemExit:

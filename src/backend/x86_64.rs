@@ -17,6 +17,7 @@
 use dynasmrt::x64::Assembler;
 use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi, ExecutableBuffer};
 
+use super::Mark;
 use crate::cpython::shim::Layout;
 use crate::hir::{CompareOp, ExitKind, FloatOp, IntOp, Type};
 use crate::lir::regalloc::{Allocation, Location};
@@ -78,6 +79,8 @@ pub struct Code {
     pub entry: AssemblyOffset,
     /// Bytes of machine code (the buffer is rounded up to whole pages).
     pub size: usize,
+    /// Where blocks, instructions, slow paths and exit stubs start (for `rjit.dis`).
+    pub marks: Vec<(super::Mark, u32)>,
 }
 
 /// Why code generation failed.
@@ -93,12 +96,16 @@ pub fn emit(func: &Func, alloc: &Allocation, ctx: &Context) -> Result<Code, Emit
     let entry = e.ops.offset();
     e.prologue();
     for b in 0..func.blocks.len() {
+        e.mark(Mark::Block(b as u32));
         e.block(b)?;
     }
+    e.mark(Mark::SlowPaths);
     e.cold_paths();
     for x in 0..func.exits.len() {
+        e.mark(Mark::ExitStub(x as u32));
         e.exit_stub(x)?;
     }
+    e.mark(Mark::Data);
     dynasm!(e.ops ; .arch x64 ; .align 8);
     for (bits, label) in std::mem::take(&mut e.float_constants) {
         dynasm!(e.ops ; .arch x64 ; =>label ; .i64 bits);
@@ -106,8 +113,9 @@ pub fn emit(func: &Func, alloc: &Allocation, ctx: &Context) -> Result<Code, Emit
     // _Py_CheckRecursiveCall's `where` argument: appended to the RecursionError message.
     dynasm!(e.ops ; .arch x64 ; ->empty_string: ; .bytes [0u8]);
     let size = e.ops.offset().0 - entry.0;
+    let marks = std::mem::take(&mut e.marks).into_iter().map(|(m, at)| (m, (at - entry.0) as u32)).collect();
     let buffer = e.ops.finalize().map_err(|_| EmitError::Assembler("finalize failed".into()))?;
-    Ok(Code { buffer, entry, size })
+    Ok(Code { buffer, entry, size, marks })
 }
 
 struct Emitter<'a> {
@@ -129,6 +137,8 @@ struct Emitter<'a> {
     cold: Vec<Cold>,
     /// Float constants (bits), read from memory after the code.
     float_constants: Vec<(i64, DynamicLabel)>,
+    /// Where parts of the code start, by assembler offset (`Code::marks`).
+    marks: Vec<(Mark, usize)>,
 }
 
 /// A slow path moved out of line: it starts at `slow` and jumps back to `back`.
@@ -188,7 +198,13 @@ impl<'a> Emitter<'a> {
             uses,
             cold: Vec::new(),
             float_constants: Vec::new(),
+            marks: Vec::new(),
         })
+    }
+
+    /// Records that `mark` starts here (for `rjit.dis`; emits nothing).
+    fn mark(&mut self, mark: Mark) {
+        self.marks.push((mark, self.ops.offset().0));
     }
 
     /// Emits the deferred slow paths.
@@ -530,9 +546,11 @@ impl<'a> Emitter<'a> {
             _ => false,
         };
         let body = if fused { &block.insts[..block.insts.len() - 1] } else { &block.insts[..] };
-        for inst in body {
+        for (i, inst) in body.iter().enumerate() {
+            self.mark(Mark::Inst { block: b as u32, inst: i as u32 });
             self.inst(inst)?;
         }
+        self.mark(Mark::Term(b as u32));
         match &block.term {
             Term::Jump(t) => self.jump(t, true),
             Term::Branch { cond, if_true, if_false } => {

@@ -276,3 +276,13 @@ pub fn default_eval_frame() -> EvalFrameFn {
     // SAFETY: returns a function pointer constant.
     unsafe { shim::rjit_shim_default_eval_frame() }
 }
+
+/// The source line of code unit `unit` of a code object (None where it has no line).
+///
+/// # Safety
+/// `code` is a live code object; GIL held.
+pub unsafe fn code_line(code: *mut ffi::PyObject, unit: u32) -> Option<u32> {
+    let byte_offset = c_int::try_from(unit.saturating_mul(2)).ok()?;
+    let line = ffi::PyCode_Addr2Line(code.cast(), byte_offset);
+    u32::try_from(line).ok()
+}

@@ -56,6 +56,33 @@ impl fmt::Display for Unsupported {
     }
 }
 
+impl Unsupported {
+    /// The source construct the opcode comes from, in the words a user knows it by (None when
+    /// the opcode does not say).
+    pub fn construct(&self) -> Option<&'static str> {
+        let op = self.opcode;
+        Some(match op {
+            _ if op.starts_with("MATCH_") || op == "GET_LEN" => "a `match` statement",
+            "RETURN_GENERATOR" | "YIELD_VALUE" | "SEND" | "GET_YIELD_FROM_ITER" => "a generator (`yield`)",
+            "GET_AWAITABLE" | "BEFORE_ASYNC_WITH" | "GET_AITER" | "GET_ANEXT" | "END_ASYNC_FOR" | "ASYNC_GEN_WRAP" => {
+                "async code (`await`, `async for`, `async with`)"
+            }
+            "IMPORT_NAME" | "IMPORT_FROM" | "IMPORT_STAR" => "an `import` inside the function",
+            "LOAD_BUILD_CLASS" => "a `class` statement inside the function",
+            "PUSH_EXC_INFO" | "POP_EXCEPT" | "CHECK_EXC_MATCH" | "RERAISE" | "WITH_EXCEPT_START" => {
+                "exception handling (`except`, `finally`, or a `with` block's exit on an exception)"
+            }
+            "CHECK_EG_MATCH" | "PREP_RERAISE_STAR" => "an `except*` clause",
+            "RAISE_VARARGS" => "a `raise` statement",
+            "SETUP_ANNOTATIONS" => "variable annotations at module or class level",
+            "LOAD_NAME" | "STORE_NAME" | "DELETE_NAME" | "LOAD_CLASSDEREF" => "names looked up in a dict (module or class body)",
+            "DELETE_FAST" | "DELETE_DEREF" | "DELETE_GLOBAL" => "a `del` statement",
+            "PRINT_EXPR" => "an interactive expression statement",
+            _ => return None,
+        })
+    }
+}
+
 /// The most locals × instructions the builder takes on: each exit records every local slot, so
 /// the IR grows with their product; past this, compiling costs more than it can win.
 const MAX_LOCALS_TIMES_INSTRUCTIONS: usize = 4_000_000;

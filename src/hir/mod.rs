@@ -16,6 +16,7 @@
 pub mod build;
 pub mod inline;
 pub mod print;
+pub mod side_exits;
 pub mod specialize;
 pub mod validate;
 

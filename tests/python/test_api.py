@@ -18,9 +18,13 @@ STATS_KEYS = {
     "code_bytes",
     "declined",
     "declined_by_reason",
+    "declined_by_opcode",
     "specialised",
     "deopts",
+    "deopts_by_reason",
     "despecialised",
+    "recompilations",
+    "code_memory_in_use",
 }
 
 

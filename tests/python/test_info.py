@@ -12,6 +12,7 @@ from conftest import make_function
 FIELDS = [
     "name", "qualname", "filename", "firstlineno", "compiled", "state", "reason", "calls",
     "hot_after", "has_loop", "jit", "compile_time_us", "code_size", "specializations", "side_exits",
+    "native_calls", "interpreted_calls", "reason_opcode", "reason_line",
 ]
 
 PLAIN = """
@@ -230,7 +231,7 @@ def test_threshold_zero_declines_an_unsupported_function_at_the_first_call():
     match = next(i for i in dis.get_instructions(f) if i.opname == "MATCH_SEQUENCE")
     assert match.positions.lineno == f.__code__.co_firstlineno + 3
     assert info.reason == (f"MATCH_SEQUENCE at offset {match.offset} (line {match.positions.lineno}): "
-                           "not supported by the compiler yet")
+                           "not supported by the compiler yet (a `match` statement)")
     assert f([3, 4]) == 7 and f(5) == -1
 
 
