@@ -182,7 +182,7 @@ fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyR
     } else {
         None
     };
-    Ok(specialize::Facts { args, consts, range_name, hints: operand_hints(code) })
+    Ok(specialize::Facts { args, consts, range_name, hints: operand_hints(code), intrinsics: Default::default() })
 }
 
 /// The operand kinds CPython's specialising interpreter recorded in the code object's
@@ -255,6 +255,9 @@ pub fn compile(
             let mut facts = specialize_facts(code, args).map_err(py_error)?;
             if let Some(globals) = globals {
                 inlined = inline_pure_calls(&mut generic, &mut facts, code, globals).map_err(py_error)?;
+                let (intrinsics, objects) = find_intrinsics(&generic, code, globals).map_err(py_error)?;
+                facts.intrinsics = intrinsics;
+                inlined.objects.extend(objects);
             }
             let specialised = specialize::specialize(&generic, &facts);
             used_facts = Some(facts);
@@ -423,6 +426,86 @@ fn inline_pure_calls(
     Ok(inlining)
 }
 
+/// The calls of `func` of one argument whose callable is, at compile time, a builtin or
+/// `math` function compiled as machine code (`abs(x)` through a global, `math.sqrt(x)`
+/// through a global module), with the objects to keep alive (their addresses are guarded).
+fn find_intrinsics(
+    func: &Function,
+    code: &Bound<'_, PyAny>,
+    globals: &Bound<'_, PyAny>,
+) -> PyResult<(std::collections::HashMap<crate::hir::ValueId, specialize::IntrinsicCall>, Vec<Py<PyAny>>)> {
+    use crate::hir::{MathFn, Op, Rounding, ValueId};
+    use specialize::{Intrinsic, IntrinsicCall};
+    let py = code.py();
+    let mut found = std::collections::HashMap::new();
+    let mut objects = Vec::new();
+    let Ok(globals) = globals.cast::<pyo3::types::PyDict>() else { return Ok((found, objects)) };
+    let math = py.import("math")?;
+    let builtins = py.import("builtins")?;
+    let mut known: Vec<(Bound<'_, PyAny>, Intrinsic)> = Vec::new();
+    let math_fns = [
+        ("sqrt", MathFn::Sqrt),
+        ("exp", MathFn::Exp),
+        ("log", MathFn::Log),
+        ("log2", MathFn::Log2),
+        ("log10", MathFn::Log10),
+        ("sin", MathFn::Sin),
+        ("cos", MathFn::Cos),
+        ("tan", MathFn::Tan),
+        ("atan", MathFn::Atan),
+        ("tanh", MathFn::Tanh),
+        ("fabs", MathFn::Fabs),
+    ];
+    for (name, f) in math_fns {
+        known.push((math.getattr(name)?, Intrinsic::Math(f)));
+    }
+    known.push((math.getattr("floor")?, Intrinsic::Round(Rounding::Floor)));
+    known.push((math.getattr("ceil")?, Intrinsic::Round(Rounding::Ceil)));
+    known.push((math.getattr("isnan")?, Intrinsic::IsNan));
+    known.push((math.getattr("isinf")?, Intrinsic::IsInf));
+    known.push((builtins.getattr("abs")?, Intrinsic::Abs));
+    known.push((builtins.getattr("float")?, Intrinsic::Float));
+    known.push((builtins.getattr("int")?, Intrinsic::Int));
+    // Globals, then the builtins the function's frames see.
+    let frame_builtins: Bound<'_, PyAny> = match globals.get_item("__builtins__")? {
+        Some(b) if b.is_instance_of::<pyo3::types::PyModule>() => b.getattr("__dict__")?,
+        Some(b) if b.is_instance_of::<pyo3::types::PyDict>() => b,
+        _ => builtins.getattr("__dict__")?,
+    };
+    let lookup = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+        if let Some(v) = globals.get_item(name)? {
+            return Ok(Some(v));
+        }
+        Ok(frame_builtins.get_item(name).ok())
+    };
+    let names: Vec<String> = code.getattr("co_names")?.extract()?;
+    let defs: std::collections::HashMap<ValueId, Op> =
+        func.blocks.iter().flat_map(|b| &b.instrs).filter_map(|i| Some((i.result?, i.op.clone()))).collect();
+    for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
+        let (Op::Call { method, callable, args, kwnames: None }, Some(r)) = (&instr.op, instr.result) else { continue };
+        if args.len() != 1 || defs.get(method) != Some(&Op::Null) {
+            continue;
+        }
+        let object = match defs.get(callable) {
+            Some(Op::LoadGlobal { name }) => lookup(&names[*name as usize])?,
+            Some(Op::LoadAttr { obj, name }) => match defs.get(obj) {
+                Some(Op::LoadGlobal { name: module }) => match lookup(&names[*module as usize])? {
+                    Some(m) if m.is(&math) => math.getattr(names[*name as usize].as_str()).ok(),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(object) = object else { continue };
+        if let Some((known_object, which)) = known.iter().find(|(k, _)| k.is(&object)) {
+            found.insert(r, IntrinsicCall { which: *which, callable: known_object.as_ptr() as i64 });
+            objects.push(known_object.clone().unbind());
+        }
+    }
+    Ok((found, objects))
+}
+
 /// Whether a code object takes exactly `nargs` positional arguments and has no other local
 /// slots (no local variables, cells or free variables, no `*args`/`**kwargs`), and is a plain
 /// function (not a generator or coroutine).
@@ -538,7 +621,11 @@ pub fn hir_with(
             Some(args) => {
                 let mut facts = specialize_facts(code, args)?;
                 let inlined = match globals {
-                    Some(globals) => inline_pure_calls(&mut generic, &mut facts, code, globals)?,
+                    Some(globals) => {
+                        let inlined = inline_pure_calls(&mut generic, &mut facts, code, globals)?;
+                        facts.intrinsics = find_intrinsics(&generic, code, globals)?.0;
+                        inlined
+                    }
                     None => Inlining::default(),
                 };
                 match specialize::specialize(&generic, &facts) {

@@ -1033,6 +1033,12 @@ impl<'a> Emitter<'a> {
                 );
                 self.store(*dst, w);
             }
+            Inst::GuardIs { value, expected, exit } => {
+                let label = self.exit_labels[*exit as usize];
+                let r = self.gpr_or_load(*value, RAX);
+                let expected = *expected;
+                dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD expected ; cmp Rq(r), rcx ; jne =>label);
+            }
             Inst::GuardFunction { value, func, code, code_offset, exit } => {
                 let label = self.exit_labels[*exit as usize];
                 let r = self.gpr_or_load(*value, RAX);

@@ -143,6 +143,31 @@ pub enum FloatOp {
     Pow,
 }
 
+/// `math` functions of one float computed as machine code (`Op::MathCall`), with the results
+/// and errors of CPython's `math_1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MathFn {
+    Sqrt,
+    Exp,
+    Log,
+    Log2,
+    Log10,
+    Sin,
+    Cos,
+    Tan,
+    Atan,
+    Tanh,
+    Fabs,
+}
+
+/// How a float becomes an int (`Op::FloatToInt`): `math.floor`, `math.ceil`, `int`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rounding {
+    Floor,
+    Ceil,
+    Trunc,
+}
+
 /// `BINARY_OP`'s operators, in CPython's `NB_*` order (the oparg).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinaryOp {
@@ -453,6 +478,14 @@ pub enum Op {
     FloatBinary { op: FloatOp, lhs: ValueId, rhs: ValueId },
     /// `-x` of a float (flips the sign bit: `-0.0` stays exact).
     FloatNeg(ValueId),
+    /// A `math` function of a machine float (F64); a domain error or overflow leaves through
+    /// the deopt exit (the interpreter raises).
+    MathCall { func: MathFn, value: ValueId },
+    /// A machine float rounded to a machine int (I64); infinities, NaN and results beyond 64
+    /// bits leave through the deopt exit.
+    FloatToInt { rounding: Rounding, value: ValueId },
+    /// `abs` of a machine int (I64); -2**63 leaves through the deopt exit.
+    IntAbs(ValueId),
     /// `float(x)` of an unboxed int, rounded as Python rounds; with `exact`, leaves through
     /// the exit unless the conversion is exact (|x| <= 2**53), for comparisons and `/`.
     IntToFloat { value: ValueId, exact: bool },
@@ -476,6 +509,9 @@ pub enum Op {
     /// Leaves through the exit (a deopt) unless `value` is the function object at address
     /// `func` and still runs the code object at address `code` (a call inlined from it).
     GuardFunction { value: ValueId, func: i64, code: i64 },
+    /// Leaves through the exit (a deopt) unless `value` is the object at address `expected`
+    /// (a builtin or `math` function called as machine code).
+    GuardIs { value: ValueId, expected: i64 },
     /// Releases what local slot `local` holds and leaves it NULL (the local's value is
     /// unboxed: exits write it back). No result.
     ClearLocal { local: u32 },
@@ -537,7 +573,8 @@ impl Op {
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | ClearLocal { .. } => vec![],
             GuardType { value, .. } | Unbox { value, .. } | IntToFloat { value, .. } => vec![*value],
             Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) | GuardNonNegative(v) => vec![*v],
-            GuardFunction { value, .. } => vec![*value],
+            GuardFunction { value, .. } | GuardIs { value, .. } => vec![*value],
+            MathCall { value, .. } | FloatToInt { value, .. } | IntAbs(value) => vec![*value],
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![*lhs, *rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![*it, *index],
@@ -590,7 +627,8 @@ impl Op {
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | ClearLocal { .. } => vec![],
             GuardType { value, .. } | Unbox { value, .. } | IntToFloat { value, .. } => vec![value],
             Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) | GuardNonNegative(v) => vec![v],
-            GuardFunction { value, .. } => vec![value],
+            GuardFunction { value, .. } | GuardIs { value, .. } => vec![value],
+            MathCall { value, .. } | FloatToInt { value, .. } | IntAbs(value) => vec![value],
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![lhs, rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![it, index],
@@ -609,8 +647,10 @@ impl Op {
             self,
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | GuardType { .. } | Unbox { .. } | Box(_) | BoxIfBound { .. }
                 | IntBinary { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | IntCompare { .. }
+                | MathCall { .. } | FloatToInt { .. } | IntAbs(_)
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
                 | RangeIndexNext(_) | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
+                | GuardIs { .. }
         )
     }
 
@@ -644,11 +684,16 @@ impl Op {
             | SetBound { .. }
             | SetItemInt { .. }
             | GuardNonNegative(_)
-            | GuardFunction { .. } => None,
-            ConstI64 { .. } | IntBinary { .. } | RangeIterItem { .. } | RangeIterIndex(_) | RangeIndexNext(_) => {
-                Some(Type::I64)
-            }
-            ConstF64 { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } => Some(Type::F64),
+            | GuardFunction { .. }
+            | GuardIs { .. } => None,
+            ConstI64 { .. }
+            | IntBinary { .. }
+            | RangeIterItem { .. }
+            | RangeIterIndex(_)
+            | RangeIndexNext(_)
+            | FloatToInt { .. }
+            | IntAbs(_) => Some(Type::I64),
+            ConstF64 { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | MathCall { .. } => Some(Type::F64),
             ConstBool(_) | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } => {
                 Some(Type::CBool)
             }

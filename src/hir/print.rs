@@ -171,6 +171,9 @@ impl fmt::Display for OpText<'_> {
             IntBinary { op, lhs, rhs } => write!(f, "Int{op:?} {lhs}, {rhs}"),
             FloatBinary { op, lhs, rhs } => write!(f, "Float{op:?} {lhs}, {rhs}"),
             FloatNeg(v) => write!(f, "FloatNeg {v}"),
+            MathCall { func, value } => write!(f, "Math{func:?} {value}"),
+            FloatToInt { rounding, value } => write!(f, "FloatToInt {rounding:?} {value}"),
+            IntAbs(v) => write!(f, "IntAbs {v}"),
             IntToFloat { value, exact } => write!(f, "IntToFloat{} {value}", if *exact { " exact" } else { "" }),
             IntCompare { op, lhs, rhs } => write!(f, "IntCompare {} {lhs}, {rhs}", op.symbol()),
             FloatCompare { op, lhs, rhs } => write!(f, "FloatCompare {} {lhs}, {rhs}", op.symbol()),
@@ -182,6 +185,7 @@ impl fmt::Display for OpText<'_> {
             GuardNonNegative(v) => write!(f, "GuardNonNegative {v}"),
             // Addresses vary between runs: snapshots show only that the guard is there.
             GuardFunction { value, .. } => write!(f, "GuardFunction {value} is the inlined function"),
+            GuardIs { value, .. } => write!(f, "GuardIs {value} is the known callable"),
             ClearLocal { local } => write!(f, "ClearLocal {local}"),
             CheckFlag { local } => write!(f, "CheckFlag local {local}"),
             SetBound { local, bound } => write!(f, "SetBound local {local} = {bound}"),

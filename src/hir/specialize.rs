@@ -56,6 +56,44 @@ pub struct Facts {
     /// saw for both operands of the binary operation or comparison there, else 0. Operands of
     /// unknown kind are guarded to be of that kind (a free type profile).
     pub hints: Vec<Kind>,
+    /// Calls (by their result) of builtins and `math` functions known at compile time, which
+    /// become machine code on numbers (guarded to still call that object).
+    pub intrinsics: HashMap<ValueId, IntrinsicCall>,
+}
+
+/// A builtin or `math` function compiled as machine code on a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intrinsic {
+    /// `math.sqrt`, `math.exp`, ...: a float result.
+    Math(super::MathFn),
+    /// `math.floor` / `math.ceil`: an int result.
+    Round(super::Rounding),
+    IsNan,
+    IsInf,
+    /// The builtin `abs`.
+    Abs,
+    /// The builtin `float` (the type).
+    Float,
+    /// The builtin `int` (the type).
+    Int,
+}
+
+/// A call of an intrinsic: which, and the address of the callable (checked at run time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntrinsicCall {
+    pub which: Intrinsic,
+    pub callable: i64,
+}
+
+/// The kind of an intrinsic's result on an argument of single numeric kind `arg`.
+fn intrinsic_kind(which: Intrinsic, arg: Kind) -> Option<Kind> {
+    Some(match which {
+        Intrinsic::Math(_) | Intrinsic::Float => FLOAT,
+        Intrinsic::Round(_) | Intrinsic::Int => INT,
+        Intrinsic::IsNan | Intrinsic::IsInf => BOOL,
+        Intrinsic::Abs if arg == FLOAT => FLOAT,
+        Intrinsic::Abs => INT,
+    })
 }
 
 impl Facts {
@@ -238,6 +276,10 @@ fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
                     Op::Compare { lhs, rhs, .. } => from_numbers(&[*lhs, *rhs], true, &|_| Some(BOOL)),
                     Op::Unary { op, value } => from_numbers(&[*value], true, &|n| unary_kind(*op, n[0])),
                     Op::Not(v) => from_numbers(&[*v], false, &|_| Some(BOOL)),
+                    Op::Call { args, .. } if args.len() == 1 && facts.intrinsics.contains_key(&r) => {
+                        let which = facts.intrinsics[&r].which;
+                        from_numbers(args, true, &|n| intrinsic_kind(which, n[0]))
+                    }
                     _ => match func.type_of(r) {
                         Type::Object | Type::MaybeNull => OTHER,
                         Type::Null => NULL,
@@ -277,6 +319,7 @@ pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
     let kinds = infer_kinds(func, facts);
     let mut s = Specializer::new(func, kinds, facts.consts.clone());
     s.hints = facts.hints.clone();
+    s.intrinsics = facts.intrinsics.clone();
     s.choose_representations(facts);
     if !s.anything_unboxed() {
         return None;
@@ -315,6 +358,8 @@ struct Specializer<'a> {
     written: HashMap<u32, ValueId>,
     /// `Facts::hints`.
     hints: Vec<Kind>,
+    /// `Facts::intrinsics`.
+    intrinsics: HashMap<ValueId, IntrinsicCall>,
 }
 
 /// A `for` loop over a range iterator whose position lives in a machine register.
@@ -362,6 +407,7 @@ impl<'a> Specializer<'a> {
             const_origin: HashMap::new(),
             written: HashMap::new(),
             hints: Vec::new(),
+            intrinsics: HashMap::new(),
         }
     }
 
@@ -885,6 +931,17 @@ impl<'a> Specializer<'a> {
                 self.define(r, Op::RangeIterItem { it: self.map(l.it), index: l.index }, None, None, e);
                 e.define(l.next_index, Op::RangeIndexNext(l.index), None);
             }
+            Op::Call { callable, args, .. }
+                if self.specialisable(result) && instr.deopt.is_some() && result.is_some_and(|r| self.intrinsics.contains_key(&r)) =>
+            {
+                let r = result?;
+                let call = self.intrinsics[&r];
+                // Still that builtin? Otherwise the interpreter makes the call.
+                e.effect(Op::GuardIs { value: self.map(*callable), expected: call.callable }, instr.deopt);
+                let arg = *args.first()?;
+                let (k, m) = (self.numeric_kind(arg)?, self.machine(arg)?);
+                self.intrinsic(r, call.which, k, m, instr, e)?;
+            }
             // Indexing with a machine int: no boxing of the index (lists inline).
             Op::GetItem { obj, key } if self.numeric_kind(*key) == Some(INT) => {
                 let index = self.machine(*key)?;
@@ -927,6 +984,42 @@ impl<'a> Specializer<'a> {
         e.effect(Op::GuardType { value: object, class }, deopt);
         let unbox_exit = (to == Type::I64).then_some(deopt).flatten();
         Some((kind, e.value(self, Op::Unbox { value: object, to }, unbox_exit)))
+    }
+
+    /// Defines `r` as intrinsic `which` of machine value `m` (of kind `k`).
+    fn intrinsic(&mut self, r: ValueId, which: Intrinsic, k: Kind, m: ValueId, instr: &Instr, e: &mut Emit) -> Option<()> {
+        let deopt = instr.deopt;
+        // A bool or int as the int it is (`abs(True)` is 1).
+        let as_int = |s: &mut Self, e: &mut Emit| -> Op {
+            let zero = e.value(s, Op::ConstI64 { value: 0, origin: None }, None);
+            Op::IntBinary { op: IntOp::Add, lhs: m, rhs: zero }
+        };
+        let (op, exit) = match (which, k) {
+            (Intrinsic::Math(func), _) => {
+                let x = self.as_float(m, k, false, None, e);
+                (Op::MathCall { func, value: x }, deopt)
+            }
+            (Intrinsic::Round(rounding), FLOAT) => (Op::FloatToInt { rounding, value: m }, deopt),
+            (Intrinsic::Int, FLOAT) => (Op::FloatToInt { rounding: super::Rounding::Trunc, value: m }, deopt),
+            (Intrinsic::Round(_) | Intrinsic::Int, INT) | (Intrinsic::Float, FLOAT) => {
+                self.subst.insert(r, m);
+                return Some(());
+            }
+            (Intrinsic::Round(_) | Intrinsic::Int, _) => (as_int(self, e), None),
+            (Intrinsic::Float, _) => (Op::IntToFloat { value: m, exact: false }, None),
+            (Intrinsic::IsNan, FLOAT) => (Op::FloatCompare { op: CompareOp::Ne, lhs: m, rhs: m }, None),
+            (Intrinsic::IsInf, FLOAT) => {
+                let magnitude = e.value(self, Op::MathCall { func: super::MathFn::Fabs, value: m }, deopt);
+                let inf = e.value(self, Op::ConstF64 { bits: f64::INFINITY.to_bits(), origin: None }, None);
+                (Op::FloatCompare { op: CompareOp::Eq, lhs: magnitude, rhs: inf }, None)
+            }
+            (Intrinsic::IsNan | Intrinsic::IsInf, _) => (Op::ConstBool(false), None),
+            (Intrinsic::Abs, FLOAT) => (Op::MathCall { func: super::MathFn::Fabs, value: m }, deopt),
+            (Intrinsic::Abs, INT) => (Op::IntAbs(m), deopt),
+            (Intrinsic::Abs, _) => (as_int(self, e), None),
+        };
+        self.define(r, op, exit, instr.exit, e);
+        Some(())
     }
 
     /// Whether a result's kind was inferred numeric (its operation is specialised).

@@ -670,6 +670,33 @@ impl Lowerer<'_> {
                 }
             },
             Op::FloatNeg(v) => out.push(Inst::FloatNeg { dst: dst(), src: reg(*v) }),
+            Op::MathCall { func, value } => {
+                let callee = callee!(runtime::rjit_rt_math_1, "rjit_rt_math_1");
+                let args = vec![imm(runtime::math_fn_index(*func)), val(*value)];
+                out.push(Inst::Call { callee, args, ret: Some(dst()) });
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfEqual { value: dst(), imm: runtime::FLOAT_DEOPT as i64, exit: e });
+                }
+            }
+            Op::FloatToInt { rounding, value } => {
+                let callee = callee!(runtime::rjit_rt_float_to_int, "rjit_rt_float_to_int");
+                let mode = match rounding {
+                    hir::Rounding::Floor => 0,
+                    hir::Rounding::Ceil => 1,
+                    hir::Rounding::Trunc => 2,
+                };
+                out.push(Inst::Call { callee, args: vec![imm(mode), val(*value)], ret: Some(dst()) });
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfEqual { value: dst(), imm: i64::MIN, exit: e });
+                }
+            }
+            Op::IntAbs(value) => {
+                let callee = callee!(runtime::rjit_rt_int_abs, "rjit_rt_int_abs");
+                out.push(Inst::Call { callee, args: vec![val(*value)], ret: Some(dst()) });
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfEqual { value: dst(), imm: i64::MIN, exit: e });
+                }
+            }
             Op::IntToFloat { value, exact } => {
                 out.push(Inst::IntToFloat { dst: dst(), src: reg(*value), exit: if *exact { exit } else { None } })
             }
@@ -685,6 +712,11 @@ impl Lowerer<'_> {
             }
             Op::RangeIterHasNext { it, index } => {
                 out.push(Inst::RangeHasNext { dst: dst(), it: reg(*it), index: reg(*index) })
+            }
+            Op::GuardIs { value, expected } => {
+                if let Some(e) = exit {
+                    out.push(Inst::GuardIs { value: reg(*value), expected: *expected, exit: e });
+                }
             }
             Op::GuardFunction { value, func, code } => {
                 if let Some(e) = exit {

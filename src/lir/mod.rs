@@ -148,6 +148,8 @@ pub enum Inst {
     LoadGlobal { dst: VReg, globals: VReg, builtins: VReg, name: i64, cache: i64, slow: Callee },
     /// Exit unless `value` is the object at `func` whose code (at `code_offset`) is `code`.
     GuardFunction { value: VReg, func: i64, code: i64, code_offset: u32, exit: ExitIndex },
+    /// Exit unless `value` is the object at `expected`.
+    GuardIs { value: VReg, expected: i64, exit: ExitIndex },
     /// `dst = obj[index]` (new reference): inline for an exact list and 0 <= index < len,
     /// else `slow(obj, index)`; leaves through `exit` on NULL.
     ListGetItem { dst: VReg, obj: VReg, index: VReg, slow: Callee, exit: Option<ExitIndex> },
@@ -299,6 +301,7 @@ impl Inst {
             Inst::ExitIfZero { value, .. }
             | Inst::ExitIfNegative { value, .. }
             | Inst::GuardFunction { value, .. }
+            | Inst::GuardIs { value, .. }
             | Inst::ExitIfNullWithError { value, .. }
             | Inst::Truth { value, .. } => vec![*value],
             Inst::IntArith { a, b, .. } => std::iter::once(*a).chain(src(b)).collect(),
@@ -347,6 +350,7 @@ impl Inst {
             Inst::ExitIfZero { exit, .. }
             | Inst::ExitIfNegative { exit, .. }
             | Inst::GuardFunction { exit, .. }
+            | Inst::GuardIs { exit, .. }
             | Inst::ExitIfNullWithError { exit, .. }
             | Inst::ExitIfTracing { exit }
             | Inst::Truth { exit, .. }
@@ -477,6 +481,7 @@ impl fmt::Display for InstText<'_> {
                 write!(f, "{dst} = load_global {name:#x} in {globals}, {builtins}")
             }
             Inst::GuardFunction { value, exit, .. } => write!(f, "exit {exit} unless {value} is the inlined function"),
+            Inst::GuardIs { value, expected, exit } => write!(f, "exit {exit} unless {value} is {expected:#x}"),
             Inst::SetBoundFlag { local, bound } => write!(f, "bound_flag local {local} = {bound}"),
             Inst::BoxIfBound { dst, value, flag, callee, exit } => {
                 write!(f, "{dst} = {flag} ? call {}({value}) : 0{}", callee.name, or_exit(exit))

@@ -78,6 +78,85 @@ fn is_odd_integer(x: f64) -> bool {
     x.abs() % 2.0 == 1.0
 }
 
+/// A `math` function of a float (`hir::MathFn` by index), as CPython's `math_1` computes it
+/// with the same C library; a NaN from a number or an infinity from a finite number (a
+/// domain error or an overflow the interpreter raises) gives `FLOAT_DEOPT`.
+pub extern "C" fn rjit_rt_math_1(func: u64, bits: u64) -> u64 {
+    use crate::hir::MathFn;
+    const FUNCS: [MathFn; 11] = [
+        MathFn::Sqrt,
+        MathFn::Exp,
+        MathFn::Log,
+        MathFn::Log2,
+        MathFn::Log10,
+        MathFn::Sin,
+        MathFn::Cos,
+        MathFn::Tan,
+        MathFn::Atan,
+        MathFn::Tanh,
+        MathFn::Fabs,
+    ];
+    let x = f64::from_bits(bits);
+    let Some(f) = FUNCS.get(func as usize) else { return FLOAT_DEOPT };
+    let r = match f {
+        MathFn::Sqrt => x.sqrt(),
+        MathFn::Exp => x.exp(),
+        MathFn::Log => x.ln(),
+        MathFn::Log2 => x.log2(),
+        MathFn::Log10 => x.log10(),
+        MathFn::Sin => x.sin(),
+        MathFn::Cos => x.cos(),
+        MathFn::Tan => x.tan(),
+        MathFn::Atan => x.atan(),
+        MathFn::Tanh => x.tanh(),
+        MathFn::Fabs => x.abs(),
+    };
+    if (r.is_nan() && !x.is_nan()) || (r.is_infinite() && x.is_finite()) {
+        return FLOAT_DEOPT;
+    }
+    r.to_bits()
+}
+
+/// The index of `func` for `rjit_rt_math_1`.
+pub fn math_fn_index(func: crate::hir::MathFn) -> i64 {
+    use crate::hir::MathFn::*;
+    match func {
+        Sqrt => 0,
+        Exp => 1,
+        Log => 2,
+        Log2 => 3,
+        Log10 => 4,
+        Sin => 5,
+        Cos => 6,
+        Tan => 7,
+        Atan => 8,
+        Tanh => 9,
+        Fabs => 10,
+    }
+}
+
+/// A float rounded to an int (`mode`: 0 floor, 1 ceil, 2 truncate), as `math.floor`,
+/// `math.ceil` and `int` make it; `i64::MIN` when the result is not a machine int (inf, NaN,
+/// beyond 64 bits; -2**63 itself too): the interpreter then makes it, or raises.
+pub extern "C" fn rjit_rt_float_to_int(mode: u64, bits: u64) -> i64 {
+    let x = f64::from_bits(bits);
+    let r = match mode {
+        0 => x.floor(),
+        1 => x.ceil(),
+        _ => x.trunc(),
+    };
+    if r > -9.223372036854775808e18 && r < 9.223372036854775808e18 {
+        r as i64
+    } else {
+        i64::MIN
+    }
+}
+
+/// `abs` of a machine int; `i64::MIN` (whose absolute value needs 65 bits) for `i64::MIN`.
+pub extern "C" fn rjit_rt_int_abs(v: i64) -> i64 {
+    v.checked_abs().unwrap_or(i64::MIN)
+}
+
 /// Python's `a ** b` on floats (`float_pow`).
 pub extern "C" fn rjit_rt_float_pow(a: u64, b: u64) -> u64 {
     float_pow(f64::from_bits(a), f64::from_bits(b)).map_or(FLOAT_DEOPT, f64::to_bits)

@@ -445,3 +445,38 @@ def test_calls_made_while_the_function_compiles_run_in_the_interpreter():
     gc.collect()
     assert results == [45]
     assert rjit.stats()["compiled"] == before + 1
+
+
+INTRINSIC_CALLS = [
+    "math.sqrt(a)", "math.exp(a)", "math.log(a)", "math.log2(a)", "math.log10(a)", "math.sin(a)",
+    "math.cos(a)", "math.tan(a)", "math.atan(a)", "math.tanh(a)", "math.fabs(a)", "math.floor(a)",
+    "math.ceil(a)", "math.isnan(a)", "math.isinf(a)", "abs(a)", "float(a)", "int(a)",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("call", INTRINSIC_CALLS)
+def test_builtin_and_math_calls_on_every_number(call):
+    # Compiled to machine code (or a C library call) on ints, floats and bools; domain errors,
+    # overflows and results beyond 64 bits redo the call in the interpreter.
+    source = f"import math\ndef f(a):\n    return {call}\n"
+    plain = make_function(source, "f")
+    assert "GuardIs" in rjit._rjit.dump_ir(plain.__code__, (1.5,), plain.__globals__)
+    for a in NUMBERS + [1e-300, -1e-300, 710.0, -745.5, 1e16, 2.0**63, -(2.0**63), 0.5, -0.5, 2.5]:
+        assert specialised_outcome(source, (a,)) == outcome(plain, (a,)), (call, a)
+
+
+def test_rebound_builtin_and_math_names_leave_for_the_interpreter():
+    source = "import math\ndef f(a):\n    return math.sqrt(a) + abs(a)\n"
+    ns = {}
+    f = rjit.jit(make_function(source, "f", ns))
+    assert f(4.0) == 6.0
+    ns["abs"] = lambda x: 100
+    assert f(4.0) == 102.0
+
+    class FakeMath:
+        sqrt = staticmethod(lambda x: -1.0)
+
+    ns["math"] = FakeMath
+    assert f(4.0) == 99.0
+    del ns["abs"]  # the builtin again
+    assert f(-4.0) == 3.0
