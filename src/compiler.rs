@@ -240,6 +240,7 @@ pub fn compile(
     code: &Bound<'_, PyAny>,
     args: Option<Vec<specialize::Kind>>,
     globals: Option<&Bound<'_, PyAny>>,
+    builtins: Option<&Bound<'_, PyAny>>,
 ) -> Result<Compiled, CompileError> {
     use crate::backend::current as target;
     use crate::lir::{lower, regalloc};
@@ -255,9 +256,7 @@ pub fn compile(
             let mut facts = specialize_facts(code, args).map_err(py_error)?;
             if let Some(globals) = globals {
                 inlined = inline_pure_calls(&mut generic, &mut facts, code, globals).map_err(py_error)?;
-                let (intrinsics, objects) = find_intrinsics(&generic, code, globals).map_err(py_error)?;
-                facts.intrinsics = intrinsics;
-                inlined.objects.extend(objects);
+                facts.intrinsics = find_intrinsics(&generic, code, globals, builtins).map_err(py_error)?;
             }
             let specialised = specialize::specialize(&generic, &facts);
             used_facts = Some(facts);
@@ -426,57 +425,84 @@ fn inline_pure_calls(
     Ok(inlining)
 }
 
+/// The builtins and `math` functions compiled as machine code, and the `math` module, as they
+/// were when rjit was imported (`remember_intrinsics`): compiling looks nothing up through
+/// Python (a patched `__import__` or module would see it), it compares objects with these.
+struct KnownIntrinsics {
+    math: Option<Py<PyAny>>,
+    /// (attribute of `math` or name of a builtin, object, what it computes)
+    functions: Vec<(&'static str, bool, Py<PyAny>, specialize::Intrinsic)>,
+}
+
+static KNOWN_INTRINSICS: std::sync::OnceLock<KnownIntrinsics> = std::sync::OnceLock::new();
+
+/// Records the intrinsics (at import, with the GIL held).
+pub fn remember_intrinsics(py: Python<'_>) {
+    use crate::hir::{MathFn, Rounding};
+    use specialize::Intrinsic;
+    let mut functions = Vec::new();
+    let math = py.import("math").ok();
+    if let Some(math) = &math {
+        let math_fns = [
+            ("sqrt", Intrinsic::Math(MathFn::Sqrt)),
+            ("exp", Intrinsic::Math(MathFn::Exp)),
+            ("log", Intrinsic::Math(MathFn::Log)),
+            ("log2", Intrinsic::Math(MathFn::Log2)),
+            ("log10", Intrinsic::Math(MathFn::Log10)),
+            ("sin", Intrinsic::Math(MathFn::Sin)),
+            ("cos", Intrinsic::Math(MathFn::Cos)),
+            ("tan", Intrinsic::Math(MathFn::Tan)),
+            ("atan", Intrinsic::Math(MathFn::Atan)),
+            ("tanh", Intrinsic::Math(MathFn::Tanh)),
+            ("fabs", Intrinsic::Math(MathFn::Fabs)),
+            ("floor", Intrinsic::Round(Rounding::Floor)),
+            ("ceil", Intrinsic::Round(Rounding::Ceil)),
+            ("isnan", Intrinsic::IsNan),
+            ("isinf", Intrinsic::IsInf),
+        ];
+        for (name, which) in math_fns {
+            if let Ok(f) = math.getattr(name) {
+                functions.push((name, true, f.unbind(), which));
+            }
+        }
+    }
+    if let Ok(builtins) = py.import("builtins") {
+        for (name, which) in [("abs", Intrinsic::Abs), ("float", Intrinsic::Float), ("int", Intrinsic::Int)] {
+            if let Ok(f) = builtins.getattr(name) {
+                functions.push((name, false, f.unbind(), which));
+            }
+        }
+    }
+    let _ = KNOWN_INTRINSICS.set(KnownIntrinsics { math: math.map(|m| m.into_any().unbind()), functions });
+}
+
 /// The calls of `func` of one argument whose callable is, at compile time, a builtin or
-/// `math` function compiled as machine code (`abs(x)` through a global, `math.sqrt(x)`
-/// through a global module), with the objects to keep alive (their addresses are guarded).
+/// `math` function compiled as machine code (`abs(x)` through a global or the builtins,
+/// `math.sqrt(x)` through a global that is the `math` module). Only dictionaries are read;
+/// the callable is checked at run time (the attribute may have been replaced).
 fn find_intrinsics(
     func: &Function,
     code: &Bound<'_, PyAny>,
     globals: &Bound<'_, PyAny>,
-) -> PyResult<(std::collections::HashMap<crate::hir::ValueId, specialize::IntrinsicCall>, Vec<Py<PyAny>>)> {
-    use crate::hir::{MathFn, Op, Rounding, ValueId};
-    use specialize::{Intrinsic, IntrinsicCall};
+    builtins: Option<&Bound<'_, PyAny>>,
+) -> PyResult<std::collections::HashMap<crate::hir::ValueId, specialize::IntrinsicCall>> {
+    use crate::hir::{Op, ValueId};
+    use specialize::IntrinsicCall;
     let py = code.py();
     let mut found = std::collections::HashMap::new();
-    let mut objects = Vec::new();
-    let Ok(globals) = globals.cast::<pyo3::types::PyDict>() else { return Ok((found, objects)) };
-    let math = py.import("math")?;
-    let builtins = py.import("builtins")?;
-    let mut known: Vec<(Bound<'_, PyAny>, Intrinsic)> = Vec::new();
-    let math_fns = [
-        ("sqrt", MathFn::Sqrt),
-        ("exp", MathFn::Exp),
-        ("log", MathFn::Log),
-        ("log2", MathFn::Log2),
-        ("log10", MathFn::Log10),
-        ("sin", MathFn::Sin),
-        ("cos", MathFn::Cos),
-        ("tan", MathFn::Tan),
-        ("atan", MathFn::Atan),
-        ("tanh", MathFn::Tanh),
-        ("fabs", MathFn::Fabs),
-    ];
-    for (name, f) in math_fns {
-        known.push((math.getattr(name)?, Intrinsic::Math(f)));
-    }
-    known.push((math.getattr("floor")?, Intrinsic::Round(Rounding::Floor)));
-    known.push((math.getattr("ceil")?, Intrinsic::Round(Rounding::Ceil)));
-    known.push((math.getattr("isnan")?, Intrinsic::IsNan));
-    known.push((math.getattr("isinf")?, Intrinsic::IsInf));
-    known.push((builtins.getattr("abs")?, Intrinsic::Abs));
-    known.push((builtins.getattr("float")?, Intrinsic::Float));
-    known.push((builtins.getattr("int")?, Intrinsic::Int));
-    // Globals, then the builtins the function's frames see.
-    let frame_builtins: Bound<'_, PyAny> = match globals.get_item("__builtins__")? {
-        Some(b) if b.is_instance_of::<pyo3::types::PyModule>() => b.getattr("__dict__")?,
-        Some(b) if b.is_instance_of::<pyo3::types::PyDict>() => b,
-        _ => builtins.getattr("__dict__")?,
+    let (Some(known), Ok(globals)) = (KNOWN_INTRINSICS.get(), globals.cast::<pyo3::types::PyDict>()) else {
+        return Ok(found);
     };
+    let builtins = builtins.and_then(|b| b.cast::<pyo3::types::PyDict>().ok());
+    // A global, else a builtin (as LOAD_GLOBAL finds it).
     let lookup = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
         if let Some(v) = globals.get_item(name)? {
             return Ok(Some(v));
         }
-        Ok(frame_builtins.get_item(name).ok())
+        match builtins {
+            Some(b) => b.get_item(name),
+            None => Ok(None),
+        }
     };
     let names: Vec<String> = code.getattr("co_names")?.extract()?;
     let defs: std::collections::HashMap<ValueId, Op> =
@@ -486,24 +512,30 @@ fn find_intrinsics(
         if args.len() != 1 || defs.get(method) != Some(&Op::Null) {
             continue;
         }
-        let object = match defs.get(callable) {
-            Some(Op::LoadGlobal { name }) => lookup(&names[*name as usize])?,
-            Some(Op::LoadAttr { obj, name }) => match defs.get(obj) {
-                Some(Op::LoadGlobal { name: module }) => match lookup(&names[*module as usize])? {
-                    Some(m) if m.is(&math) => math.getattr(names[*name as usize].as_str()).ok(),
+        let known_function = match defs.get(callable) {
+            // `abs(x)`: the object found must be the builtin itself.
+            Some(Op::LoadGlobal { name }) => match lookup(&names[*name as usize])? {
+                Some(object) => known.functions.iter().find(|(_, in_math, f, _)| !in_math && f.bind(py).is(&object)),
+                None => None,
+            },
+            // `math.sqrt(x)`: the global must be the math module; the attribute is guarded.
+            Some(Op::LoadAttr { obj, name }) => match (defs.get(obj), &known.math) {
+                (Some(Op::LoadGlobal { name: module }), Some(math)) => match lookup(&names[*module as usize])? {
+                    Some(m) if m.is(math.bind(py)) => {
+                        known.functions.iter().find(|(n, in_math, _, _)| *in_math && *n == names[*name as usize])
+                    }
                     _ => None,
                 },
                 _ => None,
             },
             _ => None,
         };
-        let Some(object) = object else { continue };
-        if let Some((known_object, which)) = known.iter().find(|(k, _)| k.is(&object)) {
-            found.insert(r, IntrinsicCall { which: *which, callable: known_object.as_ptr() as i64 });
-            objects.push(known_object.clone().unbind());
+        if let Some((_, _, object, which)) = known_function {
+            // Kept alive by KNOWN_INTRINSICS for the life of the process.
+            found.insert(r, IntrinsicCall { which: *which, callable: object.as_ptr() as i64 });
         }
     }
-    Ok((found, objects))
+    Ok(found)
 }
 
 /// Whether a code object takes exactly `nargs` positional arguments and has no other local
@@ -623,7 +655,10 @@ pub fn hir_with(
                 let inlined = match globals {
                     Some(globals) => {
                         let inlined = inline_pure_calls(&mut generic, &mut facts, code, globals)?;
-                        facts.intrinsics = find_intrinsics(&generic, code, globals)?.0;
+                        // The builtins of the code calling this (a debugging entry point).
+                        // SAFETY: a borrowed dict (or NULL), used while the GIL is held.
+                        let builtins = unsafe { Bound::from_borrowed_ptr_or_opt(code.py(), pyo3::ffi::PyEval_GetBuiltins()) };
+                        facts.intrinsics = find_intrinsics(&generic, code, globals, builtins.as_ref())?;
                         inlined
                     }
                     None => Inlining::default(),

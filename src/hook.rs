@@ -150,7 +150,8 @@ unsafe fn hot_call(
     let code = cpython::frame_code(frame);
     let args = cpython::frame_locals(frame);
     let globals = cpython::frame_globals(frame);
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state::on_hot(entry, code, args, globals))) {
+    let builtins = cpython::frame_builtins(frame);
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state::on_hot(entry, code, args, globals, builtins))) {
         ffi::PyErr_Clear();
         state::internal_error(entry, panic_message(&panic));
     }

@@ -443,20 +443,38 @@ pub unsafe fn entry_or_create<'a>(code: *mut ffi::PyObject) -> Option<&'a CodeEn
 /// # Safety
 /// `code` is the entry's live code object; `args` points at its frame's first `nargs` local
 /// slots (or is null); `globals` is the frame's globals (or null); GIL held.
-pub unsafe fn on_hot(entry: &CodeEntry, code: *mut ffi::PyObject, args: *const *mut ffi::PyObject, globals: *mut ffi::PyObject) {
+pub unsafe fn on_hot(
+    entry: &CodeEntry,
+    code: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    globals: *mut ffi::PyObject,
+    builtins: *mut ffi::PyObject,
+) {
     if entry.compiling.get() || entry.native().is_some() {
         return; // compiled or being compiled (this is a call from inside the compilation)
     }
+    // At shutdown modules are being torn down: what compiling looks up may be gone. The
+    // code left to run (finalizers) runs in the interpreter.
+    if crate::cpython::shim::rjit_shim_is_finalizing() != 0 {
+        return;
+    }
     entry.compiling.set(true);
-    on_hot_compile(entry, code, args, globals);
+    on_hot_compile(entry, code, args, globals, builtins);
     entry.compiling.set(false);
 }
 
 /// `on_hot` with the entry marked as being compiled.
-unsafe fn on_hot_compile(entry: &CodeEntry, code: *mut ffi::PyObject, args: *const *mut ffi::PyObject, globals: *mut ffi::PyObject) {
+unsafe fn on_hot_compile(
+    entry: &CodeEntry,
+    code: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    globals: *mut ffi::PyObject,
+    builtins: *mut ffi::PyObject,
+) {
     let py = pyo3::Python::assume_attached();
     let code = pyo3::Bound::from_borrowed_ptr(py, code);
     let globals = (!globals.is_null()).then(|| pyo3::Bound::from_borrowed_ptr(py, globals));
+    let builtins = (!builtins.is_null()).then(|| pyo3::Bound::from_borrowed_ptr(py, builtins));
     let kinds = if entry.generic_only.get() || args.is_null() || !options::specialise() {
         None
     } else {
@@ -464,7 +482,7 @@ unsafe fn on_hot_compile(entry: &CodeEntry, code: *mut ffi::PyObject, args: *con
             .ok()
             .map(|facts| (0..facts.nargs as usize).map(|i| crate::compiler::kind_of(*args.add(i))).collect())
     };
-    match crate::compiler::compile(&code, kinds, globals.as_ref()) {
+    match crate::compiler::compile(&code, kinds, globals.as_ref(), builtins.as_ref()) {
         Ok(compiled) => {
             stats::compiled(compiled.compile_time_us, compiled.size);
             if compiled.specialised {

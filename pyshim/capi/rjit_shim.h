@@ -67,6 +67,9 @@ void rjit_shim_before_raise_exit(PyThreadState *tstate);
  * PyFunction_SetAnnotations (dict or None only) refuses. Takes a new reference. */
 void rjit_shim_set_function_annotations(PyObject *func, PyObject *annotations);
 
+/* 1 once the interpreter is shutting down (modules are being torn down). */
+int rjit_shim_is_finalizing(void);
+
 /* 1 if an asynchronous exception (PyThreadState_SetAsyncExc) waits for this thread. */
 int rjit_shim_async_exc_pending(PyThreadState *tstate);
 

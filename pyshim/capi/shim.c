@@ -78,6 +78,8 @@ void rjit_shim_set_function_annotations(PyObject *func, PyObject *annotations) {
 
 int rjit_shim_async_exc_pending(PyThreadState *tstate) { return tstate->async_exc != NULL; }
 
+int rjit_shim_is_finalizing(void) { return _Py_IsFinalizing(); }
+
 int rjit_shim_code_has_loop(PyCodeObject *code) {
     /* The adaptive (quickened) code: specialised opcodes map back through _PyOpcode_Deopt,
      * and each instruction is followed by _PyOpcode_Caches[op] inline CACHE units. */

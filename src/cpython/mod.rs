@@ -123,6 +123,14 @@ pub unsafe fn frame_globals(frame: *mut InterpreterFrame) -> *mut ffi::PyObject 
     field(frame.cast(), shim::layout().frame_globals)
 }
 
+/// The frame's builtins dictionary (borrowed).
+///
+/// # Safety
+/// `frame` must be a live interpreter frame.
+pub unsafe fn frame_builtins(frame: *mut InterpreterFrame) -> *mut ffi::PyObject {
+    field(frame.cast(), shim::layout().frame_builtins)
+}
+
 /// The frame's `localsplus` array (arguments first).
 ///
 /// # Safety

@@ -47,6 +47,7 @@ extern "C" {
     pub fn rjit_shim_before_raise_exit(tstate: *mut ffi::PyThreadState);
     pub fn rjit_shim_async_exc_pending(tstate: *mut ffi::PyThreadState) -> std::ffi::c_int;
     pub fn rjit_shim_set_function_annotations(func: *mut ffi::PyObject, annotations: *mut ffi::PyObject);
+    pub fn rjit_shim_is_finalizing() -> c_int;
     pub fn rjit_shim_code_hints(code: *mut ffi::PyCodeObject, out: *mut u8, len: ffi::Py_ssize_t);
 }
 
