@@ -251,6 +251,43 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// The call of a list access's slow path (arguments loaded, rdi = the container): the
+    /// frame at code unit `at` (code it runs sees that line), holding a reference to the
+    /// container when the access borrows it. rax = the call's result.
+    fn list_slow_call(&mut self, slow: Callee, at: u32, borrowed: bool) {
+        let at = self.ctx.code_units + 2 * i64::from(at);
+        let field = self.ctx.layout.frame_prev_instr as i32;
+        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD at ; mov QWORD [rbx + field], rax);
+        if borrowed {
+            dynasm!(self.ops ; .arch x64 ; add QWORD [rdi], 1);
+        }
+        self.call_address(slow);
+    }
+
+    /// The slow path of a list store (a status result): the call, the reference a borrowed
+    /// container took dropped again, a failure leaving through `exit`.
+    fn list_store_slow_path(&mut self, obj: VReg, slow: Callee, exit: Option<u32>, at: u32, borrowed: bool) {
+        self.list_slow_call(slow, at, borrowed);
+        if !borrowed {
+            if let Some(e) = exit {
+                let label = self.exit_labels[e as usize];
+                dynasm!(self.ops ; .arch x64 ; test rax, rax ; js =>label);
+            }
+            return;
+        }
+        let failed = self.ops.new_dynamic_label();
+        let done = self.ops.new_dynamic_label();
+        dynasm!(self.ops ; .arch x64 ; test rax, rax ; js =>failed);
+        self.decref(obj, false, at);
+        dynasm!(self.ops ; .arch x64 ; jmp =>done ; =>failed);
+        self.decref(obj, false, at);
+        if let Some(e) = exit {
+            let label = self.exit_labels[e as usize];
+            dynasm!(self.ops ; .arch x64 ; jmp =>label);
+        }
+        dynasm!(self.ops ; .arch x64 ; =>done);
+    }
+
     /// The label of a float constant in the pool after the code.
     fn float_constant(&mut self, bits: i64) -> DynamicLabel {
         if let Some((_, l)) = self.float_constants.iter().find(|(b, _)| *b == bits) {
@@ -1103,7 +1140,7 @@ impl<'a> Emitter<'a> {
                 dynasm!(self.ops ; .arch x64 ; done:);
                 self.store(*dst, RAX);
             }
-            Inst::ListGetItem { dst, obj, index, slow, exit } => {
+            Inst::ListGetItem { dst, obj, index, slow, exit, at, borrowed } => {
                 let list_type = std::ptr::addr_of_mut!(pyo3_ffi::PyList_Type) as i64;
                 self.load_reg(RDI, *obj);
                 self.load_reg(6, *index);
@@ -1120,7 +1157,13 @@ impl<'a> Emitter<'a> {
                     ; jmp >done
                     ; slow:
                 );
-                self.call_address(*slow);
+                self.list_slow_call(*slow, *at, *borrowed);
+                if *borrowed {
+                    // The result waits in its own location while the reference is dropped.
+                    self.store(*dst, RAX);
+                    self.decref(*obj, false, *at);
+                    self.load_reg(RAX, *dst);
+                }
                 if let Some(e) = exit {
                     let label = self.exit_labels[*e as usize];
                     dynasm!(self.ops ; .arch x64 ; test rax, rax ; jz =>label);
@@ -1128,7 +1171,7 @@ impl<'a> Emitter<'a> {
                 dynasm!(self.ops ; .arch x64 ; done:);
                 self.store(*dst, RAX);
             }
-            Inst::ListSetItem { obj, index, value, float: true, slow, exit, .. } => {
+            Inst::ListSetItem { obj, index, value, float: true, slow, exit, at, borrowed } => {
                 // A float object that only the list references takes the new value in place:
                 // nothing else can see the change (floats have no weak references), and no
                 // object is made or freed. Otherwise the helper boxes the value and stores it.
@@ -1156,16 +1199,12 @@ impl<'a> Emitter<'a> {
                     ; jmp >done
                     ; slow:
                 );
-                self.call_address(*slow);
-                if let Some(e) = exit {
-                    let label = self.exit_labels[*e as usize];
-                    dynasm!(self.ops ; .arch x64 ; test rax, rax ; js =>label);
-                }
+                self.list_store_slow_path(*obj, *slow, *exit, *at, *borrowed);
                 dynasm!(self.ops ; .arch x64 ; done:);
             }
-            Inst::ListSetItem { obj, index, value, slow, exit, at, .. } => {
+            Inst::ListSetItem { obj, index, value, slow, exit, at, borrowed, .. } => {
                 let list_type = std::ptr::addr_of_mut!(pyo3_ffi::PyList_Type) as i64;
-                let at = self.ctx.code_units + 2 * i64::from(*at);
+                let at_address = self.ctx.code_units + 2 * i64::from(*at);
                 let field = self.ctx.layout.frame_prev_instr as i32;
                 self.load_reg(RDI, *obj);
                 self.load_reg(6, *index);
@@ -1185,16 +1224,20 @@ impl<'a> Emitter<'a> {
                     // Last: releasing the old item may run a destructor.
                     ; sub QWORD [rdi], 1
                     ; jnz >done
-                    ; mov rax, QWORD at
+                    ; mov rax, QWORD at_address
                     ; mov QWORD [rbx + field], rax
                 );
-                self.call_address(self.ctx.dealloc);
-                dynasm!(self.ops ; .arch x64 ; jmp >done ; slow:);
-                self.call_address(*slow);
-                if let Some(e) = exit {
-                    let label = self.exit_labels[*e as usize];
-                    dynasm!(self.ops ; .arch x64 ; test rax, rax ; js =>label);
+                if *borrowed {
+                    // The destructor sees the list referenced as the interpreter has it.
+                    self.load_reg(RCX, *obj);
+                    dynasm!(self.ops ; .arch x64 ; add QWORD [rcx], 1);
                 }
+                self.call_address(self.ctx.dealloc);
+                if *borrowed {
+                    self.decref(*obj, false, *at);
+                }
+                dynasm!(self.ops ; .arch x64 ; jmp >done ; slow:);
+                self.list_store_slow_path(*obj, *slow, *exit, *at, *borrowed);
                 dynasm!(self.ops ; .arch x64 ; done:);
             }
             Inst::CheckEvalBreaker { exit, resume } => {

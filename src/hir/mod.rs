@@ -522,11 +522,13 @@ pub enum Op {
     /// Sets local `local`'s bound flag (see `Function::bound_flags`).
     SetBound { local: u32, bound: bool },
     /// `obj[index]` for a machine int index: inline for an exact list and an index in range,
-    /// else as `GetItem` (with the index boxed).
-    GetItemInt { obj: ValueId, index: ValueId },
+    /// else as `GetItem` (with the index boxed). `borrowed`: the reference to `obj` the
+    /// interpreter would hold on its stack meanwhile is taken only around code that may run
+    /// Python (the slow path, a destructor), where it can be seen (see `clean_up`).
+    GetItemInt { obj: ValueId, index: ValueId, borrowed: bool },
     /// `obj[index] = value` for a machine int index, likewise. No result.
     /// `obj[index] = value` with a machine int index; `value` is an object or an `F64`.
-    SetItemInt { obj: ValueId, index: ValueId, value: ValueId },
+    SetItemInt { obj: ValueId, index: ValueId, value: ValueId, borrowed: bool },
 }
 
 impl Op {
@@ -580,8 +582,8 @@ impl Op {
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![*it, *index],
             CheckFlag { .. } | SetBound { .. } => vec![],
             BoxIfBound { value, .. } => vec![*value],
-            GetItemInt { obj, index } => vec![*obj, *index],
-            SetItemInt { obj, index, value } => vec![*obj, *index, *value],
+            GetItemInt { obj, index, .. } => vec![*obj, *index],
+            SetItemInt { obj, index, value, .. } => vec![*obj, *index, *value],
         }
     }
 
@@ -634,8 +636,8 @@ impl Op {
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![it, index],
             CheckFlag { .. } | SetBound { .. } => vec![],
             BoxIfBound { value, .. } => vec![value],
-            GetItemInt { obj, index } => vec![obj, index],
-            SetItemInt { obj, index, value } => vec![obj, index, value],
+            GetItemInt { obj, index, .. } => vec![obj, index],
+            SetItemInt { obj, index, value, .. } => vec![obj, index, value],
         }
     }
 

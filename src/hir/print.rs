@@ -189,8 +189,12 @@ impl fmt::Display for OpText<'_> {
             ClearLocal { local } => write!(f, "ClearLocal {local}"),
             CheckFlag { local } => write!(f, "CheckFlag local {local}"),
             SetBound { local, bound } => write!(f, "SetBound local {local} = {bound}"),
-            GetItemInt { obj, index } => write!(f, "GetItemInt {obj}[{index}]"),
-            SetItemInt { obj, index, value } => write!(f, "SetItemInt {obj}[{index}] = {value}"),
+            GetItemInt { obj, index, borrowed } => {
+                write!(f, "GetItemInt {obj}[{index}]{}", if *borrowed { " (borrowed)" } else { "" })
+            }
+            SetItemInt { obj, index, value, borrowed } => {
+                write!(f, "SetItemInt {obj}[{index}] = {value}{}", if *borrowed { " (borrowed)" } else { "" })
+            }
         }
     }
 }

@@ -945,7 +945,7 @@ impl<'a> Specializer<'a> {
             // Indexing with a machine int: no boxing of the index (lists inline).
             Op::GetItem { obj, key } if self.numeric_kind(*key) == Some(INT) => {
                 let index = self.machine(*key)?;
-                let new = Instr { op: Op::GetItemInt { obj: *obj, index }, ..instr.clone() };
+                let new = Instr { op: Op::GetItemInt { obj: *obj, index, borrowed: false }, ..instr.clone() };
                 self.generic(&new, e);
             }
             Op::SetItem { obj, key, value } if self.numeric_kind(*key) == Some(INT) => {
@@ -953,7 +953,7 @@ impl<'a> Specializer<'a> {
                 // A machine float is stored as is (no box when a float the list alone owns can
                 // take the new value in place).
                 let value = if self.unboxed_ty(*value) == Some(Type::F64) { self.map(*value) } else { *value };
-                let new = Instr { op: Op::SetItemInt { obj: *obj, index, value }, ..instr.clone() };
+                let new = Instr { op: Op::SetItemInt { obj: *obj, index, value, borrowed: false }, ..instr.clone() };
                 self.generic(&new, e);
             }
             _ => self.generic(instr, e),
@@ -1389,9 +1389,13 @@ fn cancel_reference_pairs(func: &mut Function) {
                     Op::Incref(w) | Op::XDecref(w) if *w == v => break,
                     op if consumed_operands(op).iter().any(|&k| op.operands().get(k) == Some(&v)) => break,
                     Op::StoreLocal { value, .. } if *value == v => break,
+                    // Indexing v itself: it takes the reference around whatever may run code
+                    // (it is made `borrowed` below).
+                    Op::GetItemInt { obj, index, .. } if *obj == v && *index != v => {}
+                    Op::SetItemInt { obj, index, value, .. } if *obj == v && *index != v && *value != v => {}
                     // Only machine operations: code that runs Python (or C code reading
                     // reference counts, `sys.getrefcount`) must see the interpreter's counts.
-                    op if !op.is_machine() && !matches!(op, Op::Incref(_) | Op::Decref(_)) => break,
+                    op if !op.is_machine() && !op.is_pure() && !matches!(op, Op::Incref(_) | Op::Decref(_)) => break,
                     _ => {}
                 }
                 let exits: Vec<ExitId> = instr.exit.into_iter().chain(match instr.op {
@@ -1411,6 +1415,12 @@ fn cancel_reference_pairs(func: &mut Function) {
                 i += 1;
                 continue;
             };
+            for k in i + 1..j {
+                match &mut func.blocks[b].instrs[k].op {
+                    Op::GetItemInt { obj, borrowed, .. } | Op::SetItemInt { obj, borrowed, .. } if *obj == v => *borrowed = true,
+                    _ => {}
+                }
+            }
             // Exits between the pair: v is no longer the stack's to release.
             for k in i + 1..j {
                 let Some(x) = func.blocks[b].instrs[k].exit else { continue };

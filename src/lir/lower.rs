@@ -325,7 +325,11 @@ impl Lowerer<'_> {
         let exit = instr.exit;
         // Code called from here may look at this frame's line (warnings, tracebacks).
         if let Some(e) = exit {
-            let sets_own_state = matches!(instr.op, Op::CheckBound { .. } | Op::CheckEvalBreaker { .. } | Op::CheckTracing);
+            // List indexing sets the frame's instruction in its slow paths only.
+            let sets_own_state = matches!(
+                instr.op,
+                Op::CheckBound { .. } | Op::CheckEvalBreaker { .. } | Op::CheckTracing | Op::GetItemInt { .. } | Op::SetItemInt { .. }
+            );
             if !sets_own_state && !instr.op.is_machine() {
                 out.push(Inst::SetPrevInstr { offset: self.func.exit(e).state.offset });
             }
@@ -751,11 +755,12 @@ impl Lowerer<'_> {
                 out.push(Inst::LoadBoundFlag { dst: flag, local: *local });
                 out.push(Inst::BoxIfBound { dst: dst(), value: reg(*value), flag, callee, exit });
             }
-            Op::GetItemInt { obj, index } => {
+            Op::GetItemInt { obj, index, borrowed } => {
                 let slow = callee!(runtime::rjit_rt_get_item_i64, "rjit_rt_get_item_i64");
-                out.push(Inst::ListGetItem { dst: dst(), obj: reg(*obj), index: reg(*index), slow, exit });
+                let (obj, index, at, borrowed) = (reg(*obj), reg(*index), instr.at, *borrowed);
+                out.push(Inst::ListGetItem { dst: dst(), obj, index, slow, exit, at, borrowed });
             }
-            Op::SetItemInt { obj, index, value } => {
+            Op::SetItemInt { obj, index, value, borrowed } => {
                 let float = self.func.type_of(*value) == Type::F64;
                 let slow = if float {
                     callee!(runtime::rjit_rt_set_item_f64, "rjit_rt_set_item_f64", int)
@@ -763,7 +768,7 @@ impl Lowerer<'_> {
                     callee!(runtime::rjit_rt_set_item_i64, "rjit_rt_set_item_i64", int)
                 };
                 let (obj, index, value) = (reg(*obj), reg(*index), reg(*value));
-                out.push(Inst::ListSetItem { obj, index, value, float, slow, exit, at: instr.at });
+                out.push(Inst::ListSetItem { obj, index, value, float, slow, exit, at: instr.at, borrowed: *borrowed });
             }
             other => unreachable!("generic operation {other:?} in machine_instr"),
         }

@@ -152,13 +152,25 @@ pub enum Inst {
     GuardIs { value: VReg, expected: i64, exit: ExitIndex },
     /// `dst = obj[index]` (new reference): inline for an exact list and 0 <= index < len,
     /// else `slow(obj, index)`; leaves through `exit` on NULL.
-    ListGetItem { dst: VReg, obj: VReg, index: VReg, slow: Callee, exit: Option<ExitIndex> },
+    /// `dst = obj[index]`, inline for exact lists. `borrowed`: take a reference to `obj`
+    /// around the slow path (see `hir::Op::GetItemInt`). `at`: the frame's instruction while
+    /// the slow path runs.
+    ListGetItem { dst: VReg, obj: VReg, index: VReg, slow: Callee, exit: Option<ExitIndex>, at: u32, borrowed: bool },
     /// `obj[index] = value`: inline for an exact list and 0 <= index < len (the old item is
     /// released, the frame's instruction at code unit `at`), else `slow(obj, index, value)`
     /// (a C int status); leaves through `exit` on failure.
     /// `obj[index] = value`, inline for exact lists. With `float`, `value` is a machine float:
     /// a float object only the list holds takes it in place, else it is boxed.
-    ListSetItem { obj: VReg, index: VReg, value: VReg, float: bool, slow: Callee, exit: Option<ExitIndex>, at: u32 },
+    ListSetItem {
+        obj: VReg,
+        index: VReg,
+        value: VReg,
+        float: bool,
+        slow: Callee,
+        exit: Option<ExitIndex>,
+        at: u32,
+        borrowed: bool,
+    },
 }
 
 /// A jump target with the values for its parameters.
