@@ -1159,10 +1159,11 @@ impl<'a> Emitter<'a> {
                 );
                 self.list_slow_call(*slow, *at, *borrowed);
                 if *borrowed {
-                    // The result waits in its own location while the reference is dropped.
-                    self.store(*dst, RAX);
+                    // The result waits on the stack while the reference is dropped (not in
+                    // its own location: that may be the container's, which dies here).
+                    dynasm!(self.ops ; .arch x64 ; push rax ; push rax);
                     self.decref(*obj, false, *at);
-                    self.load_reg(RAX, *dst);
+                    dynasm!(self.ops ; .arch x64 ; pop rax ; pop rax);
                 }
                 if let Some(e) = exit {
                     let label = self.exit_labels[*e as usize];

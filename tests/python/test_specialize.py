@@ -480,3 +480,80 @@ def test_rebound_builtin_and_math_names_leave_for_the_interpreter():
     assert f(4.0) == 99.0
     del ns["abs"]  # the builtin again
     assert f(-4.0) == 3.0
+
+
+BORROWED_LISTS = """
+import sys
+seen = []
+TARGET = []
+
+class Spy(list):
+    def __getitem__(self, i):
+        seen.append(("get", sys.getrefcount(self)))
+        return list.__getitem__(self, i)
+
+    def __setitem__(self, i, v):
+        seen.append(("set", sys.getrefcount(self)))
+        list.__setitem__(self, i, v)
+
+class Dies:
+    def __del__(self):
+        seen.append(("del", sys.getrefcount(TARGET[0])))
+
+def f(lst, n):
+    s = 0
+    for i in range(n):
+        s += lst[i]
+        lst[i] = i * 2
+    return s
+
+def g(lst, n):
+    for i in range(n):
+        lst[i] = i
+    return len(lst)
+"""
+
+
+def test_list_accesses_show_the_interpreters_reference_counts_to_code_they_run():
+    # Compiled list indexing does not hold a reference to the list around the inline access;
+    # __getitem__/__setitem__ of a subclass and destructors of replaced items must still see
+    # the count the interpreter shows (its value stack holds the list meanwhile).
+    outcomes = []
+    for compile_it in (False, True):
+        ns = {}
+        make_function(BORROWED_LISTS, "f", ns)
+        f, g = ns["f"], ns["g"]
+        spy = ns["Spy"]([1, 2, 3, 4])
+        plain_list = [5, 6, 7]
+        dying = [ns["Dies"]() for _ in range(3)]
+        ns["TARGET"].append(dying)
+        # Both runs with the hook installed (with it, CPython copies call arguments into the
+        # callee's frame instead of moving them: one more reference, compiled or not); the
+        # reference run keeps f and g in the interpreter.
+        if not compile_it:
+            f, g = rjit.nojit(f), rjit.nojit(g)
+        rjit.enable(threshold=0)
+        try:
+            result = (f(spy, 4), f(plain_list, 3), g(dying, 3), list(spy), plain_list)
+        finally:
+            rjit.disable()
+        ns["TARGET"].clear()
+        outcomes.append((result, list(ns["seen"])))
+    assert outcomes[0] == outcomes[1]
+    assert [kind for kind, _ in outcomes[1][1]].count("del") == 3
+    assert rjit.info(f).state == "compiled"
+
+
+def test_indexing_other_containers_keeps_reference_counts_exact():
+    # Tuples and dicts take the slow path of compiled indexing, which holds a reference to
+    # the container around the call; the item and the container must end as they started.
+    f = rjit.jit(make_function("def f(t, i):\n    x = t[i]\n    return x\n", "f"))
+    item = object()
+    t = (item, 1)
+    d = {0: item}
+    before = (sys.getrefcount(item), sys.getrefcount(t), sys.getrefcount(d))
+    for _ in range(1000):
+        assert f(t, 0) is item
+        assert f(d, 0) is item
+        assert f([item], 0) is item
+    assert (sys.getrefcount(item), sys.getrefcount(t), sys.getrefcount(d)) == before
