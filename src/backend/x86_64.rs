@@ -1266,6 +1266,12 @@ impl<'a> Emitter<'a> {
     /// Python's int operators on 64-bit machine ints; a result Python would make a big int
     /// (or an exception) leaves through `exit`.
     fn int_arith(&mut self, op: IntOp, dst: VReg, a: VReg, b: Src, exit: Option<u32>) -> Result<(), EmitError> {
+        // A constant first operand of a commutative operator becomes the immediate (`3 * x`).
+        let commutative = matches!(op, IntOp::Add | IntOp::Mul | IntOp::And | IntOp::Or | IntOp::Xor);
+        let (a, b) = match (self.func.constants.get(&a), b) {
+            (Some(&c), Src::Reg(r)) if commutative && !self.func.constants.contains_key(&r) => (r, Src::Imm(c)),
+            _ => (a, b),
+        };
         // The second operand straight from its register when it has one.
         let rb = match b {
             Src::Reg(r) => self.gpr(r),
@@ -1277,11 +1283,18 @@ impl<'a> Emitter<'a> {
             // allocator keeps it apart from every value an exit reads, so a failed check
             // leaves the operands intact).
             let w = self.gpr(dst).filter(|&d| Some(d) != rb).unwrap_or(RAX);
-            self.load_reg(w, a);
             let imm = match b {
                 Src::Imm(i) => i32::try_from(i).ok(),
                 Src::Reg(_) => None,
             };
+            // imul has a three-operand form: no copy of a first.
+            let three_operand = match (op, imm, self.gpr(a)) {
+                (IntOp::Mul, Some(_), Some(ra)) => Some(ra),
+                _ => None,
+            };
+            if three_operand.is_none() {
+                self.load_reg(w, a);
+            }
             let overflow = if matches!(op, IntOp::Add | IntOp::Sub | IntOp::Mul) && exit.is_some() {
                 Some(self.exit_label(exit)?)
             } else {
@@ -1294,7 +1307,10 @@ impl<'a> Emitter<'a> {
                     IntOp::Xor => dynasm!(self.ops ; .arch x64 ; xor Rq(w), i),
                     IntOp::Add => dynasm!(self.ops ; .arch x64 ; add Rq(w), i),
                     IntOp::Sub => dynasm!(self.ops ; .arch x64 ; sub Rq(w), i),
-                    _ => dynasm!(self.ops ; .arch x64 ; imul Rq(w), Rq(w), i),
+                    _ => {
+                        let source = three_operand.unwrap_or(w);
+                        dynasm!(self.ops ; .arch x64 ; imul Rq(w), Rq(source), i)
+                    }
                 }
             } else {
                 let y = match rb {
@@ -1319,29 +1335,28 @@ impl<'a> Emitter<'a> {
             self.store(dst, w);
             return Ok(());
         }
-        self.load_reg(RAX, a);
-        let by_power_of_two = matches!(op, IntOp::FloorDiv | IntOp::Mod) && power_of_two(b).is_some();
-        if !by_power_of_two {
-            self.load(RCX, b);
+        // By a power of two, floor division is an arithmetic shift and the floor modulo a
+        // mask, exactly (neither can fail): in the result's register.
+        if let (IntOp::FloorDiv | IntOp::Mod, Some(k)) = (op, power_of_two(b)) {
+            let w = self.gpr(dst).unwrap_or(RAX);
+            self.load_reg(w, a);
+            if op == IntOp::FloorDiv {
+                dynasm!(self.ops ; .arch x64 ; sar Rq(w), k as i8);
+            } else {
+                let mask = (1i64 << k) - 1;
+                match i32::try_from(mask) {
+                    Ok(m) => dynasm!(self.ops ; .arch x64 ; and Rq(w), m),
+                    Err(_) => dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD mask ; and Rq(w), rcx),
+                }
+            }
+            self.store(dst, w);
+            return Ok(());
         }
+        self.load_reg(RAX, a);
+        self.load(RCX, b);
         match op {
             IntOp::And | IntOp::Or | IntOp::Xor | IntOp::Add | IntOp::Sub | IntOp::Mul => {
                 return Err(EmitError::Assembler(format!("{op:?} is emitted in two-address form")));
-            }
-            // By a power of two, floor division is an arithmetic shift and the floor modulo a
-            // mask, exactly (no exit: neither can fail).
-            IntOp::FloorDiv | IntOp::Mod if power_of_two(b).is_some() => {
-                let k = power_of_two(b).unwrap_or(0);
-                if op == IntOp::FloorDiv {
-                    dynasm!(self.ops ; .arch x64 ; sar rax, k as i8);
-                } else {
-                    let mask = (1i64 << k) - 1;
-                    if let Ok(m) = i32::try_from(mask) {
-                        dynasm!(self.ops ; .arch x64 ; and rax, m);
-                    } else {
-                        dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD mask ; and rax, rcx);
-                    }
-                }
             }
             IntOp::FloorDiv | IntOp::Mod => {
                 // Zero divisors raise; MIN // -1 overflows (and idiv would fault): both leave.
