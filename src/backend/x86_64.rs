@@ -1554,6 +1554,11 @@ impl<'a> Emitter<'a> {
         }
         self.in_stub = true;
         let exit: &Exit = &self.func.exits[x];
+        // References the compiled code did not take for stack values: taken now, first.
+        for &r in &exit.borrowed {
+            self.load_reg(RAX, r);
+            dynasm!(self.ops ; .arch x64 ; add QWORD [rax], 1);
+        }
         if let Some(index) = exit.deopt_index {
             let code = self.ctx.code_object;
             dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD code ; mov esi, index as i32);

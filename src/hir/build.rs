@@ -207,6 +207,7 @@ impl<'a> Builder<'a> {
             state: FrameState { offset, locals: state.locals.clone(), stack: state.stack.clone() },
             release,
             range_positions: Vec::new(),
+            borrowed: Vec::new(),
         });
         ExitId(self.func.exits.len() as u32 - 1)
     }

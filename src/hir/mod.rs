@@ -744,6 +744,10 @@ pub struct Exit {
     /// Range iterators on the stack whose position lives in a machine value: (iterator,
     /// position) written back before the frame is handed over.
     pub range_positions: Vec<(ValueId, ValueId)>,
+    /// Stack values the exit does not own (the reference counting around them was cancelled
+    /// while compiled code runs): it takes a reference to each, once per entry, before the
+    /// frame is handed over.
+    pub borrowed: Vec<ValueId>,
 }
 
 /// An instruction: an operation, its result, and the exit it takes when it fails.

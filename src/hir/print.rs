@@ -249,6 +249,9 @@ impl fmt::Display for ExitText<'_> {
         for (it, index) in &exit.range_positions {
             write!(f, " position {it}={index}")?;
         }
+        if !exit.borrowed.is_empty() {
+            write!(f, " borrowed [{}]", list(&exit.borrowed))?;
+        }
         Ok(())
     }
 }

@@ -646,6 +646,7 @@ impl<'a> Specializer<'a> {
             state: FrameState { offset: 0, locals: entry.locals_in.clone(), stack: vec![] },
             release: vec![],
             range_positions: vec![],
+            borrowed: vec![],
         });
         let mut guards = Vec::new();
         for instr in &entry.instrs {
@@ -1398,18 +1399,8 @@ fn cancel_reference_pairs(func: &mut Function) {
                     op if !op.is_machine() && !op.is_pure() && !matches!(op, Op::Incref(_) | Op::Decref(_)) => break,
                     _ => {}
                 }
-                let exits: Vec<ExitId> = instr.exit.into_iter().chain(match instr.op {
-                    Op::CheckEvalBreaker { resume } => Some(resume),
-                    _ => None,
-                }).collect();
-                // An exit holding v on its stack needs that reference, unless it also
-                // releases v (then the pair's is the one released, and it drops that).
-                if exits.iter().any(|x| {
-                    let exit = &func.exits[x.index()];
-                    exit.state.stack.contains(&v) && !exit.release.contains(&v)
-                }) {
-                    break;
-                }
+                // An exit holding v on its stack (without releasing it) then takes its own
+                // reference (`Exit::borrowed`); one releasing v drops the pair's instead.
             }
             let Some(j) = partner else {
                 i += 1;
@@ -1421,18 +1412,37 @@ fn cancel_reference_pairs(func: &mut Function) {
                     _ => {}
                 }
             }
-            // Exits between the pair: v is no longer the stack's to release.
+            // Exits between the pair: v is no longer the stack's to release; an exit holding it
+            // on its stack takes a reference of its own.
             for k in i + 1..j {
-                let Some(x) = func.blocks[b].instrs[k].exit else { continue };
-                if let Some(at) = func.exits[x.index()].release.iter().position(|r| *r == v) {
+                let instr = &func.blocks[b].instrs[k];
+                let resume = match instr.op {
+                    Op::CheckEvalBreaker { resume } => Some(resume),
+                    _ => None,
+                };
+                for (is_resume, x) in [(false, instr.exit), (true, resume)] {
+                    let Some(x) = x else { continue };
                     let mut exit = func.exits[x.index()].clone();
-                    exit.release.remove(at);
+                    if let Some(at) = exit.release.iter().position(|r| *r == v) {
+                        exit.release.remove(at);
+                    } else if exit.state.stack.contains(&v) {
+                        exit.borrowed.push(v);
+                    } else {
+                        continue;
+                    }
                     func.exits.push(exit);
-                    func.blocks[b].instrs[k].exit = Some(ExitId(func.exits.len() as u32 - 1));
+                    let new = ExitId(func.exits.len() as u32 - 1);
+                    let instr = &mut func.blocks[b].instrs[k];
+                    match (&mut instr.op, is_resume) {
+                        (Op::CheckEvalBreaker { resume }, true) => *resume = new,
+                        _ => instr.exit = Some(new),
+                    }
                 }
             }
             func.blocks[b].instrs.remove(j);
             func.blocks[b].instrs.remove(i);
+            // An enclosing pair (e.g. `x[i] -= ...` copies the container) may cancel now.
+            i = 0;
         }
     }
 }

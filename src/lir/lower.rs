@@ -299,6 +299,7 @@ impl Lowerer<'_> {
                 .collect(),
             deopt_index: (exit.kind == ExitKind::Deopt).then_some(id as u32),
             range_positions: exit.range_positions.iter().map(|(it, index)| (reg(*it), reg(*index))).collect(),
+            borrowed: exit.borrowed.iter().filter(|v| self.func.type_of(**v).is_object_like()).map(|v| reg(*v)).collect(),
         }
     }
 

@@ -220,6 +220,8 @@ pub struct Exit {
     pub deopt_index: Option<u32>,
     /// Range iterators whose position is in a register: (iterator, position) stored back.
     pub range_positions: Vec<(VReg, VReg)>,
+    /// Stack objects the exit takes a reference to (see `hir::Exit::borrowed`).
+    pub borrowed: Vec<VReg>,
 }
 
 /// A function in LIR.
@@ -395,6 +397,7 @@ impl Exit {
             .chain(self.stack.iter().map(|(r, _)| *r))
             .chain(self.locals.iter().map(|(_, r, _, _)| *r))
             .chain(self.range_positions.iter().flat_map(|(it, index)| [*it, *index]))
+            .chain(self.borrowed.iter().copied())
             .collect()
     }
 }

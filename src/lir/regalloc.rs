@@ -378,6 +378,7 @@ mod tests {
             locals: vec![],
             deopt_index: None,
             range_positions: vec![],
+            borrowed: vec![],
         };
         let func = Func { name: "t".into(), blocks: vec![block], exits: vec![exit], nregs: 8, nlocalsplus: 8, float_regs: vec![], constants: Default::default() };
         let alloc = allocate(&func, 2, 2, 0);

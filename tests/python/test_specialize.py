@@ -557,3 +557,24 @@ def test_indexing_other_containers_keeps_reference_counts_exact():
         assert f(d, 0) is item
         assert f([item], 0) is item
     assert (sys.getrefcount(item), sys.getrefcount(t), sys.getrefcount(d)) == before
+
+
+def test_exits_take_their_own_reference_to_stack_values_compiled_code_borrowed():
+    # `lst[i] -= ...` keeps the list on the value stack for the store; compiled code does not
+    # count that reference, so an exit there (an int item failing the profiled float guard)
+    # takes it itself. Results and the list's reference count must be the interpreter's.
+    source = "def f(lst, x):\n    for i in range(len(lst)):\n        lst[i] -= x * 2.0\n    return lst\n"
+    warmed = make_function(source, "f")
+    for _ in range(100):
+        warmed([1.5, 2.5], 0.25)
+    assert "borrowed [" in rjit._rjit.dump_ir(warmed.__code__, ([1.5, 2.5], 0.25), warmed.__globals__)
+    compiled = rjit.jit(warmed)
+    plain = make_function(source, "f")
+    for items in ([1.5, 2.5, 3.5], [1.5, 2, 3.5], [7, 1.5], [1.5, "x"], [2**70, 1.5]):
+        assert outcome(compiled, (list(items), 0.5)) == outcome(plain, (list(items), 0.5)), items
+    lst = [1.5, 2, 3.5]
+    before = sys.getrefcount(lst)
+    for _ in range(300):
+        lst[1] = 2  # an int again: every call deopts at it
+        compiled(lst, 0.0)
+    assert sys.getrefcount(lst) == before
