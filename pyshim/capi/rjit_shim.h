@@ -39,6 +39,7 @@ typedef struct {
     uint32_t dict_version;        /* PyDictObject.ma_version_tag (a uint64) */
     uint32_t long_digits;         /* PyLongObject.ob_digit (3.11: sign and size in ob_size) */
     uint32_t function_code;       /* PyFunctionObject.func_code */
+    uint32_t module_dict;         /* PyModuleObject.md_dict */
 } rjit_layout;
 
 const rjit_layout *rjit_shim_layout(void);

@@ -5,6 +5,7 @@
 
 #include "internal/pycore_frame.h"
 #include "internal/pycore_interp.h"
+#include "internal/pycore_moduleobject.h"
 #define NEED_OPCODE_TABLES /* _PyOpcode_Deopt and _PyOpcode_Caches, static in 3.11 */
 #include "internal/pycore_opcode.h"
 #undef NEED_OPCODE_TABLES
@@ -37,6 +38,7 @@ static const rjit_layout layout = {
     .dict_version = offsetof(PyDictObject, ma_version_tag),
     .long_digits = offsetof(PyLongObject, ob_digit),
     .function_code = offsetof(PyFunctionObject, func_code),
+    .module_dict = offsetof(PyModuleObject, md_dict),
 };
 
 _Static_assert(sizeof(((PyThreadState *)0)->cframe->use_tracing) == 1, "use_tracing is read as a byte");

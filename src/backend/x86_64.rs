@@ -1118,6 +1118,40 @@ impl<'a> Emitter<'a> {
                 dynasm!(self.ops ; .arch x64 ; done:);
                 self.store(*dst, RAX);
             }
+            Inst::LoadModuleAttr { dst, obj, name, cache, slow } => {
+                // The cache's value while the object is the module it saw (a module: the
+                // cache never holds anything else, but its address could be reused) and the
+                // module's dict has the version it saw; else the lookup.
+                let module_type = std::ptr::addr_of_mut!(pyo3_ffi::PyModule_Type) as i64;
+                let (dict_field, version) = (self.ctx.layout.module_dict as i32, self.ctx.layout.dict_version as i32);
+                let (name, cache) = (*name, *cache);
+                self.load_reg(RDI, *obj);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rdx, QWORD cache
+                    ; cmp rdi, QWORD [rdx]
+                    ; jne >slow
+                    ; mov rax, QWORD module_type
+                    ; cmp rax, QWORD [rdi + 8]
+                    ; jne >slow
+                    ; mov rax, QWORD [rdi + dict_field]
+                    ; test rax, rax
+                    ; jz >slow
+                    ; mov rax, QWORD [rax + version]
+                    ; cmp rax, QWORD [rdx + 8]
+                    ; jne >slow
+                    ; mov rax, QWORD [rdx + 16]
+                    ; test rax, rax
+                    ; jz >slow
+                    ; add QWORD [rax], 1
+                    ; jmp >done
+                    ; slow:
+                    ; mov rsi, QWORD name
+                );
+                self.call_address(*slow);
+                dynasm!(self.ops ; .arch x64 ; done:);
+                self.store(*dst, RAX);
+            }
             Inst::LoadBoundFlag { dst, local } => {
                 let off = self.bound_flag_offset(*local);
                 dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + off]);

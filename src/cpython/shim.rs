@@ -33,6 +33,7 @@ pub struct Layout {
     pub dict_version: u32,
     pub long_digits: u32,
     pub function_code: u32,
+    pub module_dict: u32,
 }
 
 extern "C" {
@@ -81,6 +82,7 @@ static LAYOUT: GilCell<Layout> = GilCell::new(Layout {
     dict_version: 0,
     long_digits: 0,
     function_code: 0,
+    module_dict: 0,
 });
 
 /// Copies the shim's layout; called once at module import, before the hook can run. Fails if

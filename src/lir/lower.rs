@@ -372,8 +372,11 @@ impl Lowerer<'_> {
                 // SAFETY: `attr_caches` has one entry per LoadAttr (see `attr_sites`).
                 let cache = unsafe { self.constants.attr_caches.add(self.attr_sites) } as i64;
                 self.attr_sites += 1;
-                let callee = callee!(runtime::rjit_rt_load_attr_cached, "rjit_rt_load_attr_cached");
-                self.call_checked(out, callee, vec![val(*obj), imm(name), imm(cache)], dst(), exit);
+                let slow = callee!(runtime::rjit_rt_load_attr_cached, "rjit_rt_load_attr_cached");
+                out.push(Inst::LoadModuleAttr { dst: dst(), obj: reg(*obj), name, cache, slow });
+                if let Some(exit) = exit {
+                    out.push(Inst::ExitIfZero { value: dst(), exit: exit.0 });
+                }
             }
             Op::StoreAttr { obj, name, value } => {
                 let name = self.constants.names[*name as usize];

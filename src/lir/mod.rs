@@ -146,6 +146,10 @@ pub enum Inst {
     /// `cache` (a `runtime::GlobalCache`) while both dicts have the versions it saw, else the
     /// `slow` lookup `(globals, builtins, name, cache)`.
     LoadGlobal { dst: VReg, globals: VReg, builtins: VReg, name: i64, cache: i64, slow: Callee },
+    /// `dst` = a new reference to `obj.name` (NULL with an exception on failure): the value in
+    /// `cache` (a `runtime::AttrCache`) while `obj` is the module it saw and its dict has the
+    /// version it saw, else the `slow` lookup `(obj, name, cache)`.
+    LoadModuleAttr { dst: VReg, obj: VReg, name: i64, cache: i64, slow: Callee },
     /// Exit unless `value` is the object at `func` whose code (at `code_offset`) is `code`.
     GuardFunction { value: VReg, func: i64, code: i64, code_offset: u32, exit: ExitIndex },
     /// Exit unless `value` is the object at `expected`.
@@ -281,6 +285,7 @@ impl Inst {
                 | Inst::ListSetItem { .. }
                 | Inst::BoxIfBound { .. }
                 | Inst::LoadGlobal { .. }
+                | Inst::LoadModuleAttr { .. }
         )
     }
 
@@ -326,6 +331,7 @@ impl Inst {
             Inst::RangeHasNext { it, index, .. } | Inst::RangeItem { it, index, .. } => vec![*it, *index],
             Inst::ListGetItem { obj, index, .. } => vec![*obj, *index],
             Inst::LoadGlobal { globals, builtins, .. } => vec![*globals, *builtins],
+            Inst::LoadModuleAttr { obj, .. } => vec![*obj],
             Inst::BoxIfBound { value, flag, .. } => vec![*value, *flag],
             Inst::ListSetItem { obj, index, value, .. } => vec![*obj, *index, *value],
         }
@@ -352,7 +358,8 @@ impl Inst {
             | Inst::ListGetItem { dst, .. }
             | Inst::BoxIfBound { dst, .. }
             | Inst::LoadBoundFlag { dst, .. }
-            | Inst::LoadGlobal { dst, .. } => Some(*dst),
+            | Inst::LoadGlobal { dst, .. }
+            | Inst::LoadModuleAttr { dst, .. } => Some(*dst),
             Inst::Call { ret, .. } => *ret,
             _ => None,
         }
@@ -492,6 +499,7 @@ impl fmt::Display for InstText<'_> {
             Inst::RangeHasNext { dst, it, index } => write!(f, "{dst} = range_has_next {it} at {index}"),
             Inst::RangeItem { dst, it, index } => write!(f, "{dst} = range_item {it} at {index}"),
             Inst::LoadBoundFlag { dst, local } => write!(f, "{dst} = bound_flag local {local}"),
+            Inst::LoadModuleAttr { dst, obj, name, .. } => write!(f, "{dst} = load_attr {obj}.{name:#x}"),
             Inst::LoadGlobal { dst, globals, builtins, name, .. } => {
                 write!(f, "{dst} = load_global {name:#x} in {globals}, {builtins}")
             }
