@@ -467,7 +467,16 @@ pub fn remember_intrinsics(py: Python<'_>) {
         }
     }
     if let Ok(builtins) = py.import("builtins") {
-        for (name, which) in [("abs", Intrinsic::Abs), ("float", Intrinsic::Float), ("int", Intrinsic::Int)] {
+        let builtin_fns = [
+            ("abs", Intrinsic::Abs),
+            ("float", Intrinsic::Float),
+            ("int", Intrinsic::Int),
+            ("bool", Intrinsic::Bool),
+            ("round", Intrinsic::Round(Rounding::HalfEven)),
+            ("min", Intrinsic::Min),
+            ("max", Intrinsic::Max),
+        ];
+        for (name, which) in builtin_fns {
             if let Ok(f) = builtins.getattr(name) {
                 functions.push((name, false, f.unbind(), which));
             }
@@ -509,7 +518,7 @@ fn find_intrinsics(
         func.blocks.iter().flat_map(|b| &b.instrs).filter_map(|i| Some((i.result?, i.op.clone()))).collect();
     for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
         let (Op::Call { method, callable, args, kwnames: None }, Some(r)) = (&instr.op, instr.result) else { continue };
-        if args.len() != 1 || defs.get(method) != Some(&Op::Null) {
+        if args.is_empty() || args.len() > 2 || defs.get(method) != Some(&Op::Null) {
             continue;
         }
         let known_function = match defs.get(callable) {
@@ -530,7 +539,7 @@ fn find_intrinsics(
             },
             _ => None,
         };
-        if let Some((_, _, object, which)) = known_function {
+        if let Some((_, _, object, which)) = known_function.filter(|f| f.3.arity() == args.len()) {
             // Kept alive by KNOWN_INTRINSICS for the life of the process.
             found.insert(r, IntrinsicCall { which: *which, callable: object.as_ptr() as i64 });
         }

@@ -166,6 +166,8 @@ pub enum Rounding {
     Floor,
     Ceil,
     Trunc,
+    /// To nearest, ties to even (`round(x)`).
+    HalfEven,
 }
 
 /// `BINARY_OP`'s operators, in CPython's `NB_*` order (the oparg).
@@ -486,6 +488,9 @@ pub enum Op {
     FloatToInt { rounding: Rounding, value: ValueId },
     /// `abs` of a machine int (I64); -2**63 leaves through the deopt exit.
     IntAbs(ValueId),
+    /// `if_true` if the machine bool `cond` is set, else `if_false` (machine values of type
+    /// `ty`).
+    Select { cond: ValueId, if_true: ValueId, if_false: ValueId, ty: Type },
     /// `float(x)` of an unboxed int, rounded as Python rounds; with `exact`, leaves through
     /// the exit unless the conversion is exact (|x| <= 2**53), for comparisons and `/`.
     IntToFloat { value: ValueId, exact: bool },
@@ -577,6 +582,7 @@ impl Op {
             Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) | GuardNonNegative(v) => vec![*v],
             GuardFunction { value, .. } | GuardIs { value, .. } => vec![*value],
             MathCall { value, .. } | FloatToInt { value, .. } | IntAbs(value) => vec![*value],
+            Select { cond, if_true, if_false, .. } => vec![*cond, *if_true, *if_false],
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![*lhs, *rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![*it, *index],
@@ -631,6 +637,7 @@ impl Op {
             Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) | GuardNonNegative(v) => vec![v],
             GuardFunction { value, .. } | GuardIs { value, .. } => vec![value],
             MathCall { value, .. } | FloatToInt { value, .. } | IntAbs(value) => vec![value],
+            Select { cond, if_true, if_false, .. } => vec![cond, if_true, if_false],
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![lhs, rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![it, index],
@@ -649,7 +656,7 @@ impl Op {
             self,
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | GuardType { .. } | Unbox { .. } | Box(_) | BoxIfBound { .. }
                 | IntBinary { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | IntCompare { .. }
-                | MathCall { .. } | FloatToInt { .. } | IntAbs(_)
+                | MathCall { .. } | FloatToInt { .. } | IntAbs(_) | Select { .. }
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
                 | RangeIndexNext(_) | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
                 | GuardIs { .. }
@@ -700,6 +707,7 @@ impl Op {
                 Some(Type::CBool)
             }
             Unbox { to, .. } => Some(*to),
+            Select { ty, .. } => Some(*ty),
             // LoadArg: arguments are always bound when a frame starts.
             _ => Some(Type::Object),
         }

@@ -174,6 +174,7 @@ impl fmt::Display for OpText<'_> {
             MathCall { func, value } => write!(f, "Math{func:?} {value}"),
             FloatToInt { rounding, value } => write!(f, "FloatToInt {rounding:?} {value}"),
             IntAbs(v) => write!(f, "IntAbs {v}"),
+            Select { cond, if_true, if_false, .. } => write!(f, "Select {cond} ? {if_true} : {if_false}"),
             IntToFloat { value, exact } => write!(f, "IntToFloat{} {value}", if *exact { " exact" } else { "" }),
             IntCompare { op, lhs, rhs } => write!(f, "IntCompare {} {lhs}, {rhs}", op.symbol()),
             FloatCompare { op, lhs, rhs } => write!(f, "FloatCompare {} {lhs}, {rhs}", op.symbol()),

@@ -76,6 +76,21 @@ pub enum Intrinsic {
     Float,
     /// The builtin `int` (the type).
     Int,
+    /// The builtin `bool` (the type).
+    Bool,
+    /// The builtins `min` / `max` of two numbers of the same kind.
+    Min,
+    Max,
+}
+
+impl Intrinsic {
+    /// How many arguments the compiled form takes.
+    pub fn arity(self) -> usize {
+        match self {
+            Intrinsic::Min | Intrinsic::Max => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// A call of an intrinsic: which, and the address of the callable (checked at run time).
@@ -90,7 +105,8 @@ fn intrinsic_kind(which: Intrinsic, arg: Kind) -> Option<Kind> {
     Some(match which {
         Intrinsic::Math(_) | Intrinsic::Float => FLOAT,
         Intrinsic::Round(_) | Intrinsic::Int => INT,
-        Intrinsic::IsNan | Intrinsic::IsInf => BOOL,
+        Intrinsic::IsNan | Intrinsic::IsInf | Intrinsic::Bool => BOOL,
+        Intrinsic::Min | Intrinsic::Max => return None,
         Intrinsic::Abs if arg == FLOAT => FLOAT,
         Intrinsic::Abs => INT,
     })
@@ -276,9 +292,13 @@ fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
                     Op::Compare { lhs, rhs, .. } => from_numbers(&[*lhs, *rhs], true, &|_| Some(BOOL)),
                     Op::Unary { op, value } => from_numbers(&[*value], true, &|n| unary_kind(*op, n[0])),
                     Op::Not(v) => from_numbers(&[*v], false, &|_| Some(BOOL)),
-                    Op::Call { args, .. } if args.len() == 1 && facts.intrinsics.contains_key(&r) => {
+                    Op::Call { args, .. } if facts.intrinsics.get(&r).is_some_and(|c| c.which.arity() == args.len()) => {
                         let which = facts.intrinsics[&r].which;
-                        from_numbers(args, true, &|n| intrinsic_kind(which, n[0]))
+                        from_numbers(args, true, &|n| match n {
+                            // min/max of two numbers of one kind is of that kind.
+                            [a, b] => (a == b).then_some(*a),
+                            _ => intrinsic_kind(which, n[0]),
+                        })
                     }
                     _ => match func.type_of(r) {
                         Type::Object | Type::MaybeNull => OTHER,
@@ -939,9 +959,23 @@ impl<'a> Specializer<'a> {
                 let call = self.intrinsics[&r];
                 // Still that builtin? Otherwise the interpreter makes the call.
                 e.effect(Op::GuardIs { value: self.map(*callable), expected: call.callable }, instr.deopt);
-                let arg = *args.first()?;
-                let (k, m) = (self.numeric_kind(arg)?, self.machine(arg)?);
-                self.intrinsic(r, call.which, k, m, instr, e)?;
+                if let (Intrinsic::Min | Intrinsic::Max, [a, b]) = (call.which, args.as_slice()) {
+                    // min keeps the first unless the second is smaller (max: larger), as the
+                    // builtins compare: NaN and equal values keep the first.
+                    let (k, ma, mb) = (self.numeric_kind(*a)?, self.machine(*a)?, self.machine(*b)?);
+                    let op = if call.which == Intrinsic::Min { CompareOp::Lt } else { CompareOp::Gt };
+                    let cond = if k == FLOAT {
+                        e.value(self, Op::FloatCompare { op, lhs: mb, rhs: ma }, None)
+                    } else {
+                        e.value(self, Op::IntCompare { op, lhs: mb, rhs: ma }, None)
+                    };
+                    let ty = self.out.values[ma.index()];
+                    self.define(r, Op::Select { cond, if_true: mb, if_false: ma, ty }, None, instr.exit, e);
+                } else {
+                    let arg = *args.first()?;
+                    let (k, m) = (self.numeric_kind(arg)?, self.machine(arg)?);
+                    self.intrinsic(r, call.which, k, m, instr, e)?;
+                }
             }
             // Indexing with a machine int: no boxing of the index (lists inline).
             Op::GetItem { obj, key } if self.numeric_kind(*key) == Some(INT) => {
@@ -1001,6 +1035,19 @@ impl<'a> Specializer<'a> {
                 (Op::MathCall { func, value: x }, deopt)
             }
             (Intrinsic::Round(rounding), FLOAT) => (Op::FloatToInt { rounding, value: m }, deopt),
+            (Intrinsic::Bool, BOOL) => {
+                self.subst.insert(r, m);
+                return Some(());
+            }
+            (Intrinsic::Bool, INT) => {
+                let zero = e.value(self, Op::ConstI64 { value: 0, origin: None }, None);
+                (Op::IntCompare { op: CompareOp::Ne, lhs: m, rhs: zero }, None)
+            }
+            (Intrinsic::Bool, _) => {
+                let zero = e.value(self, Op::ConstF64 { bits: 0, origin: None }, None);
+                (Op::FloatCompare { op: CompareOp::Ne, lhs: m, rhs: zero }, None)
+            }
+            (Intrinsic::Min | Intrinsic::Max, _) => return None,
             (Intrinsic::Int, FLOAT) => (Op::FloatToInt { rounding: super::Rounding::Trunc, value: m }, deopt),
             (Intrinsic::Round(_) | Intrinsic::Int, INT) | (Intrinsic::Float, FLOAT) => {
                 self.subst.insert(r, m);

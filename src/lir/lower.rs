@@ -692,12 +692,19 @@ impl Lowerer<'_> {
                     hir::Rounding::Floor => 0,
                     hir::Rounding::Ceil => 1,
                     hir::Rounding::Trunc => 2,
+                    hir::Rounding::HalfEven => 3,
                 };
                 out.push(Inst::Call { callee, args: vec![imm(mode), val(*value)], ret: Some(dst()) });
                 if let Some(e) = exit {
                     out.push(Inst::ExitIfEqual { value: dst(), imm: i64::MIN, exit: e });
                 }
             }
+            Op::Select { cond, if_true, if_false, .. } => out.push(Inst::Select {
+                dst: dst(),
+                cond: reg(*cond),
+                if_true: Src::Reg(reg(*if_true)),
+                if_false: Src::Reg(reg(*if_false)),
+            }),
             Op::IntAbs(value) => {
                 let callee = callee!(runtime::rjit_rt_int_abs, "rjit_rt_int_abs");
                 out.push(Inst::Call { callee, args: vec![val(*value)], ret: Some(dst()) });

@@ -135,14 +135,15 @@ pub fn math_fn_index(func: crate::hir::MathFn) -> i64 {
     }
 }
 
-/// A float rounded to an int (`mode`: 0 floor, 1 ceil, 2 truncate), as `math.floor`,
-/// `math.ceil` and `int` make it; `i64::MIN` when the result is not a machine int (inf, NaN,
+/// A float rounded to an int (`mode`: 0 floor, 1 ceil, 2 truncate, 3 to nearest with ties
+/// to even), as `math.floor`, `math.ceil`, `int` and `round` make it; `i64::MIN` when the result is not a machine int (inf, NaN,
 /// beyond 64 bits; -2**63 itself too): the interpreter then makes it, or raises.
 pub extern "C" fn rjit_rt_float_to_int(mode: u64, bits: u64) -> i64 {
     let x = f64::from_bits(bits);
     let r = match mode {
         0 => x.floor(),
         1 => x.ceil(),
+        3 => x.round_ties_even(),
         _ => x.trunc(),
     };
     if r > -9.223372036854775808e18 && r < 9.223372036854775808e18 {

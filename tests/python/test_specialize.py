@@ -450,7 +450,8 @@ def test_calls_made_while_the_function_compiles_run_in_the_interpreter():
 INTRINSIC_CALLS = [
     "math.sqrt(a)", "math.exp(a)", "math.log(a)", "math.log2(a)", "math.log10(a)", "math.sin(a)",
     "math.cos(a)", "math.tan(a)", "math.atan(a)", "math.tanh(a)", "math.fabs(a)", "math.floor(a)",
-    "math.ceil(a)", "math.isnan(a)", "math.isinf(a)", "abs(a)", "float(a)", "int(a)",
+    "math.ceil(a)", "math.isnan(a)", "math.isinf(a)", "abs(a)", "float(a)", "int(a)", "bool(a)",
+    "round(a)",
 ]  # fmt: skip
 
 
@@ -461,7 +462,7 @@ def test_builtin_and_math_calls_on_every_number(call):
     source = f"import math\ndef f(a):\n    return {call}\n"
     plain = make_function(source, "f")
     assert "GuardIs" in rjit._rjit.dump_ir(plain.__code__, (1.5,), plain.__globals__)
-    for a in NUMBERS + [1e-300, -1e-300, 710.0, -745.5, 1e16, 2.0**63, -(2.0**63), 0.5, -0.5, 2.5]:
+    for a in NUMBERS + [1e-300, -1e-300, 710.0, -745.5, 1e16, 2.0**63, -(2.0**63), 0.5, -0.5, 2.5, 3.5, -2.5]:
         assert specialised_outcome(source, (a,)) == outcome(plain, (a,)), (call, a)
 
 
@@ -578,3 +579,19 @@ def test_exits_take_their_own_reference_to_stack_values_compiled_code_borrowed()
         lst[1] = 2  # an int again: every call deopts at it
         compiled(lst, 0.0)
     assert sys.getrefcount(lst) == before
+
+
+@pytest.mark.parametrize("name", ["min", "max"])
+def test_min_and_max_of_two_numbers_of_one_kind(name):
+    # Machine compare and select when both are ints, floats or bools: the first wins ties and
+    # NaN comparisons (-0.0 vs 0.0, nan), as the builtins compare.
+    source = f"def f(a, b):\n    return {name}(a, b)\n"
+    plain = make_function(source, "f")
+    assert "GuardIs" in rjit._rjit.dump_ir(plain.__code__, (1.5, 2.5), plain.__globals__)
+    checked = 0
+    for a in NUMBERS:
+        for b in NUMBERS:
+            got = specialised_outcome(source, (a, b))
+            assert got == outcome(plain, (a, b)), (name, a, b)
+            checked += 1
+    assert checked > 400
