@@ -153,6 +153,9 @@ enum ColdKind {
     EvalBreaker { at: i64, exit: u32, resume: u32 },
     /// A reference count dropped to zero: deallocate the object in rdi.
     Dealloc { at: i64 },
+    /// A branch's side that needs moves into its target's parameters, out of line so the
+    /// other side (a loop's next iteration) falls through. Ends with its jump (no `back`).
+    Edge(Target),
 }
 
 impl<'a> Emitter<'a> {
@@ -233,6 +236,10 @@ impl<'a> Emitter<'a> {
                     self.push_caller_saved();
                     self.call_address(self.ctx.dealloc);
                     self.pop_caller_saved();
+                }
+                ColdKind::Edge(target) => {
+                    self.jump(&target, false);
+                    continue;
                 }
             }
             dynasm!(self.ops ; .arch x64 ; jmp =>cold.back);
@@ -609,6 +616,11 @@ impl<'a> Emitter<'a> {
                 }
                 if false_label.is_some() {
                     self.jump(if_true, true);
+                } else if if_true.block == self.current_block + 1 && !self.has_moves(if_true) {
+                    // The true side is next: it falls through, the false side's moves wait
+                    // out of line.
+                    let back = local;
+                    self.cold.push(Cold { slow: local, back, kind: ColdKind::Edge(if_false.clone()) });
                 } else {
                     self.jump(if_true, false);
                     dynasm!(self.ops ; .arch x64 ; =>local);

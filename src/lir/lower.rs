@@ -100,11 +100,42 @@ fn order_blocks(func: &mut Func) {
     let mut visited = vec![false; n];
     let mut postorder = Vec::with_capacity(n);
     // Iterative DFS: (block, next successor to visit).
+    let targets = |b: usize| -> Vec<usize> {
+        match &func.blocks[b].term {
+            Term::Jump(t) => vec![t.block],
+            Term::Branch { if_true, if_false, .. } => vec![if_true.block, if_false.block],
+            Term::Return(_) | Term::Exit(_) => vec![],
+        }
+    };
+    // Whether block `from` leads back to block `to` (the branch's side that stays in a loop).
+    let reaches = |from: usize, to: usize| -> bool {
+        let mut seen = vec![false; n];
+        let mut work = vec![from];
+        while let Some(x) = work.pop() {
+            if x == to {
+                return true;
+            }
+            if !std::mem::replace(&mut seen[x], true) {
+                work.extend(targets(x));
+            }
+        }
+        false
+    };
+    // Branch sides are visited in reverse of the order they are laid out in: the side that
+    // stays in the loop the branch is in comes right after it (a loop's next iteration falls
+    // through; leaving takes the jump); otherwise the true side.
+    let small = n <= 400;
     let successors = |b: usize| -> Vec<usize> {
         match &func.blocks[b].term {
             Term::Jump(t) => vec![t.block],
-            // Visited false side first, so the true side comes first in reverse post-order.
-            Term::Branch { if_true, if_false, .. } => vec![if_false.block, if_true.block],
+            Term::Branch { if_true, if_false, .. } => {
+                let (t, f) = (if_true.block, if_false.block);
+                if small && reaches(f, b) && !reaches(t, b) {
+                    vec![t, f]
+                } else {
+                    vec![f, t]
+                }
+            }
             Term::Return(_) | Term::Exit(_) => vec![],
         }
     };
