@@ -247,35 +247,8 @@ pub fn compile(
 
     let started = std::time::Instant::now();
     let py_error = |e: PyErr| CompileError::Python(e.to_string());
-    let mut generic = hir_for(code, args.is_some()).map_err(py_error)?.map_err(CompileError::Frontend)?;
-    let mut inlined = Inlining::default();
-    // What the specialiser was given, kept for `rjit.dis`.
-    let mut used_facts = None;
-    let specialised = match args {
-        Some(args) => {
-            let mut facts = specialize_facts(code, args).map_err(py_error)?;
-            if let Some(globals) = globals {
-                inlined = inline_pure_calls(&mut generic, &mut facts, code, globals).map_err(py_error)?;
-                facts.intrinsics = find_intrinsics(&generic, code, globals, builtins).map_err(py_error)?;
-            }
-            let specialised = specialize::specialize(&generic, &facts);
-            used_facts = Some(facts);
-            specialised
-        }
-        None => None,
-    };
-    if specialised.is_none() {
-        // Without specialisation the inlined bodies would run generically: compile as is.
-        if !inlined.objects.is_empty() {
-            generic = hir_for(code, false).map_err(py_error)?.map_err(CompileError::Frontend)?;
-            inlined = Inlining::default();
-        }
-    }
-    let is_specialised = specialised.is_some();
-    let hir = match specialised {
-        Some(hir) => hir,
-        None => without_deopt_states(generic),
-    };
+    let Frontend { hir, specialised: is_specialised, inlined, facts: used_facts } =
+        frontend(code, args, globals, builtins).map_err(py_error)?.map_err(CompileError::Frontend)?;
     #[cfg(debug_assertions)]
     if let Err(errors) = crate::hir::validate::validate(&hir) {
         return Err(CompileError::Backend(format!("invalid HIR: {}", errors.join("; "))));
@@ -370,13 +343,12 @@ fn inline_pure_calls(
     code: &Bound<'_, PyAny>,
     globals: &Bound<'_, PyAny>,
 ) -> PyResult<Inlining> {
-    use crate::hir::{inline, Op, ValueId};
+    use crate::hir::{inline, Op};
     let mut inlining = Inlining::default();
     let Ok(globals) = globals.cast::<pyo3::types::PyDict>() else { return Ok(inlining) };
     let names: Vec<String> = code.getattr("co_names")?.extract()?;
     let kinds = specialize::value_kinds(caller, facts);
-    let defs: std::collections::HashMap<ValueId, Op> =
-        caller.blocks.iter().flat_map(|b| &b.instrs).filter_map(|i| Some((i.result?, i.op.clone()))).collect();
+    let defs = caller.defining_ops();
     let mut sites = Vec::new();
     for (b, block) in caller.blocks.iter().enumerate() {
         for (i, instr) in block.instrs.iter().enumerate() {
@@ -495,7 +467,7 @@ fn find_intrinsics(
     globals: &Bound<'_, PyAny>,
     builtins: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<std::collections::HashMap<crate::hir::ValueId, specialize::IntrinsicCall>> {
-    use crate::hir::{Op, ValueId};
+    use crate::hir::Op;
     use specialize::IntrinsicCall;
     let py = code.py();
     let mut found = std::collections::HashMap::new();
@@ -514,11 +486,10 @@ fn find_intrinsics(
         }
     };
     let names: Vec<String> = code.getattr("co_names")?.extract()?;
-    let defs: std::collections::HashMap<ValueId, Op> =
-        func.blocks.iter().flat_map(|b| &b.instrs).filter_map(|i| Some((i.result?, i.op.clone()))).collect();
+    let defs = func.defining_ops();
     for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
         let (Op::Call { method, callable, args, kwnames: None }, Some(r)) = (&instr.op, instr.result) else { continue };
-        if args.is_empty() || args.len() > 2 || defs.get(method) != Some(&Op::Null) {
+        if args.is_empty() || args.len() > 2 || !matches!(defs.get(method), Some(Op::Null)) {
             continue;
         }
         let known_function = match defs.get(callable) {
@@ -656,30 +627,58 @@ pub fn hir_with(
     args: Option<Vec<specialize::Kind>>,
     globals: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Result<(Function, Vec<i64>), FrontendError>> {
-    Ok(match hir_for(code, args.is_some())? {
-        Err(e) => Err(e),
-        Ok(mut generic) => Ok(match args {
-            Some(args) => {
-                let mut facts = specialize_facts(code, args)?;
-                let inlined = match globals {
-                    Some(globals) => {
-                        let inlined = inline_pure_calls(&mut generic, &mut facts, code, globals)?;
-                        // The builtins of the code calling this (a debugging entry point).
-                        // SAFETY: a borrowed dict (or NULL), used while the GIL is held.
-                        let builtins = unsafe { Bound::from_borrowed_ptr_or_opt(code.py(), pyo3::ffi::PyEval_GetBuiltins()) };
-                        facts.intrinsics = find_intrinsics(&generic, code, globals, builtins.as_ref())?;
-                        inlined
-                    }
-                    None => Inlining::default(),
-                };
-                match specialize::specialize(&generic, &facts) {
-                    Some(hir) => (hir, inlined.consts),
-                    None => (without_deopt_states(hir_for(code, false)?.map_err(|e| PyErr::new::<pyo3::exceptions::PyValueError, _>(e.to_string()))?), vec![]),
-                }
-            }
-            None => (generic, vec![]),
-        }),
-    })
+    // The builtins of the code calling this (a debugging entry point).
+    // SAFETY: a borrowed dict (or NULL), used while the GIL is held.
+    let builtins = unsafe { Bound::from_borrowed_ptr_or_opt(code.py(), pyo3::ffi::PyEval_GetBuiltins()) };
+    Ok(frontend(code, args, globals, builtins.as_ref())?.map(|f| (f.hir, f.inlined.consts)))
+}
+
+/// What the front end makes of a code object for the back end.
+struct Frontend {
+    hir: Function,
+    /// Whether `hir` works on unboxed values (and may deoptimise).
+    specialised: bool,
+    /// What inlining added (nothing unless specialised).
+    inlined: Inlining,
+    /// What the specialiser was given, kept for `rjit.dis`.
+    facts: Option<specialize::Facts>,
+}
+
+/// Bytecode -> HIR, specialised for arguments of kinds `args` when given: pure callees
+/// found through `globals` are inlined and builtin or `math` calls (through `globals` and
+/// `builtins`) become intrinsics first. Without specialisation, the generic HIR as written.
+fn frontend(
+    code: &Bound<'_, PyAny>,
+    args: Option<Vec<specialize::Kind>>,
+    globals: Option<&Bound<'_, PyAny>>,
+    builtins: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Result<Frontend, FrontendError>> {
+    let mut generic = match hir_for(code, args.is_some())? {
+        Ok(generic) => generic,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some(args) = args else {
+        return Ok(Ok(Frontend { hir: generic, specialised: false, inlined: Inlining::default(), facts: None }));
+    };
+    let mut facts = specialize_facts(code, args)?;
+    let mut inlined = Inlining::default();
+    if let Some(globals) = globals {
+        inlined = inline_pure_calls(&mut generic, &mut facts, code, globals)?;
+        facts.intrinsics = find_intrinsics(&generic, code, globals, builtins)?;
+    }
+    if let Some(hir) = specialize::specialize(&generic, &facts) {
+        return Ok(Ok(Frontend { hir, specialised: true, inlined, facts: Some(facts) }));
+    }
+    // Nothing to specialise: the function as written (not with inlined bodies, which would
+    // run generically).
+    if !inlined.objects.is_empty() {
+        generic = match hir_for(code, false)? {
+            Ok(generic) => generic,
+            Err(e) => return Ok(Err(e)),
+        };
+    }
+    let hir = without_deopt_states(generic);
+    Ok(Ok(Frontend { hir, specialised: false, inlined: Inlining::default(), facts: Some(facts) }))
 }
 
 /// The HIR and LIR of a code object as text (for tests and debugging): generic, or

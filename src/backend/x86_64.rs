@@ -295,6 +295,25 @@ impl<'a> Emitter<'a> {
         dynasm!(self.ops ; .arch x64 ; =>done);
     }
 
+    /// The end of an inline cache check whose version tests passed (jumping to `slow` where
+    /// they failed): the cache's value (at offset 16 of the cache in register `cache`) with a
+    /// new reference, or the `slow` lookup, its `name` argument loaded into `name_reg`.
+    fn cached_value_or_lookup(&mut self, dst: VReg, cache: u8, name_reg: u8, name: i64, slow: Callee) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rax, QWORD [Rq(cache) + 16]
+            ; test rax, rax
+            ; jz >slow
+            ; add QWORD [rax], 1
+            ; jmp >done
+            ; slow:
+            ; mov Rq(name_reg), QWORD name
+        );
+        self.call_address(slow);
+        dynasm!(self.ops ; .arch x64 ; done:);
+        self.store(dst, RAX);
+    }
+
     /// The label of a float constant in the pool after the code.
     fn float_constant(&mut self, bits: i64) -> DynamicLabel {
         if let Some((_, l)) = self.float_constants.iter().find(|(b, _)| *b == bits) {
@@ -1118,17 +1137,9 @@ impl<'a> Emitter<'a> {
                     ; mov rax, QWORD [rsi + version]
                     ; cmp rax, QWORD [rcx + 8]
                     ; jne >slow
-                    ; mov rax, QWORD [rcx + 16]
-                    ; test rax, rax
-                    ; jz >slow
-                    ; add QWORD [rax], 1
-                    ; jmp >done
-                    ; slow:
-                    ; mov rdx, QWORD name
                 );
-                self.call_address(*slow);
-                dynasm!(self.ops ; .arch x64 ; done:);
-                self.store(*dst, RAX);
+                // (globals, builtins, name, cache) in rdi, rsi, rdx, rcx for the lookup.
+                self.cached_value_or_lookup(*dst, RCX, RDX, name, *slow);
             }
             Inst::LoadModuleAttr { dst, obj, name, cache, slow } => {
                 // The cache's value while the object is the module it saw (a module: the
@@ -1152,17 +1163,9 @@ impl<'a> Emitter<'a> {
                     ; mov rax, QWORD [rax + version]
                     ; cmp rax, QWORD [rdx + 8]
                     ; jne >slow
-                    ; mov rax, QWORD [rdx + 16]
-                    ; test rax, rax
-                    ; jz >slow
-                    ; add QWORD [rax], 1
-                    ; jmp >done
-                    ; slow:
-                    ; mov rsi, QWORD name
                 );
-                self.call_address(*slow);
-                dynasm!(self.ops ; .arch x64 ; done:);
-                self.store(*dst, RAX);
+                // (module, name, cache) in rdi, rsi, rdx for the lookup.
+                self.cached_value_or_lookup(*dst, RDX, 6, name, *slow);
             }
             Inst::LoadBoundFlag { dst, local } => {
                 let off = self.bound_flag_offset(*local);

@@ -160,6 +160,23 @@ pub enum MathFn {
     Fabs,
 }
 
+impl MathFn {
+    /// Every function, in the order `runtime::rjit_rt_math_1` numbers them.
+    pub const ALL: [MathFn; 11] = [
+        MathFn::Sqrt,
+        MathFn::Exp,
+        MathFn::Log,
+        MathFn::Log2,
+        MathFn::Log10,
+        MathFn::Sin,
+        MathFn::Cos,
+        MathFn::Tan,
+        MathFn::Atan,
+        MathFn::Tanh,
+        MathFn::Fabs,
+    ];
+}
+
 /// How a float becomes an int (`Op::FloatToInt`): `math.floor`, `math.ceil`, `int`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rounding {
@@ -862,6 +879,11 @@ impl Function {
     /// The block with this id.
     pub fn block(&self, id: BlockId) -> &Block {
         &self.blocks[id.index()]
+    }
+
+    /// The operation defining each value an instruction makes (block parameters have none).
+    pub fn defining_ops(&self) -> std::collections::HashMap<ValueId, &Op> {
+        self.blocks.iter().flat_map(|b| &b.instrs).filter_map(|i| Some((i.result?, &i.op))).collect()
     }
 
     /// The type of a value.

@@ -337,14 +337,12 @@ enum Repr {
 /// specialised (the generic function is as good).
 pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
     let kinds = infer_kinds(func, facts);
-    let mut s = Specializer::new(func, kinds, facts.consts.clone());
-    s.hints = facts.hints.clone();
-    s.intrinsics = facts.intrinsics.clone();
-    s.choose_representations(facts);
+    let mut s = Specializer::new(func, kinds, facts);
+    s.choose_representations();
     if !s.anything_unboxed() {
         return None;
     }
-    let mut out = s.rewrite(facts)?;
+    let mut out = s.rewrite()?;
     clean_up(&mut out);
     Some(out)
 }
@@ -363,7 +361,8 @@ struct Specializer<'a> {
     used_arg_shadows: HashSet<ValueId>,
     /// The argument values (`LoadArg` results).
     args: HashSet<ValueId>,
-    consts: Vec<ConstValue>,
+    /// What the specialiser was told (constants, the type profile, intrinsic calls).
+    facts: &'a Facts,
     /// Range loops, by the `IterNext` result of their header.
     range_loops: HashMap<ValueId, RangeLoop>,
     /// Which blocks dominate each block (computed when there are range loops).
@@ -376,10 +375,6 @@ struct Specializer<'a> {
     /// Machine values written to their local slots since the block started (a second call
     /// in the same block does not write them again).
     written: HashMap<u32, ValueId>,
-    /// `Facts::hints`.
-    hints: Vec<Kind>,
-    /// `Facts::intrinsics`.
-    intrinsics: HashMap<ValueId, IntrinsicCall>,
 }
 
 /// A `for` loop over a range iterator whose position lives in a machine register.
@@ -400,7 +395,7 @@ struct RangeLoop {
 }
 
 impl<'a> Specializer<'a> {
-    fn new(func: &'a Function, kinds: Kinds, consts: Vec<ConstValue>) -> Specializer<'a> {
+    fn new(func: &'a Function, kinds: Kinds, facts: &'a Facts) -> Specializer<'a> {
         let mut out = func.clone();
         for block in &mut out.blocks {
             block.instrs.clear();
@@ -420,14 +415,12 @@ impl<'a> Specializer<'a> {
             subst: HashMap::new(),
             used_arg_shadows: HashSet::new(),
             args,
-            consts,
+            facts,
             range_loops: HashMap::new(),
             dominators: Vec::new(),
             current: 0,
             const_origin: HashMap::new(),
             written: HashMap::new(),
-            hints: Vec::new(),
-            intrinsics: HashMap::new(),
         }
     }
 
@@ -439,7 +432,8 @@ impl<'a> Specializer<'a> {
         self.repr.iter().any(|r| matches!(r, Repr::Unboxed(_))) || !self.shadow.is_empty()
     }
 
-    fn choose_representations(&mut self, facts: &Facts) {
+    fn choose_representations(&mut self) {
+        let facts = self.facts;
         let func = self.func;
         let mut is_param = HashSet::new();
         for block in &func.blocks {
@@ -534,7 +528,7 @@ impl<'a> Specializer<'a> {
         (self.unboxed_ty(v).is_some() || self.shadow.contains_key(&v)).then_some(n)
     }
 
-    fn rewrite(mut self, facts: &Facts) -> Option<Function> {
+    fn rewrite(mut self) -> Option<Function> {
         let func = self.func;
         // Parameter types; unboxed ones that may be unbound get their local's memory flag.
         let mut new_params: Vec<Vec<ValueId>> = Vec::new();
@@ -570,7 +564,7 @@ impl<'a> Specializer<'a> {
             block.terminator = terminator;
             block.params = new_params[b].clone();
         }
-        self.entry_guards(facts);
+        self.entry_guards();
         self.range_positions_in_exits();
         // Exits: frame states name the substituted values, and machine values have no
         // reference to release.
@@ -655,7 +649,8 @@ impl<'a> Specializer<'a> {
 
     /// Guards on the arguments whose machine values are used: their observed class, then the
     /// unboxed value (leaving for the interpreter at the function's start otherwise).
-    fn entry_guards(&mut self, facts: &Facts) {
+    fn entry_guards(&mut self) {
+        let facts = self.facts;
         if self.used_arg_shadows.is_empty() {
             return;
         }
@@ -816,7 +811,7 @@ impl<'a> Specializer<'a> {
             }
             Op::Const { index } if result.is_some_and(|r| self.shadow.contains_key(&r) || unboxed(self, &r)) => {
                 let r = result?;
-                let op = match self.consts.get(*index as usize)? {
+                let op = match self.facts.consts.get(*index as usize)? {
                     ConstValue::Int(v) => Op::ConstI64 { value: *v, origin: Some(*index) },
                     ConstValue::Float(f) => Op::ConstF64 { bits: f.to_bits(), origin: Some(*index) },
                     ConstValue::Bool(b) => Op::ConstBool(*b),
@@ -953,10 +948,10 @@ impl<'a> Specializer<'a> {
                 e.define(l.next_index, Op::RangeIndexNext(l.index), None);
             }
             Op::Call { callable, args, .. }
-                if self.specialisable(result) && instr.deopt.is_some() && result.is_some_and(|r| self.intrinsics.contains_key(&r)) =>
+                if self.specialisable(result) && instr.deopt.is_some() && result.is_some_and(|r| self.facts.intrinsics.contains_key(&r)) =>
             {
                 let r = result?;
-                let call = self.intrinsics[&r];
+                let call = self.facts.intrinsics[&r];
                 // Still that builtin? Otherwise the interpreter makes the call.
                 e.effect(Op::GuardIs { value: self.map(*callable), expected: call.callable }, instr.deopt);
                 if let (Intrinsic::Min | Intrinsic::Max, [a, b]) = (call.which, args.as_slice()) {
@@ -1000,7 +995,7 @@ impl<'a> Specializer<'a> {
     /// operand that may be any object but was profiled as an int or float (`Facts::hints`) is
     /// guarded to be one, leaving through the instruction's deopt exit otherwise.
     fn operands(&mut self, instr: &Instr, lhs: ValueId, rhs: ValueId, e: &mut Emit) -> Option<((Kind, ValueId), (Kind, ValueId))> {
-        let hint = if instr.deopt.is_some() { self.hints.get(instr.at as usize).copied().unwrap_or(0) } else { 0 };
+        let hint = if instr.deopt.is_some() { self.facts.hint(instr.at) } else { 0 };
         let a = self.operand(lhs, hint, instr.deopt, e)?;
         let b = if rhs == lhs { a } else { self.operand(rhs, hint, instr.deopt, e)? };
         Some((a, b))

@@ -83,21 +83,8 @@ fn is_odd_integer(x: f64) -> bool {
 /// domain error or an overflow the interpreter raises) gives `FLOAT_DEOPT`.
 pub extern "C" fn rjit_rt_math_1(func: u64, bits: u64) -> u64 {
     use crate::hir::MathFn;
-    const FUNCS: [MathFn; 11] = [
-        MathFn::Sqrt,
-        MathFn::Exp,
-        MathFn::Log,
-        MathFn::Log2,
-        MathFn::Log10,
-        MathFn::Sin,
-        MathFn::Cos,
-        MathFn::Tan,
-        MathFn::Atan,
-        MathFn::Tanh,
-        MathFn::Fabs,
-    ];
     let x = f64::from_bits(bits);
-    let Some(f) = FUNCS.get(func as usize) else { return FLOAT_DEOPT };
+    let Some(f) = MathFn::ALL.get(func as usize) else { return FLOAT_DEOPT };
     let r = match f {
         MathFn::Sqrt => x.sqrt(),
         MathFn::Exp => x.exp(),
@@ -117,22 +104,9 @@ pub extern "C" fn rjit_rt_math_1(func: u64, bits: u64) -> u64 {
     r.to_bits()
 }
 
-/// The index of `func` for `rjit_rt_math_1`.
+/// The number of `func` for `rjit_rt_math_1`.
 pub fn math_fn_index(func: crate::hir::MathFn) -> i64 {
-    use crate::hir::MathFn::*;
-    match func {
-        Sqrt => 0,
-        Exp => 1,
-        Log => 2,
-        Log2 => 3,
-        Log10 => 4,
-        Sin => 5,
-        Cos => 6,
-        Tan => 7,
-        Atan => 8,
-        Tanh => 9,
-        Fabs => 10,
-    }
+    crate::hir::MathFn::ALL.iter().position(|f| *f == func).map_or(-1, |i| i as i64)
 }
 
 /// A float rounded to an int (`mode`: 0 floor, 1 ceil, 2 truncate, 3 to nearest with ties
