@@ -160,8 +160,16 @@ pub fn kind_of(object: *mut pyo3::ffi::PyObject) -> specialize::Kind {
     }
 }
 
+/// The NumPy array type of an argument, if it is an array rjit accesses natively.
+pub fn array_of(object: *mut pyo3::ffi::PyObject) -> Option<crate::numpy::ArrayType> {
+    // SAFETY: a live object (an argument of the frame being compiled); GIL held.
+    unsafe { crate::numpy::array_type(object) }
+}
+
 /// The specialiser's view of the constants and names of a code object.
 fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyResult<specialize::Facts> {
+    // NumPy is looked up once a program imported it (array types are recorded from then on).
+    let _ = crate::numpy::numpy();
     use pyo3::types::{PyBool, PyFloat, PyInt};
     let mut consts = Vec::new();
     for item in code.getattr("co_consts")?.try_iter()? {
@@ -182,7 +190,15 @@ fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyR
     } else {
         None
     };
-    Ok(specialize::Facts { args, consts, range_name, hints: operand_hints(code), intrinsics: Default::default() })
+    Ok(specialize::Facts {
+        args,
+        consts,
+        range_name,
+        hints: operand_hints(code),
+        intrinsics: Default::default(),
+        arrays: Vec::new(),
+        names,
+    })
 }
 
 /// The operand kinds CPython's specialising interpreter recorded in the code object's
@@ -235,10 +251,11 @@ pub fn probe_range_iter_layout(py: Python<'_>) {
 
 /// Compiles a code object to machine code: bytecode -> HIR -> (specialisation) -> LIR ->
 /// registers -> x86-64. `args`: the kinds of the arguments of the call that made it hot, or
-/// None to compile without speculation.
+/// None to compile without speculation; `arrays`: the NumPy array types among them.
 pub fn compile(
     code: &Bound<'_, PyAny>,
     args: Option<Vec<specialize::Kind>>,
+    arrays: Vec<Option<crate::numpy::ArrayType>>,
     globals: Option<&Bound<'_, PyAny>>,
     builtins: Option<&Bound<'_, PyAny>>,
 ) -> Result<Compiled, CompileError> {
@@ -248,7 +265,7 @@ pub fn compile(
     let started = std::time::Instant::now();
     let py_error = |e: PyErr| CompileError::Python(e.to_string());
     let Frontend { hir, specialised: is_specialised, inlined, facts: used_facts } =
-        frontend(code, args, globals, builtins).map_err(py_error)?.map_err(CompileError::Frontend)?;
+        frontend(code, args, arrays, globals, builtins).map_err(py_error)?.map_err(CompileError::Frontend)?;
     #[cfg(debug_assertions)]
     if let Err(errors) = crate::hir::validate::validate(&hir) {
         return Err(CompileError::Backend(format!("invalid HIR: {}", errors.join("; "))));
@@ -447,6 +464,7 @@ pub fn remember_intrinsics(py: Python<'_>) {
             ("round", Intrinsic::Round(Rounding::HalfEven)),
             ("min", Intrinsic::Min),
             ("max", Intrinsic::Max),
+            ("len", Intrinsic::Len),
         ];
         for (name, which) in builtin_fns {
             if let Ok(f) = builtins.getattr(name) {
@@ -487,10 +505,34 @@ fn find_intrinsics(
     };
     let names: Vec<String> = code.getattr("co_names")?.extract()?;
     let defs = func.defining_ops();
+    let numpy = crate::numpy::numpy();
     for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
         let (Op::Call { method, callable, args, kwnames: None }, Some(r)) = (&instr.op, instr.result) else { continue };
         if args.is_empty() || args.len() > 2 || !matches!(defs.get(method), Some(Op::Null)) {
             continue;
+        }
+        // NumPy ufuncs: `np.tanh(x)` through a global that is the numpy module, or a global
+        // that is the ufunc itself (`from numpy import tanh`).
+        if let Some(np) = numpy {
+            let object = match defs.get(callable) {
+                Some(Op::LoadGlobal { name }) => lookup(&names[*name as usize])?,
+                Some(Op::LoadAttr { obj, name }) => match defs.get(obj) {
+                    Some(Op::LoadGlobal { name: module }) => match lookup(&names[*module as usize])? {
+                        Some(m) if m.as_ptr() as usize == np.module => {
+                            m.cast::<pyo3::types::PyModule>().ok().map(|m| m.dict()).map(|d| d.get_item(&names[*name as usize])).transpose()?.flatten()
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(which) = object.as_ref().and_then(numpy_intrinsic).filter(|w| w.arity() == args.len()) {
+                let object = object.expect("found");
+                pin(&object);
+                found.insert(r, IntrinsicCall { which, callable: object.as_ptr() as i64 });
+                continue;
+            }
         }
         let known_function = match defs.get(callable) {
             // `abs(x)`: the object found must be the builtin itself.
@@ -516,6 +558,41 @@ fn find_intrinsics(
         }
     }
     Ok(found)
+}
+
+/// NumPy ufuncs of one float compiled through their own float64 loop.
+const UFUNCS_1: &[&str] = &[
+    "tanh", "sqrt", "exp", "log", "sin", "cos", "tan", "arctan", "arcsin", "arccos", "sinh", "cosh", "arcsinh",
+    "arccosh", "arctanh", "log2", "log10", "log1p", "expm1", "exp2", "cbrt", "floor", "ceil", "trunc", "rint", "fabs",
+];
+/// NumPy ufuncs of two floats, likewise.
+const UFUNCS_2: &[&str] = &["minimum", "maximum", "fmin", "fmax", "arctan2", "hypot", "copysign", "power"];
+
+/// What a NumPy ufunc computes as an intrinsic, if rjit compiles it.
+fn numpy_intrinsic(object: &Bound<'_, PyAny>) -> Option<specialize::Intrinsic> {
+    use specialize::Intrinsic;
+    // SAFETY: a live object; GIL held. A ufunc's loop tables are NumPy's static data.
+    let name = unsafe { crate::numpy::ufunc_name(object.as_ptr()) }?;
+    let nin = match name.as_str() {
+        "absolute" => return Some(Intrinsic::NpAbs),
+        "isnan" => return Some(Intrinsic::NpIsNan),
+        n if UFUNCS_1.contains(&n) => 1,
+        n if UFUNCS_2.contains(&n) => 2,
+        _ => return None,
+    };
+    unsafe { crate::numpy::float64_loop(object.as_ptr(), nin) }.map(Intrinsic::Ufunc)
+}
+
+/// Keeps an object compiled code compares with by address alive for good (a ufunc deleted
+/// from its module must not have its address reused by another object), once.
+fn pin(object: &Bound<'_, PyAny>) {
+    static PINNED: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+    let address = object.as_ptr() as usize;
+    let mut pinned = PINNED.lock().unwrap_or_else(|e| e.into_inner());
+    if !pinned.contains(&address) {
+        pinned.push(address);
+        std::mem::forget(object.clone().unbind());
+    }
 }
 
 /// Whether a code object takes exactly `nargs` positional arguments and has no other local
@@ -630,7 +707,7 @@ pub fn hir_with(
     // The builtins of the code calling this (a debugging entry point).
     // SAFETY: a borrowed dict (or NULL), used while the GIL is held.
     let builtins = unsafe { Bound::from_borrowed_ptr_or_opt(code.py(), pyo3::ffi::PyEval_GetBuiltins()) };
-    Ok(frontend(code, args, globals, builtins.as_ref())?.map(|f| (f.hir, f.inlined.consts)))
+    Ok(frontend(code, args, Vec::new(), globals, builtins.as_ref())?.map(|f| (f.hir, f.inlined.consts)))
 }
 
 /// What the front end makes of a code object for the back end.
@@ -650,6 +727,7 @@ struct Frontend {
 fn frontend(
     code: &Bound<'_, PyAny>,
     args: Option<Vec<specialize::Kind>>,
+    arrays: Vec<Option<crate::numpy::ArrayType>>,
     globals: Option<&Bound<'_, PyAny>>,
     builtins: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Result<Frontend, FrontendError>> {
@@ -661,6 +739,7 @@ fn frontend(
         return Ok(Ok(Frontend { hir: generic, specialised: false, inlined: Inlining::default(), facts: None }));
     };
     let mut facts = specialize_facts(code, args)?;
+    facts.arrays = arrays;
     let mut inlined = Inlining::default();
     if let Some(globals) = globals {
         inlined = inline_pure_calls(&mut generic, &mut facts, code, globals)?;
@@ -683,8 +762,17 @@ fn frontend(
 
 /// The HIR and LIR of a code object as text (for tests and debugging): generic, or
 /// specialised for arguments of kinds `args`.
-pub fn dump(code: &Bound<'_, PyAny>, args: Option<Vec<specialize::Kind>>, globals: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
-    let (hir, extra_consts) = match hir_with(code, args, globals)? {
+pub fn dump(
+    code: &Bound<'_, PyAny>,
+    args: Option<Vec<specialize::Kind>>,
+    arrays: Vec<Option<crate::numpy::ArrayType>>,
+    globals: Option<&Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    // The builtins of the code calling this (a debugging entry point).
+    // SAFETY: a borrowed dict (or NULL), used while the GIL is held.
+    let builtins = unsafe { Bound::from_borrowed_ptr_or_opt(code.py(), pyo3::ffi::PyEval_GetBuiltins()) };
+    let frontend = frontend(code, args, arrays, globals, builtins.as_ref())?.map(|f| (f.hir, f.inlined.consts));
+    let (hir, extra_consts) = match frontend {
         Err(e) => return Ok(format!("not compiled: {e}\n")),
         Ok(hir) => hir,
     };

@@ -15,6 +15,7 @@ pub mod hir;
 pub mod hook;
 pub mod lir;
 pub mod log;
+pub mod numpy;
 pub mod options;
 pub mod perfmap;
 pub mod runtime;
@@ -350,8 +351,10 @@ fn stats_dict(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 #[pyo3(signature = (code, args=None, globals=None))]
 fn dump_ir(code: &Bound<'_, PyAny>, args: Option<Bound<'_, PyTuple>>, globals: Option<Bound<'_, PyAny>>) -> PyResult<String> {
     code_ptr(code)?;
+    let _ = crate::numpy::numpy();
+    let arrays = args.as_ref().map(|t| t.iter().map(|a| compiler::array_of(a.as_ptr())).collect()).unwrap_or_default();
     let kinds = args.map(|t| t.iter().map(|a| compiler::kind_of(a.as_ptr())).collect());
-    compiler::dump(code, kinds, globals.as_ref())
+    compiler::dump(code, kinds, arrays, globals.as_ref())
 }
 
 /// Tests and benchmarks: turns type specialisation on or off for functions compiled from now.

@@ -475,14 +475,19 @@ unsafe fn on_hot_compile(
     let code = pyo3::Bound::from_borrowed_ptr(py, code);
     let globals = (!globals.is_null()).then(|| pyo3::Bound::from_borrowed_ptr(py, globals));
     let builtins = (!builtins.is_null()).then(|| pyo3::Bound::from_borrowed_ptr(py, builtins));
-    let kinds = if entry.generic_only.get() || args.is_null() || !options::specialise() {
+    let nargs = if entry.generic_only.get() || args.is_null() || !options::specialise() {
         None
     } else {
-        crate::compiler::code_facts(&code)
-            .ok()
-            .map(|facts| (0..facts.nargs as usize).map(|i| crate::compiler::kind_of(*args.add(i))).collect())
+        crate::compiler::code_facts(&code).ok().map(|facts| facts.nargs as usize)
     };
-    match crate::compiler::compile(&code, kinds, globals.as_ref(), builtins.as_ref()) {
+    let kinds = nargs.map(|n| (0..n).map(|i| crate::compiler::kind_of(*args.add(i))).collect());
+    // The array types once NumPy is known (looked up by the first compilation after it was
+    // imported: `specialize_facts`).
+    if nargs.is_some() {
+        let _ = crate::numpy::numpy();
+    }
+    let arrays = nargs.map(|n| (0..n).map(|i| crate::compiler::array_of(*args.add(i))).collect()).unwrap_or_default();
+    match crate::compiler::compile(&code, kinds, arrays, globals.as_ref(), builtins.as_ref()) {
         Ok(compiled) => {
             stats::compiled(compiled.compile_time_us, compiled.size);
             if compiled.specialised {

@@ -17,6 +17,7 @@
 use dynasmrt::x64::Assembler;
 use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi, ExecutableBuffer};
 
+use crate::numpy::DType;
 use super::Mark;
 use crate::cpython::shim::Layout;
 use crate::hir::{CompareOp, ExitKind, FloatOp, IntOp, Type};
@@ -36,6 +37,7 @@ pub const XMM_ALLOCATABLE: u8 = 14;
 const RAX: u8 = 0;
 const RCX: u8 = 1;
 const RDX: u8 = 2;
+const RSI: u8 = 6;
 const RDI: u8 = 7;
 /// Scratch register reserved for breaking cycles in parallel moves.
 const R11: u8 = 11;
@@ -150,7 +152,8 @@ struct Cold {
 
 enum ColdKind {
     /// The eval breaker is set: run the pending calls (frame at code unit address `at`).
-    EvalBreaker { at: i64, exit: u32, resume: u32 },
+    /// With `leave`, leaves through `resume` once the breaker has run.
+    EvalBreaker { at: i64, exit: u32, resume: u32, leave: bool },
     /// A reference count dropped to zero: deallocate the object in rdi.
     Dealloc { at: i64 },
     /// A branch's side that needs moves into its target's parameters, out of line so the
@@ -216,7 +219,7 @@ impl<'a> Emitter<'a> {
         for cold in std::mem::take(&mut self.cold) {
             dynasm!(self.ops ; .arch x64 ; =>cold.slow);
             match cold.kind {
-                ColdKind::EvalBreaker { at, exit, resume } => {
+                ColdKind::EvalBreaker { at, exit, resume, leave } => {
                     // Signal handlers run here see the frame at this instruction (its line).
                     let (label, resume_label) = (self.exit_labels[exit as usize], self.exit_labels[resume as usize]);
                     dynasm!(self.ops
@@ -229,6 +232,10 @@ impl<'a> Emitter<'a> {
                     self.call_address(self.ctx.eval_breaker_helper);
                     self.pop_caller_saved();
                     dynasm!(self.ops ; .arch x64 ; test rax, rax ; js =>label ; jnz =>resume_label);
+                    if leave {
+                        dynasm!(self.ops ; .arch x64 ; jmp =>resume_label);
+                        continue;
+                    }
                 }
                 ColdKind::Dealloc { at } => {
                     // A destructor run here sees the frame at this instruction.
@@ -1056,6 +1063,106 @@ impl<'a> Emitter<'a> {
                 );
             }
             Inst::UnboxInt { dst, value, exit } => self.unbox_int(*dst, *value, *exit),
+            Inst::ArrayIndex { dst, index, dim, exit } => {
+                let label = self.exit_labels[*exit as usize];
+                self.load_reg(RAX, *index);
+                let rd = self.gpr_or_load(*dim, RCX);
+                // A negative index counts from the end; anything still outside [0, dim) (as
+                // an unsigned compare) leaves.
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; test rax, rax
+                    ; jns >in_range
+                    ; add rax, Rq(rd)
+                    ; in_range:
+                    ; cmp rax, Rq(rd)
+                    ; jae =>label
+                );
+                self.store(*dst, RAX);
+            }
+            Inst::LoadElement { dst, base, offset, dtype } => {
+                let rb = self.gpr_or_load(*base, RAX);
+                let ro = self.gpr_or_load(*offset, RCX);
+                match dtype {
+                    DType::F64 => {
+                        dynasm!(self.ops ; .arch x64 ; movsd xmm0, QWORD [Rq(rb) + Rq(ro)]);
+                        self.store_float(*dst, 0);
+                    }
+                    DType::F32 => {
+                        dynasm!(self.ops ; .arch x64 ; cvtss2sd xmm0, DWORD [Rq(rb) + Rq(ro)]);
+                        self.store_float(*dst, 0);
+                    }
+                    DType::Bool => {
+                        dynasm!(self.ops ; .arch x64 ; cmp BYTE [Rq(rb) + Rq(ro)], 0 ; setne al ; movzx eax, al);
+                        self.store(*dst, RAX);
+                    }
+                    DType::I8 => {
+                        dynasm!(self.ops ; .arch x64 ; movsx rax, BYTE [Rq(rb) + Rq(ro)]);
+                        self.store(*dst, RAX);
+                    }
+                    DType::U8 => {
+                        dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [Rq(rb) + Rq(ro)]);
+                        self.store(*dst, RAX);
+                    }
+                    DType::I16 => {
+                        dynasm!(self.ops ; .arch x64 ; movsx rax, WORD [Rq(rb) + Rq(ro)]);
+                        self.store(*dst, RAX);
+                    }
+                    DType::U16 => {
+                        dynasm!(self.ops ; .arch x64 ; movzx eax, WORD [Rq(rb) + Rq(ro)]);
+                        self.store(*dst, RAX);
+                    }
+                    DType::I32 => {
+                        dynasm!(self.ops ; .arch x64 ; movsxd rax, DWORD [Rq(rb) + Rq(ro)]);
+                        self.store(*dst, RAX);
+                    }
+                    DType::U32 => {
+                        dynasm!(self.ops ; .arch x64 ; mov eax, DWORD [Rq(rb) + Rq(ro)]);
+                        self.store(*dst, RAX);
+                    }
+                    DType::I64 | DType::U64 => {
+                        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [Rq(rb) + Rq(ro)]);
+                        self.store(*dst, RAX);
+                    }
+                }
+            }
+            Inst::StoreElement { base, offset, value, dtype } => {
+                let rb = self.gpr_or_load(*base, RAX);
+                let ro = self.gpr_or_load(*offset, RCX);
+                match dtype {
+                    DType::F64 => {
+                        let x = self.xmm_or_load(*value, 0);
+                        dynasm!(self.ops ; .arch x64 ; movsd QWORD [Rq(rb) + Rq(ro)], Rx(x));
+                    }
+                    DType::F32 => {
+                        let x = self.xmm_or_load(*value, 0);
+                        dynasm!(self.ops ; .arch x64 ; cvtsd2ss xmm1, Rx(x) ; movss DWORD [Rq(rb) + Rq(ro)], xmm1);
+                    }
+                    _ => {
+                        let rv = self.gpr_or_load(*value, RDX);
+                        match dtype.size() {
+                            1 => dynasm!(self.ops ; .arch x64 ; mov BYTE [Rq(rb) + Rq(ro)], Rb(rv)),
+                            2 => dynasm!(self.ops ; .arch x64 ; mov WORD [Rq(rb) + Rq(ro)], Rw(rv)),
+                            4 => dynasm!(self.ops ; .arch x64 ; mov DWORD [Rq(rb) + Rq(ro)], Rd(rv)),
+                            _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [Rq(rb) + Rq(ro)], Rq(rv)),
+                        }
+                    }
+                }
+            }
+            Inst::ExitIfOutside { value, lo, hi, exit } => {
+                let label = self.exit_labels[*exit as usize];
+                let rv = self.gpr_or_load(*value, RAX);
+                let (lo, hi) = (*lo, *hi);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rcx, QWORD lo
+                    ; cmp Rq(rv), rcx
+                    ; jl =>label
+                    ; mov rcx, QWORD hi
+                    ; cmp Rq(rv), rcx
+                    ; jg =>label
+                );
+            }
             Inst::ExitIfEqual { value, imm, exit } => {
                 let label = self.exit_labels[*exit as usize];
                 self.load_reg(RAX, *value);
@@ -1290,7 +1397,7 @@ impl<'a> Emitter<'a> {
                 self.list_store_slow_path(*obj, *slow, *exit, *at, *borrowed);
                 dynasm!(self.ops ; .arch x64 ; done:);
             }
-            Inst::CheckEvalBreaker { exit, resume } => {
+            Inst::CheckEvalBreaker { exit, resume, leave } => {
                 let address = self.ctx.eval_breaker;
                 let at = self.ctx.code_units + 2 * i64::from(self.func.exits[*exit as usize].offset);
                 let (slow, back) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
@@ -1301,7 +1408,7 @@ impl<'a> Emitter<'a> {
                     ; jne =>slow
                     ; =>back
                 );
-                self.cold.push(Cold { slow, back, kind: ColdKind::EvalBreaker { at, exit: *exit, resume: *resume } });
+                self.cold.push(Cold { slow, back, kind: ColdKind::EvalBreaker { at, exit: *exit, resume: *resume, leave: *leave } });
             }
         }
         Ok(())
@@ -1514,6 +1621,23 @@ impl<'a> Emitter<'a> {
     }
 
     /// rax = a new reference to the object for the machine value in rdi.
+    /// Boxes machine value `r` (of type `ty`, in rdi) in exit `x`'s stub: as a NumPy scalar
+    /// if the exit says so (see `lir::Exit::numpy`).
+    fn box_rdi_for(&mut self, ty: Type, r: VReg, x: usize) {
+        let numpy = self.func.exits[x].numpy.iter().find(|(v, _)| *v == r).map(|(_, flag)| *flag);
+        let Some(flag) = numpy else { return self.box_rdi(ty) };
+        match flag {
+            Some(f) => self.load_reg(RSI, f),
+            None => dynasm!(self.ops ; .arch x64 ; mov esi, 1),
+        }
+        let address = match ty {
+            Type::F64 => crate::runtime::rjit_rt_box_np_f64 as *const () as i64,
+            Type::CBool => crate::runtime::rjit_rt_box_np_bool as *const () as i64,
+            _ => crate::runtime::rjit_rt_box_np_i64 as *const () as i64,
+        };
+        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD address ; call rax);
+    }
+
     fn box_rdi(&mut self, ty: Type) {
         let callee = match ty {
             Type::F64 => self.ctx.box_f64,
@@ -1641,7 +1765,7 @@ impl<'a> Emitter<'a> {
                 None => self.load_reg(RAX, *r),
                 Some(ty) => {
                     self.load_reg(RDI, *r);
-                    self.box_rdi(*ty);
+                    self.box_rdi_for(*ty, *r, x);
                 }
             }
             let off = (l.frame_localsplus + 8 * (nlocals + d as u32)) as i32;
@@ -1657,7 +1781,7 @@ impl<'a> Emitter<'a> {
                 dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + off] ; test rax, rax ; jz >unbound);
             }
             self.load_reg(RDI, r);
-            self.box_rdi(ty);
+            self.box_rdi_for(ty, r, x);
             dynasm!(self.ops ; .arch x64 ; unbound:);
             let off = (l.frame_localsplus + 8 * slot) as i32;
             dynasm!(self.ops

@@ -139,6 +139,7 @@ impl<'a> Builder<'a> {
             exits: Vec::new(),
             nlocalsplus: facts.nlocalsplus,
             bound_flags: HashMap::new(),
+            numpy_boxes: HashMap::new(),
         };
         Builder {
             facts,
@@ -379,7 +380,7 @@ impl<'a> Builder<'a> {
         // The interpreter has moved past the call's inline caches when it checks.
         let raise = self.exit(ExitKind::Raise, instr.next_offset() - 1, state, vec![]);
         let resume = self.exit(ExitKind::Resume, instr.next_offset(), state, vec![]);
-        self.effect(Op::CheckEvalBreaker { resume }, Some(raise));
+        self.effect(Op::CheckEvalBreaker { resume, leave: false }, Some(raise));
         let resume = self.exit(ExitKind::Resume, instr.next_offset(), state, vec![]);
         self.effect(Op::CheckTracing, Some(resume));
     }
@@ -446,7 +447,7 @@ impl<'a> Builder<'a> {
             let resume_at = self.bytecode.instrs()[target].start;
             let resume = self.exit(ExitKind::Resume, resume_at, state, vec![]);
             let st = state.clone();
-            self.edge_block(instr.offset, |b| b.effect(Op::CheckEvalBreaker { resume }, exit), target, &st)
+            self.edge_block(instr.offset, |b| b.effect(Op::CheckEvalBreaker { resume, leave: false }, exit), target, &st)
         } else {
             self.edge_to(target, state)
         };
@@ -472,7 +473,7 @@ impl<'a> Builder<'a> {
                 if instr.arg < 2 {
                     let exit = self.raise_exit(instr, state, vec![]);
                     let resume = self.exit(ExitKind::Resume, instr.start, state, vec![]);
-                    self.effect(Op::CheckEvalBreaker { resume }, exit);
+                    self.effect(Op::CheckEvalBreaker { resume, leave: false }, exit);
                 }
             }
             op::POP_TOP => {
@@ -896,7 +897,7 @@ impl<'a> Builder<'a> {
                     // Signals (Ctrl-C) and GIL hand-offs are served on every loop back-edge.
                     let exit = self.raise_exit(instr, state, vec![]);
                     let resume = self.exit(ExitKind::Resume, instr.start, state, vec![]);
-                    self.effect(Op::CheckEvalBreaker { resume }, exit);
+                    self.effect(Op::CheckEvalBreaker { resume, leave: false }, exit);
                 }
                 let edge = self.edge_to(target, state);
                 let current = self.current;
@@ -1087,7 +1088,7 @@ pub fn compact_exits(func: &mut Function) {
             if let Some(exit) = &mut instr.deopt {
                 visit(exit, &exits);
             }
-            if let Op::CheckEvalBreaker { resume } = &mut instr.op {
+            if let Op::CheckEvalBreaker { resume, .. } = &mut instr.op {
                 visit(resume, &exits);
             }
         }

@@ -471,7 +471,10 @@ pub enum Op {
     /// interpreter's eval breaker asks for it; leaves through the instruction's exit if that
     /// raised, and through `resume` (to let the interpreter run the same instruction) for what
     /// only the interpreter can do (an asynchronous exception). No result.
-    CheckEvalBreaker { resume: ExitId },
+    /// With `leave`, once the breaker has run (other threads or signal handlers may have run
+    /// Python code) the function leaves through `resume`: its array accesses rely on what
+    /// `GuardArray` verified.
+    CheckEvalBreaker { resume: ExitId, leave: bool },
 
     // ---- made by the specialiser (`specialize`): unboxed machine values ----
     /// An unboxed int constant; `origin` is the `co_consts` index it stands for (boxing it
@@ -551,6 +554,28 @@ pub enum Op {
     /// `obj[index] = value` for a machine int index, likewise. No result.
     /// `obj[index] = value` with a machine int index; `value` is an object or an `F64`.
     SetItemInt { obj: ValueId, index: ValueId, value: ValueId, borrowed: bool },
+    /// Leaves through the exit (a deopt) unless `value` is exactly an ndarray of type `array`
+    /// (and writeable, if `writeable`). What it verifies holds until Python code may run.
+    GuardArray { value: ValueId, array: crate::numpy::ArrayType, writeable: bool },
+    /// The machine word at `base + offset`: a field of a verified array (its data pointer,
+    /// its shape or strides pointer) or an entry of its shape or strides.
+    LoadField { base: ValueId, offset: u32 },
+    /// `index` as NumPy takes it on an axis of length `dim` (negative counts from the end);
+    /// out of bounds, leaves through the exit (a raise) with the IndexError of
+    /// `array[key]` (`key`: the indices as written).
+    ArrayIndex { index: ValueId, dim: ValueId, array: ValueId, key: Vec<ValueId> },
+    /// The element of type `dtype` at `data + offset`, as a machine value (`F64`, `I64` or
+    /// `CBool`).
+    LoadElement { data: ValueId, offset: ValueId, dtype: crate::numpy::DType },
+    /// Stores machine value `value` (converted by the specialiser to what the dtype holds:
+    /// an `F64` for float dtypes, an `I64` or `CBool` for the others) as an element of type
+    /// `dtype` at `data + offset`. No result.
+    StoreElement { data: ValueId, offset: ValueId, value: ValueId, dtype: crate::numpy::DType },
+    /// Leaves through the exit (a deopt) unless `lo <= value <= hi`.
+    GuardIntRange { value: ValueId, lo: i64, hi: i64 },
+    /// NumPy's own float64 loop of a ufunc (`numpy::UfuncLoop`) on machine floats; leaves
+    /// through the exit (a deopt) if it raised a floating-point exception NumPy reports.
+    UfuncCall { function: i64, data: i64, args: Vec<ValueId> },
 }
 
 impl Op {
@@ -607,6 +632,13 @@ impl Op {
             BoxIfBound { value, .. } => vec![*value],
             GetItemInt { obj, index, .. } => vec![*obj, *index],
             SetItemInt { obj, index, value, .. } => vec![*obj, *index, *value],
+            GuardArray { value, .. } => vec![*value],
+            LoadField { base, .. } => vec![*base],
+            ArrayIndex { index, dim, array, key } => [*index, *dim, *array].into_iter().chain(key.iter().copied()).collect(),
+            LoadElement { data, offset, .. } => vec![*data, *offset],
+            StoreElement { data, offset, value, .. } => vec![*data, *offset, *value],
+            GuardIntRange { value, .. } => vec![*value],
+            UfuncCall { args, .. } => args.clone(),
         }
     }
 
@@ -662,6 +694,13 @@ impl Op {
             BoxIfBound { value, .. } => vec![value],
             GetItemInt { obj, index, .. } => vec![obj, index],
             SetItemInt { obj, index, value, .. } => vec![obj, index, value],
+            GuardArray { value, .. } => vec![value],
+            LoadField { base, .. } => vec![base],
+            ArrayIndex { index, dim, array, key } => [index, dim, array].into_iter().chain(key.iter_mut()).collect(),
+            LoadElement { data, offset, .. } => vec![data, offset],
+            StoreElement { data, offset, value, .. } => vec![data, offset, value],
+            GuardIntRange { value, .. } => vec![value],
+            UfuncCall { args, .. } => args.iter_mut().collect(),
         }
     }
 
@@ -676,7 +715,8 @@ impl Op {
                 | MathCall { .. } | FloatToInt { .. } | IntAbs(_) | Select { .. }
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
                 | RangeIndexNext(_) | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
-                | GuardIs { .. }
+                | GuardIs { .. } | GuardArray { .. } | LoadField { .. } | ArrayIndex { .. } | LoadElement { .. }
+                | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. }
         )
     }
 
@@ -689,6 +729,7 @@ impl Op {
             Const { .. } | Null | ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | IntToFloat { exact: false, .. }
                 | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | FloatNeg(_) | NonNull(_) | IsNull(_)
                 | IsNone(_) | LoadArg { .. } | RangeIterItem { .. } | RangeIndexNext(_) | RangeIterIndex(_)
+                | LoadField { .. } | LoadElement { .. }
         ) || matches!(self, Unbox { to, .. } if *to != Type::I64)
             || matches!(self, FloatBinary { op: FloatOp::Add | FloatOp::Sub | FloatOp::Mul, .. })
     }
@@ -711,7 +752,14 @@ impl Op {
             | SetItemInt { .. }
             | GuardNonNegative(_)
             | GuardFunction { .. }
-            | GuardIs { .. } => None,
+            | GuardIs { .. }
+            | GuardArray { .. }
+            | StoreElement { .. }
+            | GuardIntRange { .. } => None,
+            LoadField { .. } | ArrayIndex { .. } => Some(Type::I64),
+            LoadElement { dtype: crate::numpy::DType::F64 | crate::numpy::DType::F32, .. } | UfuncCall { .. } => Some(Type::F64),
+            LoadElement { dtype: crate::numpy::DType::Bool, .. } => Some(Type::CBool),
+            LoadElement { .. } => Some(Type::I64),
             ConstI64 { .. }
             | IntBinary { .. }
             | RangeIterItem { .. }
@@ -870,6 +918,11 @@ pub struct Function {
     /// says whether `l` is bound wherever `l`'s value is one of these parameters (a parameter
     /// seen in another local's slot got there through a checked load, so it is bound).
     pub bound_flags: std::collections::HashMap<ValueId, u32>,
+    /// Machine values that box to NumPy scalars (`numpy.float64`, `numpy.int64`,
+    /// `numpy.bool_` by their type) rather than `float`, `int`, `bool`: always, or when the
+    /// machine bool `Some(flag)` is set (a value that is one or the other, e.g. `s = 0.0`
+    /// then `s += a[i]` in a loop).
+    pub numpy_boxes: std::collections::HashMap<ValueId, Option<ValueId>>,
 }
 
 impl Function {

@@ -159,7 +159,9 @@ impl fmt::Display for OpText<'_> {
                 }
                 Ok(())
             }
-            CheckEvalBreaker { resume } => write!(f, "CheckEvalBreaker (else {resume})"),
+            CheckEvalBreaker { resume, leave } => {
+                write!(f, "CheckEvalBreaker (else {resume}){}", if *leave { " (leave after)" } else { "" })
+            }
             CheckTracing => write!(f, "CheckTracing"),
             ConstI64 { value, .. } => write!(f, "ConstI64 {value}"),
             ConstF64 { bits, .. } => write!(f, "ConstF64 {:?}", f64::from_bits(*bits)),
@@ -196,6 +198,16 @@ impl fmt::Display for OpText<'_> {
             SetItemInt { obj, index, value, borrowed } => {
                 write!(f, "SetItemInt {obj}[{index}] = {value}{}", if *borrowed { " (borrowed)" } else { "" })
             }
+            GuardArray { value, array, writeable } => {
+                write!(f, "GuardArray {value} is {array}{}", if *writeable { " (writeable)" } else { "" })
+            }
+            LoadField { base, offset } => write!(f, "LoadField [{base} + {offset}]"),
+            ArrayIndex { index, dim, array, key } => write!(f, "ArrayIndex {index} of {dim} (else IndexError of {array}[{}])", list(key)),
+            LoadElement { data, offset, dtype } => write!(f, "LoadElement {} [{data} + {offset}]", dtype.name()),
+            StoreElement { data, offset, value, dtype } => write!(f, "StoreElement {} [{data} + {offset}] = {value}", dtype.name()),
+            GuardIntRange { value, lo, hi } => write!(f, "GuardIntRange {lo} <= {value} <= {hi}"),
+            // Addresses vary between runs.
+            UfuncCall { args, .. } => write!(f, "UfuncCall float64 loop({})", list(args)),
         }
     }
 }

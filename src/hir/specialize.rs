@@ -20,6 +20,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+#[path = "specialize_arrays.rs"]
+mod arrays;
+use arrays::{ArrayPlan, Scope, View};
+
 use super::build::compact_exits;
 use super::{
     BinaryOp, BlockId, CompareOp, Edge, Exit, ExitId, ExitKind, FloatOp, FrameState, Function, Instr, IntOp,
@@ -33,6 +37,57 @@ pub const INT: Kind = 2;
 pub const FLOAT: Kind = 4;
 pub const BOOL: Kind = 8;
 pub const OTHER: Kind = 16;
+/// NumPy scalars (`numpy.float64`, `numpy.int64`, `numpy.bool_`): the same machine values as
+/// `FLOAT`, `INT`, `BOOL`, boxed as NumPy's types, with NumPy's arithmetic where it differs
+/// (operations whose NumPy result rjit does not reproduce stay generic).
+pub const NPF64: Kind = 32;
+pub const NPI64: Kind = 64;
+pub const NPBOOL: Kind = 128;
+const NUMPY_KINDS: Kind = NPF64 | NPI64 | NPBOOL;
+const PYTHON_NUMBERS: Kind = INT | FLOAT | BOOL;
+
+/// Whether a numeric value is a Python number, a NumPy scalar, or either (a block parameter
+/// fed by both: it carries a machine bool saying which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavour {
+    Python,
+    Numpy,
+    Mixed,
+}
+
+fn flavour(kind: Kind) -> Flavour {
+    match (kind & PYTHON_NUMBERS != 0, kind & NUMPY_KINDS != 0) {
+        (_, false) => Flavour::Python,
+        (false, true) => Flavour::Numpy,
+        (true, true) => Flavour::Mixed,
+    }
+}
+
+/// A result of several operands' flavours: NumPy if one is surely NumPy, else unknown if one
+/// may be, else Python (NumPy scalars win over Python numbers in arithmetic).
+fn combine(flavours: &[Flavour]) -> Flavour {
+    if flavours.contains(&Flavour::Numpy) {
+        Flavour::Numpy
+    } else if flavours.contains(&Flavour::Mixed) {
+        Flavour::Mixed
+    } else {
+        Flavour::Python
+    }
+}
+
+/// The kind of numeric base kind `base` (`INT`, `FLOAT` or `BOOL`) in flavour `f`.
+fn with_flavour(base: Kind, f: Flavour) -> Kind {
+    let numpy = match base {
+        INT => NPI64,
+        FLOAT => NPF64,
+        _ => NPBOOL,
+    };
+    match f {
+        Flavour::Python => base,
+        Flavour::Numpy => numpy,
+        Flavour::Mixed => base | numpy,
+    }
+}
 
 /// A constant of the code object, as the specialiser sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,6 +114,11 @@ pub struct Facts {
     /// Calls (by their result) of builtins and `math` functions known at compile time, which
     /// become machine code on numbers (guarded to still call that object).
     pub intrinsics: HashMap<ValueId, IntrinsicCall>,
+    /// Per argument slot: the type of the NumPy array observed there, if it is one rjit
+    /// accesses natively (checked by an entry guard when used).
+    pub arrays: Vec<Option<crate::numpy::ArrayType>>,
+    /// The code object's `co_names` (attribute names: `a.shape`).
+    pub names: Vec<String>,
 }
 
 /// A builtin or `math` function compiled as machine code on a number.
@@ -81,6 +141,13 @@ pub enum Intrinsic {
     /// The builtins `min` / `max` of two numbers of the same kind.
     Min,
     Max,
+    /// The builtin `len` (of a NumPy array).
+    Len,
+    /// A NumPy ufunc on numbers, through its own float64 loop.
+    Ufunc(crate::numpy::UfuncLoop),
+    /// `numpy.absolute` and `numpy.isnan` on numbers.
+    NpAbs,
+    NpIsNan,
 }
 
 impl Intrinsic {
@@ -88,6 +155,7 @@ impl Intrinsic {
     pub fn arity(self) -> usize {
         match self {
             Intrinsic::Min | Intrinsic::Max => 2,
+            Intrinsic::Ufunc(l) => usize::from(l.nin),
             _ => 1,
         }
     }
@@ -106,10 +174,51 @@ fn intrinsic_kind(which: Intrinsic, arg: Kind) -> Option<Kind> {
         Intrinsic::Math(_) | Intrinsic::Float => FLOAT,
         Intrinsic::Round(_) | Intrinsic::Int => INT,
         Intrinsic::IsNan | Intrinsic::IsInf | Intrinsic::Bool => BOOL,
-        Intrinsic::Min | Intrinsic::Max => return None,
+        Intrinsic::Min | Intrinsic::Max | Intrinsic::Len => return None,
         Intrinsic::Abs if arg == FLOAT => FLOAT,
         Intrinsic::Abs => INT,
+        Intrinsic::Ufunc(_) => NPF64,
+        Intrinsic::NpAbs if arg == FLOAT => NPF64,
+        Intrinsic::NpAbs => NPI64,
+        Intrinsic::NpIsNan => NPBOOL,
     })
+}
+
+/// The kind of intrinsic `which` on arguments of base kinds `n` and flavours `f`, or None
+/// where NumPy scalars (or bools) make it something rjit does not compile.
+fn intrinsic_result(which: Intrinsic, n: &[Kind], f: &[Flavour]) -> Option<Kind> {
+    let all_python = f.iter().all(|x| *x == Flavour::Python);
+    match which {
+        // min/max of two numbers of one kind (and flavour) is of that kind.
+        Intrinsic::Min | Intrinsic::Max => match (n, f) {
+            ([a, b], [fa, fb]) if a == b && fa == fb && *fa != Flavour::Mixed => Some(with_flavour(*a, *fa)),
+            _ => None,
+        },
+        Intrinsic::Ufunc(l) => (n.iter().all(|&k| k == FLOAT || (k == INT && l.int_args))).then_some(NPF64),
+        Intrinsic::NpAbs | Intrinsic::NpIsNan => (n[0] != BOOL).then(|| intrinsic_kind(which, n[0])).flatten(),
+        // A NumPy scalar's own type (abs keeps it; int(), float(), bool() and round() of
+        // one are made by NumPy's methods: left to the interpreter).
+        Intrinsic::Abs if f[0] == Flavour::Numpy && n[0] != BOOL => Some(with_flavour(n[0], Flavour::Numpy)),
+        Intrinsic::Math(_) | Intrinsic::IsNan | Intrinsic::IsInf => intrinsic_kind(which, n[0]),
+        _ if all_python => intrinsic_kind(which, n[0]),
+        _ => None,
+    }
+}
+
+/// The kind of `lhs op rhs` on NumPy scalars or Python numbers (base kinds `n`, flavours `f`),
+/// given the base kind `base` of the Python result; None where NumPy's result differs in a
+/// way rjit does not reproduce (bool arithmetic, float `//`, `%`, `**`).
+fn numpy_binary(op: BinaryOp, base: Kind, n: [Kind; 2], f: [Flavour; 2]) -> Option<Kind> {
+    if f == [Flavour::Python; 2] {
+        return Some(base);
+    }
+    let numpy_bool = n.iter().zip(&f).any(|(k, fl)| *k == BOOL && *fl != Flavour::Python);
+    let float_special = base == FLOAT
+        && matches!(op.non_inplace(), BinaryOp::FloorDivide | BinaryOp::Remainder | BinaryOp::Power);
+    if numpy_bool || float_special || base == BOOL {
+        return None;
+    }
+    Some(with_flavour(base, combine(&f)))
 }
 
 impl Facts {
@@ -129,19 +238,19 @@ fn speculated(k: Kind, hint: Kind) -> Kind {
     }
 }
 
-/// The single numeric kind of a set (NULL aside), if it has exactly one.
+/// The single numeric kind of a set (NULL aside), if it has exactly one: `INT`, `FLOAT` or
+/// `BOOL`, as Python numbers, NumPy scalars or either (see `flavour`).
 fn numeric(kind: Kind) -> Option<Kind> {
-    match kind & !NULL {
-        INT => Some(INT),
-        FLOAT => Some(FLOAT),
-        BOOL => Some(BOOL),
-        _ => None,
+    let k = kind & !NULL;
+    if k == 0 {
+        return None;
     }
+    [(INT, NPI64), (FLOAT, NPF64), (BOOL, NPBOOL)].into_iter().find(|(base, np)| k & !(base | np) == 0).map(|(base, _)| base)
 }
 
 /// The kind of every value of `func` (indexed by value), as the specialiser infers them.
 pub fn value_kinds(func: &Function, facts: &Facts) -> Vec<Kind> {
-    infer_kinds(func, facts).kind
+    infer_kinds(func, facts, &HashSet::new()).kind
 }
 
 /// The single numeric kind of a set that cannot be NULL.
@@ -197,6 +306,12 @@ fn unary_kind(op: UnaryOp, kind: Kind) -> Option<Kind> {
 
 struct Kinds {
     kind: Vec<Kind>,
+    /// NumPy arrays of known type (arguments, checked when used).
+    arrays: HashMap<ValueId, crate::numpy::ArrayType>,
+    /// `BuildTuple` results, with their items (index tuples `a[i, j]`).
+    tuples: HashMap<ValueId, Vec<ValueId>>,
+    /// `a.shape` of an array `a`, by result.
+    shapes: HashMap<ValueId, ValueId>,
     /// Loads of the global `range`.
     range_globals: HashSet<ValueId>,
     /// `IterNext` results of iterators of calls of the global `range` (speculated to be range
@@ -204,7 +319,9 @@ struct Kinds {
     range_nexts: HashSet<ValueId>,
 }
 
-fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
+/// `generic_loads`: element loads of arrays that stay generic (their results are objects of
+/// unknown kind).
+fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>) -> Kinds {
     let mut kind = vec![0 as Kind; func.values.len()];
     let mut range_iters = HashSet::new();
     let mut range_nexts = HashSet::new();
@@ -249,6 +366,35 @@ fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
             range_nexts.remove(v);
         }
     }
+    // NumPy arrays: the arguments observed as arrays, the index tuples and `a.shape`.
+    let mut arrays = HashMap::new();
+    let mut tuples = HashMap::new();
+    let mut shapes = HashMap::new();
+    let attr = |name: u32| facts.names.get(name as usize).map(String::as_str);
+    for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
+        match (&instr.op, instr.result) {
+            (Op::LoadArg { local }, Some(r)) => {
+                if let Some(Some(ty)) = facts.arrays.get(*local as usize) {
+                    arrays.insert(r, *ty);
+                }
+            }
+            (Op::BuildTuple(items), Some(r)) => {
+                tuples.insert(r, items.clone());
+            }
+            (Op::LoadAttr { obj, name }, Some(r)) if arrays.contains_key(obj) && attr(*name) == Some("shape") => {
+                shapes.insert(r, *obj);
+            }
+            _ => {}
+        }
+    }
+    let const_int = |v: ValueId, defs: &HashMap<ValueId, &Op>| match defs.get(&v) {
+        Some(Op::Const { index }) => match facts.consts.get(*index as usize) {
+            Some(ConstValue::Int(c)) => Some(*c),
+            _ => None,
+        },
+        _ => None,
+    };
+    let defs = func.defining_ops();
     loop {
         let mut changed = false;
         let mut set = |kind: &mut Vec<Kind>, v: ValueId, k: Kind| {
@@ -265,14 +411,33 @@ fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
                 // A result computed from operands of single numeric kinds by `f` (when the
                 // instruction can deoptimise, if `needs_deopt`); unknown while an operand is.
                 let hint = if instr.deopt.is_some() { facts.hint(instr.at) } else { 0 };
-                let from_numbers = |operands: &[ValueId], needs_deopt: bool, f: &dyn Fn(&[Kind]) -> Option<Kind>| {
+                let from_numbers = |operands: &[ValueId], needs_deopt: bool, f: &dyn Fn(&[Kind], &[Flavour]) -> Option<Kind>| {
                     let kinds: Vec<Kind> = operands.iter().map(|v| speculated(k(v), hint)).collect();
                     if kinds.contains(&0) {
                         return 0;
                     }
                     let numbers: Option<Vec<Kind>> = kinds.iter().map(|&x| numeric_bound(x)).collect();
+                    let flavours: Vec<Flavour> = kinds.iter().map(|&x| flavour(x)).collect();
                     match numbers {
-                        Some(n) if !needs_deopt || instr.deopt.is_some() => f(&n).unwrap_or(OTHER),
+                        Some(n) if !needs_deopt || instr.deopt.is_some() => f(&n, &flavours).unwrap_or(OTHER),
+                        _ => OTHER,
+                    }
+                };
+                // An element of a known array, indexed by ints (one per dimension).
+                let element = |array: ValueId, key: ValueId| -> Kind {
+                    let ty = arrays[&array];
+                    let indices = tuples.get(&key).cloned().unwrap_or_else(|| vec![key]);
+                    let kinds: Vec<Kind> = indices.iter().map(|i| k(i)).collect();
+                    if kinds.contains(&0) {
+                        return 0;
+                    }
+                    if indices.len() != usize::from(ty.ndim) || kinds.iter().any(|&x| numeric_bound(x) != Some(INT)) {
+                        return OTHER;
+                    }
+                    match ty.dtype {
+                        crate::numpy::DType::F64 => NPF64,
+                        crate::numpy::DType::I64 => NPI64,
+                        crate::numpy::DType::Bool => NPBOOL,
                         _ => OTHER,
                     }
                 };
@@ -288,18 +453,37 @@ fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
                     Op::CheckBound { value, .. } => k(value) & !NULL,
                     Op::NonNull(v) if range_nexts.contains(v) => INT,
                     Op::NonNull(v) => k(v) & !NULL,
-                    Op::Binary { op, lhs, rhs } => from_numbers(&[*lhs, *rhs], true, &|n| binary_kind(*op, n[0], n[1])),
-                    Op::Compare { lhs, rhs, .. } => from_numbers(&[*lhs, *rhs], true, &|_| Some(BOOL)),
-                    Op::Unary { op, value } => from_numbers(&[*value], true, &|n| unary_kind(*op, n[0])),
-                    Op::Not(v) => from_numbers(&[*v], false, &|_| Some(BOOL)),
+                    Op::Binary { op, lhs, rhs } => from_numbers(&[*lhs, *rhs], true, &|n, f| {
+                        numpy_binary(*op, binary_kind(*op, n[0], n[1])?, [n[0], n[1]], [f[0], f[1]])
+                    }),
+                    Op::Compare { lhs, rhs, .. } => from_numbers(&[*lhs, *rhs], true, &|_, f| Some(with_flavour(BOOL, combine(f)))),
+                    Op::Unary { op, value } => from_numbers(&[*value], true, &|n, f| match f[0] {
+                        Flavour::Python => unary_kind(*op, n[0]),
+                        _ if n[0] == BOOL => None,
+                        fl => Some(with_flavour(unary_kind(*op, n[0])?, fl)),
+                    }),
+                    Op::Not(v) => from_numbers(&[*v], false, &|_, _| Some(BOOL)),
+                    Op::Call { args, .. }
+                        if facts.intrinsics.get(&r).is_some_and(|c| c.which == Intrinsic::Len)
+                            && args.len() == 1
+                            && arrays.contains_key(&args[0]) =>
+                    {
+                        if instr.deopt.is_some() { INT } else { OTHER }
+                    }
                     Op::Call { args, .. } if facts.intrinsics.get(&r).is_some_and(|c| c.which.arity() == args.len()) => {
                         let which = facts.intrinsics[&r].which;
-                        from_numbers(args, true, &|n| match n {
-                            // min/max of two numbers of one kind is of that kind.
-                            [a, b] => (a == b).then_some(*a),
-                            _ => intrinsic_kind(which, n[0]),
-                        })
+                        from_numbers(args, true, &|n, f| intrinsic_result(which, n, f))
                     }
+                    Op::GetItem { .. } if generic_loads.contains(&r) => OTHER,
+                    Op::GetItem { obj, key } if arrays.contains_key(obj) => element(*obj, *key),
+                    Op::GetItem { obj, key } if shapes.contains_key(obj) => {
+                        let ndim = i64::from(arrays[&shapes[obj]].ndim);
+                        match const_int(*key, &defs) {
+                            Some(c) if (-ndim..ndim).contains(&c) => INT,
+                            _ => OTHER,
+                        }
+                    }
+                    Op::LoadAttr { obj, name } if arrays.contains_key(obj) && matches!(attr(*name), Some("ndim" | "size")) => INT,
                     _ => match func.type_of(r) {
                         Type::Object | Type::MaybeNull => OTHER,
                         Type::Null => NULL,
@@ -321,7 +505,7 @@ fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
             break;
         }
     }
-    Kinds { kind, range_globals, range_nexts }
+    Kinds { kind, arrays, tuples, shapes, range_globals, range_nexts }
 }
 
 /// How a value is represented after the rewrite.
@@ -336,8 +520,24 @@ enum Repr {
 /// Specialises `func` (built with deopt states) for `facts`. Returns None when nothing was
 /// specialised (the generic function is as good).
 pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
-    let kinds = infer_kinds(func, facts);
-    let mut s = Specializer::new(func, kinds, facts);
+    // Array accesses without a view stay generic, which may make more code generic (and
+    // kill more views): repeat until the plan is stable.
+    let mut generic_loads = HashSet::new();
+    let mut rounds = 0;
+    let mut s = loop {
+        let kinds = infer_kinds(func, facts, &generic_loads);
+        let mut s = Specializer::new(func, kinds, facts);
+        s.find_range_loops();
+        s.plan = s.plan_arrays();
+        if s.plan.generic_loads.is_subset(&generic_loads) {
+            break s;
+        }
+        rounds += 1;
+        if rounds > 4 {
+            return None;
+        }
+        generic_loads.extend(s.plan.generic_loads.iter().copied());
+    };
     s.choose_representations();
     if !s.anything_unboxed() {
         return None;
@@ -375,6 +575,24 @@ struct Specializer<'a> {
     /// Machine values written to their local slots since the block started (a second call
     /// in the same block does not write them again).
     written: HashMap<u32, ValueId>,
+    /// Position parameters of range loop headers (see `find_range_loops`), by block.
+    header_params: Vec<Vec<ValueId>>,
+    /// Where array views hold (see `arrays`).
+    plan: ArrayPlan,
+    /// The views made, by scope and array.
+    views: HashMap<(Scope, ValueId), View>,
+    /// Arrays verified at the entry (in order) and the loads of their views, for
+    /// `entry_guards`.
+    entry_arrays: Vec<ValueId>,
+    entry_view_instrs: Vec<Instr>,
+    /// Index of the instruction being rewritten in its block.
+    current_instr: usize,
+    /// Set when a value could not be given the representation it needs (the rewrite is
+    /// abandoned).
+    failed: bool,
+    /// The machine bool saying whether a value that is a Python number or a NumPy scalar
+    /// (`Flavour::Mixed`) is the NumPy one, by value.
+    flags: HashMap<ValueId, ValueId>,
 }
 
 /// A `for` loop over a range iterator whose position lives in a machine register.
@@ -421,6 +639,14 @@ impl<'a> Specializer<'a> {
             current: 0,
             const_origin: HashMap::new(),
             written: HashMap::new(),
+            header_params: vec![Vec::new(); func.blocks.len()],
+            plan: ArrayPlan::default(),
+            views: HashMap::new(),
+            entry_arrays: Vec::new(),
+            entry_view_instrs: Vec::new(),
+            current_instr: 0,
+            failed: false,
+            flags: HashMap::new(),
         }
     }
 
@@ -447,8 +673,9 @@ impl<'a> Specializer<'a> {
                 continue;
             }
             self.repr[i] = Repr::Unboxed(unboxed_type(n));
-            // NULL-or-number is only representable for block parameters (with a flag).
-            if k & NULL != 0 && !is_param.contains(&v) {
+            // NULL-or-number is only representable for block parameters (with a flag), and
+            // not for NumPy scalars.
+            if k & NULL != 0 && (!is_param.contains(&v) || flavour(k) != Flavour::Python) {
                 self.repr[i] = Repr::Boxed;
             }
         }
@@ -485,9 +712,16 @@ impl<'a> Specializer<'a> {
                 self.out.values[i] = ty;
             }
         }
-        // Boxed values of one numeric kind (never NULL) get a machine shadow.
+        // Boxed values of one numeric kind (never NULL) get a machine shadow (NumPy scalars:
+        // float64 and int64, whose value is a word after the header).
         for i in 0..self.kinds.kind.len() {
-            if let (Repr::Boxed, Some(n)) = (self.repr[i], numeric_bound(self.kinds.kind[i])) {
+            let k = self.kinds.kind[i];
+            let shadowable = match flavour(k) {
+                Flavour::Python => true,
+                Flavour::Numpy => numeric_bound(k) != Some(BOOL),
+                Flavour::Mixed => false,
+            };
+            if let (Repr::Boxed, Some(n), true) = (self.repr[i], numeric_bound(k), shadowable) {
                 let shadow = self.new_value(unboxed_type(n));
                 self.shadow.insert(ValueId(i as u32), shadow);
             }
@@ -543,7 +777,19 @@ impl<'a> Specializer<'a> {
             }
             new_params.push(block.params.clone());
         }
-        self.find_range_loops(&mut new_params);
+        for (b, extra) in self.header_params.clone().into_iter().enumerate() {
+            new_params[b].extend(extra);
+        }
+        // Parameters that are a Python number or a NumPy scalar get a flag parameter.
+        for (b, block) in func.blocks.iter().enumerate() {
+            for &p in &block.params {
+                if matches!(self.repr[p.index()], Repr::Unboxed(_)) && flavour(self.kind(p)) == Flavour::Mixed {
+                    let flag = self.new_value(Type::CBool);
+                    self.flags.insert(p, flag);
+                    new_params[b].push(flag);
+                }
+            }
+        }
         for b in 0..func.blocks.len() {
             self.current = b;
             self.written.clear();
@@ -553,8 +799,9 @@ impl<'a> Specializer<'a> {
                 self.unbox_shadow(p, &mut e);
             }
             let mut locals = func.blocks[b].locals_in.clone();
-            for instr in &func.blocks[b].instrs {
+            for (i, instr) in func.blocks[b].instrs.iter().enumerate() {
                 e.at = instr.at;
+                self.current_instr = i;
                 self.instr(instr, &mut e, &mut locals)?;
             }
             e.at = func.blocks[b].end_at;
@@ -566,6 +813,10 @@ impl<'a> Specializer<'a> {
         }
         self.entry_guards();
         self.range_positions_in_exits();
+        self.finish_numpy()?;
+        if self.failed {
+            return None;
+        }
         // Exits: frame states name the substituted values, and machine values have no
         // reference to release.
         let subst = self.subst.clone();
@@ -582,7 +833,7 @@ impl<'a> Specializer<'a> {
     }
 
     /// Finds the range loops and gives each header a position parameter.
-    fn find_range_loops(&mut self, new_params: &mut [Vec<ValueId>]) {
+    fn find_range_loops(&mut self) {
         let func = self.func;
         let mut loops = Vec::new();
         for (b, block) in func.blocks.iter().enumerate() {
@@ -606,7 +857,7 @@ impl<'a> Specializer<'a> {
         for (r, header, body, it, deopt) in loops {
             let index = self.new_value(Type::I64);
             let next_index = self.new_value(Type::I64);
-            new_params[header].push(index);
+            self.header_params[header].push(index);
             self.range_loops.insert(r, RangeLoop { header, body, it, index, next_index, deopt });
         }
     }
@@ -620,7 +871,7 @@ impl<'a> Specializer<'a> {
         for (b, block) in self.out.blocks.iter().enumerate() {
             for instr in &block.instrs {
                 referenced.extend(instr.exit.map(|x| (b, x)));
-                if let Op::CheckEvalBreaker { resume } = instr.op {
+                if let Op::CheckEvalBreaker { resume, .. } = instr.op {
                     referenced.push((b, resume));
                 }
             }
@@ -651,7 +902,7 @@ impl<'a> Specializer<'a> {
     /// unboxed value (leaving for the interpreter at the function's start otherwise).
     fn entry_guards(&mut self) {
         let facts = self.facts;
-        if self.used_arg_shadows.is_empty() {
+        if self.used_arg_shadows.is_empty() && self.entry_arrays.is_empty() {
             return;
         }
         let entry = &self.func.blocks[0];
@@ -680,7 +931,225 @@ impl<'a> Specializer<'a> {
             let unbox_exit = (to == Type::I64).then_some(exit);
             guards.push(Instr { result: Some(s), op: Op::Unbox { value: v, to }, exit: unbox_exit, at: 0, deopt: None });
         }
+        // Arrays with views at the entry: their type, then their layout.
+        for &a in &self.entry_arrays {
+            let (array, writeable) = (self.kinds.arrays[&a], self.plan.writeable.contains(&a));
+            guards.push(Instr { result: None, op: Op::GuardArray { value: a, array, writeable }, exit: Some(exit), at: 0, deopt: None });
+        }
+        guards.append(&mut self.entry_view_instrs);
         self.out.blocks[0].instrs.extend(guards);
+    }
+
+    /// The view of `array` for the instruction being rewritten, made at the entry if that is
+    /// its scope (a loop's views are made on entering it: see `edge`); None where Python
+    /// code may have changed the array since it was verified.
+    fn view(&mut self, array: ValueId) -> Option<View> {
+        if !self.plan.is_available(self.current, self.current_instr) {
+            return None;
+        }
+        let scope = self.plan.scope[self.current]?;
+        if let Some(v) = self.views.get(&(scope, array)) {
+            return Some(v.clone());
+        }
+        if scope != Scope::Entry || !self.args.contains(&array) {
+            return None;
+        }
+        let mut instrs = Vec::new();
+        let view = self.layout_loads(array, &mut instrs);
+        self.entry_arrays.push(array);
+        self.entry_view_instrs.extend(instrs);
+        self.views.insert((scope, array), view.clone());
+        Some(view)
+    }
+
+    /// Loads of the layout of verified array `array` (data pointer, shape, strides).
+    fn layout_loads(&mut self, array: ValueId, instrs: &mut Vec<Instr>) -> View {
+        use crate::numpy::{ARRAY_DATA, ARRAY_DIMENSIONS, ARRAY_STRIDES};
+        let ndim = self.kinds.arrays[&array].ndim;
+        let mut load = |s: &mut Self, base: ValueId, offset: u32| {
+            let r = s.new_value(Type::I64);
+            s.repr.push(Repr::Unboxed(Type::I64));
+            s.kinds.kind.push(0);
+            instrs.push(Instr { result: Some(r), op: Op::LoadField { base, offset }, exit: None, at: 0, deopt: None });
+            r
+        };
+        let data = load(self, array, ARRAY_DATA);
+        let dims_ptr = load(self, array, ARRAY_DIMENSIONS);
+        let strides_ptr = load(self, array, ARRAY_STRIDES);
+        let dims = (0..u32::from(ndim)).map(|k| load(self, dims_ptr, 8 * k)).collect();
+        let strides = (0..u32::from(ndim)).map(|k| load(self, strides_ptr, 8 * k)).collect();
+        View { data, dims, strides }
+    }
+
+    /// The byte offset of element `indices` (machine ints) of `array` in `view`, each index
+    /// checked against its dimension (out of bounds: NumPy's IndexError, through `raise`).
+    fn element_offset(&mut self, array: ValueId, view: &View, indices: &[ValueId], raise: ExitId, e: &mut Emit) -> Option<ValueId> {
+        let key: Vec<ValueId> = indices.iter().map(|i| self.machine(*i)).collect::<Option<_>>()?;
+        let mut offset = None;
+        for (k, &m) in key.iter().enumerate() {
+            let checked = ArrayIndexArgs { index: m, dim: view.dims[k], array: self.map(array), key: key.clone() };
+            let n = e.value(self, checked.op(), Some(raise));
+            let part = e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: n, rhs: view.strides[k] }, None);
+            offset = Some(match offset {
+                None => part,
+                Some(o) => e.value(self, Op::IntBinary { op: IntOp::Add, lhs: o, rhs: part }, None),
+            });
+        }
+        offset
+    }
+
+    /// A generic operation whose result, an exact int object (`a.shape[k]` without a view),
+    /// is used as a machine int.
+    fn generic_int(&mut self, instr: &Instr, e: &mut Emit) {
+        let Some(r) = instr.result else { return self.generic(instr, e) };
+        let t = self.new_value(Type::Object);
+        self.repr.push(Repr::Boxed);
+        self.kinds.kind.push(OTHER);
+        let mut temp = instr.clone();
+        temp.result = Some(t);
+        self.generic(&temp, e);
+        self.define(r, Op::Unbox { value: t, to: Type::I64 }, None, instr.exit, e);
+        e.effect(Op::Decref(t), None);
+    }
+
+    /// The value of `v` if it is an int constant of the code.
+    fn const_int(&self, v: ValueId) -> Option<i64> {
+        let defs = self.func.blocks.iter().flat_map(|b| &b.instrs).find(|i| i.result == Some(v))?;
+        match defs.op {
+            Op::Const { index } => match self.facts.consts.get(index as usize)? {
+                ConstValue::Int(c) => Some(*c),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// `array[key] = value` stored natively (the plan decided it can be: see
+    /// `arrays::store_conversion`), with NumPy's conversion of the value to the dtype; values
+    /// it would not store exactly leave for the interpreter.
+    fn array_store(&mut self, instr: &Instr, array: ValueId, key: ValueId, value: ValueId, e: &mut Emit) -> Option<()> {
+        use crate::numpy::DType;
+        let dtype = self.kinds.arrays[&array].dtype;
+        let (base, m) = (self.numeric_kind(value)?, self.machine(value)?);
+        let indices = arrays::int_indices(&self.kinds, array, key)?;
+        let view = self.view(array)?;
+        let deopt = instr.deopt;
+        let in_range = |s: &mut Self, v: ValueId, lo: i64, hi: i64, e: &mut Emit| {
+            e.effect(Op::GuardIntRange { value: v, lo, hi }, deopt);
+            let _ = s;
+        };
+        let stored = match (dtype, base) {
+            (DType::F64, FLOAT) => m,
+            (DType::F64, _) | (DType::F32, BOOL) => e.value(self, Op::IntToFloat { value: m, exact: false }, None),
+            (DType::F32, INT) => {
+                in_range(self, m, -(1 << 24), 1 << 24, e);
+                e.value(self, Op::IntToFloat { value: m, exact: false }, None)
+            }
+            (DType::F32 | DType::Bool, _) if base != BOOL => return None,
+            (_, BOOL) | (DType::I64, INT) => m,
+            (_, INT) => {
+                let (lo, hi) = dtype.int_range()?;
+                in_range(self, m, lo, hi, e);
+                m
+            }
+            (_, _) => {
+                let t = e.value(self, Op::FloatToInt { rounding: super::Rounding::Trunc, value: m }, deopt);
+                if dtype != DType::I64 {
+                    let (lo, hi) = dtype.int_range()?;
+                    in_range(self, t, lo, hi, e);
+                }
+                t
+            }
+        };
+        let offset = self.element_offset(array, &view, &indices, instr.exit?, e)?;
+        e.effect(Op::StoreElement { data: view.data, offset, value: stored, dtype }, None);
+        Some(())
+    }
+
+    /// After the rewrite: which machine values box to NumPy scalars, values never built, and
+    /// eval breakers that must leave once they ran (the function relies on array views).
+    fn finish_numpy(&mut self) -> Option<()> {
+        for (i, &k) in self.kinds.kind.iter().enumerate().take(self.func.values.len()) {
+            let v = ValueId(i as u32);
+            if !matches!(self.repr[i], Repr::Unboxed(_)) || numeric(k).is_none() {
+                continue;
+            }
+            match flavour(k) {
+                Flavour::Python => {}
+                Flavour::Numpy => {
+                    self.out.numpy_boxes.insert(v, None);
+                }
+                Flavour::Mixed => {
+                    let flag = *self.flags.get(&v)?;
+                    self.out.numpy_boxes.insert(v, Some(flag));
+                }
+            }
+        }
+        if !self.plan.virtual_values.is_empty() {
+            let virtual_values = self.plan.virtual_values.clone();
+            for exit in &mut self.out.exits {
+                exit.release.retain(|v| !virtual_values.contains(v));
+            }
+            // A frame state that still holds one cannot be handed over: give up on it.
+            let mut referenced = HashSet::new();
+            for block in &self.out.blocks {
+                for instr in &block.instrs {
+                    referenced.extend(instr.exit);
+                    if let Op::CheckEvalBreaker { resume, .. } = instr.op {
+                        referenced.insert(resume);
+                    }
+                }
+                if let Terminator::Exit(x) = block.terminator {
+                    referenced.insert(x);
+                }
+            }
+            for x in referenced {
+                let state = &self.out.exits[x.index()].state;
+                if state.locals.iter().chain(&state.stack).any(|v| virtual_values.contains(v)) {
+                    return None;
+                }
+            }
+        }
+        if !self.views.is_empty() {
+            for block in &mut self.out.blocks {
+                for instr in &mut block.instrs {
+                    if let Op::CheckEvalBreaker { leave, .. } = &mut instr.op {
+                        *leave = true;
+                    }
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// The flag of a value that may be a NumPy scalar: a machine bool, made here for a value
+    /// whose flavour is known.
+    fn flag_of(&mut self, v: ValueId, e: &mut Emit) -> Option<ValueId> {
+        match flavour(self.kind(v)) {
+            Flavour::Mixed => self.flags.get(&v).copied(),
+            f => Some(e.value(self, Op::ConstBool(f == Flavour::Numpy), None)),
+        }
+    }
+
+    /// Gives result `r` of an operation on `operands` its flag when its flavour is mixed (it
+    /// is a NumPy scalar if one of the operands is).
+    fn propagate_flag(&mut self, r: ValueId, operands: &[ValueId], e: &mut Emit) -> Option<()> {
+        if flavour(self.kind(r)) != Flavour::Mixed || !matches!(self.repr[r.index()], Repr::Unboxed(_)) {
+            return Some(());
+        }
+        let mut flag = None;
+        for &o in operands {
+            if flavour(self.kind(o)) != Flavour::Mixed {
+                continue;
+            }
+            let f = *self.flags.get(&o)?;
+            flag = Some(match flag {
+                None => f,
+                Some(g) => e.value(self, Op::Select { cond: g, if_true: g, if_false: f, ty: Type::CBool }, None),
+            });
+        }
+        self.flags.insert(r, flag?);
+        Some(())
     }
 
     fn terminator(&mut self, term: &Terminator, e: &mut Emit) -> Option<Terminator> {
@@ -748,9 +1217,30 @@ impl<'a> Specializer<'a> {
                     ExitId(self.out.exits.len() as u32 - 1)
                 });
                 e.effect(Op::GuardNonNegative(index), exit);
+                // Arrays the loop body indexes: verified once per entry into the loop.
+                if let (Some(x), Some(arrays)) = (exit, self.plan.loop_arrays.get(&target).cloned()) {
+                    for a in arrays {
+                        let (array, writeable) = (self.kinds.arrays[&a], self.plan.writeable.contains(&a));
+                        e.effect(Op::GuardArray { value: self.map(a), array, writeable }, Some(x));
+                        let mut instrs = Vec::new();
+                        let view = self.layout_loads(self.map(a), &mut instrs);
+                        for mut i in instrs {
+                            i.at = e.at;
+                            e.push(i);
+                        }
+                        self.views.insert((Scope::Loop(target), a), view);
+                    }
+                }
                 index
             };
             args.push(position);
+        }
+        // Flags of parameters that may be NumPy scalars.
+        for (p, a) in params.iter().zip(&edge.args) {
+            if self.flags.contains_key(p) {
+                let flag = self.flag_of(*a, e)?;
+                args.push(flag);
+            }
         }
         Some(Edge { target: edge.target, args })
     }
@@ -777,6 +1267,18 @@ impl<'a> Specializer<'a> {
                 let ty = op.result_type().unwrap_or(Type::I64);
                 let m = self.shadow.get(&result).copied().unwrap_or_else(|| self.new_value(ty));
                 self.out.values[m.index()] = ty;
+                match flavour(self.kind(result)) {
+                    Flavour::Python => {}
+                    Flavour::Numpy => {
+                        self.out.numpy_boxes.insert(m, None);
+                    }
+                    Flavour::Mixed => match self.flags.get(&result) {
+                        Some(&flag) => {
+                            self.out.numpy_boxes.insert(m, Some(flag));
+                        }
+                        None => self.failed = true,
+                    },
+                }
                 e.define(m, op, exit);
                 e.define(result, Op::Box(m), box_exit);
             }
@@ -842,6 +1344,7 @@ impl<'a> Specializer<'a> {
                 let ((a, ml), (b, mr)) = self.operands(instr, *lhs, *rhs, e)?;
                 let deopt = instr.deopt;
                 let r = result?;
+                self.propagate_flag(r, &[*lhs, *rhs], e)?;
                 let op = op.non_inplace();
                 if int_like(a) && int_like(b) && op != BinaryOp::TrueDivide {
                     let int_op = match op {
@@ -880,6 +1383,7 @@ impl<'a> Specializer<'a> {
             Op::Compare { op, lhs, rhs } if self.specialisable(result) => {
                 let ((a, ml), (b, mr)) = self.operands(instr, *lhs, *rhs, e)?;
                 let r = result?;
+                self.propagate_flag(r, &[*lhs, *rhs], e)?;
                 if a != FLOAT && b != FLOAT {
                     self.define(r, Op::IntCompare { op: *op, lhs: ml, rhs: mr }, None, instr.exit, e);
                 } else {
@@ -894,6 +1398,7 @@ impl<'a> Specializer<'a> {
                 let a = self.numeric_kind(*value)?;
                 let m = self.machine(*value)?;
                 let r = result?;
+                self.propagate_flag(r, &[*value], e)?;
                 let new = match (op, a) {
                     (UnaryOp::Negative, FLOAT) => Op::FloatNeg(m),
                     (UnaryOp::Positive, FLOAT | INT) => {
@@ -954,6 +1459,25 @@ impl<'a> Specializer<'a> {
                 let call = self.facts.intrinsics[&r];
                 // Still that builtin? Otherwise the interpreter makes the call.
                 e.effect(Op::GuardIs { value: self.map(*callable), expected: call.callable }, instr.deopt);
+                if let (Intrinsic::Len, [a]) = (call.which, args.as_slice()) {
+                    match self.view(*a) {
+                        Some(view) => {
+                            self.subst.insert(r, view.dims[0]);
+                        }
+                        None => self.generic_int(instr, e),
+                    }
+                    return Some(());
+                }
+                if let Intrinsic::Ufunc(l) = call.which {
+                    let mut floats = Vec::new();
+                    for a in args {
+                        let (k, m) = (self.numeric_kind(*a)?, self.machine(*a)?);
+                        floats.push(self.as_float(m, k, false, None, e));
+                    }
+                    let op = Op::UfuncCall { function: l.function as i64, data: l.data as i64, args: floats };
+                    self.define(r, op, instr.deopt, instr.exit, e);
+                    return Some(());
+                }
                 if let (Intrinsic::Min | Intrinsic::Max, [a, b]) = (call.which, args.as_slice()) {
                     // min keeps the first unless the second is smaller (max: larger), as the
                     // builtins compare: NaN and equal values keep the first.
@@ -971,6 +1495,52 @@ impl<'a> Specializer<'a> {
                     let (k, m) = (self.numeric_kind(arg)?, self.machine(arg)?);
                     self.intrinsic(r, call.which, k, m, instr, e)?;
                 }
+            }
+            // NumPy arrays (see `arrays`): index tuples and `a.shape` only native accesses
+            // read are never built.
+            Op::BuildTuple(_) | Op::LoadAttr { .. } if result.is_some_and(|r| self.plan.virtual_values.contains(&r)) => {}
+            Op::Incref(v) | Op::Decref(v) | Op::XDecref(v) if self.plan.virtual_values.contains(v) => {}
+            Op::LoadAttr { obj, name } if self.kinds.arrays.contains_key(obj) && self.specialisable(result) => {
+                let r = result?;
+                let attr = self.facts.names.get(*name as usize).map(String::as_str);
+                match (self.view(*obj), attr) {
+                    (Some(view), Some("ndim")) => {
+                        self.define(r, Op::ConstI64 { value: view.dims.len() as i64, origin: None }, None, instr.exit, e)
+                    }
+                    (Some(view), Some("size")) => {
+                        let mut size = view.dims[0];
+                        for &d in &view.dims[1..] {
+                            size = e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: size, rhs: d }, None);
+                        }
+                        self.subst.insert(r, size);
+                    }
+                    _ => self.generic_int(instr, e),
+                }
+            }
+            Op::GetItem { obj, key } if self.kinds.shapes.contains_key(obj) && self.specialisable(result) => {
+                let r = result?;
+                let array = self.kinds.shapes[obj];
+                let ndim = i64::from(self.kinds.arrays[&array].ndim);
+                let axis = self.const_int(*key)?;
+                match self.view(array) {
+                    Some(view) => {
+                        let axis = if axis < 0 { axis + ndim } else { axis };
+                        self.subst.insert(r, view.dims[axis as usize]);
+                    }
+                    None if self.plan.virtual_values.contains(obj) => return None,
+                    None => self.generic_int(instr, e),
+                }
+            }
+            Op::GetItem { obj, key } if self.kinds.arrays.contains_key(obj) && self.specialisable(result) => {
+                let r = result?;
+                let dtype = self.kinds.arrays[obj].dtype;
+                let indices = arrays::int_indices(&self.kinds, *obj, *key)?;
+                let view = self.view(*obj)?;
+                let offset = self.element_offset(*obj, &view, &indices, instr.exit?, e)?;
+                self.define(r, Op::LoadElement { data: view.data, offset, dtype }, None, instr.exit, e);
+            }
+            Op::SetItem { obj, key, value } if self.plan.native_stores.contains(&(self.current, self.current_instr)) => {
+                self.array_store(instr, *obj, *key, *value, e)?;
             }
             // Indexing with a machine int: no boxing of the index (lists inline).
             Op::GetItem { obj, key } if self.numeric_kind(*key) == Some(INT) => {
@@ -1042,7 +1612,12 @@ impl<'a> Specializer<'a> {
                 let zero = e.value(self, Op::ConstF64 { bits: 0, origin: None }, None);
                 (Op::FloatCompare { op: CompareOp::Ne, lhs: m, rhs: zero }, None)
             }
-            (Intrinsic::Min | Intrinsic::Max, _) => return None,
+            (Intrinsic::Min | Intrinsic::Max | Intrinsic::Len | Intrinsic::Ufunc(_), _) => return None,
+            (Intrinsic::NpAbs, FLOAT) => (Op::MathCall { func: super::MathFn::Fabs, value: m }, deopt),
+            (Intrinsic::NpAbs, INT) => (Op::IntAbs(m), deopt),
+            (Intrinsic::NpAbs, _) => return None,
+            (Intrinsic::NpIsNan, FLOAT) => (Op::FloatCompare { op: CompareOp::Ne, lhs: m, rhs: m }, None),
+            (Intrinsic::NpIsNan, _) => (Op::ConstBool(false), None),
             (Intrinsic::Int, FLOAT) => (Op::FloatToInt { rounding: super::Rounding::Trunc, value: m }, deopt),
             (Intrinsic::Round(_) | Intrinsic::Int, INT) | (Intrinsic::Float, FLOAT) => {
                 self.subst.insert(r, m);
@@ -1186,6 +1761,20 @@ impl<'a> Specializer<'a> {
     }
 }
 
+/// The operands of `Op::ArrayIndex`.
+struct ArrayIndexArgs {
+    index: ValueId,
+    dim: ValueId,
+    array: ValueId,
+    key: Vec<ValueId>,
+}
+
+impl ArrayIndexArgs {
+    fn op(self) -> Op {
+        Op::ArrayIndex { index: self.index, dim: self.dim, array: self.array, key: self.key }
+    }
+}
+
 /// Operand positions an operation takes over (their references move into the result).
 fn consumed_operands(op: &Op) -> Vec<usize> {
     match op {
@@ -1260,7 +1849,7 @@ fn clean_up(func: &mut Function) {
         for block in &func.blocks {
             for instr in &block.instrs {
                 live_exits.extend(instr.exit);
-                if let Op::CheckEvalBreaker { resume } = instr.op {
+                if let Op::CheckEvalBreaker { resume, .. } = instr.op {
                     live_exits.insert(resume);
                 }
             }
@@ -1459,7 +2048,7 @@ fn cancel_reference_pairs(func: &mut Function) {
             for k in i + 1..j {
                 let instr = &func.blocks[b].instrs[k];
                 let resume = match instr.op {
-                    Op::CheckEvalBreaker { resume } => Some(resume),
+                    Op::CheckEvalBreaker { resume, .. } => Some(resume),
                     _ => None,
                 };
                 for (is_resume, x) in [(false, instr.exit), (true, resume)] {
@@ -1476,7 +2065,7 @@ fn cancel_reference_pairs(func: &mut Function) {
                     let new = ExitId(func.exits.len() as u32 - 1);
                     let instr = &mut func.blocks[b].instrs[k];
                     match (&mut instr.op, is_resume) {
-                        (Op::CheckEvalBreaker { resume }, true) => *resume = new,
+                        (Op::CheckEvalBreaker { resume, .. }, true) => *resume = new,
                         _ => instr.exit = Some(new),
                     }
                 }

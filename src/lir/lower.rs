@@ -331,6 +331,13 @@ impl Lowerer<'_> {
             deopt_index: (exit.kind == ExitKind::Deopt).then_some(id as u32),
             range_positions: exit.range_positions.iter().map(|(it, index)| (reg(*it), reg(*index))).collect(),
             borrowed: exit.borrowed.iter().filter(|v| self.func.type_of(**v).is_object_like()).map(|v| reg(*v)).collect(),
+            numpy: exit
+                .state
+                .stack
+                .iter()
+                .chain(&exit.state.locals)
+                .filter_map(|v| Some((reg(*v), self.func.numpy_boxes.get(v)?.map(reg))))
+                .collect(),
         }
     }
 
@@ -657,9 +664,9 @@ impl Lowerer<'_> {
                     out.push(Inst::ExitIfTracing { exit: e.0 });
                 }
             }
-            Op::CheckEvalBreaker { resume } => {
+            Op::CheckEvalBreaker { resume, leave } => {
                 if let Some(e) = exit {
-                    out.push(Inst::CheckEvalBreaker { exit: e.0, resume: resume.0 });
+                    out.push(Inst::CheckEvalBreaker { exit: e.0, resume: resume.0, leave: *leave });
                 }
             }
             _ => self.machine_instr(instr, out),
@@ -812,6 +819,50 @@ impl Lowerer<'_> {
                 let (obj, index, value) = (reg(*obj), reg(*index), reg(*value));
                 out.push(Inst::ListSetItem { obj, index, value, float, slow, exit, at: instr.at, borrowed: *borrowed });
             }
+            Op::GuardArray { value, array, writeable } => {
+                if let Some(e) = exit {
+                    let ok = self.temp();
+                    let callee = callee!(runtime::rjit_rt_array_check, "rjit_rt_array_check");
+                    let args = vec![val(*value), imm(runtime::array_check_code(*array, *writeable))];
+                    out.push(Inst::Call { callee, args, ret: Some(ok) });
+                    out.push(Inst::ExitIfZero { value: ok, exit: e });
+                }
+            }
+            Op::LoadField { base, offset } => out.push(Inst::Load { dst: dst(), base: reg(*base), offset: *offset }),
+            Op::ArrayIndex { index, dim, array, key } => {
+                let e = instr.exit.expect("an array index has its IndexError exit");
+                // The exit raises NumPy's IndexError for the key as written.
+                if !self.exits.iter().any(|(x, _, _)| *x == e) {
+                    let raise = callee!(runtime::rjit_rt_array_index_error, "rjit_rt_array_index_error", int);
+                    let mut args = vec![Src::Reg(reg(*array)), Src::Imm(key.len() as i64)];
+                    args.extend(key.iter().map(|k| Src::Reg(reg(*k))));
+                    args.resize(6, Src::Imm(0));
+                    self.exits.push((e, raise, args));
+                }
+                out.push(Inst::ArrayIndex { dst: dst(), index: reg(*index), dim: reg(*dim), exit: e.0 });
+            }
+            Op::LoadElement { data, offset, dtype } => {
+                out.push(Inst::LoadElement { dst: dst(), base: reg(*data), offset: reg(*offset), dtype: *dtype })
+            }
+            Op::StoreElement { data, offset, value, dtype } => {
+                out.push(Inst::StoreElement { base: reg(*data), offset: reg(*offset), value: reg(*value), dtype: *dtype })
+            }
+            Op::GuardIntRange { value, lo, hi } => {
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfOutside { value: reg(*value), lo: *lo, hi: *hi, exit: e });
+                }
+            }
+            Op::UfuncCall { function, data, args } => {
+                let (callee, mut call_args) = match args.len() {
+                    1 => (callee!(runtime::rjit_rt_ufunc_1, "rjit_rt_ufunc_1"), vec![imm(*function), imm(*data)]),
+                    _ => (callee!(runtime::rjit_rt_ufunc_2, "rjit_rt_ufunc_2"), vec![imm(*function), imm(*data)]),
+                };
+                call_args.extend(args.iter().map(|a| val(*a)));
+                out.push(Inst::Call { callee, args: call_args, ret: Some(dst()) });
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfEqual { value: dst(), imm: runtime::FLOAT_DEOPT as i64, exit: e });
+                }
+            }
             other => unreachable!("generic operation {other:?} in machine_instr"),
         }
     }
@@ -846,8 +897,24 @@ impl Lowerer<'_> {
         }
     }
 
+    /// The runtime function boxing a machine value of type `ty` as a NumPy scalar (or as a
+    /// Python number when its second argument, a flag, is 0).
+    fn numpy_box_callee(ty: Type) -> Callee {
+        match ty {
+            Type::F64 => callee!(runtime::rjit_rt_box_np_f64, "rjit_rt_box_np_f64"),
+            Type::CBool => callee!(runtime::rjit_rt_box_np_bool, "rjit_rt_box_np_bool"),
+            _ => callee!(runtime::rjit_rt_box_np_i64, "rjit_rt_box_np_i64"),
+        }
+    }
+
     /// `dst` = a new reference to the object for machine value `v`.
     fn box_value(&mut self, v: hir::ValueId, dst: VReg, exit: Option<hir::ExitId>, out: &mut Vec<Inst>) {
+        if let Some(flag) = self.func.numpy_boxes.get(&v) {
+            let callee = Self::numpy_box_callee(self.func.type_of(v));
+            let flag = flag.map_or(imm(1), val);
+            self.call_checked(out, callee, vec![val(v), flag], dst, exit);
+            return;
+        }
         // A constant boxes to the code object's own constant.
         if let Some(&index) = self.const_origins.get(&v) {
             out.push(Inst::Move { dst, src: Src::Imm(self.constants.consts[index as usize]) });

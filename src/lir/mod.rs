@@ -100,7 +100,9 @@ pub enum Inst {
     ExitIfNullWithError { value: VReg, exit: ExitIndex },
     /// Serves the interpreter's eval breaker (signals, GIL hand-off); leaves through `exit` if
     /// that raised.
-    CheckEvalBreaker { exit: ExitIndex, resume: ExitIndex },
+    /// With `leave`, leaves through `resume` once the breaker has run (see
+    /// `hir::Op::CheckEvalBreaker`).
+    CheckEvalBreaker { exit: ExitIndex, resume: ExitIndex, leave: bool },
     /// Leaves through `exit` if tracing or profiling is on.
     ExitIfTracing { exit: ExitIndex },
     /// `dst = bool(value)` as 0/1, as `POP_JUMP_IF_*` tests it: True, False and None by
@@ -165,6 +167,17 @@ pub enum Inst {
     /// (a C int status); leaves through `exit` on failure.
     /// `obj[index] = value`, inline for exact lists. With `float`, `value` is a machine float:
     /// a float object only the list holds takes it in place, else it is boxed.
+    /// `dst` = `index` as NumPy takes it on an axis of length `dim` (`index + dim` if
+    /// negative); leaves through `exit` unless `0 <= dst < dim`.
+    ArrayIndex { dst: VReg, index: VReg, dim: VReg, exit: ExitIndex },
+    /// `dst` = the element of type `dtype` at `base + offset`: a float64 into a float
+    /// register, an int64 as it is, a bool as 0 or 1.
+    LoadElement { dst: VReg, base: VReg, offset: VReg, dtype: crate::numpy::DType },
+    /// Stores `value` as an element of type `dtype` at `base + offset`: a float register for
+    /// float dtypes (float32 rounds it), the low bytes of an int for the others.
+    StoreElement { base: VReg, offset: VReg, value: VReg, dtype: crate::numpy::DType },
+    /// Leaves through `exit` unless `lo <= value <= hi`.
+    ExitIfOutside { value: VReg, lo: i64, hi: i64, exit: ExitIndex },
     ListSetItem {
         obj: VReg,
         index: VReg,
@@ -226,6 +239,9 @@ pub struct Exit {
     pub range_positions: Vec<(VReg, VReg)>,
     /// Stack objects the exit takes a reference to (see `hir::Exit::borrowed`).
     pub borrowed: Vec<VReg>,
+    /// Machine values of the stack and locals that box to NumPy scalars, always or when a
+    /// flag register is set (see `hir::Function::numpy_boxes`).
+    pub numpy: Vec<(VReg, Option<VReg>)>,
 }
 
 /// A function in LIR.
@@ -265,7 +281,8 @@ impl Inst {
             | Inst::FloatNeg { .. }
             | Inst::RangeItem { .. }
             | Inst::RangeIndex { .. }
-            | Inst::LoadBoundFlag { .. } => true,
+            | Inst::LoadBoundFlag { .. }
+            | Inst::LoadElement { .. } => true,
             Inst::IntToFloat { exit, .. } | Inst::IntArith { exit, .. } => exit.is_none(),
             Inst::FloatArith { op, .. } => *op != FloatOp::Div,
             _ => false,
@@ -334,6 +351,10 @@ impl Inst {
             Inst::LoadModuleAttr { obj, .. } => vec![*obj],
             Inst::BoxIfBound { value, flag, .. } => vec![*value, *flag],
             Inst::ListSetItem { obj, index, value, .. } => vec![*obj, *index, *value],
+            Inst::ArrayIndex { index, dim, .. } => vec![*index, *dim],
+            Inst::LoadElement { base, offset, .. } => vec![*base, *offset],
+            Inst::StoreElement { base, offset, value, .. } => vec![*base, *offset, *value],
+            Inst::ExitIfOutside { value, .. } => vec![*value],
         }
     }
 
@@ -359,7 +380,9 @@ impl Inst {
             | Inst::BoxIfBound { dst, .. }
             | Inst::LoadBoundFlag { dst, .. }
             | Inst::LoadGlobal { dst, .. }
-            | Inst::LoadModuleAttr { dst, .. } => Some(*dst),
+            | Inst::LoadModuleAttr { dst, .. }
+            | Inst::ArrayIndex { dst, .. }
+            | Inst::LoadElement { dst, .. } => Some(*dst),
             Inst::Call { ret, .. } => *ret,
             _ => None,
         }
@@ -376,7 +399,9 @@ impl Inst {
             | Inst::ExitIfTracing { exit }
             | Inst::Truth { exit, .. }
             | Inst::GuardType { exit, .. }
-            | Inst::ExitIfEqual { exit, .. } => vec![*exit],
+            | Inst::ExitIfEqual { exit, .. }
+            | Inst::ArrayIndex { exit, .. }
+            | Inst::ExitIfOutside { exit, .. } => vec![*exit],
             Inst::IntArith { exit, .. }
             | Inst::FloatArith { exit, .. }
             | Inst::IntToFloat { exit, .. }
@@ -384,7 +409,7 @@ impl Inst {
             | Inst::ListGetItem { exit, .. }
             | Inst::ListSetItem { exit, .. }
             | Inst::BoxIfBound { exit, .. } => exit.iter().copied().collect(),
-            Inst::CheckEvalBreaker { exit, resume } => vec![*exit, *resume],
+            Inst::CheckEvalBreaker { exit, resume, .. } => vec![*exit, *resume],
             _ => vec![],
         }
     }
@@ -405,6 +430,7 @@ impl Exit {
             .chain(self.locals.iter().map(|(_, r, _, _)| *r))
             .chain(self.range_positions.iter().flat_map(|(it, index)| [*it, *index]))
             .chain(self.borrowed.iter().copied())
+            .chain(self.numpy.iter().filter_map(|(_, flag)| *flag))
             .collect()
     }
 }
@@ -482,7 +508,9 @@ impl fmt::Display for InstText<'_> {
             Inst::ExitIfZero { value, exit } => write!(f, "exit {exit} if {value} == 0"),
             Inst::ExitIfNegative { value, exit } => write!(f, "exit {exit} if {value} < 0"),
             Inst::ExitIfNullWithError { value, exit } => write!(f, "exit {exit} if {value} == 0 and error"),
-            Inst::CheckEvalBreaker { exit, resume } => write!(f, "eval_breaker or exit {exit} / {resume}"),
+            Inst::CheckEvalBreaker { exit, resume, leave } => {
+                write!(f, "eval_breaker or exit {exit} / {resume}{}", if *leave { " (leave after)" } else { "" })
+            }
             Inst::ExitIfTracing { exit } => write!(f, "exit {exit} if tracing"),
             Inst::Truth { dst, value, slow, exit, .. } => write!(f, "{dst} = truth {value} (else {}) or exit {exit}", slow.name),
             Inst::IntArith { op, dst, a, b, exit } => write!(f, "{dst} = int.{op:?} {a}, {b}{}", or_exit(exit)),
@@ -514,6 +542,10 @@ impl fmt::Display for InstText<'_> {
                 let kind = if *float { " (float)" } else { "" };
                 write!(f, "list_set {obj}[{index}] = {value}{kind}{}", or_exit(exit))
             }
+            Inst::ArrayIndex { dst, index, dim, exit } => write!(f, "{dst} = array_index {index} of {dim} or exit {exit}"),
+            Inst::LoadElement { dst, base, offset, dtype } => write!(f, "{dst} = {}[{base} + {offset}]", dtype.name()),
+            Inst::StoreElement { base, offset, value, dtype } => write!(f, "{}[{base} + {offset}] = {value}", dtype.name()),
+            Inst::ExitIfOutside { value, lo, hi, exit } => write!(f, "exit {exit} unless {lo} <= {value} <= {hi}"),
         }
     }
 }

@@ -41,6 +41,7 @@
 //! first frame without unwind information (generated code), where glibc ends the thread. Test:
 //! `daemon_threads_in_helpers_exit_cleanly_at_finalization`.
 
+mod arrays;
 mod building;
 mod containers;
 mod fast;
@@ -59,6 +60,10 @@ use std::panic::{self, AssertUnwindSafe};
 use pyo3_ffi as ffi;
 use pyo3_ffi::PyObject;
 
+pub use arrays::{
+    array_check_code, rjit_rt_array_check, rjit_rt_array_index_error, rjit_rt_box_np_bool, rjit_rt_box_np_f64, rjit_rt_box_np_i64,
+    rjit_rt_ufunc_1, rjit_rt_ufunc_2,
+};
 pub use building::{
     rjit_rt_before_with, rjit_rt_build_const_key_map, rjit_rt_build_map, rjit_rt_build_set, rjit_rt_build_string,
     rjit_rt_call_ex, rjit_rt_call_method, rjit_rt_unpack_ex, rjit_rt_dict_merge, rjit_rt_set_update, rjit_rt_dict_update, rjit_rt_format_value, rjit_rt_list_extend, rjit_rt_make_function,

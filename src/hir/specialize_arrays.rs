@@ -1,0 +1,294 @@
+//! NumPy arrays in the specialiser: where an array's type, data pointer, shape and strides,
+//! checked once, still hold (no Python code can have run since), and which index tuples and
+//! `a.shape` objects need never exist.
+//!
+//! A *view* of an array is its `GuardArray` followed by loads of its data pointer, shape and
+//! strides, all SSA values. Element accesses index those values. A view is made:
+//! - at the function's entry (after the argument guards), for accesses that no path from the
+//!   entry to them passes anything that may run Python code (a *kill*: a call, a generic
+//!   operation, a destructor);
+//! - on the edge entering a `for ... in range(...)` loop whose body kills nothing, for the
+//!   accesses in that body (verified once per loop entry, the frame as the loop header's
+//!   deopt state seen through that edge).
+//!
+//! Elsewhere accesses run through the C API. The eval breaker may run other threads or
+//! signal handlers, which may reshape an array: a function with views leaves for the
+//! interpreter once its eval breaker has run (`CheckEvalBreaker::leave`).
+
+use std::collections::{HashMap, HashSet};
+
+use super::{numeric_bound, BlockId, Instr, Kinds, Op, Specializer, ValueId, INT};
+use crate::numpy::DType;
+
+/// Where a view is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Scope {
+    Entry,
+    /// On entering the range loop with this header block.
+    Loop(usize),
+}
+
+/// An array's verified type and the machine values of its layout.
+#[derive(Debug, Clone)]
+pub(super) struct View {
+    pub data: ValueId,
+    pub dims: Vec<ValueId>,
+    pub strides: Vec<ValueId>,
+}
+
+/// Where views hold, decided before the rewrite.
+#[derive(Debug, Default)]
+pub(super) struct ArrayPlan {
+    /// The scope of views in each block (None: accesses there are generic).
+    pub scope: Vec<Option<Scope>>,
+    /// Instructions (block, index) before which nothing has run Python since their block's
+    /// scope was verified.
+    pub available: HashSet<(usize, usize)>,
+    /// Arrays verified on entering each loop (by header).
+    pub loop_arrays: HashMap<usize, Vec<ValueId>>,
+    /// Arrays stored into natively somewhere (their guards check they are writeable).
+    pub writeable: HashSet<ValueId>,
+    /// Element loads that stay generic (no view where they are).
+    pub generic_loads: HashSet<ValueId>,
+    /// Index tuples and `a.shape` objects only native accesses read: never built.
+    pub virtual_values: HashSet<ValueId>,
+    /// Element stores done natively (block, index).
+    pub native_stores: HashSet<(usize, usize)>,
+}
+
+impl ArrayPlan {
+    pub fn is_available(&self, block: usize, index: usize) -> bool {
+        self.available.contains(&(block, index))
+    }
+}
+
+/// The indices of `array[key]` if they are one machine int per dimension.
+pub(super) fn int_indices(kinds: &Kinds, array: ValueId, key: ValueId) -> Option<Vec<ValueId>> {
+    let ty = kinds.arrays.get(&array)?;
+    let indices = kinds.tuples.get(&key).cloned().unwrap_or_else(|| vec![key]);
+    let ints = indices.iter().all(|i| numeric_bound(kinds.kind[i.index()]) == Some(INT));
+    (ints && indices.len() == usize::from(ty.ndim)).then_some(indices)
+}
+
+/// Whether a store of a value of numeric base kind `base` into an array of `dtype` is done
+/// natively, and whether it then needs a deopt guard (a range check or a conversion that
+/// may fail).
+pub(super) fn store_conversion(base: u8, dtype: DType) -> Option<bool> {
+    use super::{BOOL, FLOAT};
+    match (dtype, base) {
+        (DType::F64, _) => Some(false),
+        (DType::F32, BOOL) => Some(false),
+        (DType::F32, INT) => Some(true),
+        (DType::F32, _) => None,
+        (DType::Bool, BOOL) => Some(false),
+        (DType::Bool, _) => None,
+        (DType::I64, BOOL | INT) => Some(false),
+        (_, BOOL) => Some(false),
+        (_, INT) => Some(true),
+        (_, FLOAT) => Some(true),
+        _ => None,
+    }
+}
+
+impl Specializer<'_> {
+    /// Whether generic instruction `instr` may run Python code once rewritten (code that may
+    /// reshape an array, or release the GIL to a thread that does).
+    pub(super) fn may_run_python(&self, instr: &Instr, defs: &HashMap<ValueId, &Op>, intrinsic_callables: &HashSet<ValueId>) -> bool {
+        let kinds = &self.kinds;
+        let numeric = |v: &ValueId| numeric_bound(kinds.kind[v.index()]).is_some();
+        let harmless_object = |v: &ValueId| {
+            super::numeric(kinds.kind[v.index()]).is_some()
+                || kinds.kind[v.index()] == super::NULL
+                || kinds.arrays.contains_key(v)
+                || kinds.shapes.contains_key(v)
+                || intrinsic_callables.contains(v)
+                || kinds.tuples.get(v).is_some_and(|items| items.iter().all(numeric))
+                || matches!(defs.get(v), Some(Op::LoadGlobal { .. } | Op::Const { .. } | Op::LoadArg { .. }))
+        };
+        match &instr.op {
+            Op::LoadArg { .. }
+            | Op::Const { .. }
+            | Op::Null
+            | Op::LoadGlobal { .. }
+            | Op::Incref(_)
+            | Op::CheckBound { .. }
+            | Op::StoreLocal { .. }
+            | Op::CheckEvalBreaker { .. }
+            | Op::CheckTracing
+            | Op::IsNull(_)
+            | Op::NonNull(_)
+            | Op::IsNone(_)
+            | Op::BuildTuple(_) => false,
+            // Releasing a number, an array argument or a global cannot run a destructor.
+            Op::Decref(v) | Op::XDecref(v) => !harmless_object(v),
+            Op::Binary { .. } | Op::Compare { .. } | Op::Unary { .. } | Op::Not(_) => {
+                !instr.result.is_some_and(|r| numeric(&r))
+            }
+            Op::IsTrue(v) => !numeric(v),
+            // Indexing an exact ndarray with ints (or storing a number) is NumPy's C code,
+            // natively or not; so are its attributes.
+            Op::GetItem { obj, key } => {
+                !(kinds.arrays.contains_key(obj) && int_indices(kinds, *obj, *key).is_some()) && !kinds.shapes.contains_key(obj)
+            }
+            Op::SetItem { obj, key, value } => {
+                !(kinds.arrays.contains_key(obj) && int_indices(kinds, *obj, *key).is_some() && numeric(value))
+            }
+            Op::LoadAttr { obj, .. } => !kinds.arrays.contains_key(obj) && !instr.result.is_some_and(|r| intrinsic_callables.contains(&r)),
+            Op::Call { .. } => !instr.result.is_some_and(|r| numeric(&r) && self.facts.intrinsics.contains_key(&r)),
+            Op::GetIter(v) => !matches!(defs.get(v), Some(Op::Call { callable, .. }) if self.kinds.range_globals.contains(callable)),
+            Op::IterNext(_) => !instr.result.is_some_and(|r| self.range_loops.contains_key(&r)),
+            _ => true,
+        }
+    }
+
+    /// Decides where array views hold (see the module comment).
+    pub(super) fn plan_arrays(&self) -> ArrayPlan {
+        let func = self.func;
+        let kinds = &self.kinds;
+        let mut plan = ArrayPlan { scope: vec![None; func.blocks.len()], ..ArrayPlan::default() };
+        if kinds.arrays.is_empty() {
+            return plan;
+        }
+        let defs = func.defining_ops();
+        let mut intrinsic_callables = HashSet::new();
+        for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
+            if let (Op::Call { callable, .. }, Some(r)) = (&instr.op, instr.result) {
+                if self.facts.intrinsics.contains_key(&r) {
+                    intrinsic_callables.insert(*callable);
+                }
+            }
+        }
+        let kills: Vec<Vec<bool>> = func
+            .blocks
+            .iter()
+            .map(|b| b.instrs.iter().map(|i| self.may_run_python(i, &defs, &intrinsic_callables)).collect())
+            .collect();
+        let block_kills: Vec<bool> = kills.iter().map(|k| k.iter().any(|x| *x)).collect();
+        let n = func.blocks.len();
+        let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (b, block) in func.blocks.iter().enumerate() {
+            for edge in block.terminator.edges() {
+                preds[edge.target.index()].push(b);
+            }
+        }
+        // Blocks no path from the entry to which kills (a must-analysis, optimistic start).
+        let mut valid_in = vec![true; n];
+        loop {
+            let mut changed = false;
+            for b in 1..n {
+                let v = preds[b].iter().all(|&p| valid_in[p] && !block_kills[p]);
+                if v != valid_in[b] {
+                    valid_in[b] = v;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        // Range loops whose body kills nothing, entered by one edge.
+        let dominators = if self.dominators.is_empty() { super::super::validate::dominators(func) } else { self.dominators.clone() };
+        let mut loops: Vec<(usize, HashSet<usize>)> = Vec::new();
+        for l in self.range_loops.values() {
+            let region: HashSet<usize> = (0..n).filter(|&b| dominators[b].contains(&BlockId(l.body as u32))).collect();
+            let entering = preds[l.header].iter().filter(|p| !region.contains(p)).count();
+            if l.deopt.is_some() && entering == 1 && !block_kills[l.header] && region.iter().all(|&b| !block_kills[b]) {
+                loops.push((l.header, region));
+            }
+        }
+        if std::env::var_os("RJIT_DEBUG_PLAN").is_some() {
+            eprintln!("kills {:?}", kills);
+            eprintln!("valid_in {:?} loops {:?}", valid_in, loops);
+            for l in self.range_loops.values() { eprintln!("loop header {} body {} deopt {:?} preds {:?}", l.header, l.body, l.deopt, preds[l.header]); }
+        }
+        for b in 0..n {
+            plan.scope[b] = if valid_in[b] {
+                Some(Scope::Entry)
+            } else {
+                loops.iter().filter(|(_, region)| region.contains(&b)).max_by_key(|(_, region)| region.len()).map(|(h, _)| Scope::Loop(*h))
+            };
+        }
+        let mut uses: HashMap<ValueId, usize> = HashMap::new();
+        for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
+            if !matches!(instr.op, Op::Incref(_) | Op::Decref(_) | Op::XDecref(_)) {
+                for v in instr.op.operands() {
+                    *uses.entry(v).or_default() += 1;
+                }
+            }
+        }
+        for block in &func.blocks {
+            for v in block.terminator.operands().into_iter().chain(block.terminator.edges().iter().flat_map(|e| e.args.clone())) {
+                *uses.entry(v).or_default() += 2; // never virtual
+            }
+        }
+        let mut shape_reads: HashMap<ValueId, (usize, usize)> = HashMap::new(); // shape -> native reads, all reads
+        for (b, block) in func.blocks.iter().enumerate() {
+            let mut killed = false;
+            for (i, instr) in block.instrs.iter().enumerate() {
+                let available = plan.scope[b].is_some() && !killed;
+                if available {
+                    plan.available.insert((b, i));
+                }
+                let touch = |plan: &mut ArrayPlan, a: ValueId| {
+                    if let (true, Some(Scope::Loop(h))) = (available, plan.scope[b]) {
+                        let arrays = plan.loop_arrays.entry(h).or_default();
+                        if !arrays.contains(&a) {
+                            arrays.push(a);
+                        }
+                    }
+                };
+                match (&instr.op, instr.result) {
+                    (Op::GetItem { obj, key }, Some(r)) if kinds.arrays.contains_key(obj) => {
+                        let native = available && int_indices(kinds, *obj, *key).is_some();
+                        if native {
+                            touch(&mut plan, *obj);
+                            if kinds.tuples.contains_key(key) && uses.get(key) == Some(&1) {
+                                plan.virtual_values.insert(*key);
+                            }
+                        } else {
+                            plan.generic_loads.insert(r);
+                        }
+                    }
+                    (Op::SetItem { obj, key, value }, _) if kinds.arrays.contains_key(obj) => {
+                        let ty = kinds.arrays[obj];
+                        let conversion = numeric_bound(kinds.kind[value.index()]).and_then(|base| store_conversion(base, ty.dtype));
+                        let is_tuple = kinds.tuples.contains_key(key);
+                        let native = available
+                            && int_indices(kinds, *obj, *key).is_some()
+                            && conversion.is_some_and(|needs_guard| !(needs_guard && (is_tuple || instr.deopt.is_none())));
+                        if native {
+                            touch(&mut plan, *obj);
+                            plan.native_stores.insert((b, i));
+                            plan.writeable.insert(*obj);
+                            if is_tuple && uses.get(key) == Some(&1) {
+                                plan.virtual_values.insert(*key);
+                            }
+                        }
+                    }
+                    (Op::GetItem { obj, .. }, Some(_)) if kinds.shapes.contains_key(obj) => {
+                        let counts = shape_reads.entry(*obj).or_default();
+                        counts.1 += 1;
+                        if available {
+                            counts.0 += 1;
+                            touch(&mut plan, kinds.shapes[obj]);
+                        }
+                    }
+                    (Op::LoadAttr { obj, .. }, _) if kinds.arrays.contains_key(obj) && available => touch(&mut plan, *obj),
+                    (Op::Call { args, .. }, Some(r)) if available && self.facts.intrinsics.contains_key(&r) => {
+                        for a in args.iter().filter(|a| kinds.arrays.contains_key(a)) {
+                            touch(&mut plan, *a);
+                        }
+                    }
+                    _ => {}
+                }
+                killed |= kills[b][i];
+            }
+        }
+        for (shape, (native, all)) in shape_reads {
+            if native == all && uses.get(&shape) == Some(&all) {
+                plan.virtual_values.insert(shape);
+            }
+        }
+        plan
+    }
+}

@@ -1,0 +1,178 @@
+//! Helpers for NumPy arrays and scalars in compiled code (see `crate::numpy`): the array
+//! guard, the error of an index out of bounds, NumPy scalars made from machine values, and
+//! NumPy's own ufunc loops called on one machine float.
+
+use pyo3_ffi as ffi;
+use pyo3_ffi::PyObject;
+
+use super::numeric::FLOAT_DEOPT;
+use crate::numpy::{self, ArrayType, DType};
+
+/// The argument of `rjit_rt_array_check` for an array type: type number, dimensions, and
+/// whether the array must be writeable.
+pub fn array_check_code(ty: ArrayType, writeable: bool) -> i64 {
+    i64::from(ty.dtype.type_num()) | i64::from(ty.ndim) << 8 | i64::from(writeable) << 16
+}
+
+/// 1 if `object` is an array of the type `code` encodes (`array_check_code`), else 0.
+pub unsafe extern "C-unwind" fn rjit_rt_array_check(object: *mut PyObject, code: i64) -> i64 {
+    let Some(dtype) = DType::from_type_num((code & 0xff) as i32) else { return 0 };
+    let ty = ArrayType { dtype, ndim: ((code >> 8) & 0xff) as u8 };
+    i64::from(numpy::is_array_of(object, ty, code & (1 << 16) != 0))
+}
+
+/// Sets the exception of `array[key]` where compiled code found an index out of bounds: the
+/// interpreter's subscript is made (with the indices as written), so the error is NumPy's
+/// own. Returns 0 (for `ExitIfZero`).
+pub unsafe extern "C-unwind" fn rjit_rt_array_index_error(array: *mut PyObject, n: i64, i0: i64, i1: i64, i2: i64, i3: i64) -> i64 {
+    let indices = [i0, i1, i2, i3];
+    let n = n.clamp(1, 4) as usize;
+    let key = if n == 1 {
+        ffi::PyLong_FromLongLong(i0)
+    } else {
+        let t = ffi::PyTuple_New(n as ffi::Py_ssize_t);
+        if !t.is_null() {
+            for (k, &i) in indices[..n].iter().enumerate() {
+                let item = ffi::PyLong_FromLongLong(i);
+                if item.is_null() {
+                    ffi::Py_DecRef(t);
+                    return 0;
+                }
+                ffi::PyTuple_SetItem(t, k as ffi::Py_ssize_t, item);
+            }
+        }
+        t
+    };
+    if key.is_null() {
+        return 0;
+    }
+    let item = ffi::PyObject_GetItem(array, key);
+    ffi::Py_DecRef(key);
+    if !item.is_null() {
+        ffi::Py_DecRef(item);
+        ffi::PyErr_SetString(ffi::PyExc_SystemError, c"rjit internal error: array index check disagrees with NumPy".as_ptr());
+    }
+    0
+}
+
+/// A NumPy scalar of `type_addr` holding the 8 bytes `bits` (new reference; NULL on error).
+unsafe fn scalar(type_addr: usize, bits: u64) -> *mut PyObject {
+    let ty = type_addr as *mut ffi::PyTypeObject;
+    let Some(alloc) = (*ty).tp_alloc else {
+        ffi::PyErr_SetString(ffi::PyExc_SystemError, c"rjit internal error: NumPy scalar type without tp_alloc".as_ptr());
+        return std::ptr::null_mut();
+    };
+    let object = alloc(ty, 0);
+    if !object.is_null() {
+        *object.cast::<u8>().add(numpy::SCALAR_VALUE).cast::<u64>() = bits;
+    }
+    object
+}
+
+fn numpy_missing() -> *mut PyObject {
+    // SAFETY: GIL held (called from compiled code).
+    unsafe { ffi::PyErr_SetString(ffi::PyExc_SystemError, c"rjit internal error: NumPy scalar without NumPy".as_ptr()) };
+    std::ptr::null_mut()
+}
+
+/// `numpy.float64` for IEEE bits, or a `float` unless `numpy_flag` (new reference).
+pub unsafe extern "C-unwind" fn rjit_rt_box_np_f64(bits: u64, numpy_flag: i64) -> *mut PyObject {
+    if numpy_flag == 0 {
+        return ffi::PyFloat_FromDouble(f64::from_bits(bits));
+    }
+    match numpy::known() {
+        Some(np) => scalar(np.float64, bits),
+        None => numpy_missing(),
+    }
+}
+
+/// `numpy.int64`, or an `int` unless `numpy_flag` (new reference).
+pub unsafe extern "C-unwind" fn rjit_rt_box_np_i64(value: i64, numpy_flag: i64) -> *mut PyObject {
+    if numpy_flag == 0 {
+        return ffi::PyLong_FromLongLong(value);
+    }
+    match numpy::known() {
+        Some(np) => scalar(np.int64, value as u64),
+        None => numpy_missing(),
+    }
+}
+
+/// `numpy.True_` / `numpy.False_`, or `True` / `False` unless `numpy_flag` (new reference).
+pub unsafe extern "C-unwind" fn rjit_rt_box_np_bool(value: i64, numpy_flag: i64) -> *mut PyObject {
+    let object = if numpy_flag == 0 {
+        if value != 0 { ffi::Py_True() } else { ffi::Py_False() }
+    } else {
+        match numpy::known() {
+            Some(np) => (if value != 0 { np.true_ } else { np.false_ }) as *mut PyObject,
+            None => return numpy_missing(),
+        }
+    };
+    ffi::Py_IncRef(object);
+    object
+}
+
+/// A NumPy inner loop (`PyUFuncGenericFunction`).
+type UfuncFunction = unsafe extern "C" fn(*mut *mut u8, *const isize, *const isize, *mut std::ffi::c_void);
+
+/// The floating-point exceptions NumPy reports (invalid, divide by zero, overflow, underflow).
+#[cfg(target_arch = "x86_64")]
+const FP_REPORTED: u32 = 0x01 | 0x04 | 0x08 | 0x10;
+
+#[cfg(target_arch = "x86_64")]
+fn clear_fp_flags() {
+    let mut csr: u32 = 0;
+    // SAFETY: reads and writes the SSE control/status register (only its sticky flags).
+    unsafe {
+        std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack));
+        csr &= !0x3f;
+        std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack));
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn fp_flags_raised() -> bool {
+    let mut csr: u32 = 0;
+    // SAFETY: reads the SSE control/status register.
+    unsafe { std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack)) };
+    csr & FP_REPORTED != 0
+}
+
+// Elsewhere no flags are read: every call is redone by the interpreter.
+#[cfg(not(target_arch = "x86_64"))]
+fn clear_fp_flags() {}
+#[cfg(not(target_arch = "x86_64"))]
+fn fp_flags_raised() -> bool {
+    true
+}
+
+/// NumPy's float64 loop `function` (with its `data`) on `inputs`: the result's bits, or
+/// `FLOAT_DEOPT` if it raised a floating-point exception NumPy would report (a warning or an
+/// error, as `numpy.errstate` says: the interpreter redoes the call).
+unsafe fn run_loop(function: usize, data: usize, inputs: &mut [f64]) -> u64 {
+    let mut out = 0f64;
+    let mut args: [*mut u8; 3] = [std::ptr::null_mut(); 3];
+    for (slot, x) in args.iter_mut().zip(inputs.iter_mut()) {
+        *slot = (x as *mut f64).cast();
+    }
+    args[inputs.len()] = (&mut out as *mut f64).cast();
+    let n: isize = 1;
+    let steps: [isize; 3] = [8, 8, 8];
+    // SAFETY: `function` is the ufunc's loop for float64 arguments (see `numpy::float64_loop`).
+    let f: UfuncFunction = std::mem::transmute(function);
+    clear_fp_flags();
+    f(args.as_mut_ptr(), &n, steps.as_ptr(), data as *mut std::ffi::c_void);
+    if fp_flags_raised() {
+        return FLOAT_DEOPT;
+    }
+    out.to_bits()
+}
+
+/// A one-argument float64 ufunc on IEEE bits (see `run_loop`).
+pub unsafe extern "C-unwind" fn rjit_rt_ufunc_1(function: usize, data: usize, x: u64) -> u64 {
+    run_loop(function, data, &mut [f64::from_bits(x)])
+}
+
+/// A two-argument float64 ufunc on IEEE bits (see `run_loop`).
+pub unsafe extern "C-unwind" fn rjit_rt_ufunc_2(function: usize, data: usize, x: u64, y: u64) -> u64 {
+    run_loop(function, data, &mut [f64::from_bits(x), f64::from_bits(y)])
+}
