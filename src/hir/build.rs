@@ -607,11 +607,13 @@ impl<'a> Builder<'a> {
             }
             op::BINARY_SUBSCR => self.binary(instr, state, |obj, key| Op::GetItem { obj, key })?,
             op::STORE_SUBSCR => {
+                let deopt = self.deopt_exit(instr, state);
                 let key = self.pop(instr, state)?;
                 let obj = self.pop(instr, state)?;
                 let value = self.pop(instr, state)?;
                 let exit = self.raise_exit(instr, state, vec![value, obj, key]);
                 self.effect(Op::SetItem { obj, key, value }, exit);
+                self.set_deopt(deopt);
                 self.release(value);
                 self.release(obj);
                 self.release(key);

@@ -590,6 +590,8 @@ struct Specializer<'a> {
     /// Set when a value could not be given the representation it needs (the rewrite is
     /// abandoned).
     failed: bool,
+    /// Values `BoxIfBound` boxes (as Python numbers).
+    maybe_unbound_boxes: Vec<ValueId>,
     /// The machine bool saying whether a value that is a Python number or a NumPy scalar
     /// (`Flavour::Mixed`) is the NumPy one, by value.
     flags: HashMap<ValueId, ValueId>,
@@ -646,6 +648,7 @@ impl<'a> Specializer<'a> {
             entry_view_instrs: Vec::new(),
             current_instr: 0,
             failed: false,
+            maybe_unbound_boxes: Vec::new(),
             flags: HashMap::new(),
         }
     }
@@ -673,9 +676,8 @@ impl<'a> Specializer<'a> {
                 continue;
             }
             self.repr[i] = Repr::Unboxed(unboxed_type(n));
-            // NULL-or-number is only representable for block parameters (with a flag), and
-            // not for NumPy scalars.
-            if k & NULL != 0 && (!is_param.contains(&v) || flavour(k) != Flavour::Python) {
+            // NULL-or-number is only representable for block parameters (with a flag).
+            if k & NULL != 0 && !is_param.contains(&v) {
                 self.repr[i] = Repr::Boxed;
             }
         }
@@ -1084,6 +1086,9 @@ impl<'a> Specializer<'a> {
                     self.out.numpy_boxes.insert(v, Some(flag));
                 }
             }
+        }
+        if self.maybe_unbound_boxes.iter().any(|v| self.out.numpy_boxes.contains_key(v)) {
+            return None;
         }
         if !self.plan.virtual_values.is_empty() {
             let virtual_values = self.plan.virtual_values.clone();
@@ -1576,7 +1581,8 @@ impl<'a> Specializer<'a> {
             return Some((k, self.machine(v)?));
         }
         let kind = speculated(self.kind(v), hint);
-        if numeric_bound(kind).is_none() || self.unboxed_ty(v).is_some() {
+        // Profiles are of Python numbers (a NumPy scalar fails their exact-class guards).
+        if numeric_bound(kind).is_none() || self.unboxed_ty(v).is_some() || flavour(kind) != Flavour::Python {
             return None;
         }
         let object = self.map(v);
@@ -1752,7 +1758,11 @@ impl<'a> Specializer<'a> {
             }
             self.written.insert(slot as u32, v);
             let boxed = match self.out.bound_flags.get(&v) {
-                Some(&local) if local == slot as u32 => e.value(self, Op::BoxIfBound { value: v, local }, exit),
+                // (Boxing a NumPy scalar that may be unbound is not done: see `finish_numpy`.)
+                Some(&local) if local == slot as u32 => {
+                    self.maybe_unbound_boxes.push(v);
+                    e.value(self, Op::BoxIfBound { value: v, local }, exit)
+                }
                 _ => e.value(self, Op::Box(v), exit),
             };
             e.effect(Op::ClearLocal { local: slot as u32 }, None);
@@ -1866,6 +1876,18 @@ fn clean_up(func: &mut Function) {
                 used.insert(*it);
                 used.insert(*index);
             }
+        }
+        // Boxing a value that may be a NumPy scalar reads its flag.
+        loop {
+            let flags: Vec<ValueId> = func
+                .numpy_boxes
+                .iter()
+                .filter_map(|(v, flag)| flag.filter(|f| used.contains(v) && !used.contains(f)))
+                .collect();
+            if flags.is_empty() {
+                break;
+            }
+            used.extend(flags);
         }
         let mut changed = false;
         for block in &mut func.blocks {

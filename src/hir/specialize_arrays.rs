@@ -265,10 +265,10 @@ impl Specializer<'_> {
                             }
                         }
                     }
-                    (Op::GetItem { obj, .. }, Some(_)) if kinds.shapes.contains_key(obj) => {
+                    (Op::GetItem { obj, .. }, Some(r)) if kinds.shapes.contains_key(obj) => {
                         let counts = shape_reads.entry(*obj).or_default();
                         counts.1 += 1;
-                        if available {
+                        if available && numeric_bound(kinds.kind[r.index()]) == Some(INT) {
                             counts.0 += 1;
                             touch(&mut plan, kinds.shapes[obj]);
                         }
