@@ -20,6 +20,9 @@ pub const ARRAY_DESCR: u32 = 56;
 pub const ARRAY_FLAGS: u32 = 64;
 /// `NPY_ARRAY_WRITEABLE`.
 pub const FLAG_WRITEABLE: i32 = 0x0400;
+/// `NPY_ARRAY_C_CONTIGUOUS` and `NPY_ARRAY_ALIGNED`.
+pub const FLAG_C_CONTIGUOUS: i32 = 0x0001;
+pub const FLAG_ALIGNED: i32 = 0x0100;
 /// Offsets in `PyArray_Descr`: the scalar type, the byte order character, the type number.
 const DESCR_TYPEOBJ: usize = 16;
 const DESCR_BYTEORDER: usize = 26;
@@ -150,6 +153,8 @@ pub struct Numpy {
     pub bool_: usize,
     pub true_: usize,
     pub false_: usize,
+    /// NumPy's C API table (`PyArray_API`), or 0 if it was not found.
+    pub api: usize,
 }
 
 static NUMPY: OnceLock<Numpy> = OnceLock::new();
@@ -206,7 +211,60 @@ unsafe fn discover() -> Option<Numpy> {
         ffi::Py_IncRef(o); // never released: the addresses are compiled into machine code
     }
     let [module, ndarray, ufunc, float64, int64, bool_, true_, false_] = objects.map(|o| o as usize);
-    Some(Numpy { module, ndarray, ufunc, float64, int64, bool_, true_, false_ })
+    let api = c_api_table(modules);
+    Some(Numpy { module, ndarray, ufunc, float64, int64, bool_, true_, false_, api })
+}
+
+/// NumPy's C API table, from the `_ARRAY_API` capsule of its (already imported) core module.
+unsafe fn c_api_table(modules: *mut PyObject) -> usize {
+    for name in [c"numpy._core._multiarray_umath", c"numpy.core._multiarray_umath"] {
+        let module = ffi::PyDict_GetItemString(modules, name.as_ptr());
+        if module.is_null() || ffi::PyModule_Check(module) == 0 {
+            continue;
+        }
+        let capsule = ffi::PyDict_GetItemString(ffi::PyModule_GetDict(module), c"_ARRAY_API".as_ptr());
+        if capsule.is_null() || ffi::PyCapsule_CheckExact(capsule) == 0 {
+            continue;
+        }
+        let table = ffi::PyCapsule_GetPointer(capsule, std::ptr::null());
+        if table.is_null() {
+            ffi::PyErr_Clear();
+            continue;
+        }
+        ffi::Py_IncRef(capsule); // the table lives as long as its capsule: for good
+        return table as usize;
+    }
+    0
+}
+
+/// `PyArray_DescrFromType` and `PyArray_NewFromDescr` from NumPy's C API table (stable
+/// indices 45 and 94 in NumPy 1.x and 2.x).
+pub type DescrFromType = unsafe extern "C" fn(i32) -> *mut PyObject;
+pub type NewFromDescr = unsafe extern "C" fn(
+    *mut ffi::PyTypeObject,
+    *mut PyObject,
+    i32,
+    *const isize,
+    *const isize,
+    *mut std::ffi::c_void,
+    i32,
+    *mut PyObject,
+) -> *mut PyObject;
+
+/// The two C API functions rjit calls to make arrays.
+pub fn array_constructors(np: &Numpy) -> Option<(DescrFromType, NewFromDescr)> {
+    if np.api == 0 {
+        return None;
+    }
+    // SAFETY: the table NumPy exports, with these signatures at these indices.
+    unsafe {
+        let table = np.api as *const usize;
+        let (descr, new) = (*table.add(45), *table.add(94));
+        if descr == 0 || new == 0 {
+            return None;
+        }
+        Some((std::mem::transmute::<usize, DescrFromType>(descr), std::mem::transmute::<usize, NewFromDescr>(new)))
+    }
 }
 
 /// The array type of `object` if it is exactly an ndarray rjit accesses natively.

@@ -379,6 +379,7 @@ mod tests {
             deopt_index: None,
             range_positions: vec![],
             borrowed: vec![],
+            numpy: vec![],
         };
         let func = Func { name: "t".into(), blocks: vec![block], exits: vec![exit], nregs: 8, nlocalsplus: 8, float_regs: vec![], constants: Default::default() };
         let alloc = allocate(&func, 2, 2, 0);

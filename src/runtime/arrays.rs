@@ -176,3 +176,89 @@ pub unsafe extern "C-unwind" fn rjit_rt_ufunc_1(function: usize, data: usize, x:
 pub unsafe extern "C-unwind" fn rjit_rt_ufunc_2(function: usize, data: usize, x: u64, y: u64) -> u64 {
     run_loop(function, data, &mut [f64::from_bits(x), f64::from_bits(y)])
 }
+
+/// An arithmetic operator of an array and a number done here (see `array_scalar`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrayOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+/// `lhs op rhs` where one side is a C-contiguous float64 or int64 ndarray and the other a
+/// `float`, `numpy.float64` (or, with a float64 array, an `int` or `numpy.int64`): a new
+/// float64 array, computed element by element as NumPy's loop does (IEEE arithmetic, the
+/// array's operand order kept), without NumPy's ufunc dispatch. None for anything else, and
+/// when the arithmetic raised a floating-point exception (NumPy then redoes it, with its
+/// warnings): the caller makes the generic call.
+///
+/// # Safety
+/// GIL held; live objects.
+pub unsafe fn array_scalar(op: ArrayOp, lhs: *mut PyObject, rhs: *mut PyObject) -> Option<*mut PyObject> {
+    let np = numpy::known()?;
+    let ndarray = np.ndarray as *mut ffi::PyTypeObject;
+    let (array, scalar, reversed) = if ffi::Py_TYPE(lhs) == ndarray {
+        (lhs, rhs, false)
+    } else if ffi::Py_TYPE(rhs) == ndarray {
+        (rhs, lhs, true)
+    } else {
+        return None;
+    };
+    let ty = numpy::array_type(array)?;
+    let base = array.cast::<u8>();
+    let flags = *base.add(numpy::ARRAY_FLAGS as usize).cast::<i32>();
+    let wanted = numpy::FLAG_C_CONTIGUOUS | numpy::FLAG_ALIGNED;
+    if flags & wanted != wanted || !matches!(ty.dtype, DType::F64 | DType::I64) {
+        return None;
+    }
+    let scalar_type = ffi::Py_TYPE(scalar) as usize;
+    let s = if ffi::PyFloat_CheckExact(scalar) != 0 || scalar_type == np.float64 {
+        *scalar.cast::<u8>().add(numpy::SCALAR_VALUE).cast::<f64>()
+    } else if ty.dtype == DType::F64 && scalar_type == np.int64 {
+        *scalar.cast::<u8>().add(numpy::SCALAR_VALUE).cast::<i64>() as f64
+    } else if ty.dtype == DType::F64 && ffi::PyLong_CheckExact(scalar) != 0 {
+        let mut overflow = 0;
+        let v = ffi::PyLong_AsLongLongAndOverflow(scalar, &mut overflow);
+        if overflow != 0 || (v == -1 && !ffi::PyErr_Occurred().is_null()) {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        v as f64
+    } else {
+        return None;
+    };
+    let (descr_from_type, new_from_descr) = numpy::array_constructors(np)?;
+    let ndim = i32::from(ty.ndim);
+    let dims = *base.add(numpy::ARRAY_DIMENSIONS as usize).cast::<*const isize>();
+    let descr = descr_from_type(12);
+    if descr.is_null() {
+        return Some(std::ptr::null_mut());
+    }
+    let result = new_from_descr(ndarray, descr, ndim, dims, std::ptr::null(), std::ptr::null_mut(), 0, std::ptr::null_mut());
+    if result.is_null() {
+        return Some(result);
+    }
+    let n: isize = (0..ty.ndim as usize).map(|k| *dims.add(k)).product();
+    let src = *base.add(numpy::ARRAY_DATA as usize).cast::<*const u8>();
+    let dst = *result.cast::<u8>().add(numpy::ARRAY_DATA as usize).cast::<*mut f64>();
+    clear_fp_flags();
+    for i in 0..n.max(0) as usize {
+        let x = match ty.dtype {
+            DType::F64 => *src.cast::<f64>().add(i),
+            _ => *src.cast::<i64>().add(i) as f64,
+        };
+        let (a, b) = if reversed { (s, x) } else { (x, s) };
+        *dst.add(i) = match op {
+            ArrayOp::Add => a + b,
+            ArrayOp::Sub => a - b,
+            ArrayOp::Mul => a * b,
+            ArrayOp::Div => a / b,
+        };
+    }
+    if fp_flags_raised() {
+        ffi::Py_DecRef(result);
+        return None;
+    }
+    Some(result)
+}

@@ -87,7 +87,7 @@ unsafe fn compact_int(obj: *mut PyObject) -> Option<i64> {
 /// cannot overflow an i64: each is below 2**30 in magnitude), two exact floats the IEEE result
 /// (as float_add & co. compute it); anything else goes to the generic function.
 macro_rules! number_fast_path {
-    ($name:ident, $generic:path, $op:tt, $doc:literal) => {
+    ($name:ident, $generic:path, $op:tt, $array_op:expr, $doc:literal) => {
         #[doc = $doc]
         ///
         /// # Safety
@@ -99,9 +99,27 @@ macro_rules! number_fast_path {
             if ffi::PyFloat_CheckExact(lhs) != 0 && ffi::PyFloat_CheckExact(rhs) != 0 {
                 return ffi::PyFloat_FromDouble(ffi::PyFloat_AS_DOUBLE(lhs) $op ffi::PyFloat_AS_DOUBLE(rhs));
             }
+            // An array and a number (not in place: `a += x` updates the array itself).
+            let array_op: Option<super::arrays::ArrayOp> = $array_op;
+            if let Some(op) = array_op {
+                if let Some(result) = super::arrays::array_scalar(op, lhs, rhs) {
+                    return result;
+                }
+            }
             $generic(lhs, rhs)
         }
     };
+}
+
+/// BINARY_OP `/`: an array and a number directly (see `arrays::array_scalar`).
+///
+/// # Safety
+/// GIL held; live objects.
+pub unsafe extern "C-unwind" fn rjit_rt_true_divide(lhs: *mut PyObject, rhs: *mut PyObject) -> *mut PyObject {
+    if let Some(result) = super::arrays::array_scalar(super::arrays::ArrayOp::Div, lhs, rhs) {
+        return result;
+    }
+    ffi::PyNumber_TrueDivide(lhs, rhs)
 }
 
 /// COMPARE_OP: two small exact ints or two exact floats compared directly (a bool), anything
@@ -139,12 +157,12 @@ pub unsafe extern "C-unwind" fn rjit_rt_compare(lhs: *mut PyObject, rhs: *mut Py
     }
 }
 
-number_fast_path!(rjit_rt_add, ffi::PyNumber_Add, +, "BINARY_OP `+`: int + int and float + float directly.");
-number_fast_path!(rjit_rt_subtract, ffi::PyNumber_Subtract, -, "BINARY_OP `-`: int - int and float - float directly.");
-number_fast_path!(rjit_rt_multiply, ffi::PyNumber_Multiply, *, "BINARY_OP `*`: int * int and float * float directly.");
-number_fast_path!(rjit_rt_inplace_add, ffi::PyNumber_InPlaceAdd, +, "BINARY_OP `+=`: int + int and float + float directly.");
-number_fast_path!(rjit_rt_inplace_subtract, ffi::PyNumber_InPlaceSubtract, -, "BINARY_OP `-=`: int - int and float - float directly.");
-number_fast_path!(rjit_rt_inplace_multiply, ffi::PyNumber_InPlaceMultiply, *, "BINARY_OP `*=`: int * int and float * float directly.");
+number_fast_path!(rjit_rt_add, ffi::PyNumber_Add, +, Some(super::arrays::ArrayOp::Add), "BINARY_OP `+`: int + int, float + float, and an array and a number directly.");
+number_fast_path!(rjit_rt_subtract, ffi::PyNumber_Subtract, -, Some(super::arrays::ArrayOp::Sub), "BINARY_OP `-`: int - int and float - float directly.");
+number_fast_path!(rjit_rt_multiply, ffi::PyNumber_Multiply, *, Some(super::arrays::ArrayOp::Mul), "BINARY_OP `*`: int * int and float * float directly.");
+number_fast_path!(rjit_rt_inplace_add, ffi::PyNumber_InPlaceAdd, +, None, "BINARY_OP `+=`: int + int and float + float directly.");
+number_fast_path!(rjit_rt_inplace_subtract, ffi::PyNumber_InPlaceSubtract, -, None, "BINARY_OP `-=`: int - int and float - float directly.");
+number_fast_path!(rjit_rt_inplace_multiply, ffi::PyNumber_InPlaceMultiply, *, None, "BINARY_OP `*=`: int * int and float * float directly.");
 
 /// A `BINARY_OP` function with a fast path: same signature as `PyNumber_Add`, "C-unwind".
 pub type FastBinaryFunc = unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject) -> *mut PyObject;
@@ -156,6 +174,7 @@ pub fn binary_fast_path(op: u32) -> Option<(&'static str, FastBinaryFunc)> {
         0 => ("rjit_rt_add", rjit_rt_add),
         5 => ("rjit_rt_multiply", rjit_rt_multiply),
         10 => ("rjit_rt_subtract", rjit_rt_subtract),
+        11 => ("rjit_rt_true_divide", rjit_rt_true_divide),
         13 => ("rjit_rt_inplace_add", rjit_rt_inplace_add),
         18 => ("rjit_rt_inplace_multiply", rjit_rt_inplace_multiply),
         23 => ("rjit_rt_inplace_subtract", rjit_rt_inplace_subtract),

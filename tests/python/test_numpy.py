@@ -28,7 +28,8 @@ DTYPES = ["float64", "float32", "int64", "int32", "int16", "int8", "uint8", "uin
 def describe(value):
     """A comparable description of a value: exact type, dtype, shape and contents."""
     if isinstance(value, np.ndarray):
-        return ("ndarray", value.dtype.str, value.shape, value.tobytes())
+        flags = (value.flags.c_contiguous, value.flags.f_contiguous, value.flags.owndata, value.flags.writeable)
+        return (type(value), value.dtype.str, value.shape, value.strides, flags, value.tobytes())
     if isinstance(value, tuple):
         return ("tuple", tuple(describe(v) for v in value))
     if isinstance(value, (float, np.floating)) and math.isnan(value):
@@ -344,3 +345,23 @@ def test_threads_with_arrays():
     for t in threads:
         t.join()
     assert [describe(r) for r in results] == [describe(e) for e in expected]
+
+
+ARRAY_SCALAR = "def f(a, x):\n    return a + x, x + a, a - x, x - a, a * x, x * a, a / x, x / a\n"
+
+
+def test_whole_array_arithmetic_with_a_number():
+    # Done without NumPy's ufunc machinery for C-contiguous float64/int64 arrays: the result
+    # array (dtype, layout, flags, bytes), the warnings and the exceptions must be NumPy's.
+    arrays = [np.arange(12.0).reshape(3, 4) - 4, np.arange(6), np.arange(5.0)[::2], np.arange(6.0).reshape(2, 3).T,
+              np.arange(4.0).reshape(4, 1), np.zeros((0, 3)), np.arange(3, dtype="float32"), np.array([np.inf, np.nan, -0.0])]
+    numbers = [0.5, -2.0, 0.0, -0.0, np.float64(1.5), 3, -7, 0, 2**62, 2**70, np.int64(4), True, math.inf, math.nan]
+    calls = [(a, x) for a in arrays for x in numbers]
+    check(ARRAY_SCALAR, calls)
+
+
+def test_whole_array_arithmetic_in_place_and_under_errstate():
+    source = "def f(a, x):\n    b = a\n    a += x\n    a *= x\n    return a, b, a is b\n"
+    check(source, [(np.arange(4.0), 2.0), (np.arange(4.0), 0.5), (np.arange(3), 2)])
+    with np.errstate(divide="raise", invalid="raise"):
+        check(ARRAY_SCALAR, [(np.arange(3.0), 2.0), (np.arange(3.0), 0.0), (np.array([np.inf]), math.inf)])
