@@ -239,26 +239,57 @@ pub unsafe fn array_scalar(op: ArrayOp, lhs: *mut PyObject, rhs: *mut PyObject) 
     if result.is_null() {
         return Some(result);
     }
-    let n: isize = (0..ty.ndim as usize).map(|k| *dims.add(k)).product();
+    let n = (0..ty.ndim as usize).map(|k| *dims.add(k)).product::<isize>().max(0) as usize;
     let src = *base.add(numpy::ARRAY_DATA as usize).cast::<*const u8>();
     let dst = *result.cast::<u8>().add(numpy::ARRAY_DATA as usize).cast::<*mut f64>();
+    let out = std::slice::from_raw_parts_mut(dst, n);
     clear_fp_flags();
-    for i in 0..n.max(0) as usize {
-        let x = match ty.dtype {
-            DType::F64 => *src.cast::<f64>().add(i),
-            _ => *src.cast::<i64>().add(i) as f64,
-        };
-        let (a, b) = if reversed { (s, x) } else { (x, s) };
-        *dst.add(i) = match op {
-            ArrayOp::Add => a + b,
-            ArrayOp::Sub => a - b,
-            ArrayOp::Mul => a * b,
-            ArrayOp::Div => a / b,
-        };
+    match ty.dtype {
+        DType::F64 => elementwise(std::slice::from_raw_parts(src.cast::<f64>(), n), out, s, op, reversed),
+        _ => elementwise(std::slice::from_raw_parts(src.cast::<i64>(), n), out, s, op, reversed),
     }
     if fp_flags_raised() {
         ffi::Py_DecRef(result);
         return None;
     }
     Some(result)
+}
+
+/// An element as a float64, as NumPy casts it.
+trait AsF64: Copy {
+    fn as_f64(self) -> f64;
+}
+
+impl AsF64 for f64 {
+    #[inline(always)]
+    fn as_f64(self) -> f64 {
+        self
+    }
+}
+
+impl AsF64 for i64 {
+    #[inline(always)]
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+/// `out[i] = src[i] op s` (`s op src[i]` if `reversed`), one loop per case so that each is
+/// a straight (vectorisable) loop.
+fn elementwise<T: AsF64>(src: &[T], out: &mut [f64], s: f64, op: ArrayOp, reversed: bool) {
+    fn each<T: AsF64>(src: &[T], out: &mut [f64], f: impl Fn(f64) -> f64) {
+        for (o, x) in out.iter_mut().zip(src) {
+            *o = f(x.as_f64());
+        }
+    }
+    match (op, reversed) {
+        (ArrayOp::Add, false) => each(src, out, |x| x + s),
+        (ArrayOp::Add, true) => each(src, out, |x| s + x),
+        (ArrayOp::Sub, false) => each(src, out, |x| x - s),
+        (ArrayOp::Sub, true) => each(src, out, |x| s - x),
+        (ArrayOp::Mul, false) => each(src, out, |x| x * s),
+        (ArrayOp::Mul, true) => each(src, out, |x| s * x),
+        (ArrayOp::Div, false) => each(src, out, |x| x / s),
+        (ArrayOp::Div, true) => each(src, out, |x| s / x),
+    }
 }
