@@ -118,14 +118,18 @@ type UfuncFunction = unsafe extern "C" fn(*mut *mut u8, *const isize, *const isi
 #[cfg(target_arch = "x86_64")]
 const FP_REPORTED: u32 = 0x01 | 0x04 | 0x08 | 0x10;
 
+/// Clears the sticky floating-point exception flags NumPy reports, if any is set (writing
+/// the control register is slow: it is only done when needed).
 #[cfg(target_arch = "x86_64")]
 fn clear_fp_flags() {
     let mut csr: u32 = 0;
-    // SAFETY: reads and writes the SSE control/status register (only its sticky flags).
+    // SAFETY: reads (and, with a flag set, writes) the SSE control/status register's flags.
     unsafe {
         std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack));
-        csr &= !0x3f;
-        std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack));
+        if csr & FP_REPORTED != 0 {
+            csr &= !0x3f;
+            std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack));
+        }
     }
 }
 
