@@ -206,8 +206,8 @@ fn version_dict<'py>(
     d.set_item("address", compiled.address)?;
     let kinds: Option<Vec<&str>> = compiled.facts.as_ref().map(|f| f.args.iter().map(|k| kind_name(*k)).collect());
     d.set_item("arg_kinds", kinds)?;
-    let guards: Vec<(u32, &str)> =
-        compiled.entry_guards.iter().map(|g| (g.arg, hir::side_exits::class_name(g.class))).collect();
+    let guards: Vec<(u32, String)> =
+        compiled.entry_guards.iter().map(|g| (g.arg, g.type_name())).collect();
     d.set_item("entry_guards", guards)?;
     let exits = PyList::empty(py);
     for site in &compiled.deopt_sites {

@@ -154,6 +154,12 @@ pub struct CodeEntry {
     calls_at_compile: Cell<u64>,
     /// Compile without speculation (it kept deoptimising).
     generic_only: Cell<bool>,
+    /// Consecutive calls (give or take one) that failed the current machine code's entry
+    /// guards (other argument types), the call count at the last, and how many times the
+    /// code was recompiled for new types.
+    entry_deopts: Cell<u64>,
+    last_entry_deopt: Cell<u64>,
+    respecialised: Cell<u32>,
 }
 
 impl CodeEntry {
@@ -175,6 +181,9 @@ impl CodeEntry {
             deopts_by_exit: RefCell::new(std::collections::BTreeMap::new()),
             calls_at_compile: Cell::new(0),
             generic_only: Cell::new(false),
+            entry_deopts: Cell::new(0),
+            last_entry_deopt: Cell::new(0),
+            respecialised: Cell::new(0),
         };
         entry.settle(match passthrough {
             Some(kind) => Status::Passthrough(kind),
@@ -216,16 +225,38 @@ impl CodeEntry {
         *self.deopts_by_exit.borrow_mut().entry(exit).or_insert(0) += 1;
         let calls = self.calls.get().saturating_sub(self.calls_at_compile.get());
         let deopts = self.deopts.get();
+        let at_entry = self.deopt_site(exit).is_some_and(|s| s.reason.starts_with(crate::hir::side_exits::ENTRY_GUARD));
+        if at_entry {
+            let consecutive = self.calls.get().saturating_sub(self.last_entry_deopt.get()) <= 2;
+            self.entry_deopts.set(if consecutive { self.entry_deopts.get() + 1 } else { 1 });
+            self.last_entry_deopt.set(self.calls.get());
+        }
+        // Called with other argument types from now on (another array dtype, ints where
+        // floats were): compiled again for the new ones, a few times at most.
+        let respecialise =
+            at_entry && self.entry_deopts.get() >= RESPECIALISE_AFTER && self.respecialised.get() < MAX_RESPECIALISATIONS;
+        if !self.generic_only.get() && respecialise {
+            self.respecialised.set(self.respecialised.get() + 1);
+            self.retire_current();
+            self.settle(Status::Cold);
+            return;
+        }
         if !self.generic_only.get() && deopts >= DEOPT_LIMIT && deopts.saturating_mul(4) >= calls {
             self.generic_only.set(true);
-            self.native_calls_retired.set(self.native_calls());
-            self.native.set(None);
-            if let Some(old) = self.compiled.borrow_mut().take() {
-                let (_, by_exit) = self.deopts();
-                self.retired.borrow_mut().push((old, by_exit));
-            }
+            self.retire_current();
             stats::despecialised();
             self.settle(Status::Cold);
+        }
+    }
+
+    /// Stops entering the current machine code (kept: a frame may still run it), so the next
+    /// call compiles again.
+    fn retire_current(&self) {
+        self.native_calls_retired.set(self.native_calls());
+        self.native.set(None);
+        if let Some(old) = self.compiled.borrow_mut().take() {
+            let (_, by_exit) = self.deopts();
+            self.retired.borrow_mut().push((old, by_exit));
         }
     }
 
@@ -328,6 +359,12 @@ impl CodeEntry {
 /// Deoptimisations after which a function that deoptimises on at least a quarter of its calls
 /// is recompiled without speculation.
 const DEOPT_LIMIT: u64 = 50;
+
+/// Entry-guard deoptimisations in a row after which a function is
+/// compiled again for the argument types of its next call, at most `MAX_RESPECIALISATIONS`
+/// times (then `DEOPT_LIMIT` applies: it cannot thrash).
+const RESPECIALISE_AFTER: u64 = 8;
+const MAX_RESPECIALISATIONS: u32 = 3;
 
 /// Called by compiled code's deopt exits: counts the deoptimisation on the code's entry.
 pub extern "C" fn rjit_note_deopt(code: *mut ffi::PyObject, exit: u32) {
@@ -505,6 +542,7 @@ unsafe fn on_hot_compile(
                 entry.retired.borrow_mut().push((old, by_exit));
             }
             entry.deopts.set(0);
+            entry.entry_deopts.set(0);
             entry.deopts_by_exit.borrow_mut().clear();
             entry.calls_at_compile.set(entry.calls.get());
             entry.native.set(Some(compiled.entry));
@@ -552,7 +590,7 @@ fn compile_message(code: &pyo3::Bound<'_, pyo3::PyAny>, compiled: &crate::compil
             .iter()
             .map(|g| {
                 let name = names.get(g.arg as usize).cloned().unwrap_or_else(|| format!("arg{}", g.arg));
-                format!("{name}: {}", crate::hir::side_exits::class_name(g.class))
+                format!("{name}: {}", g.type_name())
             })
             .collect();
         message.push_str(", specialised");

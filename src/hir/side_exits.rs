@@ -19,12 +19,24 @@ pub struct DeoptSite {
     pub reason: String,
 }
 
-/// An argument checked on entry to specialised code: `type(arg) is class`.
+/// An argument checked on entry to specialised code: `type(arg) is class`, or an array of
+/// this dtype and number of dimensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryGuard {
     /// The argument's local slot (its index in `co_varnames`).
     pub arg: u32,
     pub class: PyClass,
+    pub array: Option<crate::numpy::ArrayType>,
+}
+
+impl EntryGuard {
+    /// What the argument must be, in words (`int`, `ndarray[float64, 2d]`).
+    pub fn type_name(&self) -> String {
+        match self.array {
+            Some(a) => a.to_string(),
+            None => class_name(self.class).to_owned(),
+        }
+    }
 }
 
 /// The Python name of a class the specialiser guards on.
@@ -51,7 +63,10 @@ pub fn entry_guards(func: &Function) -> Vec<EntryGuard> {
         .instrs
         .iter()
         .filter_map(|i| match &i.op {
-            Op::GuardType { value, class } => arg_of(*value).map(|arg| EntryGuard { arg, class: *class }),
+            Op::GuardType { value, class } => arg_of(*value).map(|arg| EntryGuard { arg, class: *class, array: None }),
+            Op::GuardArray { value, array, .. } => {
+                arg_of(*value).map(|arg| EntryGuard { arg, class: PyClass::Int, array: Some(*array) })
+            }
             _ => None,
         })
         .collect()
@@ -87,7 +102,7 @@ pub fn deopt_sites(func: &Function) -> Vec<DeoptSite> {
 }
 
 /// How the reasons of the entry guards start.
-const ENTRY_GUARD: &str = "entry guard: ";
+pub const ENTRY_GUARD: &str = "entry guard: ";
 
 /// Joins an exit's reasons with "or", saying "entry guard: " once.
 fn join(reasons: &[String]) -> String {
@@ -128,6 +143,14 @@ fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
         Op::IntToFloat { .. } => "int too large to convert to float exactly (over 2**53)".into(),
         Op::GuardNonNegative(_) => "for loop over something that is not a range iterator".into(),
         Op::GuardFunction { .. } => "inlined callee's global was rebound (inlining guard)".into(),
+        Op::GuardArray { value, array, .. } if is_arg(*value) => format!("{ENTRY_GUARD}argument is not an {array}"),
+        Op::GuardArray { array, writeable, .. } => {
+            format!("array is no longer an {array}{} (array guard)", if *writeable { " (writeable)" } else { "" })
+        }
+        Op::GuardIntRange { lo, hi, .. } => format!("value outside {lo}..={hi} stored into an array"),
+        Op::UfuncCall { .. } => "NumPy ufunc raised a floating-point exception".into(),
+        Op::GuardIs { .. } => "builtin, math or NumPy function was rebound (callable guard)".into(),
+        Op::FloatToInt { .. } => "float not convertible to an int (nan, inf or too large)".into(),
         other => {
             let name = format!("{other:?}");
             let name = name.split([' ', '(', '{']).next().unwrap_or("operation").to_owned();

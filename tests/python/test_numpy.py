@@ -365,3 +365,21 @@ def test_whole_array_arithmetic_in_place_and_under_errstate():
     check(source, [(np.arange(4.0), 2.0), (np.arange(4.0), 0.5), (np.arange(3), 2)])
     with np.errstate(divide="raise", invalid="raise"):
         check(ARRAY_SCALAR, [(np.arange(3.0), 2.0), (np.arange(3.0), 0.0), (np.array([np.inf]), math.inf)])
+
+
+def test_new_argument_types_recompile_a_bounded_number_of_times():
+    source = "def f(a):\n    s = 0.0\n    for i in range(a.shape[0]):\n        s += a[i]\n    return s\n"
+    plain = make_function(source, "f", {"np": np})
+    f = rjit.jit(make_function(source, "f", {"np": np}))
+    kinds = [np.arange(5), np.arange(5.0), np.arange(6).reshape(2, 3)[0], np.arange(4.0)[::2], np.ones(3, bool)]
+    for rounds in range(3):
+        for a in kinds:
+            for _ in range(12):
+                assert describe(f(a)) == describe(plain(a))
+    assert "ndarray[" in str(rjit.info(f))
+    before = rjit.stats()["compiled"]
+    for _ in range(50):
+        for a in kinds:
+            assert describe(f(a)) == describe(plain(a))
+    # Recompiled for new types at most a few times, then generic: no thrashing.
+    assert rjit.stats()["compiled"] - before <= 1
