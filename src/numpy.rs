@@ -126,16 +126,18 @@ impl DType {
 }
 
 /// The type of an ndarray as the specialiser uses it: exactly `numpy.ndarray`, native byte
-/// order, this dtype and number of dimensions (any strides).
+/// order, this dtype and number of dimensions, and C-contiguous if `contiguous` (the last
+/// axis's stride is then the element size: no multiplication), else any strides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ArrayType {
     pub dtype: DType,
     pub ndim: u8,
+    pub contiguous: bool,
 }
 
 impl std::fmt::Display for ArrayType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ndarray[{}, {}d]", self.dtype.name(), self.ndim)
+        write!(f, "ndarray[{}, {}d{}]", self.dtype.name(), self.ndim, if self.contiguous { ", C-contiguous" } else { "" })
     }
 }
 
@@ -283,7 +285,8 @@ pub unsafe fn array_type(object: *mut PyObject) -> Option<ArrayType> {
     }
     let descr = *base.add(ARRAY_DESCR as usize).cast::<*const u8>();
     let dtype = descr_dtype(descr, np)?;
-    Some(ArrayType { dtype, ndim: ndim as u8 })
+    let flags = *base.add(ARRAY_FLAGS as usize).cast::<i32>();
+    Some(ArrayType { dtype, ndim: ndim as u8, contiguous: flags & FLAG_C_CONTIGUOUS != 0 })
 }
 
 /// The dtype of a descriptor that is a native-byte-order builtin numeric type.
@@ -304,7 +307,8 @@ unsafe fn descr_dtype(descr: *const u8, np: &Numpy) -> Option<DType> {
 /// # Safety
 /// `object` is a live object; GIL held.
 pub unsafe fn is_array_of(object: *mut PyObject, ty: ArrayType, writeable: bool) -> bool {
-    if array_type(object) != Some(ty) {
+    let Some(actual) = array_type(object) else { return false };
+    if actual.dtype != ty.dtype || actual.ndim != ty.ndim || (ty.contiguous && !actual.contiguous) {
         return false;
     }
     let flags = *object.cast::<u8>().add(ARRAY_FLAGS as usize).cast::<i32>();

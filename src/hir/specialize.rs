@@ -967,7 +967,8 @@ impl<'a> Specializer<'a> {
     /// Loads of the layout of verified array `array` (data pointer, shape, strides).
     fn layout_loads(&mut self, array: ValueId, instrs: &mut Vec<Instr>) -> View {
         use crate::numpy::{ARRAY_DATA, ARRAY_DIMENSIONS, ARRAY_STRIDES};
-        let ndim = self.kinds.arrays[&array].ndim;
+        let ty = self.kinds.arrays[&array];
+        let ndim = ty.ndim;
         let mut load = |s: &mut Self, base: ValueId, offset: u32| {
             let r = s.new_value(Type::I64);
             s.repr.push(Repr::Unboxed(Type::I64));
@@ -979,7 +980,16 @@ impl<'a> Specializer<'a> {
         let dims_ptr = load(self, array, ARRAY_DIMENSIONS);
         let strides_ptr = load(self, array, ARRAY_STRIDES);
         let dims = (0..u32::from(ndim)).map(|k| load(self, dims_ptr, 8 * k)).collect();
-        let strides = (0..u32::from(ndim)).map(|k| load(self, strides_ptr, 8 * k)).collect();
+        let mut strides: Vec<ValueId> = (0..u32::from(ndim)).map(|k| load(self, strides_ptr, 8 * k)).collect();
+        if ty.contiguous {
+            // The last axis's stride is the element size (a constant: no register, no load).
+            let size = self.new_value(Type::I64);
+            self.repr.push(Repr::Unboxed(Type::I64));
+            self.kinds.kind.push(0);
+            let op = Op::ConstI64 { value: i64::from(ty.dtype.size()), origin: None };
+            instrs.push(Instr { result: Some(size), op, exit: None, at: 0, deopt: None });
+            *strides.last_mut().expect("an array has a dimension") = size;
+        }
         View { data, dims, strides }
     }
 

@@ -9,15 +9,15 @@ use super::numeric::FLOAT_DEOPT;
 use crate::numpy::{self, ArrayType, DType};
 
 /// The argument of `rjit_rt_array_check` for an array type: type number, dimensions, and
-/// whether the array must be writeable.
+/// whether the array must be writeable and C-contiguous.
 pub fn array_check_code(ty: ArrayType, writeable: bool) -> i64 {
-    i64::from(ty.dtype.type_num()) | i64::from(ty.ndim) << 8 | i64::from(writeable) << 16
+    i64::from(ty.dtype.type_num()) | i64::from(ty.ndim) << 8 | i64::from(writeable) << 16 | i64::from(ty.contiguous) << 17
 }
 
 /// 1 if `object` is an array of the type `code` encodes (`array_check_code`), else 0.
 pub unsafe extern "C-unwind" fn rjit_rt_array_check(object: *mut PyObject, code: i64) -> i64 {
     let Some(dtype) = DType::from_type_num((code & 0xff) as i32) else { return 0 };
-    let ty = ArrayType { dtype, ndim: ((code >> 8) & 0xff) as u8 };
+    let ty = ArrayType { dtype, ndim: ((code >> 8) & 0xff) as u8, contiguous: code & (1 << 17) != 0 };
     i64::from(numpy::is_array_of(object, ty, code & (1 << 16) != 0))
 }
 

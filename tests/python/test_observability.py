@@ -162,19 +162,23 @@ def test_a_despecialised_function_lists_both_versions():
 
     def calls():
         g(3, 2)
-        for _ in range(60):
-            g(3, 0.5)  # every call fails the entry guard: recompiled without speculation
+        for _ in range(120):
+            # Every call fails the entry guard: compiled again for (int, float), whose type
+            # profile (ints seen first) then keeps failing: recompiled without speculation.
+            g(3, 0.5)
 
     run_enabled(0, calls)
     info = rjit.info(g)
-    assert len(info.specializations) == 2
-    old, new = info.specializations
-    assert old.current is False and old.specialised
-    assert new.current and not new.specialised and new.entry_guards == {}
-    assert sum(e.count for e in old.side_exits) >= 50
-    assert sum(info.side_exits.values()) >= 50
+    versions = info.specializations
+    assert len(versions) == 3
+    first, second, last = versions
+    assert first.current is False and first.specialised and first.entry_guards == {"x": "int"}
+    assert second.current is False and second.specialised and second.entry_guards == {"x": "float"}
+    assert last.current and not last.specialised and last.entry_guards == {}
+    assert sum(e.count for e in first.side_exits) == 8
+    assert sum(e.count for e in second.side_exits) >= 50
     assert "machine code (replaced): specialised" in str(info)
-    assert rjit.stats()["recompilations"] == before + 1
+    assert rjit.stats()["recompilations"] == before + 2
 
 
 # ---------------------------------------------------------------------------------------------
