@@ -562,7 +562,8 @@ pub enum Op {
     LoadField { base: ValueId, offset: u32 },
     /// `index` as NumPy takes it on an axis of length `dim` (negative counts from the end);
     /// out of bounds, leaves through the exit (a raise) with the IndexError of
-    /// `array[key]` (`key`: the indices as written).
+    /// `array[key]` (`key`: the indices as written), or, with no key, through the exit as
+    /// it is (a deopt: an index checked before the loop that uses it).
     ArrayIndex { index: ValueId, dim: ValueId, array: ValueId, key: Vec<ValueId> },
     /// The element of type `dtype` at `data + offset`, as a machine value (`F64`, `I64` or
     /// `CBool`).
@@ -576,6 +577,9 @@ pub enum Op {
     /// NumPy's own float64 loop of a ufunc (`numpy::UfuncLoop`) on machine floats; leaves
     /// through the exit (a deopt) if it raised a floating-point exception NumPy reports.
     UfuncCall { function: i64, data: i64, args: Vec<ValueId> },
+    /// The same machine value under a new name (a loop's value after the loop, so the loop's
+    /// own register need not survive the calls that follow).
+    Copy(ValueId),
 }
 
 impl Op {
@@ -639,6 +643,7 @@ impl Op {
             StoreElement { data, offset, value, .. } => vec![*data, *offset, *value],
             GuardIntRange { value, .. } => vec![*value],
             UfuncCall { args, .. } => args.clone(),
+            Copy(v) => vec![*v],
         }
     }
 
@@ -701,6 +706,7 @@ impl Op {
             StoreElement { data, offset, value, .. } => vec![data, offset, value],
             GuardIntRange { value, .. } => vec![value],
             UfuncCall { args, .. } => args.iter_mut().collect(),
+            Copy(v) => vec![v],
         }
     }
 
@@ -716,7 +722,7 @@ impl Op {
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
                 | RangeIndexNext(_) | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
                 | GuardIs { .. } | GuardArray { .. } | LoadField { .. } | ArrayIndex { .. } | LoadElement { .. }
-                | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. }
+                | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. } | Copy(_)
         )
     }
 
@@ -729,7 +735,7 @@ impl Op {
             Const { .. } | Null | ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | IntToFloat { exact: false, .. }
                 | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | FloatNeg(_) | NonNull(_) | IsNull(_)
                 | IsNone(_) | LoadArg { .. } | RangeIterItem { .. } | RangeIndexNext(_) | RangeIterIndex(_)
-                | LoadField { .. } | LoadElement { .. }
+                | LoadField { .. } | LoadElement { .. } | Copy(_)
         ) || matches!(self, Unbox { to, .. } if *to != Type::I64)
             || matches!(self, FloatBinary { op: FloatOp::Add | FloatOp::Sub | FloatOp::Mul, .. })
     }

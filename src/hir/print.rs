@@ -208,6 +208,7 @@ impl fmt::Display for OpText<'_> {
             GuardIntRange { value, lo, hi } => write!(f, "GuardIntRange {lo} <= {value} <= {hi}"),
             // Addresses vary between runs.
             UfuncCall { args, .. } => write!(f, "UfuncCall float64 loop({})", list(args)),
+            Copy(v) => write!(f, "Copy {v}"),
         }
     }
 }

@@ -587,6 +587,9 @@ struct Specializer<'a> {
     entry_view_instrs: Vec<Instr>,
     /// Index of the instruction being rewritten in its block.
     current_instr: usize,
+    /// Byte offsets of loop-invariant indices, computed on entering their loop: by (loop
+    /// header, array, axis, index).
+    hoisted_parts: HashMap<(usize, ValueId, usize, ValueId), ValueId>,
     /// Set when a value could not be given the representation it needs (the rewrite is
     /// abandoned).
     failed: bool,
@@ -647,6 +650,7 @@ impl<'a> Specializer<'a> {
             entry_arrays: Vec::new(),
             entry_view_instrs: Vec::new(),
             current_instr: 0,
+            hoisted_parts: HashMap::new(),
             failed: false,
             maybe_unbound_boxes: Vec::new(),
             flags: HashMap::new(),
@@ -819,6 +823,7 @@ impl<'a> Specializer<'a> {
         if self.failed {
             return None;
         }
+        self.split_loop_values();
         // Exits: frame states name the substituted values, and machine values have no
         // reference to release.
         let subst = self.subst.clone();
@@ -997,11 +1002,21 @@ impl<'a> Specializer<'a> {
     /// checked against its dimension (out of bounds: NumPy's IndexError, through `raise`).
     fn element_offset(&mut self, array: ValueId, view: &View, indices: &[ValueId], raise: ExitId, e: &mut Emit) -> Option<ValueId> {
         let key: Vec<ValueId> = indices.iter().map(|i| self.machine(*i)).collect::<Option<_>>()?;
+        let header = match self.plan.scope[self.current] {
+            Some(Scope::Loop(h)) => Some(h),
+            _ => None,
+        };
         let mut offset = None;
         for (k, &m) in key.iter().enumerate() {
-            let checked = ArrayIndexArgs { index: m, dim: view.dims[k], array: self.map(array), key: key.clone() };
-            let n = e.value(self, checked.op(), Some(raise));
-            let part = e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: n, rhs: view.strides[k] }, None);
+            let hoisted = header.and_then(|h| self.hoisted_parts.get(&(h, array, k, indices[k])).copied());
+            let part = match hoisted {
+                Some(part) => part,
+                None => {
+                    let checked = Op::ArrayIndex { index: m, dim: view.dims[k], array: self.map(array), key: key.clone() };
+                    let n = e.value(self, checked, Some(raise));
+                    e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: n, rhs: view.strides[k] }, None)
+                }
+            };
             offset = Some(match offset {
                 None => part,
                 Some(o) => e.value(self, Op::IntBinary { op: IntOp::Add, lhs: o, rhs: part }, None),
@@ -1137,6 +1152,112 @@ impl<'a> Specializer<'a> {
         Some(())
     }
 
+    /// After a range loop, its machine values (the header's parameters) go on under new names
+    /// (`Copy` at the loop's exit): the register allocator gives each value one location for
+    /// its life, and a loop's sum used by a call after the loop would otherwise be spilled
+    /// to memory inside the loop too.
+    fn split_loop_values(&mut self) {
+        let n = self.out.blocks.len();
+        let mut preds = vec![0usize; n];
+        for block in &self.out.blocks {
+            for edge in block.terminator.edges() {
+                preds[edge.target.index()] += 1;
+            }
+        }
+        let headers: Vec<usize> = self.range_loops.values().map(|l| l.header).collect();
+        for h in headers {
+            let Terminator::Branch { if_false, .. } = &self.out.blocks[h].terminator else { continue };
+            let done = if_false.target.index();
+            if preds[done] != 1 || self.dominators.is_empty() {
+                continue;
+            }
+            let after: Vec<usize> = (0..n).filter(|&b| self.dominators[b].contains(&BlockId(done as u32))).collect();
+            let params: Vec<ValueId> =
+                self.out.blocks[h].params.iter().copied().filter(|p| self.out.values[p.index()].is_unboxed()).collect();
+            let mut renames: HashMap<ValueId, ValueId> = HashMap::new();
+            let mut copies = Vec::new();
+            for p in params {
+                if self.out.bound_flags.contains_key(&p) {
+                    continue; // its local's flag belongs to the parameter
+                }
+                let c = self.new_value(self.out.values[p.index()]);
+                renames.insert(p, c);
+                copies.push(Instr { result: Some(c), op: Op::Copy(p), exit: None, at: self.out.blocks[done].offset, deopt: None });
+            }
+            if renames.is_empty() {
+                continue;
+            }
+            for (p, c) in renames.clone() {
+                if let Some(flag) = self.out.numpy_boxes.get(&p).copied() {
+                    let flag = flag.map(|f| renames.get(&f).copied().unwrap_or(f));
+                    self.out.numpy_boxes.insert(c, flag);
+                }
+            }
+            let rename = |v: &mut ValueId| {
+                if let Some(c) = renames.get(v) {
+                    *v = *c;
+                }
+            };
+            let mut exit_map: HashMap<ExitId, ExitId> = HashMap::new();
+            for &b in &after {
+                let block = &mut self.out.blocks[b];
+                for instr in &mut block.instrs {
+                    for v in instr.op.operands_mut() {
+                        rename(v);
+                    }
+                }
+                match &mut block.terminator {
+                    Terminator::Branch { cond, .. } => rename(cond),
+                    Terminator::Return(v) => rename(v),
+                    Terminator::Jump(_) | Terminator::Exit(_) => {}
+                }
+                for edge in block.terminator.edges_mut() {
+                    edge.args.iter_mut().for_each(rename);
+                }
+                // Exits taken after the loop see the new names (copies of their states).
+                let mut referenced: Vec<ExitId> = Vec::new();
+                for instr in &block.instrs {
+                    referenced.extend(instr.exit);
+                    if let Op::CheckEvalBreaker { resume, .. } = instr.op {
+                        referenced.push(resume);
+                    }
+                }
+                if let Terminator::Exit(x) = block.terminator {
+                    referenced.push(x);
+                }
+                for x in referenced {
+                    if exit_map.contains_key(&x) {
+                        continue;
+                    }
+                    let mut exit = self.out.exits[x.index()].clone();
+                    for v in exit.state.locals.iter_mut().chain(&mut exit.state.stack).chain(&mut exit.release).chain(&mut exit.borrowed) {
+                        rename(v);
+                    }
+                    for (it, index) in &mut exit.range_positions {
+                        rename(it);
+                        rename(index);
+                    }
+                    self.out.exits.push(exit);
+                    exit_map.insert(x, ExitId(self.out.exits.len() as u32 - 1));
+                }
+                let block = &mut self.out.blocks[b];
+                for instr in &mut block.instrs {
+                    if let Some(x) = instr.exit {
+                        instr.exit = Some(exit_map[&x]);
+                    }
+                    if let Op::CheckEvalBreaker { resume, .. } = &mut instr.op {
+                        *resume = exit_map[resume];
+                    }
+                }
+                if let Terminator::Exit(x) = &mut block.terminator {
+                    *x = exit_map[x];
+                }
+            }
+            let block = &mut self.out.blocks[done];
+            block.instrs.splice(0..0, copies);
+        }
+    }
+
     /// The flag of a value that may be a NumPy scalar: a machine bool, made here for a value
     /// whose flavour is known.
     fn flag_of(&mut self, v: ValueId, e: &mut Emit) -> Option<ValueId> {
@@ -1244,6 +1365,15 @@ impl<'a> Specializer<'a> {
                             e.push(i);
                         }
                         self.views.insert((Scope::Loop(target), a), view);
+                    }
+                    // Indices the loop does not change: checked and scaled once, here.
+                    for (a, axis, index) in self.plan.loop_invariant_indices.get(&target).cloned().unwrap_or_default() {
+                        let Some(view) = self.views.get(&(Scope::Loop(target), a)).cloned() else { continue };
+                        let m = self.machine(index)?;
+                        let check = Op::ArrayIndex { index: m, dim: view.dims[axis], array: self.map(a), key: vec![] };
+                        let n = e.value(self, check, Some(x));
+                        let part = e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: n, rhs: view.strides[axis] }, None);
+                        self.hoisted_parts.insert((target, a, axis, index), part);
                     }
                 }
                 index
@@ -1778,20 +1908,6 @@ impl<'a> Specializer<'a> {
             e.effect(Op::ClearLocal { local: slot as u32 }, None);
             e.effect(Op::StoreLocal { local: slot as u32, value: boxed }, None);
         }
-    }
-}
-
-/// The operands of `Op::ArrayIndex`.
-struct ArrayIndexArgs {
-    index: ValueId,
-    dim: ValueId,
-    array: ValueId,
-    key: Vec<ValueId>,
-}
-
-impl ArrayIndexArgs {
-    fn op(self) -> Op {
-        Op::ArrayIndex { index: self.index, dim: self.dim, array: self.array, key: self.key }
     }
 }
 

@@ -54,6 +54,11 @@ pub(super) struct ArrayPlan {
     pub virtual_values: HashSet<ValueId>,
     /// Element stores done natively (block, index).
     pub native_stores: HashSet<(usize, usize)>,
+    /// Per loop (by header): indices of native accesses in its body that do not change in
+    /// the loop, as (array, axis, index). Each is checked and scaled once, on entering the
+    /// loop (out of bounds there: the interpreter runs the loop, and raises if the body
+    /// reaches the access).
+    pub loop_invariant_indices: HashMap<usize, Vec<(ValueId, usize, ValueId)>>,
 }
 
 impl ArrayPlan {
@@ -222,6 +227,25 @@ impl Specializer<'_> {
             }
         }
         let mut shape_reads: HashMap<ValueId, (usize, usize)> = HashMap::new(); // shape -> native reads, all reads
+        // The block defining each value (parameters: their block).
+        let mut def_block: HashMap<ValueId, usize> = HashMap::new();
+        for (b, block) in func.blocks.iter().enumerate() {
+            def_block.extend(block.params.iter().map(|p| (*p, b)));
+            def_block.extend(block.instrs.iter().filter_map(|i| Some((i.result?, b))));
+        }
+        let regions: HashMap<usize, &HashSet<usize>> = loops.iter().map(|(h, r)| (*h, r)).collect();
+        let invariant = |plan: &mut ArrayPlan, b: usize, array: ValueId, indices: &[ValueId]| {
+            let Some(Scope::Loop(h)) = plan.scope[b] else { return };
+            for (axis, &v) in indices.iter().enumerate() {
+                let defined_in = def_block.get(&v).copied();
+                if defined_in.is_some_and(|d| d != h && !regions[&h].contains(&d)) {
+                    let hoisted = plan.loop_invariant_indices.entry(h).or_default();
+                    if !hoisted.contains(&(array, axis, v)) {
+                        hoisted.push((array, axis, v));
+                    }
+                }
+            }
+        };
         for (b, block) in func.blocks.iter().enumerate() {
             let mut killed = false;
             for (i, instr) in block.instrs.iter().enumerate() {
@@ -242,6 +266,7 @@ impl Specializer<'_> {
                         let native = available && int_indices(kinds, *obj, *key).is_some();
                         if native {
                             touch(&mut plan, *obj);
+                            invariant(&mut plan, b, *obj, &int_indices(kinds, *obj, *key).unwrap_or_default());
                             if kinds.tuples.contains_key(key) && uses.get(key) == Some(&1) {
                                 plan.virtual_values.insert(*key);
                             }
@@ -258,6 +283,7 @@ impl Specializer<'_> {
                             && conversion.is_some_and(|needs_guard| !(needs_guard && (is_tuple || instr.deopt.is_none())));
                         if native {
                             touch(&mut plan, *obj);
+                            invariant(&mut plan, b, *obj, &int_indices(kinds, *obj, *key).unwrap_or_default());
                             plan.native_stores.insert((b, i));
                             plan.writeable.insert(*obj);
                             if is_tuple && uses.get(key) == Some(&1) {

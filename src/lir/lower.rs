@@ -829,10 +829,12 @@ impl Lowerer<'_> {
                 }
             }
             Op::LoadField { base, offset } => out.push(Inst::Load { dst: dst(), base: reg(*base), offset: *offset }),
+            Op::Copy(v) => out.push(Inst::Move { dst: dst(), src: Src::Reg(reg(*v)) }),
             Op::ArrayIndex { index, dim, array, key } => {
                 let e = instr.exit.expect("an array index has its IndexError exit");
-                // The exit raises NumPy's IndexError for the key as written.
-                if !self.exits.iter().any(|(x, _, _)| *x == e) {
+                // The exit raises NumPy's IndexError for the key as written (no key: the
+                // exit is a deopt, the interpreter redoes the code that indexes).
+                if !key.is_empty() && !self.exits.iter().any(|(x, _, _)| *x == e) {
                     let raise = callee!(runtime::rjit_rt_array_index_error, "rjit_rt_array_index_error", int);
                     let mut args = vec![Src::Reg(reg(*array)), Src::Imm(key.len() as i64)];
                     args.extend(key.iter().map(|k| Src::Reg(reg(*k))));

@@ -383,3 +383,14 @@ def test_new_argument_types_recompile_a_bounded_number_of_times():
             assert describe(f(a)) == describe(plain(a))
     # Recompiled for new types at most a few times, then generic: no thrashing.
     assert rjit.stats()["compiled"] - before <= 1
+
+
+def test_indices_a_loop_does_not_change_are_checked_before_it():
+    # `a[i, k]` in a loop over k: i is checked once on entering the loop. Out of bounds there,
+    # the interpreter runs the loop: it raises only if the body reaches the access.
+    source = "def f(a, i, n):\n    s = 0.0\n    for k in range(n):\n        s += a[i, k] * a[k, i]\n    return s\n"
+    a = sample("float64", (3, 3))
+    calls = [(a, 0, 3), (a, 5, 0), (a, 5, 2), (a, -1, 2), (a, -4, 1), (a, 2, 4), (a, -3, 3), (a.T, 1, 3)]
+    check(source, calls)
+    ir = native(source, (a, 0, 3))
+    assert ir.count("ArrayIndex") >= 3
