@@ -1164,10 +1164,15 @@ impl<'a> Specializer<'a> {
                 preds[edge.target.index()] += 1;
             }
         }
-        let headers: Vec<usize> = self.range_loops.values().map(|l| l.header).collect();
-        for h in headers {
-            let Terminator::Branch { if_false, .. } = &self.out.blocks[h].terminator else { continue };
-            let done = if_false.target.index();
+        let loops: Vec<(usize, usize)> = self.range_loops.values().map(|l| (l.header, l.body)).collect();
+        for (h, body) in loops {
+            let Terminator::Branch { if_true, if_false, .. } = &self.out.blocks[h].terminator else { continue };
+            // The side that is not the loop's body (the branch may test either way).
+            let done = match (if_true.target.index(), if_false.target.index()) {
+                (t, f) if t == body && f != body => f,
+                (t, f) if f == body && t != body => t,
+                _ => continue,
+            };
             if preds[done] != 1 || self.dominators.is_empty() {
                 continue;
             }
