@@ -562,9 +562,9 @@ pub enum Op {
     LoadField { base: ValueId, offset: u32 },
     /// `index` as NumPy takes it on an axis of length `dim` (negative counts from the end);
     /// out of bounds, leaves through the exit (a raise) with the IndexError of
-    /// `array[key]` (`key`: the indices as written), or, with no key, through the exit as
-    /// it is (a deopt: an index checked before the loop that uses it).
-    ArrayIndex { index: ValueId, dim: ValueId, array: ValueId, key: Vec<ValueId> },
+    /// `array[key]` (`key`: the indices as written; `chained`: as `array[i][j]`), or, with no
+    /// key, through the exit as it is (a deopt: an index checked before the loop that uses it).
+    ArrayIndex { index: ValueId, dim: ValueId, array: ValueId, key: Vec<ValueId>, chained: bool },
     /// The element of type `dtype` at `data + offset`, as a machine value (`F64`, `I64` or
     /// `CBool`).
     LoadElement { data: ValueId, offset: ValueId, dtype: crate::numpy::DType },
@@ -638,7 +638,7 @@ impl Op {
             SetItemInt { obj, index, value, .. } => vec![*obj, *index, *value],
             GuardArray { value, .. } => vec![*value],
             LoadField { base, .. } => vec![*base],
-            ArrayIndex { index, dim, array, key } => [*index, *dim, *array].into_iter().chain(key.iter().copied()).collect(),
+            ArrayIndex { index, dim, array, key, .. } => [*index, *dim, *array].into_iter().chain(key.iter().copied()).collect(),
             LoadElement { data, offset, .. } => vec![*data, *offset],
             StoreElement { data, offset, value, .. } => vec![*data, *offset, *value],
             GuardIntRange { value, .. } => vec![*value],
@@ -701,7 +701,7 @@ impl Op {
             SetItemInt { obj, index, value, .. } => vec![obj, index, value],
             GuardArray { value, .. } => vec![value],
             LoadField { base, .. } => vec![base],
-            ArrayIndex { index, dim, array, key } => [index, dim, array].into_iter().chain(key.iter_mut()).collect(),
+            ArrayIndex { index, dim, array, key, .. } => [index, dim, array].into_iter().chain(key.iter_mut()).collect(),
             LoadElement { data, offset, .. } => vec![data, offset],
             StoreElement { data, offset, value, .. } => vec![data, offset, value],
             GuardIntRange { value, .. } => vec![value],

@@ -202,7 +202,10 @@ impl fmt::Display for OpText<'_> {
                 write!(f, "GuardArray {value} is {array}{}", if *writeable { " (writeable)" } else { "" })
             }
             LoadField { base, offset } => write!(f, "LoadField [{base} + {offset}]"),
-            ArrayIndex { index, dim, array, key } => write!(f, "ArrayIndex {index} of {dim} (else IndexError of {array}[{}])", list(key)),
+            ArrayIndex { index, dim, array, key, chained } => {
+                let key = if *chained { key.iter().map(|k| format!("[{k}]")).collect::<String>() } else { format!("[{}]", list(key)) };
+                write!(f, "ArrayIndex {index} of {dim} (else IndexError of {array}{key})")
+            }
             LoadElement { data, offset, dtype } => write!(f, "LoadElement {} [{data} + {offset}]", dtype.name()),
             StoreElement { data, offset, value, dtype } => write!(f, "StoreElement {} [{data} + {offset}] = {value}", dtype.name()),
             GuardIntRange { value, lo, hi } => write!(f, "GuardIntRange {lo} <= {value} <= {hi}"),

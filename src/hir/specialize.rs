@@ -312,6 +312,9 @@ struct Kinds {
     tuples: HashMap<ValueId, Vec<ValueId>>,
     /// `a.shape` of an array `a`, by result.
     shapes: HashMap<ValueId, ValueId>,
+    /// Sub-arrays made by indexing fewer dimensions than an array has (`a[i]` of a 2-D
+    /// array, on the way to `a[i][j]`): the array, the indices so far, and the value indexed.
+    rows: HashMap<ValueId, (ValueId, Vec<ValueId>, ValueId)>,
     /// Loads of the global `range`.
     range_globals: HashSet<ValueId>,
     /// `IterNext` results of iterators of calls of the global `range` (speculated to be range
@@ -370,6 +373,7 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
     let mut arrays = HashMap::new();
     let mut tuples = HashMap::new();
     let mut shapes = HashMap::new();
+    let mut rows: HashMap<ValueId, (ValueId, Vec<ValueId>, ValueId)> = HashMap::new();
     let attr = |name: u32| facts.names.get(name as usize).map(String::as_str);
     for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
         match (&instr.op, instr.result) {
@@ -383,6 +387,18 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
             }
             (Op::LoadAttr { obj, name }, Some(r)) if arrays.contains_key(obj) && attr(*name) == Some("shape") => {
                 shapes.insert(r, *obj);
+            }
+            (Op::GetItem { obj, key }, Some(r)) if !tuples.contains_key(key) => {
+                let (array, mut indices) = match (arrays.get(obj), rows.get(obj)) {
+                    (Some(_), _) => (*obj, Vec::new()),
+                    (None, Some((a, indices, _))) => (*a, indices.clone()),
+                    _ => continue,
+                };
+                indices.push(*key);
+                let ndim: usize = arrays.get(&array).map_or(0, |t: &crate::numpy::ArrayType| usize::from(t.ndim));
+                if indices.len() < ndim {
+                    rows.insert(r, (array, indices, *obj));
+                }
             }
             _ => {}
         }
@@ -424,9 +440,14 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
                     }
                 };
                 // An element of a known array, indexed by ints (one per dimension).
-                let element = |array: ValueId, key: ValueId| -> Kind {
+                let element = |obj: ValueId, key: ValueId| -> Kind {
+                    let (array, mut indices) = match rows.get(&obj) {
+                        Some((a, indices, _)) if !tuples.contains_key(&key) => (*a, indices.clone()),
+                        Some(_) => return OTHER,
+                        None => (obj, Vec::new()),
+                    };
                     let ty = arrays[&array];
-                    let indices = tuples.get(&key).cloned().unwrap_or_else(|| vec![key]);
+                    indices.extend(tuples.get(&key).cloned().unwrap_or_else(|| vec![key]));
                     let kinds: Vec<Kind> = indices.iter().map(|i| k(i)).collect();
                     if kinds.contains(&0) {
                         return 0;
@@ -475,7 +496,7 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
                         from_numbers(args, true, &|n, f| intrinsic_result(which, n, f))
                     }
                     Op::GetItem { .. } if generic_loads.contains(&r) => OTHER,
-                    Op::GetItem { obj, key } if arrays.contains_key(obj) => element(*obj, *key),
+                    Op::GetItem { obj, key } if arrays.contains_key(obj) || rows.contains_key(obj) => element(*obj, *key),
                     Op::GetItem { obj, key } if shapes.contains_key(obj) => {
                         let ndim = i64::from(arrays[&shapes[obj]].ndim);
                         match const_int(*key, &defs) {
@@ -505,7 +526,7 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
             break;
         }
     }
-    Kinds { kind, arrays, tuples, shapes, range_globals, range_nexts }
+    Kinds { kind, arrays, tuples, shapes, rows, range_globals, range_nexts }
 }
 
 /// How a value is represented after the rewrite.
@@ -1000,7 +1021,15 @@ impl<'a> Specializer<'a> {
 
     /// The byte offset of element `indices` (machine ints) of `array` in `view`, each index
     /// checked against its dimension (out of bounds: NumPy's IndexError, through `raise`).
-    fn element_offset(&mut self, array: ValueId, view: &View, indices: &[ValueId], raise: ExitId, e: &mut Emit) -> Option<ValueId> {
+    fn element_offset(
+        &mut self,
+        array: ValueId,
+        view: &View,
+        indices: &[ValueId],
+        chained: bool,
+        raise: ExitId,
+        e: &mut Emit,
+    ) -> Option<ValueId> {
         let key: Vec<ValueId> = indices.iter().map(|i| self.machine(*i)).collect::<Option<_>>()?;
         let header = match self.plan.scope[self.current] {
             Some(Scope::Loop(h)) => Some(h),
@@ -1012,7 +1041,7 @@ impl<'a> Specializer<'a> {
             let part = match hoisted {
                 Some(part) => part,
                 None => {
-                    let checked = Op::ArrayIndex { index: m, dim: view.dims[k], array: self.map(array), key: key.clone() };
+                    let checked = Op::ArrayIndex { index: m, dim: view.dims[k], array: self.map(array), key: key.clone(), chained };
                     let n = e.value(self, checked, Some(raise));
                     e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: n, rhs: view.strides[k] }, None)
                 }
@@ -1054,11 +1083,12 @@ impl<'a> Specializer<'a> {
     /// `array[key] = value` stored natively (the plan decided it can be: see
     /// `arrays::store_conversion`), with NumPy's conversion of the value to the dtype; values
     /// it would not store exactly leave for the interpreter.
-    fn array_store(&mut self, instr: &Instr, array: ValueId, key: ValueId, value: ValueId, e: &mut Emit) -> Option<()> {
+    fn array_store(&mut self, instr: &Instr, obj: ValueId, key: ValueId, value: ValueId, e: &mut Emit) -> Option<()> {
         use crate::numpy::DType;
+        let access = arrays::access(&self.kinds, obj, key)?;
+        let array = access.array;
         let dtype = self.kinds.arrays[&array].dtype;
         let (base, m) = (self.numeric_kind(value)?, self.machine(value)?);
-        let indices = arrays::int_indices(&self.kinds, array, key)?;
         let view = self.view(array)?;
         let deopt = instr.deopt;
         let in_range = |s: &mut Self, v: ValueId, lo: i64, hi: i64, e: &mut Emit| {
@@ -1088,7 +1118,7 @@ impl<'a> Specializer<'a> {
                 t
             }
         };
-        let offset = self.element_offset(array, &view, &indices, instr.exit?, e)?;
+        let offset = self.element_offset(array, &view, &access.indices, access.chained, instr.exit?, e)?;
         e.effect(Op::StoreElement { data: view.data, offset, value: stored, dtype }, None);
         Some(())
     }
@@ -1375,7 +1405,7 @@ impl<'a> Specializer<'a> {
                     for (a, axis, index) in self.plan.loop_invariant_indices.get(&target).cloned().unwrap_or_default() {
                         let Some(view) = self.views.get(&(Scope::Loop(target), a)).cloned() else { continue };
                         let m = self.machine(index)?;
-                        let check = Op::ArrayIndex { index: m, dim: view.dims[axis], array: self.map(a), key: vec![] };
+                        let check = Op::ArrayIndex { index: m, dim: view.dims[axis], array: self.map(a), key: vec![], chained: false };
                         let n = e.value(self, check, Some(x));
                         let part = e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: n, rhs: view.strides[axis] }, None);
                         self.hoisted_parts.insert((target, a, axis, index), part);
@@ -1681,12 +1711,16 @@ impl<'a> Specializer<'a> {
                     None => self.generic_int(instr, e),
                 }
             }
-            Op::GetItem { obj, key } if self.kinds.arrays.contains_key(obj) && self.specialisable(result) => {
+            // `a[i]` of a 2-D array only indexed further (`a[i][j]`): never made.
+            Op::GetItem { .. } if result.is_some_and(|r| self.plan.virtual_values.contains(&r)) => {}
+            Op::GetItem { obj, key }
+                if (self.kinds.arrays.contains_key(obj) || self.kinds.rows.contains_key(obj)) && self.specialisable(result) =>
+            {
                 let r = result?;
-                let dtype = self.kinds.arrays[obj].dtype;
-                let indices = arrays::int_indices(&self.kinds, *obj, *key)?;
-                let view = self.view(*obj)?;
-                let offset = self.element_offset(*obj, &view, &indices, instr.exit?, e)?;
+                let access = arrays::access(&self.kinds, *obj, *key)?;
+                let dtype = self.kinds.arrays[&access.array].dtype;
+                let view = self.view(access.array)?;
+                let offset = self.element_offset(access.array, &view, &access.indices, access.chained, instr.exit?, e)?;
                 self.define(r, Op::LoadElement { data: view.data, offset, dtype }, None, instr.exit, e);
             }
             Op::SetItem { obj, key, value } if self.plan.native_stores.contains(&(self.current, self.current_instr)) => {

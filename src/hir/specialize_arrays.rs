@@ -67,12 +67,30 @@ impl ArrayPlan {
     }
 }
 
-/// The indices of `array[key]` if they are one machine int per dimension.
-pub(super) fn int_indices(kinds: &Kinds, array: ValueId, key: ValueId) -> Option<Vec<ValueId>> {
+/// An element access: `array[i, j]` (or `array[i][j]`, `chained`).
+pub(super) struct Access {
+    pub array: ValueId,
+    pub indices: Vec<ValueId>,
+    pub chained: bool,
+}
+
+/// The element access `obj[key]` makes, if it indexes every dimension of a known array
+/// with machine ints (`obj` the array, or a sub-array of it: `kinds.rows`).
+pub(super) fn access(kinds: &Kinds, obj: ValueId, key: ValueId) -> Option<Access> {
+    let (array, mut indices, chained) = match kinds.rows.get(&obj) {
+        Some((a, indices, _)) if !kinds.tuples.contains_key(&key) => (*a, indices.clone(), true),
+        Some(_) => return None,
+        None => (obj, Vec::new(), false),
+    };
     let ty = kinds.arrays.get(&array)?;
-    let indices = kinds.tuples.get(&key).cloned().unwrap_or_else(|| vec![key]);
+    indices.extend(kinds.tuples.get(&key).cloned().unwrap_or_else(|| vec![key]));
     let ints = indices.iter().all(|i| numeric_bound(kinds.kind[i.index()]) == Some(INT));
-    (ints && indices.len() == usize::from(ty.ndim)).then_some(indices)
+    (ints && indices.len() == usize::from(ty.ndim)).then_some(Access { array, indices, chained })
+}
+
+/// Whether `obj` is an array or a sub-array of one (indexing it is NumPy's C code).
+fn indexable(kinds: &Kinds, obj: ValueId) -> bool {
+    kinds.arrays.contains_key(&obj) || kinds.rows.contains_key(&obj)
 }
 
 /// Whether a store of a value of numeric base kind `base` into an array of `dtype` is done
@@ -105,6 +123,7 @@ impl Specializer<'_> {
             super::numeric(kinds.kind[v.index()]).is_some()
                 || kinds.kind[v.index()] == super::NULL
                 || kinds.arrays.contains_key(v)
+                || kinds.rows.contains_key(v)
                 || kinds.shapes.contains_key(v)
                 || intrinsic_callables.contains(v)
                 || kinds.tuples.get(v).is_some_and(|items| items.iter().all(numeric))
@@ -133,11 +152,10 @@ impl Specializer<'_> {
             // Indexing an exact ndarray with ints (or storing a number) is NumPy's C code,
             // natively or not; so are its attributes.
             Op::GetItem { obj, key } => {
-                !(kinds.arrays.contains_key(obj) && int_indices(kinds, *obj, *key).is_some()) && !kinds.shapes.contains_key(obj)
+                let int_key = kinds.tuples.get(key).map_or(numeric(key), |items| items.iter().all(numeric));
+                !(indexable(kinds, *obj) && int_key) && !kinds.shapes.contains_key(obj)
             }
-            Op::SetItem { obj, key, value } => {
-                !(kinds.arrays.contains_key(obj) && int_indices(kinds, *obj, *key).is_some() && numeric(value))
-            }
+            Op::SetItem { obj, key, value } => !(access(kinds, *obj, *key).is_some() && numeric(value)),
             Op::LoadAttr { obj, .. } => !kinds.arrays.contains_key(obj) && !instr.result.is_some_and(|r| intrinsic_callables.contains(&r)),
             Op::Call { .. } => !instr.result.is_some_and(|r| numeric(&r) && self.facts.intrinsics.contains_key(&r)),
             Op::GetIter(v) => !matches!(defs.get(v), Some(Op::Call { callable, .. }) if self.kinds.range_globals.contains(callable)),
@@ -262,30 +280,39 @@ impl Specializer<'_> {
                     }
                 };
                 match (&instr.op, instr.result) {
-                    (Op::GetItem { obj, key }, Some(r)) if kinds.arrays.contains_key(obj) => {
-                        let native = available && int_indices(kinds, *obj, *key).is_some();
-                        if native {
-                            touch(&mut plan, *obj);
-                            invariant(&mut plan, b, *obj, &int_indices(kinds, *obj, *key).unwrap_or_default());
+                    // A sub-array on the way to an element (`a[i]` of `a[i][j]`): decided
+                    // with the element access.
+                    (Op::GetItem { .. }, Some(r)) if kinds.rows.contains_key(&r) => {}
+                    (Op::GetItem { obj, key }, Some(r)) if indexable(kinds, *obj) => match access(kinds, *obj, *key) {
+                        Some(a) if available => {
+                            touch(&mut plan, a.array);
+                            invariant(&mut plan, b, a.array, &a.indices);
                             if kinds.tuples.contains_key(key) && uses.get(key) == Some(&1) {
                                 plan.virtual_values.insert(*key);
                             }
-                        } else {
+                            virtual_rows(&mut plan, kinds, *obj, &uses);
+                        }
+                        _ => {
                             plan.generic_loads.insert(r);
                         }
-                    }
-                    (Op::SetItem { obj, key, value }, _) if kinds.arrays.contains_key(obj) => {
-                        let ty = kinds.arrays[obj];
-                        let conversion = numeric_bound(kinds.kind[value.index()]).and_then(|base| store_conversion(base, ty.dtype));
-                        let is_tuple = kinds.tuples.contains_key(key);
+                    },
+                    (Op::SetItem { obj, key, value }, _) if indexable(kinds, *obj) => {
+                        let a = access(kinds, *obj, *key);
+                        let dtype = a.as_ref().map(|a| kinds.arrays[&a.array].dtype);
+                        let conversion = numeric_bound(kinds.kind[value.index()])
+                            .zip(dtype)
+                            .and_then(|(base, dtype)| store_conversion(base, dtype));
+                        let needs_state = kinds.tuples.contains_key(key) || kinds.rows.contains_key(obj);
                         let native = available
-                            && int_indices(kinds, *obj, *key).is_some()
-                            && conversion.is_some_and(|needs_guard| !(needs_guard && (is_tuple || instr.deopt.is_none())));
-                        if native {
-                            touch(&mut plan, *obj);
-                            invariant(&mut plan, b, *obj, &int_indices(kinds, *obj, *key).unwrap_or_default());
+                            && a.is_some()
+                            && conversion.is_some_and(|needs_guard| !(needs_guard && (needs_state || instr.deopt.is_none())));
+                        if let (true, Some(a)) = (native, a) {
+                            touch(&mut plan, a.array);
+                            invariant(&mut plan, b, a.array, &a.indices);
+                            virtual_rows(&mut plan, kinds, *obj, &uses);
+                            let is_tuple = kinds.tuples.contains_key(key);
                             plan.native_stores.insert((b, i));
-                            plan.writeable.insert(*obj);
+                            plan.writeable.insert(a.array);
                             if is_tuple && uses.get(key) == Some(&1) {
                                 plan.virtual_values.insert(*key);
                             }
@@ -316,5 +343,18 @@ impl Specializer<'_> {
             }
         }
         plan
+    }
+}
+
+/// The sub-arrays an element access goes through (`a[i]` of `a[i][j]`) that nothing else
+/// uses: never made.
+fn virtual_rows(plan: &mut ArrayPlan, kinds: &Kinds, obj: ValueId, uses: &HashMap<ValueId, usize>) {
+    let mut v = obj;
+    while let Some((_, _, parent)) = kinds.rows.get(&v) {
+        if uses.get(&v) != Some(&1) {
+            break;
+        }
+        plan.virtual_values.insert(v);
+        v = *parent;
     }
 }

@@ -830,13 +830,15 @@ impl Lowerer<'_> {
             }
             Op::LoadField { base, offset } => out.push(Inst::Load { dst: dst(), base: reg(*base), offset: *offset }),
             Op::Copy(v) => out.push(Inst::Move { dst: dst(), src: Src::Reg(reg(*v)) }),
-            Op::ArrayIndex { index, dim, array, key } => {
+            Op::ArrayIndex { index, dim, array, key, chained } => {
                 let e = instr.exit.expect("an array index has its IndexError exit");
                 // The exit raises NumPy's IndexError for the key as written (no key: the
                 // exit is a deopt, the interpreter redoes the code that indexes).
                 if !key.is_empty() && !self.exits.iter().any(|(x, _, _)| *x == e) {
                     let raise = callee!(runtime::rjit_rt_array_index_error, "rjit_rt_array_index_error", int);
-                    let mut args = vec![Src::Reg(reg(*array)), Src::Imm(key.len() as i64)];
+                    // A chained subscript (`a[i][j]`) is told by a negative count.
+                    let n = if *chained { -(key.len() as i64) } else { key.len() as i64 };
+                    let mut args = vec![Src::Reg(reg(*array)), Src::Imm(n)];
                     args.extend(key.iter().map(|k| Src::Reg(reg(*k))));
                     args.resize(6, Src::Imm(0));
                     self.exits.push((e, raise, args));

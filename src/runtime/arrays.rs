@@ -22,10 +22,28 @@ pub unsafe extern "C-unwind" fn rjit_rt_array_check(object: *mut PyObject, code:
 }
 
 /// Sets the exception of `array[key]` where compiled code found an index out of bounds: the
-/// interpreter's subscript is made (with the indices as written), so the error is NumPy's
-/// own. Returns 0 (for `ExitIfZero`).
+/// interpreter's subscript is made (with the indices as written: `n` of them as a tuple, or,
+/// for `-n`, one subscript each, as `array[i][j]`), so the error is NumPy's own. Returns 0
+/// (for `ExitIfZero`).
 pub unsafe extern "C-unwind" fn rjit_rt_array_index_error(array: *mut PyObject, n: i64, i0: i64, i1: i64, i2: i64, i3: i64) -> i64 {
     let indices = [i0, i1, i2, i3];
+    if n < 0 {
+        let mut current = array;
+        ffi::Py_IncRef(current);
+        for &i in &indices[..(-n).clamp(1, 4) as usize] {
+            let key = ffi::PyLong_FromLongLong(i);
+            let next = if key.is_null() { std::ptr::null_mut() } else { ffi::PyObject_GetItem(current, key) };
+            ffi::Py_XDECREF(key);
+            ffi::Py_DecRef(current);
+            if next.is_null() {
+                return 0;
+            }
+            current = next;
+        }
+        ffi::Py_DecRef(current);
+        ffi::PyErr_SetString(ffi::PyExc_SystemError, c"rjit internal error: array index check disagrees with NumPy".as_ptr());
+        return 0;
+    }
     let n = n.clamp(1, 4) as usize;
     let key = if n == 1 {
         ffi::PyLong_FromLongLong(i0)

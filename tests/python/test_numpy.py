@@ -394,3 +394,18 @@ def test_indices_a_loop_does_not_change_are_checked_before_it():
     check(source, calls)
     ir = native(source, (a, 0, 3))
     assert ir.count("ArrayIndex") >= 3
+
+
+def test_chained_subscripts_a_i_j():
+    source = (
+        "def f(a, out):\n    s = 0.0\n    for i in range(a.shape[0]):\n        for j in range(a.shape[1]):\n"
+        "            s += a[i][j]\n            out[i][j] = a[i][j] * 2\n    return s, out\n"
+    )
+    a = sample("float64", (3, 4))
+    check(source, [(a, np.zeros((3, 4))), (a.T, np.zeros((4, 3))), (a, np.zeros((2, 4))), (a, np.zeros((3, 2))),
+                   (sample("int64", (2, 2)), np.zeros((2, 2), "int64"))])
+    ir = native(source, (a, np.zeros((3, 4)))).split("lir")[0]
+    assert ir.count("LoadElement") >= 2 and "StoreElement" in ir, ir
+    source2 = "def f(a, i, j, k):\n    r = a[i]\n    return a[i][j][k], r[j][k], a[i][j, k] if False else a[i][j][k]\n"
+    b = sample("int64", (2, 3, 4))
+    check(source2, [(b, 1, 2, 3), (b, -1, -3, -4), (b, 2, 0, 0), (b, 0, 3, 0), (b, 0, 0, 4), (b, 0, -4, 0)])
