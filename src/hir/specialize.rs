@@ -1054,6 +1054,21 @@ impl<'a> Specializer<'a> {
         offset
     }
 
+    /// Makes generic value `r` the machine value `m` (an operation whose result is its
+    /// operand, or a value already loaded): a new name for it where `r` is unboxed, a box of
+    /// it where `r` must be an object (it flows into a parameter that stays one).
+    fn alias(&mut self, r: ValueId, m: ValueId, box_exit: Option<ExitId>, e: &mut Emit) {
+        match self.repr[r.index()] {
+            Repr::Unboxed(_) => {
+                self.subst.insert(r, m);
+            }
+            Repr::Boxed => {
+                e.define(r, Op::Box(m), box_exit);
+                self.unbox_shadow(r, e);
+            }
+        }
+    }
+
     /// A generic operation whose result, an exact int object (`a.shape[k]` without a view),
     /// is used as a machine int.
     fn generic_int(&mut self, instr: &Instr, e: &mut Emit) {
@@ -1582,7 +1597,7 @@ impl<'a> Specializer<'a> {
                 let new = match (op, a) {
                     (UnaryOp::Negative, FLOAT) => Op::FloatNeg(m),
                     (UnaryOp::Positive, FLOAT | INT) => {
-                        self.subst.insert(r, m);
+                        self.alias(r, m, instr.exit, e);
                         return Some(());
                     }
                     (UnaryOp::Negative, _) => {
@@ -1642,7 +1657,7 @@ impl<'a> Specializer<'a> {
                 if let (Intrinsic::Len, [a]) = (call.which, args.as_slice()) {
                     match self.view(*a) {
                         Some(view) => {
-                            self.subst.insert(r, view.dims[0]);
+                            self.alias(r, view.dims[0], instr.exit, e);
                         }
                         None => self.generic_int(instr, e),
                     }
@@ -1692,7 +1707,7 @@ impl<'a> Specializer<'a> {
                         for &d in &view.dims[1..] {
                             size = e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: size, rhs: d }, None);
                         }
-                        self.subst.insert(r, size);
+                        self.alias(r, size, instr.exit, e);
                     }
                     _ => self.generic_int(instr, e),
                 }
@@ -1705,7 +1720,7 @@ impl<'a> Specializer<'a> {
                 match self.view(array) {
                     Some(view) => {
                         let axis = if axis < 0 { axis + ndim } else { axis };
-                        self.subst.insert(r, view.dims[axis as usize]);
+                        self.alias(r, view.dims[axis as usize], instr.exit, e);
                     }
                     None if self.plan.virtual_values.contains(obj) => return None,
                     None => self.generic_int(instr, e),
@@ -1786,7 +1801,7 @@ impl<'a> Specializer<'a> {
             }
             (Intrinsic::Round(rounding), FLOAT) => (Op::FloatToInt { rounding, value: m }, deopt),
             (Intrinsic::Bool, BOOL) => {
-                self.subst.insert(r, m);
+                self.alias(r, m, instr.exit, e);
                 return Some(());
             }
             (Intrinsic::Bool, INT) => {
@@ -1805,7 +1820,7 @@ impl<'a> Specializer<'a> {
             (Intrinsic::NpIsNan, _) => (Op::ConstBool(false), None),
             (Intrinsic::Int, FLOAT) => (Op::FloatToInt { rounding: super::Rounding::Trunc, value: m }, deopt),
             (Intrinsic::Round(_) | Intrinsic::Int, INT) | (Intrinsic::Float, FLOAT) => {
-                self.subst.insert(r, m);
+                self.alias(r, m, instr.exit, e);
                 return Some(());
             }
             (Intrinsic::Round(_) | Intrinsic::Int, _) => (as_int(self, e), None),

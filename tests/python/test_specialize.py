@@ -595,3 +595,16 @@ def test_min_and_max_of_two_numbers_of_one_kind(name):
             assert got == outcome(plain, (a, b)), (name, a, b)
             checked += 1
     assert checked > 400
+
+
+def test_intrinsic_results_joined_with_objects_are_boxed():
+    # bool(x) of a bool, +x of an int, int(x) of an int are the operand's machine value; where
+    # that value flows into a variable that may also hold an object, it must be boxed (a raw
+    # machine value stored into the frame crashed: found by NumPy's test suite under rjit).
+    source = (
+        "def f(x, seq):\n    if isinstance(seq, list):\n        y = len(seq) == 2\n    else:\n        y = bool(x)\n"
+        "    if y:\n        z = +x\n    else:\n        z = 'none'\n    w = int(x) if seq else None\n    return y, z, w\n"
+    )
+    plain = make_function(source, "f")
+    for args in [(False, ()), (True, ()), (3, [1, 2]), (0, [1]), (2.5, ()), (True, [1, 2])]:
+        assert specialised_outcome(source, args) == outcome(plain, args), args
