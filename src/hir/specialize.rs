@@ -1885,7 +1885,10 @@ impl<'a> Specializer<'a> {
                 let mapped = self.map(*v);
                 let machine_operand = (matches!(new.op, Op::GetItemInt { .. } | Op::SetItemInt { .. }) && i == 1)
                     || (matches!(new.op, Op::SetItemInt { .. }) && i == 2 && self.out.values[mapped.index()] == Type::F64);
-                let borrowed_const = self.const_origin.get(&mapped).copied().filter(|_| !consumed.contains(&i));
+                // A call's arguments are the callee's to look at (`sys.getrefcount(x)` sees the
+                // reference the interpreter's stack holds): those get their own reference.
+                let is_call = matches!(new.op, Op::Call { .. } | Op::CallEx { .. });
+                let borrowed_const = self.const_origin.get(&mapped).copied().filter(|_| !consumed.contains(&i) && !is_call);
                 if let (Some(index), false) = (borrowed_const, machine_operand) {
                     // The code object keeps its constants alive: borrow it, as LOAD_CONST would.
                     let c = e.value(self, Op::Const { index }, None);

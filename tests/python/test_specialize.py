@@ -608,3 +608,14 @@ def test_intrinsic_results_joined_with_objects_are_boxed():
     plain = make_function(source, "f")
     for args in [(False, ()), (True, ()), (3, [1, 2]), (0, [1]), (2.5, ()), (True, [1, 2])]:
         assert specialised_outcome(source, args) == outcome(plain, args), args
+
+
+def test_constants_passed_to_calls_have_the_interpreters_reference_count():
+    # A call's argument holds a reference of its own, as on the interpreter's stack
+    # (`sys.getrefcount` sees it: found by NumPy's test suite under rjit).
+    source = "def f(n):\n    value = 12345\n    k = n + 1000\n    return sys.getrefcount(value), k\n"
+    ns = {"sys": sys}
+    plain = make_function(source, "f", dict(ns))
+    compiled = rjit.jit(make_function(source, "f", dict(ns)))
+    for n in [1, 2, 2**62]:
+        assert compiled(n) == plain(n)
