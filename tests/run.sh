@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -m pip install --quiet --disable-pip-version-check pytest numpy coverage
+python3 -m pip install --quiet --disable-pip-version-check pytest numpy coverage hypothesis
 python3 -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
 
 if cargo nextest --version >/dev/null 2>&1; then
