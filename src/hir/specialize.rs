@@ -249,6 +249,19 @@ fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
             range_nexts.remove(v);
         }
     }
+    // A `for` whose body never loops back (it always breaks, returns or raises) has no loop
+    // header: its FOR_ITER is in the block that makes the iterator, so there is no edge into
+    // the loop on which to read the iterator's position. It stays generic.
+    for block in &func.blocks {
+        let defined: HashSet<ValueId> = block.params.iter().copied().chain(block.instrs.iter().filter_map(|i| i.result)).collect();
+        for instr in &block.instrs {
+            if let (Op::IterNext(it), Some(r)) = (&instr.op, instr.result) {
+                if defined.contains(it) {
+                    range_nexts.remove(&r);
+                }
+            }
+        }
+    }
     loop {
         let mut changed = false;
         let mut set = |kind: &mut Vec<Kind>, v: ValueId, k: Kind| {
@@ -765,6 +778,19 @@ impl<'a> Specializer<'a> {
         }
     }
 
+    /// Defines `result` as the machine value `m` itself (`int(i)`, `+x`): `m` when `result` is
+    /// unboxed; when it stays an object (say it meets a value of another kind at a loop header)
+    /// a box of a copy of `m`, never `m` itself, which is no object.
+    fn same_value(&mut self, result: ValueId, m: ValueId, box_exit: Option<ExitId>, e: &mut Emit) {
+        if let Repr::Unboxed(_) = self.repr[result.index()] {
+            self.subst.insert(result, m);
+            return;
+        }
+        let ty = self.out.values[m.index()];
+        let cond = e.value(self, Op::ConstBool(true), None);
+        self.define(result, Op::Select { cond, if_true: m, if_false: m, ty }, None, box_exit, e);
+    }
+
     /// Defines `result` (a value of the generic function) by a machine operation: directly
     /// when it is unboxed, or through a machine temporary and `Box` when it stays an object.
     fn define(&mut self, result: ValueId, op: Op, exit: Option<ExitId>, box_exit: Option<ExitId>, e: &mut Emit) {
@@ -897,7 +923,7 @@ impl<'a> Specializer<'a> {
                 let new = match (op, a) {
                     (UnaryOp::Negative, FLOAT) => Op::FloatNeg(m),
                     (UnaryOp::Positive, FLOAT | INT) => {
-                        self.subst.insert(r, m);
+                        self.same_value(r, m, instr.exit, e);
                         return Some(());
                     }
                     (UnaryOp::Negative, _) => {
@@ -1031,7 +1057,7 @@ impl<'a> Specializer<'a> {
             }
             (Intrinsic::Round(rounding), FLOAT) => (Op::FloatToInt { rounding, value: m }, deopt),
             (Intrinsic::Bool, BOOL) => {
-                self.subst.insert(r, m);
+                self.same_value(r, m, instr.exit, e);
                 return Some(());
             }
             (Intrinsic::Bool, INT) => {
@@ -1045,7 +1071,7 @@ impl<'a> Specializer<'a> {
             (Intrinsic::Min | Intrinsic::Max, _) => return None,
             (Intrinsic::Int, FLOAT) => (Op::FloatToInt { rounding: super::Rounding::Trunc, value: m }, deopt),
             (Intrinsic::Round(_) | Intrinsic::Int, INT) | (Intrinsic::Float, FLOAT) => {
-                self.subst.insert(r, m);
+                self.same_value(r, m, instr.exit, e);
                 return Some(());
             }
             (Intrinsic::Round(_) | Intrinsic::Int, _) => (as_int(self, e), None),
