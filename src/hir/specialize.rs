@@ -800,7 +800,12 @@ impl<'a> Specializer<'a> {
                 e.define(result, op, exit);
             }
             Repr::Boxed => {
-                let ty = op.result_type().unwrap_or(Type::I64);
+                // A bool computed by an int operation (`b | False` of two bools) is boxed as
+                // the bool it is, not as the int its machine operation computes.
+                let ty = match numeric_bound(self.kind(result)) {
+                    Some(BOOL) => Type::CBool,
+                    _ => op.result_type().unwrap_or(Type::I64),
+                };
                 let m = self.shadow.get(&result).copied().unwrap_or_else(|| self.new_value(ty));
                 self.out.values[m.index()] = ty;
                 e.define(m, op, exit);

@@ -114,6 +114,13 @@ class _FunctionGen:
             return self.rng.choice(FLOAT_CONSTS)
         return self.rng.choice(BOOLS)
 
+    def intish(self, expr: str) -> str:
+        """Mostly an int (bitwise operators and range() take nothing else): `int(expr)`
+        unless it is an int literal or loop counter already; sometimes left as it is."""
+        if expr.lstrip("-").isdigit() or expr.startswith("i") and expr[1:].isdigit() or self.rng.random() < 0.25:
+            return expr
+        return f"int({expr})"
+
     def index_expr(self, arr: str) -> str:
         choices = [str(self.rng.randrange(-4, 4))]
         ints = [v for v in self.scalars if v.startswith("i")]
@@ -130,13 +137,16 @@ class _FunctionGen:
         e = lambda: self.expr(depth + 1)  # noqa: E731
         if r < 0.38:
             op = rng.choice(["+", "+", "-", "-", "*", "*", "/", "//", "%", "&", "|", "^"])
+            if op in "&|^":
+                return f"({self.intish(e())} {op} {self.intish(e())})"
             return f"({e()} {op} {e()})"
         if r < 0.43:
             return f"({e()} ** {rng.choice(['0', '1', '2', '3', '-1', '0.5', '2.0'])})"
         if r < 0.47:
-            return f"({e()} {rng.choice(['<<', '>>'])} {rng.choice(['0', '1', '3', '17', '63', '64', '70'])})"
+            return f"({self.intish(e())} {rng.choice(['<<', '>>'])} {rng.choice(['0', '1', '3', '17', '63', '64', '70'])})"
         if r < 0.55:
-            return f"({rng.choice(['-', '+', '~', 'not '])}{e()})"
+            op = rng.choice(['-', '+', '~', 'not '])
+            return f"({op}{self.intish(e()) if op == '~' else e()})"
         if r < 0.65:
             return self.cond(depth + 1)
         if r < 0.7:
@@ -201,7 +211,10 @@ class _FunctionGen:
             t = self.target()
             if rng.random() < 0.3:
                 op = rng.choice(["+=", "-=", "*=", "+=", "|=", "^=", "//=", "%="])
-                rhs = self.bounded(f"{t} {op[:-1]} {self.expr(1)}")
+                if op in ("|=", "^="):
+                    rhs = f"{self.intish(t)} {op[:-1]} {self.intish(self.expr(1))}"
+                else:
+                    rhs = self.bounded(f"{t} {op[:-1]} {self.expr(1)}")
                 self.emit(indent, f"{t} = {rhs}")
             else:
                 self.emit(indent, f"{t} = {self.bounded(self.expr())}")
@@ -255,7 +268,7 @@ class _FunctionGen:
                    f"range({rng.randint(10, 14)}, {rng.randint(-2, 4)}, -{rng.randint(1, 3)})"]
         if ints:
             p = rng.choice(ints)
-            choices += [f"range(min({p}, 9))", f"range(max(-2, min({p}, 7)), 10)"]
+            choices += [f"range(min({self.intish(p)}, 9))", f"range(max(-2, min({self.intish(p)}, 7)), 10)"]
         if self.arrays:
             arr = rng.choice(self.arrays)
             choices += [f"range(len({arr}))", f"range({arr}.shape[0])"]

@@ -74,6 +74,25 @@ CASES = {
         show(g, (0,), (4,), (2**70,), ("x",))
         show(h, (0,), (3,), (2.5,))
     """,
+    # `False | b` of two bools (an int operation on machine values) assigned to a variable
+    # that stays an object (a big int meets it later) was boxed as the int 0/1, not the bool.
+    "bool_bitwise_result_boxed_as_bool": """
+        def f(a, b):
+            x = a
+            x = False | b
+            if a > 5000000:
+                x = 2**65
+            return x
+        def g(a, b):
+            x = a
+            x = (b & True) ^ (b | b)
+            for i in range(2):
+                if a > 5000000:
+                    x = 0.5
+            return x
+        show(f, (1000003, False), (1000003, True), (10**7, True))
+        show(g, (3, False), (3, True), (10**7, False))
+    """,
 }
 
 
