@@ -734,6 +734,12 @@ impl<'a> Specializer<'a> {
                     if self.unboxed_ty(*a).is_some() {
                         return None; // representation choice failed to box it (a bug)
                     }
+                    // A parameter with a shadow is unboxed where its block starts, trusting
+                    // its kind: an argument flowing into it must be checked to be that kind
+                    // at entry (its kind is only what the first call saw).
+                    if self.shadow.contains_key(p) && self.args.contains(a) {
+                        self.used_arg_shadows.insert(*a);
+                    }
                     args.push(self.map(*a));
                 }
             }

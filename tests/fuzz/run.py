@@ -110,6 +110,8 @@ def worker(batch_file):
     """Child process: runs each program of the batch, printing START/OK/DIFF lines."""
     import rjit
 
+    # Programs make ints of any size; their reprs are compared (and printed in messages).
+    sys.set_int_max_str_digits(0)
     with open(batch_file) as fh:
         batch = json.load(fh)
     compiled_before = rjit.stats().get("compiled", 0)
@@ -275,6 +277,7 @@ def replay(path):
     prog = gen.Program(namespace["SEED"], namespace["INDEX"], namespace["SOURCE"], namespace["CALLS"],
                        namespace["THRESHOLD"])
     print(prog.source)
+    sys.set_int_max_str_digits(0)
     diffs = check_program(prog.source, prog.calls, prog.threshold, prog.name())
     for d in diffs:
         print(json.dumps(d, indent=1, default=repr))

@@ -93,6 +93,20 @@ CASES = {
         show(f, (1000003, False), (1000003, True), (10**7, True))
         show(g, (3, False), (3, True), (10**7, False))
     """,
+    # An argument assigned in a loop to a variable that stays an object but has a float
+    # shadow (unboxed where the loop header starts) was not checked at entry: called again
+    # with a bool, the bool object was read as a float (True became 5e-324).
+    "argument_into_shadowed_loop_variable_is_guarded": """
+        def f(a, b):
+            x0 = -1.5
+            for i0 in range(max(-2, min(a, 7)), 10):
+                for i1 in range(13, 3, -3):
+                    x0 = a
+                if ((i0 if (64 < b <= -(2**63)) else x0) >= 1000):
+                    break
+            return x0
+        show(f, (-1e308, -1e308), (True, 1.5), (2, 1.5), (2**70, 0.5), (-1e308, -1e308))
+    """,
 }
 
 
