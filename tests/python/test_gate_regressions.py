@@ -107,6 +107,18 @@ CASES = {
             return x0
         show(f, (-1e308, -1e308), (True, 1.5), (2, 1.5), (2**70, 0.5), (-1e308, -1e308))
     """,
+    # A deopt re-entered the interpreter at the opcode, after its EXTENDED_ARG prefix: a
+    # FOR_ITER over a long body (its jump needs the prefix) whose range was no range iterator
+    # (range of a big int) then "exhausted" into the middle of the body (segfault, nbody).
+    "deopt_of_an_instruction_with_extended_arg": """
+        body = "\\n".join(f"        s = s + i * {k} - {k}" for k in range(120))
+        ns = {}
+        exec(f"def f(n):\\n    s = 0\\n    for i in range(n):\\n{body}\\n    return s\\n", ns)
+        f = ns["f"]
+        import dis
+        assert any(i.opname == "EXTENDED_ARG" for i in dis.get_instructions(f))
+        show(f, (3,), (-(2**64),), (2,), (-(2**70),), (True,))
+    """,
 }
 
 
