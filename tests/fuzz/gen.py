@@ -237,7 +237,7 @@ class _FunctionGen:
                                   f"('fuzz', {self.target()})")
             return
         if not nested:
-            self.emit(indent, f"{self.target()} = {self.expr()}")
+            self.emit(indent, f"{self.target()} = {self.bounded(self.expr())}")
             return
         self.depth_budget -= 1
         try:

@@ -44,6 +44,8 @@ def _normalize(value, depth=0):
     if depth > 4:
         return ("deep", type(value).__qualname__)
     if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:  # its bytes are pointers: compare the objects
+            return ("ndarray", value.dtype.str, value.shape, [_normalize(v, depth + 1) for v in value.ravel()])
         return ("ndarray", value.dtype.str, value.shape, value.tobytes().hex())
     if isinstance(value, (tuple, list)):
         return (type(value).__qualname__, [_normalize(v, depth + 1) for v in value])
