@@ -3,7 +3,9 @@
 Run only these with ``-m cpython_suite``, or skip them with ``-m "not cpython_suite"``.
 """
 
+import collections
 import textwrap
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -105,8 +107,9 @@ def environment_exclusions():
     return options
 
 
-def run_regrtest(env):
-    return run_python("-m", "test", "-j2", *environment_exclusions(), *MODULES, env=env, timeout=900)
+def run_regrtest(env, junit_xml):
+    return run_python("-m", "test", "-j2", "--junit-xml", str(junit_xml), *environment_exclusions(), *MODULES,
+                      env=env, timeout=900)
 
 
 def check_success(proc):
@@ -114,6 +117,34 @@ def check_success(proc):
     assert proc.returncode == 0, tail
     assert "Tests result: SUCCESS" in proc.stdout or "Result: SUCCESS" in proc.stdout, tail
     assert f"All {len(MODULES)} tests OK." in proc.stdout, tail
+
+
+def case_counts(junit_xml):
+    """Test cases per module from regrtest's JUnit XML: {module: Counter(passed/skipped/failed)}.
+    Each <testsuite> is one module's run; its module is the one its test case names (like
+    ``test.test_int.IntTestCases.test_basic``) name, doctests included."""
+    counts = {}
+    for suite in ET.parse(junit_xml).getroot().iter("testsuite"):
+        cases = list(suite.iter("testcase"))
+        named = collections.Counter(part for case in cases for part in case.get("name", "").split(".") if part in MODULES)
+        module = named.most_common(1)[0][0] if named else "?"
+        for case in cases:
+            tags = {child.tag for child in case}
+            if tags & {"failure", "error"}:
+                outcome = "failed"
+            elif "skipped" in tags or case.get("status") == "notrun" or case.get("result") == "skipped":
+                outcome = "skipped"
+            else:
+                outcome = "passed"
+            counts.setdefault(module, collections.Counter())[outcome] += 1
+    return counts
+
+
+def summary(counts):
+    total = collections.Counter()
+    for c in counts.values():
+        total.update(c)
+    return f"{len(counts)} modules, {total['passed']} test cases passed, {total['skipped']} skipped, {total['failed']} failed"
 
 
 def test_rjit_is_active_in_a_child_with_the_suites_environment():
@@ -156,9 +187,18 @@ def test_rjit_is_active_inside_regrtest_workers(tmp_path):
     assert "1 test OK." in proc.stdout
 
 
-def test_cpython_tests_pass_under_rjit():
-    check_success(run_regrtest(RJIT_ON))
-
-
-def test_cpython_tests_pass_without_rjit():
-    check_success(run_regrtest({}))
+def test_cpython_tests_pass_under_rjit_as_without_it(tmp_path):
+    """The modules run twice (each run two at a time): plain, then with every function compiled
+    at its first call. Both pass every module, and run the same test cases with the same
+    outcomes, module by module."""
+    plain_proc = run_regrtest({}, tmp_path / "plain.xml")
+    check_success(plain_proc)
+    rjit_proc = run_regrtest(RJIT_ON, tmp_path / "rjit.xml")
+    check_success(rjit_proc)
+    plain, jitted = case_counts(tmp_path / "plain.xml"), case_counts(tmp_path / "rjit.xml")
+    print(f"CPython's tests, plain: {summary(plain)}; under rjit: {summary(jitted)}")
+    assert sorted(plain) == sorted(jitted) == sorted(MODULES)
+    for module in MODULES:
+        assert jitted[module]["failed"] == plain[module]["failed"] == 0, module
+        assert jitted[module]["passed"] == plain[module]["passed"], (module, plain[module], jitted[module])
+        assert plain[module]["passed"] > 0, module
