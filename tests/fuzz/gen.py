@@ -91,6 +91,8 @@ class _FunctionGen:
         self.rng = rng
         self.params = params
         self.arrays = list(array_params)
+        self.seqs = list(array_params)  # arrays and lists: indexing, len(), stores
+        self.lists: list = []
         self.helpers = helpers  # [(name, n_params)]
         self.scalars = [p for p in params if p not in array_params]
         self.locals = []
@@ -99,14 +101,15 @@ class _FunctionGen:
         self.in_loop = False
         self.depth_budget = depth_budget
         self.loop_vars = 0
+        self.peek = False
 
     # ---------------------------------------------------------------- expressions
     def leaf(self) -> str:
         r = self.rng.random()
         if r < 0.55 and self.scalars:
             return self.rng.choice(self.scalars)
-        if r < 0.7 and self.arrays:
-            arr = self.rng.choice(self.arrays)
+        if r < 0.7 and self.seqs:
+            arr = self.rng.choice(self.seqs)
             return f"{arr}[{self.index_expr(arr)}]"
         if r < 0.85:
             return self.rng.choice(INT_CONSTS)
@@ -160,8 +163,10 @@ class _FunctionGen:
         if r < 0.9 and self.helpers:
             name, n = rng.choice(self.helpers)
             return f"{name}({', '.join(e() for _ in range(n))})"
-        if r < 0.97 and self.arrays:
-            arr = rng.choice(self.arrays)
+        if r < 0.97 and self.seqs:
+            arr = rng.choice(self.seqs)
+            if arr in self.lists:
+                return rng.choice([f"len({arr})", f"{arr}[{self.index_expr(arr)}]", f"{arr}[{self.index_expr(arr)}] * 2"])
             return rng.choice([f"len({arr})", f"{arr}.shape[0]", f"{arr}[{self.index_expr(arr)}]",
                                f"{arr}.sum()", f"float({arr}[{self.index_expr(arr)}])", f"np.tanh({arr}[0])",
                                f"{arr}.dtype.itemsize", f"int({arr}.max())"])
@@ -207,6 +212,10 @@ class _FunctionGen:
         rng = self.rng
         nested = self.depth_budget > 0
         r = rng.random()
+        if self.peek and r < 0.08:
+            # A callee reading this frame's locals (as debuggers and tracebacks do).
+            self.emit(indent, "snap = peek()")
+            return
         if r < 0.30 or not nested and r < 0.6:
             t = self.target()
             if rng.random() < 0.3:
@@ -219,8 +228,8 @@ class _FunctionGen:
             else:
                 self.emit(indent, f"{t} = {self.bounded(self.expr())}")
             return
-        if r < 0.36 and self.arrays:
-            arr = rng.choice(self.arrays)
+        if r < 0.36 and self.seqs:
+            arr = rng.choice(self.seqs)
             self.emit(indent, f"{arr}[{self.index_expr(arr)}] = {self.bounded(self.expr(1))}")
             return
         if r < 0.42 and self.in_loop:
@@ -269,12 +278,12 @@ class _FunctionGen:
         if ints:
             p = rng.choice(ints)
             choices += [f"range(min({self.intish(p)}, 9))", f"range(max(-2, min({self.intish(p)}, 7)), 10)"]
-        if self.arrays:
-            arr = rng.choice(self.arrays)
-            choices += [f"range(len({arr}))", f"range({arr}.shape[0])"]
+        if self.seqs:
+            arr = rng.choice(self.seqs)
+            choices += [f"range(len({arr}))", f"range({arr}.shape[0])" if arr in self.arrays else f"range(1, len({arr}))"]
         iterable = rng.choice(choices)
-        if self.arrays and rng.random() < 0.15:
-            iterable = rng.choice(self.arrays)  # iterate over the elements
+        if self.seqs and rng.random() < 0.15:
+            iterable = rng.choice(self.seqs)  # iterate over the elements
         self.emit(indent, f"for {var} in {iterable}:")
         self.enter_loop(var, indent + 1, rng.randint(1, 4))
         if rng.random() < 0.15:
@@ -327,7 +336,7 @@ class _FunctionGen:
             self.emit(indent + 1, f"{self.target()} = {self.expr(1)}")
 
     # ---------------------------------------------------------------- whole function
-    def function(self, name: str, n_statements: int, n_locals: int) -> str:
+    def function(self, name: str, n_statements: int, n_locals: int, with_list: bool = False) -> str:
         rng = self.rng
         self.emit(0, f"def {name}({', '.join(self.params)}):")
         for k in range(n_locals):
@@ -336,27 +345,46 @@ class _FunctionGen:
             self.emit(1, f"{local} = {init}")
             self.locals.append(local)
         self.scalars.extend(self.locals)
+        if with_list:
+            pool = (self.scalars + FLOAT_CONSTS[:6]) if rng.random() < 0.5 else ["0.0", "1.5", "-2.0", "0.25", "3.0"]
+            self.emit(1, "lst = [" + ", ".join(rng.choice(pool) for _ in range(rng.choice([4, 5, 6]))) + "]")
+            self.seqs.append("lst")
+            self.lists.append("lst")
+        if self.peek:
+            self.emit(1, "snap = None")
         self.block(1, n_statements)
         ret = self.locals[: rng.randint(1, min(3, len(self.locals)))]
-        if self.arrays and rng.random() < 0.3:
-            ret.append(rng.choice(self.arrays))
+        if self.seqs and rng.random() < 0.4:
+            ret.append(rng.choice(self.seqs))
+        if self.peek:
+            ret.append("snap")
         self.emit(1, "return " + (ret[0] if len(ret) == 1 else "(" + ", ".join(ret) + ",)"))
         return "\n".join(self.lines) + "\n"
 
 
 SCALAR_CATEGORIES = ["int", "int", "int", "float", "float", "bool", "big"]
 
+# What a callee reading its caller's frame sees: the caller's bound locals, by name.
+PEEK = """def peek():
+    return tuple(sorted(sys._getframe(1).f_locals.items(), key=lambda item: item[0]))
+"""
+
 
 def generate(seed: int, index: int) -> Program:
     rng = random.Random(f"rjit-fuzz:{seed}:{index}")
     array_program = rng.random() < 0.3
     helpers: list = []
-    parts = ["import math", "import numpy as np", ""]
+    parts = ["import math", "import numpy as np", "import sys", "", PEEK]
     for h in range(rng.choice([0, 1, 1, 2, 3])):
         n = rng.randint(1, 3)
         params = [f"p{k}" for k in range(n)]
         g = _FunctionGen(rng, params, [], list(helpers), depth_budget=1)
-        parts.append(g.function(f"h{h}", rng.randint(1, 4), rng.randint(1, 2)))
+        if rng.random() < 0.35:
+            # One expression of its parameters: small enough to be inlined into its callers.
+            g.helpers = []
+            parts.append(f"def h{h}({', '.join(params)}):\n    return {g.expr()}\n")
+        else:
+            parts.append(g.function(f"h{h}", rng.randint(1, 4), rng.randint(1, 2)))
         helpers.append((f"h{h}", n))
     n_params = rng.randint(1, 3)
     params = ["a", "b", "c"][:n_params]
@@ -365,7 +393,8 @@ def generate(seed: int, index: int) -> Program:
         array_params = ["arr"]
         params = params + ["arr"]
     g = _FunctionGen(rng, params, array_params, helpers, depth_budget=2)
-    parts.append(g.function("f", rng.randint(3, 8), rng.randint(2, 4)))
+    g.peek = rng.random() < 0.2
+    parts.append(g.function("f", rng.randint(3, 8), rng.randint(2, 4), with_list=rng.random() < 0.3))
     source = "\n".join(parts)
 
     # The calls: the first ones with one type per parameter (what compiled code specialises
