@@ -16,6 +16,7 @@ FUZZ_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 sys.path.insert(0, FUZZ_DIR)
 
 import gen  # noqa: E402
+from conftest import gate_note  # noqa: E402
 import run as fuzz_run  # noqa: E402
 
 # CI's batch: 5000 programs (about 40 s on 2 cores).
@@ -33,7 +34,7 @@ def test_fixed_seed_batch_agrees_plain_and_compiled(tmp_path):
     report = proc.stdout[-6000:] + proc.stderr[-3000:]
     assert totals_file.exists(), report
     totals = json.loads(totals_file.read_text())
-    print(proc.stdout.splitlines()[-1])
+    gate_note(proc.stdout.splitlines()[-1])
     assert totals["programs"] == COUNT, report
     assert (totals["diff"], totals["crash"], totals["hang"]) == (0, 0, 0), report
     assert proc.returncode == 0, report

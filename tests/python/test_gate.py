@@ -19,7 +19,7 @@ import textwrap
 
 import pytest
 
-from conftest import assert_ok, run_code
+from conftest import assert_ok, gate_note, run_code
 
 BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "benchmarks")
 
@@ -150,7 +150,8 @@ def test_kernel_calls_with_deopts_leak_no_references_and_no_memory(name):
     prelude = f"BENCHMARKS = {BENCHMARKS!r}\nNAME = {name!r}\nFUNC = {func!r}\nCALLS = {calls!r}\nCALLS_N = 100_000\n"
     proc = assert_ok(run_code(prelude + LEAK_CHILD, timeout=600))
     r = json.loads(proc.stdout.splitlines()[-1])
-    print(name, "RSS growth", r["rss_growth"], "deopts", r["measured_deopts"], "of", r["deopts"], "compiled", r["compiled"])
+    gate_note(f"leaks: {name}: 10^5 calls, {r['measured_deopts']} deopts, {r['compiled']} compilations, "
+              f"RSS growth {r['rss_growth'] / 1024:.0f} KB, reference-count differences {len(r['leaks'])}")
     assert r["state"] == "compiled"
     assert r["bad"] == 0, "a compiled call's result differed from the interpreter's"
     assert r["measured_deopts"] >= 100, "the measured calls were meant to deopt"
@@ -203,7 +204,8 @@ print(json.dumps({"rss_growth": rss() - base_rss, "code_before": base_code, "cod
 def test_compiling_and_dropping_functions_releases_code_memory():
     proc = assert_ok(run_code(CODE_MEMORY_CHILD, timeout=600))
     r = json.loads(proc.stdout.splitlines()[-1])
-    print("compile and drop 10^4 functions:", r)
+    gate_note(f"code memory: 10^4 functions compiled and dropped ({r['code_bytes'] / 1e6:.1f} MB of machine code made): "
+              f"RSS growth {r['rss_growth'] / 1024:.0f} KB, code memory in use {r['code_before']} -> {r['code_after']} bytes")
     assert r["compiled"] >= 11_000
     # 10^4 functions of a few KB of machine code each (tens of MB) were made; what stays is
     # what was there before the 10^4.
@@ -284,7 +286,8 @@ def test_four_threads_running_compiled_kernels_with_deopts_get_correct_results()
     prelude = f"BENCHMARKS = {BENCHMARKS!r}\n"
     proc = assert_ok(run_code(prelude + THREADS_CHILD, timeout=600))
     r = json.loads(proc.stdout.splitlines()[-1])
-    print("threads:", r)
+    gate_note(f"threads: 4 x {r['per_thread']} kernel calls, {r['deopts']} deopts, {r['compiled']} compilations, "
+              f"{len(r['errors'])} wrong results")
     assert r["errors"] == []
     assert r["counts"] == [r["per_thread"]] * 4 and r["per_thread"] == 40 * 18
     assert r["states"] == ["compiled"]
@@ -329,7 +332,8 @@ print(json.dumps({"wx": wx, "states": sorted(states), "regions": len(regions), "
 def test_no_mapping_is_writable_and_executable_after_compiling_1000_functions():
     proc = assert_ok(run_code(WX_CHILD, timeout=600))
     r = json.loads(proc.stdout.splitlines()[-1])
-    print("W^X:", r["regions"], "code regions, permissions", r["region_perms"])
+    gate_note(f"W^X: {r['regions']} code regions live, their mappings {r['region_perms']}, "
+              f"{len(r['wx'])} writable+executable mappings")
     assert r["states"] == ["compiled"]
     assert r["regions"] >= 1000
     assert r["wx"] == []
