@@ -221,7 +221,7 @@ class _FunctionGen:
             if rng.random() < 0.3:
                 op = rng.choice(["+=", "-=", "*=", "+=", "|=", "^=", "//=", "%="])
                 if op in ("|=", "^="):
-                    rhs = f"{self.intish(t)} {op[:-1]} {self.intish(self.expr(1))}"
+                    rhs = self.bounded(f"{self.intish(t)} {op[:-1]} {self.intish(self.expr(1))}")
                 else:
                     rhs = self.bounded(f"{t} {op[:-1]} {self.expr(1)}")
                 self.emit(indent, f"{t} = {rhs}")
@@ -288,7 +288,7 @@ class _FunctionGen:
         self.enter_loop(var, indent + 1, rng.randint(1, 4))
         if rng.random() < 0.15:
             self.emit(indent, "else:")
-            self.emit(indent + 1, f"{self.target()} = {self.expr()}")
+            self.emit(indent + 1, f"{self.target()} = {self.bounded(self.expr())}")
 
     def while_loop(self, indent: int) -> None:
         rng = self.rng
@@ -330,10 +330,10 @@ class _FunctionGen:
                 self.in_loop = was
             if rng.random() < 0.2:
                 self.emit(indent, "else:")
-                self.emit(indent + 1, f"{self.target()} = {self.expr()}")
+                self.emit(indent + 1, f"{self.target()} = {self.bounded(self.expr())}")
         if kind >= 0.8 or rng.random() < 0.15:
             self.emit(indent, "finally:")
-            self.emit(indent + 1, f"{self.target()} = {self.expr(1)}")
+            self.emit(indent + 1, f"{self.target()} = {self.bounded(self.expr(1))}")
 
     # ---------------------------------------------------------------- whole function
     def function(self, name: str, n_statements: int, n_locals: int, with_list: bool = False) -> str:
