@@ -163,7 +163,7 @@ def save_failure(out_dir, prog, why, detail):
     return path
 
 
-def run_batch(programs, timeout, tmp_dir):
+def run_batch(programs, timeout, tmp_dir, child_env=None):
     """Runs programs in child processes until all have an outcome. Returns (results, stats):
     results maps index -> ("ok" | "diff" | "crash" | "hang", detail)."""
     results = {}
@@ -176,6 +176,7 @@ def run_batch(programs, timeout, tmp_dir):
                         "threshold": p.threshold} for p in pending], fh)
         env = {k: v for k, v in os.environ.items() if not k.startswith("RJIT")}
         env["PYTHONHASHSEED"] = "0"
+        env.update(child_env or {})
         proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", batch_file],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_dir)
         stats["children"] += 1
@@ -225,7 +226,7 @@ def run_batch(programs, timeout, tmp_dir):
     return results, stats
 
 
-def fuzz(seed, indices, jobs, batch_size, timeout, out_dir, deadline=None, log=print):
+def fuzz(seed, indices, jobs, batch_size, timeout, out_dir, deadline=None, log=print, child_env=None):
     import tempfile
 
     t0 = time.time()
@@ -236,7 +237,7 @@ def fuzz(seed, indices, jobs, batch_size, timeout, out_dir, deadline=None, log=p
 
         def one(chunk):
             programs = [gen.generate(seed, i) for i in chunk]
-            results, stats = run_batch(programs, timeout, tmp_dir)
+            results, stats = run_batch(programs, timeout, tmp_dir, child_env)
             with lock:
                 for p in programs:
                     kind, detail = results[p.index]
@@ -302,6 +303,8 @@ def main(argv=None):
     ap.add_argument("--json", help="write the totals to this file")
     ap.add_argument("--show", action="store_true", help="print the programs' source instead of running them")
     ap.add_argument("--replay", help="rerun a saved failure")
+    ap.add_argument("--generic", action="store_true",
+                    help="compile without type specialisation (RJIT_SPECIALIZE=0: the generic tier only)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -321,7 +324,8 @@ def main(argv=None):
             print(f"# {p.name()} threshold={p.threshold}\n{p.source}# calls: {p.calls}\n")
         return 0
     deadline = time.time() + args.minutes * 60 if args.minutes is not None else None
-    totals = fuzz(args.seed, indices, args.jobs, args.batch, args.timeout, args.out, deadline)
+    child_env = {"RJIT_SPECIALIZE": "0"} if args.generic else {}
+    totals = fuzz(args.seed, indices, args.jobs, args.batch, args.timeout, args.out, deadline, child_env=child_env)
     print("rjit fuzz: seed {seed}: {programs} programs, {calls} calls, {compiled} functions compiled, "
           "{deopts} deopts; ok {ok}, differ {diff}, crash {crash}, hang {hang}; {seconds} s "
           "({children} child processes)".format(**totals))
