@@ -4,12 +4,15 @@ Run only these with ``-m cpython_suite``, or skip them with ``-m "not cpython_su
 """
 
 import collections
+import signal
+import subprocess
+import sys
 import textwrap
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import assert_ok, gate_note, run_code, run_python
+from conftest import assert_ok, child_env, gate_note, run_code, run_python
 
 # Numbers, containers, control flow, exceptions, generators, scoping, tracing, threads, signals,
 # GC, and much of the standard library: every function they run is compiled at its first call
@@ -107,9 +110,17 @@ def environment_exclusions():
     return options
 
 
+def _default_sigint():
+    # A shell starts background jobs with SIGINT ignored, and an interpreter that starts so
+    # never raises KeyboardInterrupt: test_signal, test_threading and test_generators then
+    # fail, with or without rjit. The suite gets the default disposition back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_regrtest(env, junit_xml):
-    return run_python("-m", "test", "-j2", "--junit-xml", str(junit_xml), *environment_exclusions(), *MODULES,
-                      env=env, timeout=900)
+    args = [sys.executable, "-m", "test", "-j2", "--junit-xml", str(junit_xml), *environment_exclusions(), *MODULES]
+    return subprocess.run(args, env=child_env(**env), capture_output=True, text=True, timeout=900,
+                          preexec_fn=_default_sigint)
 
 
 def check_success(proc):
