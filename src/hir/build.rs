@@ -222,7 +222,10 @@ impl<'a> Builder<'a> {
     /// A `Deopt` exit resuming `instr` with the frame in `state` (its operands still on the
     /// stack), if the function is compiled for specialisation.
     fn deopt_exit(&mut self, instr: &BcInstr, state: &State) -> Option<ExitId> {
-        self.facts.deopt_states.then(|| self.exit(ExitKind::Deopt, instr.offset, state, vec![]))
+        // The interpreter redoes the instruction from its first EXTENDED_ARG prefix: entered at
+        // the opcode itself, it would run with the argument's low byte only (a FOR_ITER
+        // jumping over a long body would "exhaust" into the middle of it).
+        self.facts.deopt_states.then(|| self.exit(ExitKind::Deopt, instr.start, state, vec![]))
     }
 
     /// Attaches a deopt exit to the instruction just emitted.

@@ -369,6 +369,19 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
             range_nexts.remove(v);
         }
     }
+    // A `for` whose body never loops back (it always breaks, returns or raises) has no loop
+    // header: its FOR_ITER is in the block that makes the iterator, so there is no edge into
+    // the loop on which to read the iterator's position. It stays generic.
+    for block in &func.blocks {
+        let defined: HashSet<ValueId> = block.params.iter().copied().chain(block.instrs.iter().filter_map(|i| i.result)).collect();
+        for instr in &block.instrs {
+            if let (Op::IterNext(it), Some(r)) = (&instr.op, instr.result) {
+                if defined.contains(it) {
+                    range_nexts.remove(&r);
+                }
+            }
+        }
+    }
     // NumPy arrays: the arguments observed as arrays, the index tuples and `a.shape`.
     let mut arrays = HashMap::new();
     let mut tuples = HashMap::new();
@@ -1062,9 +1075,11 @@ impl<'a> Specializer<'a> {
             Repr::Unboxed(_) => {
                 self.subst.insert(r, m);
             }
+            // (A copy through `define`, which boxes it as `r`'s own kind: a NumPy scalar or not.)
             Repr::Boxed => {
-                e.define(r, Op::Box(m), box_exit);
-                self.unbox_shadow(r, e);
+                let ty = self.out.values[m.index()];
+                let cond = e.value(self, Op::ConstBool(true), None);
+                self.define(r, Op::Select { cond, if_true: m, if_false: m, ty }, None, box_exit, e);
             }
         }
     }
@@ -1376,6 +1391,12 @@ impl<'a> Specializer<'a> {
                     if self.unboxed_ty(*a).is_some() {
                         return None; // representation choice failed to box it (a bug)
                     }
+                    // A parameter with a shadow is unboxed where its block starts, trusting
+                    // its kind: an argument flowing into it must be checked to be that kind
+                    // at entry (its kind is only what the first call saw).
+                    if self.shadow.contains_key(p) && self.args.contains(a) {
+                        self.used_arg_shadows.insert(*a);
+                    }
                     args.push(self.map(*a));
                 }
             }
@@ -1459,7 +1480,12 @@ impl<'a> Specializer<'a> {
                 e.define(result, op, exit);
             }
             Repr::Boxed => {
-                let ty = op.result_type().unwrap_or(Type::I64);
+                // A bool computed by an int operation (`b | False` of two bools) is boxed as
+                // the bool it is, not as the int its machine operation computes.
+                let ty = match numeric_bound(self.kind(result)) {
+                    Some(BOOL) => Type::CBool,
+                    _ => op.result_type().unwrap_or(Type::I64),
+                };
                 let m = self.shadow.get(&result).copied().unwrap_or_else(|| self.new_value(ty));
                 self.out.values[m.index()] = ty;
                 match flavour(self.kind(result)) {

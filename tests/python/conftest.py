@@ -140,3 +140,19 @@ def assert_ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 @pytest.fixture(name="assert_ok")
 def assert_ok_fixture():
     return assert_ok
+
+
+# Numbers the correctness gate's tests measure (CPython test counts, fuzzer totals, RSS growth,
+# ...), printed in a section at the end of the run so that CI logs show them.
+GATE_NOTES: list = []
+
+
+def gate_note(line: str) -> None:
+    GATE_NOTES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if GATE_NOTES:
+        terminalreporter.section("rjit correctness gate")
+        for line in GATE_NOTES:
+            terminalreporter.write_line(line)
