@@ -9,7 +9,7 @@ use pyo3::types::PyBytes;
 use crate::bytecode::{Bytecode, RawCode};
 use crate::hir::build::{build, CodeFacts, Unsupported};
 use crate::hir::side_exits::{self, DeoptSite, EntryGuard};
-use crate::hir::specialize;
+use crate::hir::{direct, specialize};
 use crate::hir::Function;
 
 /// `co_flags` bits that add argument slots.
@@ -75,6 +75,8 @@ pub fn code_facts(code: &Bound<'_, PyAny>) -> PyResult<CodeFacts> {
 pub struct Compiled {
     /// Keeps the executable memory alive (freed with the code object's entry).
     _code: crate::backend::current::Code,
+    /// The direct entry the machine code calls (`hir::direct`), if it has one.
+    _direct: Option<crate::backend::current::Code>,
     /// The LOAD_GLOBAL and LOAD_ATTR caches the machine code points into.
     _global_caches: Box<[crate::runtime::GlobalCache]>,
     _attr_caches: Box<[crate::runtime::AttrCache]>,
@@ -182,7 +184,7 @@ fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyR
     } else {
         None
     };
-    Ok(specialize::Facts { args, consts, range_name, hints: operand_hints(code), intrinsics: Default::default() })
+    Ok(specialize::Facts { args, consts, range_name, hints: operand_hints(code), intrinsics: Default::default(), self_calls: Default::default() })
 }
 
 /// The operand kinds CPython's specialising interpreter recorded in the code object's
@@ -247,8 +249,12 @@ pub fn compile(
 
     let started = std::time::Instant::now();
     let py_error = |e: PyErr| CompileError::Python(e.to_string());
-    let Frontend { hir, specialised: is_specialised, inlined, facts: used_facts } =
+    let Frontend { hir, specialised: is_specialised, inlined, facts: used_facts, direct } =
         frontend(code, args, globals, builtins).map_err(py_error)?.map_err(CompileError::Frontend)?;
+    let direct = match direct {
+        Some(direct) => Some(compile_direct(code, &direct)?),
+        None => None,
+    };
     #[cfg(debug_assertions)]
     if let Err(errors) = crate::hir::validate::validate(&hir) {
         return Err(CompileError::Backend(format!("invalid HIR: {}", errors.join("; "))));
@@ -259,6 +265,7 @@ pub fn compile(
         (0..lower::attr_sites(&hir)).map(|_| crate::runtime::AttrCache::EMPTY).collect();
     let mut constants = code_constants(code, global_caches.as_mut_ptr(), attr_caches.as_mut_ptr()).map_err(py_error)?;
     constants.consts.extend(&inlined.consts);
+    constants.direct_entry = direct.as_ref().map_or(0, |d| d.buffer.ptr(d.entry) as i64);
     let layout = crate::cpython::shim::layout();
     let lir = lower::lower(&hir, &constants, &layout);
     let alloc = regalloc::allocate(&lir, target::ALLOCATABLE.len() as u8, target::CALLEE_SAVED, target::XMM_ALLOCATABLE);
@@ -282,6 +289,7 @@ pub fn compile(
             crate::cpython::shim::rjit_shim_before_raise_exit as *const () as usize,
             false,
         ),
+        direct: None,
     };
     let mut machine = target::emit(&lir, &alloc, &ctx).map_err(|e| CompileError::Backend(format!("{e:?}")))?;
     let size = machine.size;
@@ -307,6 +315,7 @@ pub fn compile(
     };
     Ok(Compiled {
         _code: machine,
+        _direct: direct,
         _global_caches: global_caches,
         _attr_caches: attr_caches,
         entry,
@@ -321,6 +330,75 @@ pub fn compile(
         deopt_sites,
         _region: region,
     })
+}
+
+/// Machine code for the direct entry of a code object (`hir::direct`), from its HIR.
+fn compile_direct(code: &Bound<'_, PyAny>, hir: &Function) -> Result<crate::backend::current::Code, CompileError> {
+    use crate::backend::current as target;
+    use crate::lir::{lower, regalloc, Inst};
+    let py_error = |e: PyErr| CompileError::Python(e.to_string());
+    let constants = code_constants(code, std::ptr::null_mut(), std::ptr::null_mut()).map_err(py_error)?;
+    let layout = crate::cpython::shim::layout();
+    let mut lir = lower::lower(hir, &constants, &layout);
+    // No frame: the line of a return is nobody's business.
+    for block in &mut lir.blocks {
+        block.insts.retain(|i| !matches!(i, Inst::SetPrevInstr { .. }));
+    }
+    let nargs = code_facts(code).map_err(py_error)?.nargs;
+    let alloc = regalloc::allocate(&lir, target::ALLOCATABLE.len() as u8, target::CALLEE_SAVED, target::XMM_ALLOCATABLE);
+    let unused = runtime_callee("unused", 0, false);
+    let ctx = target::Context {
+        layout,
+        code_units: 0,
+        eval_breaker: crate::cpython::eval_breaker_address() as i64,
+        dealloc: unused,
+        err_occurred: unused,
+        eval_breaker_helper: unused,
+        eval_frame_default: unused,
+        check_recursion: unused,
+        code_object: constants.code,
+        note_deopt: unused,
+        box_i64: unused,
+        box_f64: unused,
+        box_bool: unused,
+        long_as_i64: unused,
+        before_raise_exit: unused,
+        direct: Some(target::DirectEntry { nargs, depth_limit: crate::hook::depth_limit() }),
+    };
+    target::emit(&lir, &alloc, &ctx).map_err(|e| CompileError::Backend(format!("direct entry: {e:?}")))
+}
+
+/// The calls in `func` of the function being compiled through a global of `globals` (the
+/// global is, at compile time, a plain function running `code` with `globals`), with all its
+/// arguments (see `hir::direct`); their result kind is filled in by `frontend`.
+fn find_self_calls(
+    func: &Function,
+    code: &Bound<'_, PyAny>,
+    globals: &Bound<'_, PyAny>,
+) -> PyResult<std::collections::HashMap<crate::hir::ValueId, specialize::SelfCall>> {
+    use crate::hir::Op;
+    let mut found = std::collections::HashMap::new();
+    let Ok(dict) = globals.cast::<pyo3::types::PyDict>() else { return Ok(found) };
+    let argcount: usize = code.getattr("co_argcount")?.extract()?;
+    if !simple_signature(code, argcount)? {
+        return Ok(found);
+    }
+    let names: Vec<String> = code.getattr("co_names")?.extract()?;
+    let defs = func.defining_ops();
+    for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
+        let (Op::Call { method, callable, args, kwnames: None }, Some(r)) = (&instr.op, instr.result) else { continue };
+        let (Some(Op::Null), Some(Op::LoadGlobal { name })) = (defs.get(method), defs.get(callable)) else { continue };
+        if args.len() != argcount {
+            continue;
+        }
+        let Some(f) = dict.get_item(&names[*name as usize])? else { continue };
+        // SAFETY: reads the type of a live object.
+        let is_function = unsafe { pyo3::ffi::Py_TYPE(f.as_ptr()) == std::ptr::addr_of_mut!(pyo3::ffi::PyFunction_Type) };
+        if is_function && f.getattr("__code__")?.is(code) && f.getattr("__globals__")?.is(globals) {
+            found.insert(r, specialize::SelfCall { code: code.as_ptr() as i64, returns: 0 });
+        }
+    }
+    Ok(found)
 }
 
 /// What inlining added to a function: the callees' constants (addresses, appended to the
@@ -617,6 +695,7 @@ fn code_constants(
         code: code.as_ptr() as i64,
         global_caches,
         attr_caches,
+        direct_entry: 0,
     })
 }
 
@@ -642,6 +721,8 @@ struct Frontend {
     inlined: Inlining,
     /// What the specialiser was given, kept for `rjit.dis`.
     facts: Option<specialize::Facts>,
+    /// The HIR of the direct entry `hir` calls (`hir::direct`), if it has one.
+    direct: Option<Function>,
 }
 
 /// Bytecode -> HIR, specialised for arguments of kinds `args` when given: pure callees
@@ -658,16 +739,34 @@ fn frontend(
         Err(e) => return Ok(Err(e)),
     };
     let Some(args) = args else {
-        return Ok(Ok(Frontend { hir: generic, specialised: false, inlined: Inlining::default(), facts: None }));
+        return Ok(Ok(Frontend { hir: generic, specialised: false, inlined: Inlining::default(), facts: None, direct: None }));
     };
     let mut facts = specialize_facts(code, args)?;
     let mut inlined = Inlining::default();
     if let Some(globals) = globals {
         inlined = inline_pure_calls(&mut generic, &mut facts, code, globals)?;
         facts.intrinsics = find_intrinsics(&generic, code, globals, builtins)?;
+        let self_calls = find_self_calls(&generic, code, globals)?;
+        if !self_calls.is_empty() {
+            // The direct entry returns an int, else a float, if the specialised body agrees.
+            for returns in [specialize::INT, specialize::FLOAT] {
+                facts.self_calls = self_calls.iter().map(|(r, c)| (*r, specialize::SelfCall { returns, ..*c })).collect();
+                let Some(mut hir) = specialize::specialize(&generic, &facts) else { continue };
+                if !direct::has_direct_calls(&hir) {
+                    continue;
+                }
+                direct::drop_checks_after_direct_calls(&mut hir);
+                if std::env::var_os("RJIT_DEBUG_DIRECT").is_some() { eprintln!("{hir}"); }
+                let ty = if returns == specialize::INT { crate::hir::Type::I64 } else { crate::hir::Type::F64 };
+                if let Some(body) = direct::direct_variant(&hir, ty) {
+                    return Ok(Ok(Frontend { hir, specialised: true, inlined, facts: Some(facts), direct: Some(body) }));
+                }
+            }
+            facts.self_calls.clear();
+        }
     }
     if let Some(hir) = specialize::specialize(&generic, &facts) {
-        return Ok(Ok(Frontend { hir, specialised: true, inlined, facts: Some(facts) }));
+        return Ok(Ok(Frontend { hir, specialised: true, inlined, facts: Some(facts), direct: None }));
     }
     // Nothing to specialise: the function as written (not with inlined bodies, which would
     // run generically).
@@ -678,7 +777,7 @@ fn frontend(
         };
     }
     let hir = without_deopt_states(generic);
-    Ok(Ok(Frontend { hir, specialised: false, inlined: Inlining::default(), facts: Some(facts) }))
+    Ok(Ok(Frontend { hir, specialised: false, inlined: Inlining::default(), facts: Some(facts), direct: None }))
 }
 
 /// The HIR and LIR of a code object as text (for tests and debugging): generic, or

@@ -71,7 +71,25 @@ pub struct Context {
     pub box_bool: Callee,
     /// `long PyLong_AsLongLong(obj)` for ints of more than two digits known to fit.
     pub long_as_i64: Callee,
+    /// Emit a direct entry (`hir::direct`) instead of a frame entry.
+    pub direct: Option<DirectEntry>,
 }
+
+/// What the code generator needs for a direct entry (`hir::direct`):
+/// `fn(tstate, args...) -> (rax: value, rdx: status)`, status 0 when the call finished and
+/// nonzero for "not done" (nothing happened: the caller redoes the call in the interpreter).
+/// Arguments are machine values (floats as their bits) in rsi, rdx, rcx, r8; while it runs,
+/// the entry counts one level of the thread's recursion depth, as a frame would.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectEntry {
+    pub nargs: u32,
+    /// Depth (`recursion_limit - recursion_remaining`) from which the entry refuses to go
+    /// deeper: the native stack limit the hook enforces (`hook::depth_limit`).
+    pub depth_limit: i32,
+}
+
+/// Argument registers of a direct entry (after the thread state in rdi).
+pub const DIRECT_ARG_REGS: [u8; 4] = [6, 2, 1, 8];
 
 /// Machine code for one function.
 pub struct Code {
@@ -94,6 +112,8 @@ pub enum EmitError {
 pub fn emit(func: &Func, alloc: &Allocation, ctx: &Context) -> Result<Code, EmitError> {
     let mut e = Emitter::new(func, alloc, ctx)?;
     let entry = e.ops.offset();
+    let self_label = e.self_label;
+    dynasm!(e.ops ; .arch x64 ; =>self_label);
     e.prologue();
     for b in 0..func.blocks.len() {
         e.mark(Mark::Block(b as u32));
@@ -139,6 +159,8 @@ struct Emitter<'a> {
     float_constants: Vec<(i64, DynamicLabel)>,
     /// Where parts of the code start, by assembler offset (`Code::marks`).
     marks: Vec<(Mark, usize)>,
+    /// The function's entry (a direct entry calls itself there).
+    self_label: DynamicLabel,
 }
 
 /// A slow path moved out of line: it starts at `slow` and jumps back to `back`.
@@ -175,7 +197,9 @@ impl<'a> Emitter<'a> {
                 _ => None,
             })
             .max()
-            .unwrap_or(0) as i32;
+            .unwrap_or(0)
+            // A direct entry keeps its arguments at the bottom of its frame.
+            .max(ctx.direct.map_or(0, |d| d.nargs as usize)) as i32;
         // tstate slot + spills + arrays, keeping rsp 16-byte aligned at calls: rbp is aligned
         // after `push rbp`, the five saved registers leave it 8 off.
         // tstate, spills, save slots for the caller-saved allocatable registers (exit stubs),
@@ -188,7 +212,9 @@ impl<'a> Emitter<'a> {
             frame_size += 8;
         }
         let uses = use_counts(func);
+        let self_label = ops.new_dynamic_label();
         Ok(Emitter {
+            self_label,
             ops,
             func,
             alloc,
@@ -499,6 +525,9 @@ impl<'a> Emitter<'a> {
     }
 
     fn prologue(&mut self) {
+        if let Some(direct) = self.ctx.direct {
+            return self.direct_prologue(direct);
+        }
         let size = self.frame_size;
         let l = self.ctx.layout;
         let (cframe, current, previous) = (l.tstate_cframe as i32, l.cframe_current_frame as i32, l.frame_previous as i32);
@@ -529,6 +558,48 @@ impl<'a> Emitter<'a> {
             }
         }
         self.enter_recursion();
+    }
+
+    /// A direct entry's prologue: saves the registers and arguments, and returns "not done"
+    /// at once past the recursion limit or the native stack's depth limit (the interpreter,
+    /// redoing the call, raises RecursionError there), else counts one level of recursion.
+    fn direct_prologue(&mut self, direct: DirectEntry) {
+        let size = self.frame_size;
+        let remaining = self.ctx.layout.tstate_recursion_remaining as i32;
+        let limit = self.ctx.layout.tstate_recursion_limit as i32;
+        let depth_limit = direct.depth_limit;
+        dynasm!(self.ops
+            ; .arch x64
+            ; push rbp
+            ; mov rbp, rsp
+            ; push rbx
+            ; push r12
+            ; push r13
+            ; push r14
+            ; push r15
+            ; sub rsp, size
+            ; mov QWORD [rbp + TSTATE_SLOT], rdi
+        );
+        for (i, &r) in DIRECT_ARG_REGS.iter().enumerate().take(direct.nargs as usize) {
+            let off = 8 * i as i32;
+            dynasm!(self.ops ; .arch x64 ; mov QWORD [rsp + off], Rq(r));
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov eax, DWORD [rdi + remaining]
+            ; cmp eax, 0
+            ; jle >refuse
+            ; mov ecx, DWORD [rdi + limit]
+            ; sub ecx, eax
+            ; cmp ecx, depth_limit
+            ; jge >refuse
+            ; sub DWORD [rdi + remaining], 1
+            ; jmp >ok
+            ; refuse:
+            ; mov edx, 1
+        );
+        self.epilogue();
+        dynasm!(self.ops ; .arch x64 ; ok:);
     }
 
     /// As the interpreter starting a frame: count one level of Python recursion, and fail
@@ -645,6 +716,12 @@ impl<'a> Emitter<'a> {
                     dynasm!(self.ops ; .arch x64 ; =>local);
                     self.jump(if_false, true);
                 }
+            }
+            Term::Return(r) if self.ctx.direct.is_some() => {
+                self.leave_recursion();
+                self.load_reg(RAX, *r);
+                dynasm!(self.ops ; .arch x64 ; xor edx, edx);
+                self.epilogue();
             }
             Term::Return(r) => {
                 self.leave_recursion();
@@ -1290,6 +1367,41 @@ impl<'a> Emitter<'a> {
                 self.list_store_slow_path(*obj, *slow, *exit, *at, *borrowed);
                 dynasm!(self.ops ; .arch x64 ; done:);
             }
+            Inst::CheckEvalBreaker { exit, .. } if self.ctx.direct.is_some() => {
+                // Signals and GIL requests are served by the interpreter redoing the call.
+                let (address, label) = (self.ctx.eval_breaker, self.exit_labels[*exit as usize]);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rax, QWORD address
+                    ; cmp DWORD [rax], 0
+                    ; jne =>label
+                );
+            }
+            Inst::CallDirect { dst, args, target, exit } => {
+                if args.len() > DIRECT_ARG_REGS.len() {
+                    return Err(EmitError::TooManyArguments);
+                }
+                let label = self.exit_labels[*exit as usize];
+                // The allocator keeps values read by a call out of the argument registers.
+                for (a, &r) in args.iter().zip(&DIRECT_ARG_REGS) {
+                    self.load_reg(r, *a);
+                }
+                dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD [rbp + TSTATE_SLOT]);
+                if *target == 0 {
+                    let entry = self.self_label;
+                    dynasm!(self.ops ; .arch x64 ; call =>entry);
+                } else {
+                    let target = *target;
+                    dynasm!(self.ops ; .arch x64 ; mov rax, QWORD target ; call rax);
+                }
+                dynasm!(self.ops ; .arch x64 ; test rdx, rdx ; jnz =>label);
+                self.store(*dst, RAX);
+            }
+            Inst::DirectArg { dst, index } => {
+                let off = 8 * *index as i32;
+                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rsp + off]);
+                self.store(*dst, RAX);
+            }
             Inst::CheckEvalBreaker { exit, resume } => {
                 let address = self.ctx.eval_breaker;
                 let at = self.ctx.code_units + 2 * i64::from(self.func.exits[*exit as usize].offset);
@@ -1581,6 +1693,13 @@ impl<'a> Emitter<'a> {
     fn exit_stub(&mut self, x: usize) -> Result<(), EmitError> {
         let label = self.exit_labels[x];
         dynasm!(self.ops ; .arch x64 ; =>label);
+        if self.ctx.direct.is_some() {
+            // "Not done": nothing to write back, no frame.
+            self.leave_recursion();
+            dynasm!(self.ops ; .arch x64 ; mov edx, 1);
+            self.epilogue();
+            return Ok(());
+        }
         // The stub calls C functions: park the caller-saved registers first.
         self.in_stub = false;
         for i in CALLEE_SAVED..ALLOCATABLE.len() as u8 {

@@ -14,6 +14,7 @@
 //! over (bytecode offset), the frame state to rebuild there, and the values to release first.
 
 pub mod build;
+pub mod direct;
 pub mod inline;
 pub mod print;
 pub mod side_exits;
@@ -551,6 +552,19 @@ pub enum Op {
     /// `obj[index] = value` for a machine int index, likewise. No result.
     /// `obj[index] = value` with a machine int index; `value` is an object or an `F64`.
     SetItemInt { obj: ValueId, index: ValueId, value: ValueId, borrowed: bool },
+
+    // ---- direct calls of the function being compiled (`direct`) ----
+    /// Leaves through the exit (a deopt) unless `value` is a plain function running the code
+    /// object at address `code` with the frame's globals: a call of it may enter the code's
+    /// direct entry. No result.
+    GuardCallee { value: ValueId, code: i64 },
+    /// Calls the direct entry of the function being compiled with machine arguments (the
+    /// kinds its entry guards check), without a Python frame; its machine result has type
+    /// `ty`. When the callee cannot finish without the interpreter, leaves through the exit
+    /// (a deopt: the interpreter redoes the call, which had no effect).
+    CallDirect { args: Vec<ValueId>, ty: Type },
+    /// In a direct entry: machine argument `index`.
+    DirectArg { index: u32, ty: Type },
 }
 
 impl Op {
@@ -607,6 +621,9 @@ impl Op {
             BoxIfBound { value, .. } => vec![*value],
             GetItemInt { obj, index, .. } => vec![*obj, *index],
             SetItemInt { obj, index, value, .. } => vec![*obj, *index, *value],
+            GuardCallee { value, .. } => vec![*value],
+            CallDirect { args, .. } => args.clone(),
+            DirectArg { .. } => vec![],
         }
     }
 
@@ -662,6 +679,9 @@ impl Op {
             BoxIfBound { value, .. } => vec![value],
             GetItemInt { obj, index, .. } => vec![obj, index],
             SetItemInt { obj, index, value, .. } => vec![obj, index, value],
+            GuardCallee { value, .. } => vec![value],
+            CallDirect { args, .. } => args.iter_mut().collect(),
+            DirectArg { .. } => vec![],
         }
     }
 
@@ -676,7 +696,7 @@ impl Op {
                 | MathCall { .. } | FloatToInt { .. } | IntAbs(_) | Select { .. }
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
                 | RangeIndexNext(_) | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
-                | GuardIs { .. }
+                | GuardIs { .. } | GuardCallee { .. } | CallDirect { .. } | DirectArg { .. }
         )
     }
 
@@ -711,7 +731,9 @@ impl Op {
             | SetItemInt { .. }
             | GuardNonNegative(_)
             | GuardFunction { .. }
-            | GuardIs { .. } => None,
+            | GuardIs { .. }
+            | GuardCallee { .. } => None,
+            CallDirect { ty, .. } | DirectArg { ty, .. } => Some(*ty),
             ConstI64 { .. }
             | IntBinary { .. }
             | RangeIterItem { .. }

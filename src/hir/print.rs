@@ -187,6 +187,9 @@ impl fmt::Display for OpText<'_> {
             // Addresses vary between runs: snapshots show only that the guard is there.
             GuardFunction { value, .. } => write!(f, "GuardFunction {value} is the inlined function"),
             GuardIs { value, .. } => write!(f, "GuardIs {value} is the known callable"),
+            GuardCallee { value, .. } => write!(f, "GuardCallee {value} runs this code"),
+            CallDirect { args, ty } => write!(f, "CallDirect({}) -> {ty:?}", list(args)),
+            DirectArg { index, ty } => write!(f, "DirectArg {index} as {ty:?}"),
             ClearLocal { local } => write!(f, "ClearLocal {local}"),
             CheckFlag { local } => write!(f, "CheckFlag local {local}"),
             SetBound { local, bound } => write!(f, "SetBound local {local} = {bound}"),

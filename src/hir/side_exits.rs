@@ -128,6 +128,9 @@ fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
         Op::IntToFloat { .. } => "int too large to convert to float exactly (over 2**53)".into(),
         Op::GuardNonNegative(_) => "for loop over something that is not a range iterator".into(),
         Op::GuardFunction { .. } => "inlined callee's global was rebound (inlining guard)".into(),
+        Op::GuardCallee { .. } => "callee is not this function with these globals (direct-call guard)".into(),
+        Op::CallDirect { .. } => "direct call could not finish without the interpreter".into(),
+        Op::CheckTracing => "tracing or profiling is on".into(),
         other => {
             let name = format!("{other:?}");
             let name = name.split([' ', '(', '{']).next().unwrap_or("operation").to_owned();

@@ -59,6 +59,19 @@ pub struct Facts {
     /// Calls (by their result) of builtins and `math` functions known at compile time, which
     /// become machine code on numbers (guarded to still call that object).
     pub intrinsics: HashMap<ValueId, IntrinsicCall>,
+    /// Calls (by their result) of the function being compiled through a global (recursion),
+    /// with the kind its direct entry is assumed to return (`direct`): with arguments of the
+    /// kinds in `args`, such a call becomes `CallDirect`.
+    pub self_calls: HashMap<ValueId, SelfCall>,
+}
+
+/// A call of the function being compiled (see `Facts::self_calls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelfCall {
+    /// The code object's address (the callee is guarded to run it).
+    pub code: i64,
+    /// The kind of the direct entry's result.
+    pub returns: Kind,
 }
 
 /// A builtin or `math` function compiled as machine code on a number.
@@ -299,6 +312,12 @@ fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
                             [a, b] => (a == b).then_some(*a),
                             _ => intrinsic_kind(which, n[0]),
                         })
+                    }
+                    // A call of this function with arguments of the kinds it is specialised for
+                        // (exactly: the direct entry takes those machine values).
+                    Op::Call { args, .. } if facts.self_calls.contains_key(&r) && args.len() == facts.args.len() => {
+                        let returns = facts.self_calls[&r].returns;
+                        from_numbers(args, true, &|n| (n == facts.args.as_slice()).then_some(returns))
                     }
                     _ => match func.type_of(r) {
                         Type::Object | Type::MaybeNull => OTHER,
@@ -971,6 +990,19 @@ impl<'a> Specializer<'a> {
                     let (k, m) = (self.numeric_kind(arg)?, self.machine(arg)?);
                     self.intrinsic(r, call.which, k, m, instr, e)?;
                 }
+            }
+            Op::Call { callable, args, .. }
+                if self.specialisable(result) && instr.deopt.is_some() && result.is_some_and(|r| self.facts.self_calls.contains_key(&r)) =>
+            {
+                let r = result?;
+                let call = self.facts.self_calls[&r];
+                let args = args.iter().map(|a| self.machine(*a)).collect::<Option<Vec<_>>>()?;
+                // Still this function, with these globals, and no tracer to see the call?
+                // Otherwise the interpreter makes the call.
+                e.effect(Op::GuardCallee { value: self.map(*callable), code: call.code }, instr.deopt);
+                e.effect(Op::CheckTracing, instr.deopt);
+                let ty = unboxed_type(call.returns);
+                self.define(r, Op::CallDirect { args, ty }, instr.deopt, instr.exit, e);
             }
             // Indexing with a machine int: no boxing of the index (lists inline).
             Op::GetItem { obj, key } if self.numeric_kind(*key) == Some(INT) => {

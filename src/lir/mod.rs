@@ -175,6 +175,12 @@ pub enum Inst {
         at: u32,
         borrowed: bool,
     },
+    /// `dst` = the result of the direct entry at `target` (0: this function's own entry)
+    /// called with machine arguments; leaves through `exit` when it reports "not done" (see
+    /// `hir::direct`).
+    CallDirect { dst: VReg, args: Vec<VReg>, target: i64, exit: ExitIndex },
+    /// In a direct entry: `dst` = machine argument `index`.
+    DirectArg { dst: VReg, index: u32 },
 }
 
 /// A jump target with the values for its parameters.
@@ -265,7 +271,8 @@ impl Inst {
             | Inst::FloatNeg { .. }
             | Inst::RangeItem { .. }
             | Inst::RangeIndex { .. }
-            | Inst::LoadBoundFlag { .. } => true,
+            | Inst::LoadBoundFlag { .. }
+            | Inst::DirectArg { .. } => true,
             Inst::IntToFloat { exit, .. } | Inst::IntArith { exit, .. } => exit.is_none(),
             Inst::FloatArith { op, .. } => *op != FloatOp::Div,
             _ => false,
@@ -286,6 +293,7 @@ impl Inst {
                 | Inst::BoxIfBound { .. }
                 | Inst::LoadGlobal { .. }
                 | Inst::LoadModuleAttr { .. }
+                | Inst::CallDirect { .. }
         )
     }
 
@@ -334,6 +342,8 @@ impl Inst {
             Inst::LoadModuleAttr { obj, .. } => vec![*obj],
             Inst::BoxIfBound { value, flag, .. } => vec![*value, *flag],
             Inst::ListSetItem { obj, index, value, .. } => vec![*obj, *index, *value],
+            Inst::CallDirect { args, .. } => args.clone(),
+            Inst::DirectArg { .. } => vec![],
         }
     }
 
@@ -359,7 +369,9 @@ impl Inst {
             | Inst::BoxIfBound { dst, .. }
             | Inst::LoadBoundFlag { dst, .. }
             | Inst::LoadGlobal { dst, .. }
-            | Inst::LoadModuleAttr { dst, .. } => Some(*dst),
+            | Inst::LoadModuleAttr { dst, .. }
+            | Inst::CallDirect { dst, .. }
+            | Inst::DirectArg { dst, .. } => Some(*dst),
             Inst::Call { ret, .. } => *ret,
             _ => None,
         }
@@ -376,7 +388,8 @@ impl Inst {
             | Inst::ExitIfTracing { exit }
             | Inst::Truth { exit, .. }
             | Inst::GuardType { exit, .. }
-            | Inst::ExitIfEqual { exit, .. } => vec![*exit],
+            | Inst::ExitIfEqual { exit, .. }
+            | Inst::CallDirect { exit, .. } => vec![*exit],
             Inst::IntArith { exit, .. }
             | Inst::FloatArith { exit, .. }
             | Inst::IntToFloat { exit, .. }
@@ -514,6 +527,12 @@ impl fmt::Display for InstText<'_> {
                 let kind = if *float { " (float)" } else { "" };
                 write!(f, "list_set {obj}[{index}] = {value}{kind}{}", or_exit(exit))
             }
+            Inst::CallDirect { dst, args, target, exit } => {
+                let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+                let target = if *target == 0 { "self".to_owned() } else { "direct entry".to_owned() };
+                write!(f, "{dst} = call {target}({}) or exit {exit}", args.join(", "))
+            }
+            Inst::DirectArg { dst, index } => write!(f, "{dst} = direct_arg {index}"),
         }
     }
 }
