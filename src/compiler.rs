@@ -363,9 +363,16 @@ fn compile_direct(code: &Bound<'_, PyAny>, hir: &Function) -> Result<crate::back
         box_bool: unused,
         long_as_i64: unused,
         before_raise_exit: unused,
-        direct: Some(target::DirectEntry { nargs, depth_limit: crate::hook::depth_limit() }),
+        direct: Some(target::DirectEntry { nargs }),
     };
-    target::emit(&lir, &alloc, &ctx).map_err(|e| CompileError::Backend(format!("direct entry: {e:?}")))
+    let machine = target::emit(&lir, &alloc, &ctx).map_err(|e| CompileError::Backend(format!("direct entry: {e:?}")))?;
+    if let Some(dir) = std::env::var_os("RJIT_DUMP_CODE") {
+        // Debugging aid, as for the frame entry.
+        let name: String = hir.name.chars().map(|c| if c.is_alphanumeric() { c } else { '_' }).collect();
+        let bytes = &machine.buffer[machine.entry.0..machine.entry.0 + machine.size];
+        let _ = std::fs::write(std::path::Path::new(&dir).join(format!("{name}.direct.bin")), bytes);
+    }
+    Ok(machine)
 }
 
 /// The calls in `func` of the function being compiled through a global of `globals` (the
@@ -756,7 +763,6 @@ fn frontend(
                     continue;
                 }
                 direct::drop_checks_after_direct_calls(&mut hir);
-                if std::env::var_os("RJIT_DEBUG_DIRECT").is_some() { eprintln!("{hir}"); }
                 let ty = if returns == specialize::INT { crate::hir::Type::I64 } else { crate::hir::Type::F64 };
                 if let Some(body) = direct::direct_variant(&hir, ty) {
                     return Ok(Ok(Frontend { hir, specialised: true, inlined, facts: Some(facts), direct: Some(body) }));

@@ -76,16 +76,17 @@ pub struct Context {
 }
 
 /// What the code generator needs for a direct entry (`hir::direct`):
-/// `fn(tstate, args...) -> (rax: value, rdx: status)`, status 0 when the call finished and
+/// `fn(budget, args...) -> (rax: value, rdx: status)`, status 0 when the call finished and
 /// nonzero for "not done" (nothing happened: the caller redoes the call in the interpreter).
-/// Arguments are machine values (floats as their bits) in rsi, rdx, rcx, r8; while it runs,
-/// the entry counts one level of the thread's recursion depth, as a frame would.
+/// Arguments are machine values (floats as their bits) in rsi, rdx, rcx, r8. `budget` (rdi)
+/// is how many more levels of Python recursion the chain of direct calls may take: the frame
+/// code starting the chain derives it from the thread's recursion counters (as if each
+/// direct call were a frame) and the native stack's depth limit; an entry refuses ("not
+/// done") at 0 and passes one less to its own calls. The thread's counters are not touched:
+/// no Python code runs inside the chain to see them.
 #[derive(Debug, Clone, Copy)]
 pub struct DirectEntry {
     pub nargs: u32,
-    /// Depth (`recursion_limit - recursion_remaining`) from which the entry refuses to go
-    /// deeper: the native stack limit the hook enforces (`hook::depth_limit`).
-    pub depth_limit: i32,
 }
 
 /// Argument registers of a direct entry (after the thread state in rdi).
@@ -161,6 +162,13 @@ struct Emitter<'a> {
     marks: Vec<(Mark, usize)>,
     /// The function's entry (a direct entry calls itself there).
     self_label: DynamicLabel,
+    /// Direct entry: "not done" for lack of recursion budget (an exit stub, out of line).
+    refuse_label: DynamicLabel,
+    /// Direct entry: the callee-saved registers it uses (saved by its prologue).
+    direct_saved: Vec<u8>,
+    /// Direct entry: how many `DirectArg`s open the entry block, in argument order (they
+    /// read the argument registers themselves, untouched until then).
+    leading_args: usize,
 }
 
 /// A slow path moved out of line: it starts at `slow` and jumps back to `back`.
@@ -213,8 +221,25 @@ impl<'a> Emitter<'a> {
         }
         let uses = use_counts(func);
         let self_label = ops.new_dynamic_label();
+        let mut direct_saved: Vec<u8> = alloc
+            .locations
+            .iter()
+            .filter_map(|l| match l {
+                Some(Location::Reg(i)) if *i < CALLEE_SAVED => Some(ALLOCATABLE[*i as usize]),
+                _ => None,
+            })
+            .collect();
+        direct_saved.sort_unstable();
+        direct_saved.dedup();
+        let leading_args = func.blocks.first().map_or(0, |b| {
+            b.insts.iter().enumerate().take_while(|(k, i)| matches!(i, Inst::DirectArg { index, .. } if *index as usize == *k)).count()
+        });
+        let refuse_label = ops.new_dynamic_label();
         Ok(Emitter {
+            refuse_label,
             self_label,
+            direct_saved,
+            leading_args,
             ops,
             func,
             alloc,
@@ -564,42 +589,37 @@ impl<'a> Emitter<'a> {
     /// at once past the recursion limit or the native stack's depth limit (the interpreter,
     /// redoing the call, raises RecursionError there), else counts one level of recursion.
     fn direct_prologue(&mut self, direct: DirectEntry) {
-        let size = self.frame_size;
-        let remaining = self.ctx.layout.tstate_recursion_remaining as i32;
-        let limit = self.ctx.layout.tstate_recursion_limit as i32;
-        let depth_limit = direct.depth_limit;
+        // The same frame layout as a frame entry (slots below the five register save
+        // words), but only the callee-saved registers the code uses are saved.
+        let saved = self.direct_saved.clone();
+        let size = self.frame_size + SAVED_BYTES - 8 * saved.len() as i32;
+        dynasm!(self.ops ; .arch x64 ; push rbp ; mov rbp, rsp);
+        for &r in &saved {
+            dynasm!(self.ops ; .arch x64 ; push Rq(r));
+        }
+        let refuse = self.refuse_label;
         dynasm!(self.ops
             ; .arch x64
-            ; push rbp
-            ; mov rbp, rsp
-            ; push rbx
-            ; push r12
-            ; push r13
-            ; push r14
-            ; push r15
             ; sub rsp, size
+            ; sub rdi, 1
+            ; jl =>refuse
+            // The budget left for this entry's own direct calls.
             ; mov QWORD [rbp + TSTATE_SLOT], rdi
         );
-        for (i, &r) in DIRECT_ARG_REGS.iter().enumerate().take(direct.nargs as usize) {
+        for (i, &r) in DIRECT_ARG_REGS.iter().enumerate().take(direct.nargs as usize).skip(self.leading_args) {
             let off = 8 * i as i32;
             dynasm!(self.ops ; .arch x64 ; mov QWORD [rsp + off], Rq(r));
         }
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov eax, DWORD [rdi + remaining]
-            ; cmp eax, 0
-            ; jle >refuse
-            ; mov ecx, DWORD [rdi + limit]
-            ; sub ecx, eax
-            ; cmp ecx, depth_limit
-            ; jge >refuse
-            ; sub DWORD [rdi + remaining], 1
-            ; jmp >ok
-            ; refuse:
-            ; mov edx, 1
-        );
-        self.epilogue();
-        dynasm!(self.ops ; .arch x64 ; ok:);
+    }
+
+    /// A direct entry's epilogue: restores the registers its prologue saved.
+    fn direct_epilogue(&mut self) {
+        let below = -8 * self.direct_saved.len() as i32;
+        dynasm!(self.ops ; .arch x64 ; lea rsp, [rbp + below]);
+        for &r in self.direct_saved.clone().iter().rev() {
+            dynasm!(self.ops ; .arch x64 ; pop Rq(r));
+        }
+        dynasm!(self.ops ; .arch x64 ; pop rbp ; ret);
     }
 
     /// As the interpreter starting a frame: count one level of Python recursion, and fail
@@ -654,6 +674,9 @@ impl<'a> Emitter<'a> {
 
     /// Returns rax to the caller.
     fn epilogue(&mut self) {
+        if self.ctx.direct.is_some() {
+            return self.direct_epilogue();
+        }
         dynasm!(self.ops
             ; .arch x64
             ; lea rsp, [rbp - SAVED_BYTES]
@@ -718,7 +741,6 @@ impl<'a> Emitter<'a> {
                 }
             }
             Term::Return(r) if self.ctx.direct.is_some() => {
-                self.leave_recursion();
                 self.load_reg(RAX, *r);
                 dynasm!(self.ops ; .arch x64 ; xor edx, edx);
                 self.epilogue();
@@ -1382,11 +1404,31 @@ impl<'a> Emitter<'a> {
                     return Err(EmitError::TooManyArguments);
                 }
                 let label = self.exit_labels[*exit as usize];
-                // The allocator keeps values read by a call out of the argument registers.
-                for (a, &r) in args.iter().zip(&DIRECT_ARG_REGS) {
+                // Last to first: rsi, the only argument register the allocator hands out, is
+                // loaded last (see `Inst::loads_arguments_safely`).
+                for (a, &r) in args.iter().zip(&DIRECT_ARG_REGS).rev() {
                     self.load_reg(r, *a);
                 }
-                dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD [rbp + TSTATE_SLOT]);
+                if self.ctx.direct.is_some() {
+                    dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD [rbp + TSTATE_SLOT]);
+                } else {
+                    // The budget of the chain: the levels the thread's recursion limit and
+                    // the native stack's depth limit leave.
+                    let l = self.ctx.layout;
+                    let (remaining, limit) = (l.tstate_recursion_remaining as i32, l.tstate_recursion_limit as i32);
+                    let depth_limit = i64::from(crate::hook::depth_limit());
+                    dynasm!(self.ops
+                        ; .arch x64
+                        ; mov rax, QWORD [rbp + TSTATE_SLOT]
+                        ; movsxd rdi, DWORD [rax + remaining]
+                        ; movsxd r11, DWORD [rax + limit]
+                        ; mov rax, QWORD depth_limit
+                        ; sub rax, r11
+                        ; add rax, rdi
+                        ; cmp rax, rdi
+                        ; cmovl rdi, rax
+                    );
+                }
                 if *target == 0 {
                     let entry = self.self_label;
                     dynasm!(self.ops ; .arch x64 ; call =>entry);
@@ -1396,6 +1438,10 @@ impl<'a> Emitter<'a> {
                 }
                 dynasm!(self.ops ; .arch x64 ; test rdx, rdx ; jnz =>label);
                 self.store(*dst, RAX);
+            }
+            Inst::DirectArg { dst, index } if (*index as usize) < self.leading_args => {
+                // Still in its argument register (see `leading_args`).
+                self.store(*dst, DIRECT_ARG_REGS[*index as usize]);
             }
             Inst::DirectArg { dst, index } => {
                 let off = 8 * *index as i32;
@@ -1695,7 +1741,10 @@ impl<'a> Emitter<'a> {
         dynasm!(self.ops ; .arch x64 ; =>label);
         if self.ctx.direct.is_some() {
             // "Not done": nothing to write back, no frame.
-            self.leave_recursion();
+            if x == 0 {
+                let refuse = self.refuse_label;
+                dynasm!(self.ops ; .arch x64 ; =>refuse);
+            }
             dynasm!(self.ops ; .arch x64 ; mov edx, 1);
             self.epilogue();
             return Ok(());

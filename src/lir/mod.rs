@@ -297,6 +297,13 @@ impl Inst {
         )
     }
 
+    /// Whether a call loads its arguments without overwriting any allocatable register
+    /// holding another argument, so its arguments may be in caller-saved registers (they die
+    /// at the call). A direct call loads rsi, the one allocatable argument register, last.
+    pub fn loads_arguments_safely(&self) -> bool {
+        matches!(self, Inst::CallDirect { .. })
+    }
+
     /// The registers the instruction reads.
     pub fn uses(&self) -> Vec<VReg> {
         let src = |s: &Src| match s {
