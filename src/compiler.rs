@@ -332,6 +332,9 @@ pub fn compile(
     })
 }
 
+/// Largest direct entry body (HIR instructions) inlined into itself.
+const DIRECT_INLINE_MAX_INSTRS: usize = 100;
+
 /// Machine code for the direct entry of a code object (`hir::direct`), from its HIR.
 fn compile_direct(code: &Bound<'_, PyAny>, hir: &Function) -> Result<crate::backend::current::Code, CompileError> {
     use crate::backend::current as target;
@@ -339,6 +342,10 @@ fn compile_direct(code: &Bound<'_, PyAny>, hir: &Function) -> Result<crate::back
     let py_error = |e: PyErr| CompileError::Python(e.to_string());
     let constants = code_constants(code, std::ptr::null_mut(), std::ptr::null_mut()).map_err(py_error)?;
     let layout = crate::cpython::shim::layout();
+    // Two levels of the recursion per call, unless that makes too much code.
+    let size: usize = hir.blocks.iter().map(|b| b.instrs.len()).sum();
+    let (hir, levels) = if size <= DIRECT_INLINE_MAX_INSTRS { (direct::inline_self_once(hir), 2) } else { (hir.clone(), 1) };
+    let hir = &hir;
     let mut lir = lower::lower(hir, &constants, &layout);
     // No frame: the line of a return is nobody's business.
     for block in &mut lir.blocks {
@@ -363,7 +370,7 @@ fn compile_direct(code: &Bound<'_, PyAny>, hir: &Function) -> Result<crate::back
         box_bool: unused,
         long_as_i64: unused,
         before_raise_exit: unused,
-        direct: Some(target::DirectEntry { nargs }),
+        direct: Some(target::DirectEntry { nargs, levels }),
     };
     let machine = target::emit(&lir, &alloc, &ctx).map_err(|e| CompileError::Backend(format!("direct entry: {e:?}")))?;
     if let Some(dir) = std::env::var_os("RJIT_DUMP_CODE") {

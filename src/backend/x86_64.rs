@@ -87,6 +87,9 @@ pub struct Context {
 #[derive(Debug, Clone, Copy)]
 pub struct DirectEntry {
     pub nargs: u32,
+    /// Levels of recursion the entry may run before it calls itself (its body inlined into
+    /// itself: `hir::direct::inline_self_once`): the budget it takes.
+    pub levels: u32,
 }
 
 /// Argument registers of a direct entry (after the thread state in rdi).
@@ -597,11 +600,11 @@ impl<'a> Emitter<'a> {
         for &r in &saved {
             dynasm!(self.ops ; .arch x64 ; push Rq(r));
         }
-        let refuse = self.refuse_label;
+        let (refuse, levels) = (self.refuse_label, direct.levels as i32);
         dynasm!(self.ops
             ; .arch x64
             ; sub rsp, size
-            ; sub rdi, 1
+            ; sub rdi, levels
             ; jl =>refuse
             // The budget left for this entry's own direct calls.
             ; mov QWORD [rbp + TSTATE_SLOT], rdi

@@ -25,7 +25,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{FloatOp, Function, Op, Terminator, Type, ValueId};
+use super::{BlockId, Edge, FloatOp, Function, Instr, Op, Terminator, Type, ValueId};
 
 /// Removes the eval-breaker and tracing checks that follow a direct call (the interpreter's
 /// checks after a CALL): the direct callee ran no Python code and checked the eval breaker
@@ -168,4 +168,81 @@ pub fn direct_variant(spec: &Function, returns: Type) -> Option<Function> {
     }
     out.bound_flags.clear();
     Some(out)
+}
+
+/// Inlines the direct entry's body, once, into each of its own direct calls in `body` (the
+/// body `direct_variant` made): each direct entry then runs two levels of the recursion, so
+/// half as many calls are made (fib's body gets four calls of itself instead of two). The
+/// inlined copies' exits are the entry's own (every exit of a direct entry means "not done":
+/// abandoning the inner level abandons the outer one too, which had no effect either); their
+/// eval-breaker checks go (the entry checks once). The entry takes two levels of recursion
+/// budget (see `backend::current::DirectEntry::levels`).
+pub fn inline_self_once(body: &Function) -> Function {
+    let mut out = body.clone();
+    let mut sites: Vec<(usize, usize)> = Vec::new();
+    for (b, block) in body.blocks.iter().enumerate() {
+        for (i, instr) in block.instrs.iter().enumerate() {
+            if matches!(instr.op, Op::CallDirect { .. }) {
+                sites.push((b, i));
+            }
+        }
+    }
+    // Last first, so splitting a block leaves the positions of the sites before it.
+    for &(b, i) in sites.iter().rev() {
+        let call = out.blocks[b].instrs[i].clone();
+        let (Op::CallDirect { args, .. }, Some(result)) = (&call.op, call.result) else { continue };
+        // The rest of the block continues after the call, with its result as a parameter.
+        let rest: Vec<Instr> = out.blocks[b].instrs.drain(i..).skip(1).collect();
+        let continuation = BlockId(out.blocks.len() as u32);
+        let mut after = out.blocks[b].clone();
+        after.params = vec![result];
+        after.instrs = rest;
+        out.blocks.push(after);
+        // A copy of the body: arguments are the call's, other values new.
+        let mut values: HashMap<ValueId, ValueId> = HashMap::new();
+        for instr in body.blocks.iter().flat_map(|bl| &bl.instrs) {
+            if let (Op::DirectArg { index, .. }, Some(r)) = (&instr.op, instr.result) {
+                values.insert(r, args[*index as usize]);
+            }
+        }
+        for (k, ty) in body.values.iter().enumerate() {
+            values.entry(ValueId(k as u32)).or_insert_with(|| {
+                out.values.push(*ty);
+                ValueId(out.values.len() as u32 - 1)
+            });
+        }
+        let base = out.blocks.len() as u32;
+        let value = |v: &ValueId| values[v];
+        for block in &body.blocks {
+            let mut copy = block.clone();
+            copy.params = block.params.iter().map(value).collect();
+            copy.instrs = block
+                .instrs
+                .iter()
+                .filter(|instr| !matches!(instr.op, Op::DirectArg { .. } | Op::CheckEvalBreaker { .. }))
+                .map(|instr| {
+                    let mut new = instr.clone();
+                    for operand in new.op.operands_mut() {
+                        *operand = value(operand);
+                    }
+                    new.result = new.result.map(|r| value(&r));
+                    new
+                })
+                .collect();
+            for edge in copy.terminator.edges_mut() {
+                edge.target = BlockId(base + edge.target.0);
+                for a in &mut edge.args {
+                    *a = value(a);
+                }
+            }
+            match &mut copy.terminator {
+                Terminator::Return(v) => copy.terminator = Terminator::Jump(Edge { target: continuation, args: vec![value(v)] }),
+                Terminator::Branch { cond, .. } => *cond = value(cond),
+                Terminator::Jump(_) | Terminator::Exit(_) => {}
+            }
+            out.blocks.push(copy);
+        }
+        out.blocks[b].terminator = Terminator::Jump(Edge { target: BlockId(base), args: vec![] });
+    }
+    out
 }
