@@ -523,6 +523,8 @@ pub fn remember_intrinsics(py: Python<'_>) {
             ("ceil", Intrinsic::Round(Rounding::Ceil)),
             ("isnan", Intrinsic::IsNan),
             ("isinf", Intrinsic::IsInf),
+            ("atan2", Intrinsic::Math2(crate::hir::MathFn2::Atan2)),
+            ("pow", Intrinsic::Math2(crate::hir::MathFn2::Pow)),
         ];
         for (name, which) in math_fns {
             if let Ok(f) = math.getattr(name) {
@@ -539,6 +541,10 @@ pub fn remember_intrinsics(py: Python<'_>) {
             ("round", Intrinsic::Round(Rounding::HalfEven)),
             ("min", Intrinsic::Min),
             ("max", Intrinsic::Max),
+            ("pow", Intrinsic::Pow),
+            ("len", Intrinsic::Len),
+            // The class is filled in per call (`find_intrinsics`).
+            ("isinstance", Intrinsic::IsInstance(0)),
         ];
         for (name, which) in builtin_fns {
             if let Ok(f) = builtins.getattr(name) {
@@ -603,8 +609,22 @@ fn find_intrinsics(
             _ => None,
         };
         if let Some((_, _, object, which)) = known_function.filter(|f| f.3.arity() == args.len()) {
+            let which = match which {
+                // `isinstance(x, T)` with T a global or builtin naming a builtin type (its
+                // address: static), checked at run time like the callable.
+                specialize::Intrinsic::IsInstance(_) => {
+                    let Some(Op::LoadGlobal { name }) = defs.get(&args[1]) else { continue };
+                    let Some(class) = lookup(&names[*name as usize])? else { continue };
+                    let class = class.as_ptr() as i64;
+                    if !crate::runtime::isinstance_classes().contains(&class) {
+                        continue;
+                    }
+                    specialize::Intrinsic::IsInstance(class)
+                }
+                other => *other,
+            };
             // Kept alive by KNOWN_INTRINSICS for the life of the process.
-            found.insert(r, IntrinsicCall { which: *which, callable: object.as_ptr() as i64 });
+            found.insert(r, IntrinsicCall { which, callable: object.as_ptr() as i64 });
         }
     }
     Ok(found)

@@ -178,6 +178,19 @@ impl MathFn {
     ];
 }
 
+/// `math` functions of two floats computed as machine code (`Op::MathCall2`), with the
+/// results and errors of CPython's `math.atan2` (`m_atan2`, `math_2`) and `math.pow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MathFn2 {
+    Atan2,
+    Pow,
+}
+
+impl MathFn2 {
+    /// Every function, in the order `runtime::rjit_rt_math_2` numbers them.
+    pub const ALL: [MathFn2; 2] = [MathFn2::Atan2, MathFn2::Pow];
+}
+
 /// How a float becomes an int (`Op::FloatToInt`): `math.floor`, `math.ceil`, `int`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rounding {
@@ -506,6 +519,15 @@ pub enum Op {
     FloatToInt { rounding: Rounding, value: ValueId },
     /// `abs` of a machine int (I64); -2**63 leaves through the deopt exit.
     IntAbs(ValueId),
+    /// A `math` function of two machine floats (F64), as `MathCall`.
+    MathCall2 { func: MathFn2, lhs: ValueId, rhs: ValueId },
+    /// `len(value)` (I64) of an exact list, tuple, str or dict; anything else leaves through
+    /// the deopt exit (its `__len__` is the interpreter's business).
+    LenOf(ValueId),
+    /// `isinstance(value, class)` (CBool) for a builtin type `class` (its address), where
+    /// that needs no Python code (`type(value)` is a subclass, or an exact builtin type whose
+    /// `__class__` is itself); otherwise leaves through the deopt exit.
+    IsInstanceOf { value: ValueId, class: i64 },
     /// `if_true` if the machine bool `cond` is set, else `if_false` (machine values of type
     /// `ty`).
     Select { cond: ValueId, if_true: ValueId, if_false: ValueId, ty: Type },
@@ -613,6 +635,8 @@ impl Op {
             Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) | GuardNonNegative(v) => vec![*v],
             GuardFunction { value, .. } | GuardIs { value, .. } => vec![*value],
             MathCall { value, .. } | FloatToInt { value, .. } | IntAbs(value) => vec![*value],
+            MathCall2 { lhs, rhs, .. } => vec![*lhs, *rhs],
+            LenOf(v) | IsInstanceOf { value: v, .. } => vec![*v],
             Select { cond, if_true, if_false, .. } => vec![*cond, *if_true, *if_false],
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![*lhs, *rhs],
@@ -671,6 +695,8 @@ impl Op {
             Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) | GuardNonNegative(v) => vec![v],
             GuardFunction { value, .. } | GuardIs { value, .. } => vec![value],
             MathCall { value, .. } | FloatToInt { value, .. } | IntAbs(value) => vec![value],
+            MathCall2 { lhs, rhs, .. } => vec![lhs, rhs],
+            LenOf(v) | IsInstanceOf { value: v, .. } => vec![v],
             Select { cond, if_true, if_false, .. } => vec![cond, if_true, if_false],
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![lhs, rhs],
@@ -693,7 +719,8 @@ impl Op {
             self,
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | GuardType { .. } | Unbox { .. } | Box(_) | BoxIfBound { .. }
                 | IntBinary { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | IntCompare { .. }
-                | MathCall { .. } | FloatToInt { .. } | IntAbs(_) | Select { .. }
+                | MathCall { .. } | FloatToInt { .. } | IntAbs(_) | Select { .. } | MathCall2 { .. } | LenOf(_)
+                | IsInstanceOf { .. }
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
                 | RangeIndexNext(_) | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
                 | GuardIs { .. } | GuardCallee { .. } | CallDirect { .. } | DirectArg { .. }
@@ -741,7 +768,11 @@ impl Op {
             | RangeIndexNext(_)
             | FloatToInt { .. }
             | IntAbs(_) => Some(Type::I64),
-            ConstF64 { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | MathCall { .. } => Some(Type::F64),
+            ConstF64 { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | MathCall { .. } | MathCall2 { .. } => {
+                Some(Type::F64)
+            }
+            LenOf(_) => Some(Type::I64),
+            IsInstanceOf { .. } => Some(Type::CBool),
             ConstBool(_) | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } => {
                 Some(Type::CBool)
             }

@@ -174,6 +174,10 @@ impl fmt::Display for OpText<'_> {
             MathCall { func, value } => write!(f, "Math{func:?} {value}"),
             FloatToInt { rounding, value } => write!(f, "FloatToInt {rounding:?} {value}"),
             IntAbs(v) => write!(f, "IntAbs {v}"),
+            MathCall2 { func, lhs, rhs } => write!(f, "Math{func:?} {lhs}, {rhs}"),
+            LenOf(v) => write!(f, "LenOf {v}"),
+            // The class's address varies between runs.
+            IsInstanceOf { value, .. } => write!(f, "IsInstanceOf {value}, the builtin type"),
             Select { cond, if_true, if_false, .. } => write!(f, "Select {cond} ? {if_true} : {if_false}"),
             IntToFloat { value, exact } => write!(f, "IntToFloat{} {value}", if *exact { " exact" } else { "" }),
             IntCompare { op, lhs, rhs } => write!(f, "IntCompare {} {lhs}, {rhs}", op.symbol()),

@@ -94,13 +94,21 @@ pub enum Intrinsic {
     /// The builtins `min` / `max` of two numbers of the same kind.
     Min,
     Max,
+    /// `math.atan2`, `math.pow`: a float result.
+    Math2(super::MathFn2),
+    /// The builtin `pow` of two numbers, one a float (`a ** b`).
+    Pow,
+    /// The builtin `len` (of an object).
+    Len,
+    /// The builtin `isinstance` with the builtin type at this address (checked at run time).
+    IsInstance(i64),
 }
 
 impl Intrinsic {
     /// How many arguments the compiled form takes.
     pub fn arity(self) -> usize {
         match self {
-            Intrinsic::Min | Intrinsic::Max => 2,
+            Intrinsic::Min | Intrinsic::Max | Intrinsic::Math2(_) | Intrinsic::Pow | Intrinsic::IsInstance(_) => 2,
             _ => 1,
         }
     }
@@ -119,7 +127,8 @@ fn intrinsic_kind(which: Intrinsic, arg: Kind) -> Option<Kind> {
         Intrinsic::Math(_) | Intrinsic::Float => FLOAT,
         Intrinsic::Round(_) | Intrinsic::Int => INT,
         Intrinsic::IsNan | Intrinsic::IsInf | Intrinsic::Bool => BOOL,
-        Intrinsic::Min | Intrinsic::Max => return None,
+        Intrinsic::Min | Intrinsic::Max | Intrinsic::Math2(_) | Intrinsic::Pow => return None,
+        Intrinsic::Len | Intrinsic::IsInstance(_) => return None,
         Intrinsic::Abs if arg == FLOAT => FLOAT,
         Intrinsic::Abs => INT,
     })
@@ -305,11 +314,29 @@ fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
                     Op::Compare { lhs, rhs, .. } => from_numbers(&[*lhs, *rhs], true, &|_| Some(BOOL)),
                     Op::Unary { op, value } => from_numbers(&[*value], true, &|n| unary_kind(*op, n[0])),
                     Op::Not(v) => from_numbers(&[*v], false, &|_| Some(BOOL)),
+                    // len(x) of an object is an int, isinstance(x, T) a bool (each leaves for
+                    // the interpreter where that takes Python code).
+                    Op::Call { args, .. }
+                        if instr.deopt.is_some()
+                            && matches!(facts.intrinsics.get(&r).map(|c| c.which), Some(Intrinsic::Len | Intrinsic::IsInstance(_)))
+                            && facts.intrinsics[&r].which.arity() == args.len() =>
+                    {
+                        match (facts.intrinsics[&r].which, k(&args[0])) {
+                            // Unknown while the argument is.
+                            (_, 0) => 0,
+                            (Intrinsic::Len, a) if a & (NULL | INT | FLOAT | BOOL) == 0 => INT,
+                            (Intrinsic::IsInstance(_), a) if a & NULL == 0 => BOOL,
+                            _ => OTHER,
+                        }
+                    }
                     Op::Call { args, .. } if facts.intrinsics.get(&r).is_some_and(|c| c.which.arity() == args.len()) => {
                         let which = facts.intrinsics[&r].which;
-                        from_numbers(args, true, &|n| match n {
+                        from_numbers(args, true, &|n| match (which, n) {
+                            (Intrinsic::Math2(_), _) => Some(FLOAT),
+                            // pow(a, b) is a ** b: a float if either is one.
+                            (Intrinsic::Pow, [a, b]) => (*a == FLOAT || *b == FLOAT).then_some(FLOAT),
                             // min/max of two numbers of one kind is of that kind.
-                            [a, b] => (a == b).then_some(*a),
+                            (_, [a, b]) => (a == b).then_some(*a),
                             _ => intrinsic_kind(which, n[0]),
                         })
                     }
@@ -973,7 +1000,11 @@ impl<'a> Specializer<'a> {
                 let call = self.facts.intrinsics[&r];
                 // Still that builtin? Otherwise the interpreter makes the call.
                 e.effect(Op::GuardIs { value: self.map(*callable), expected: call.callable }, instr.deopt);
-                if let (Intrinsic::Min | Intrinsic::Max, [a, b]) = (call.which, args.as_slice()) {
+                if let (Intrinsic::Len | Intrinsic::IsInstance(_) | Intrinsic::Math2(_) | Intrinsic::Pow, _) =
+                    (call.which, args.as_slice())
+                {
+                    self.object_intrinsic(r, call.which, args, instr, e)?;
+                } else if let (Intrinsic::Min | Intrinsic::Max, [a, b]) = (call.which, args.as_slice()) {
                     // min keeps the first unless the second is smaller (max: larger), as the
                     // builtins compare: NaN and equal values keep the first.
                     let (k, ma, mb) = (self.numeric_kind(*a)?, self.machine(*a)?, self.machine(*b)?);
@@ -1048,6 +1079,41 @@ impl<'a> Specializer<'a> {
         Some((kind, e.value(self, Op::Unbox { value: object, to }, unbox_exit)))
     }
 
+    /// Defines `r` as `len`, `isinstance`, `pow` or a two-argument `math` function of `args`
+    /// (the callable is guarded already).
+    fn object_intrinsic(&mut self, r: ValueId, which: Intrinsic, args: &[ValueId], instr: &Instr, e: &mut Emit) -> Option<()> {
+        let deopt = instr.deopt;
+        match (which, args) {
+            (Intrinsic::Len, [x]) => self.define(r, Op::LenOf(self.map(*x)), deopt, instr.exit, e),
+            (Intrinsic::IsInstance(class), [x, t]) => {
+                // Still that type?
+                e.effect(Op::GuardIs { value: self.map(*t), expected: class }, deopt);
+                match self.numeric_kind(*x) {
+                    // A machine value's class is known: an exact int, float or bool.
+                    Some(k) => {
+                        // Used: the argument's kind is checked on entry.
+                        self.machine(*x)?;
+                        let known = crate::runtime::machine_isinstance(k == INT, k == FLOAT, k == BOOL, class);
+                        self.define(r, Op::ConstBool(known), None, instr.exit, e);
+                    }
+                    None => self.define(r, Op::IsInstanceOf { value: self.map(*x), class }, deopt, instr.exit, e),
+                }
+            }
+            (Intrinsic::Math2(_) | Intrinsic::Pow, [a, b]) => {
+                let (ka, kb) = (self.numeric_kind(*a)?, self.numeric_kind(*b)?);
+                let (ma, mb) = (self.machine(*a)?, self.machine(*b)?);
+                let (fa, fb) = (self.as_float(ma, ka, false, None, e), self.as_float(mb, kb, false, None, e));
+                let op = match which {
+                    Intrinsic::Math2(func) => Op::MathCall2 { func, lhs: fa, rhs: fb },
+                    _ => Op::FloatBinary { op: FloatOp::Pow, lhs: fa, rhs: fb },
+                };
+                self.define(r, op, deopt, instr.exit, e);
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
     /// Defines `r` as intrinsic `which` of machine value `m` (of kind `k`).
     fn intrinsic(&mut self, r: ValueId, which: Intrinsic, k: Kind, m: ValueId, instr: &Instr, e: &mut Emit) -> Option<()> {
         let deopt = instr.deopt;
@@ -1074,7 +1140,8 @@ impl<'a> Specializer<'a> {
                 let zero = e.value(self, Op::ConstF64 { bits: 0, origin: None }, None);
                 (Op::FloatCompare { op: CompareOp::Ne, lhs: m, rhs: zero }, None)
             }
-            (Intrinsic::Min | Intrinsic::Max, _) => return None,
+            (Intrinsic::Min | Intrinsic::Max | Intrinsic::Math2(_) | Intrinsic::Pow, _) => return None,
+            (Intrinsic::Len | Intrinsic::IsInstance(_), _) => return None,
             (Intrinsic::Int, FLOAT) => (Op::FloatToInt { rounding: super::Rounding::Trunc, value: m }, deopt),
             (Intrinsic::Round(_) | Intrinsic::Int, INT) | (Intrinsic::Float, FLOAT) => {
                 self.subst.insert(r, m);

@@ -719,6 +719,28 @@ impl Lowerer<'_> {
                     out.push(Inst::ExitIfEqual { value: dst(), imm: runtime::FLOAT_DEOPT as i64, exit: e });
                 }
             }
+            Op::MathCall2 { func, lhs, rhs } => {
+                let callee = callee!(runtime::rjit_rt_math_2, "rjit_rt_math_2");
+                let args = vec![imm(runtime::math_fn2_index(*func)), val(*lhs), val(*rhs)];
+                out.push(Inst::Call { callee, args, ret: Some(dst()) });
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfEqual { value: dst(), imm: runtime::FLOAT_DEOPT as i64, exit: e });
+                }
+            }
+            Op::LenOf(value) => {
+                let callee = callee!(runtime::rjit_rt_len_exact, "rjit_rt_len_exact");
+                out.push(Inst::Call { callee, args: vec![val(*value)], ret: Some(dst()) });
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfNegative { value: dst(), exit: e });
+                }
+            }
+            Op::IsInstanceOf { value, class } => {
+                let callee = callee!(runtime::rjit_rt_isinstance_exact, "rjit_rt_isinstance_exact");
+                out.push(Inst::Call { callee, args: vec![val(*value), imm(*class)], ret: Some(dst()) });
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfNegative { value: dst(), exit: e });
+                }
+            }
             Op::FloatToInt { rounding, value } => {
                 let callee = callee!(runtime::rjit_rt_float_to_int, "rjit_rt_float_to_int");
                 let mode = match rounding {
