@@ -525,6 +525,7 @@ pub fn remember_intrinsics(py: Python<'_>) {
             ("isinf", Intrinsic::IsInf),
             ("atan2", Intrinsic::Math2(crate::hir::MathFn2::Atan2)),
             ("pow", Intrinsic::Math2(crate::hir::MathFn2::Pow)),
+            ("hypot", Intrinsic::Math2(crate::hir::MathFn2::Hypot)),
         ];
         for (name, which) in math_fns {
             if let Ok(f) = math.getattr(name) {

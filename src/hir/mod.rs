@@ -179,16 +179,18 @@ impl MathFn {
 }
 
 /// `math` functions of two floats computed as machine code (`Op::MathCall2`), with the
-/// results and errors of CPython's `math.atan2` (`m_atan2`, `math_2`) and `math.pow`.
+/// results and errors of CPython's `math.atan2` (`m_atan2`, `math_2`), `math.pow` and
+/// `math.hypot` of two numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MathFn2 {
     Atan2,
     Pow,
+    Hypot,
 }
 
 impl MathFn2 {
     /// Every function, in the order `runtime::rjit_rt_math_2` numbers them.
-    pub const ALL: [MathFn2; 2] = [MathFn2::Atan2, MathFn2::Pow];
+    pub const ALL: [MathFn2; 3] = [MathFn2::Atan2, MathFn2::Pow, MathFn2::Hypot];
 }
 
 /// How a float becomes an int (`Op::FloatToInt`): `math.floor`, `math.ceil`, `int`.

@@ -245,6 +245,7 @@ pub extern "C" fn rjit_rt_math_2(func: u64, a: u64, b: u64) -> u64 {
     let r = match crate::hir::MathFn2::ALL.get(func as usize) {
         Some(crate::hir::MathFn2::Atan2) => m_atan2(x, y),
         Some(crate::hir::MathFn2::Pow) => math_pow(x, y),
+        Some(crate::hir::MathFn2::Hypot) => Some(hypot2(x, y)),
         None => None,
     };
     r.map_or(FLOAT_DEOPT, f64::to_bits)
@@ -275,6 +276,102 @@ fn m_atan2(y: f64, x: f64) -> Option<f64> {
     }
     let r = y.atan2(x);
     (!r.is_nan() && !r.is_infinite()).then_some(r)
+}
+
+/// `math.hypot(x, y)` as CPython 3.11 computes it (`math_hypot` and `vector_norm` in
+/// mathmodule.c, not the C library's `hypot`): the absolute values scaled by a power of two
+/// so the larger is in [0.5, 1), squared exactly (Veltkamp-Dekker splitting), summed with
+/// three compensation terms around a leading 1.0, the square root corrected by one
+/// differential step, scaled back. Never raises (an overflow gives inf, as CPython's).
+fn hypot2(x: f64, y: f64) -> f64 {
+    // 2**27 + 1: splits a double into halves of 26 bits whose products are exact.
+    const SPLIT: f64 = 134217729.0;
+    let vec = [x.abs(), y.abs()];
+    let found_nan = vec[0].is_nan() || vec[1].is_nan();
+    // As math_hypot finds it: a NaN never becomes the maximum (hypot(nan, inf) is inf).
+    let mut max = 0.0;
+    for v in vec {
+        if v > max {
+            max = v;
+        }
+    }
+    if max.is_infinite() {
+        return max;
+    }
+    if found_nan {
+        return f64::NAN;
+    }
+    if max == 0.0 {
+        return max;
+    }
+    // Adds `x` to the running sum, returning the new sum and the rounding error it made.
+    let add = |csum: f64, x: f64| -> (f64, f64) {
+        let new = csum + x;
+        (new, (csum - new) + x)
+    };
+    let split = |x: f64| -> (f64, f64) {
+        let t = x * SPLIT;
+        let hi = t - (t - x);
+        (hi, x - hi)
+    };
+    let (mut csum, mut frac1, mut frac2, mut frac3) = (1.0, 0.0, 0.0, 0.0);
+    let max_e = frexp_exponent(max);
+    if max_e >= -1023 {
+        let scale = two_to_the(-max_e);
+        for v in vec {
+            let (hi, lo) = split(v * scale);
+            let (sum, err) = add(csum, hi * hi);
+            csum = sum;
+            frac1 += err;
+            let (sum, err) = add(csum, 2.0 * hi * lo);
+            csum = sum;
+            frac2 += err;
+            frac3 += lo * lo;
+        }
+        let h = (csum - 1.0 + (frac1 + frac2 + frac3)).sqrt();
+        let (hi, lo) = split(h);
+        let (sum, err) = add(csum, -hi * hi);
+        csum = sum;
+        frac1 += err;
+        let (sum, err) = add(csum, -2.0 * hi * lo);
+        csum = sum;
+        frac2 += err;
+        let (sum, err) = add(csum, -lo * lo);
+        csum = sum;
+        frac3 += err;
+        let x = csum - 1.0 + (frac1 + frac2 + frac3);
+        return (h + x / (2.0 * h)) / scale;
+    }
+    // Both subnormal (a scale of 2**1023 and more would overflow): divide by the larger.
+    for v in vec {
+        let x = v / max;
+        let (sum, err) = add(csum, x * x);
+        csum = sum;
+        frac1 += err;
+    }
+    max * (csum - 1.0 + frac1).sqrt()
+}
+
+/// The exponent `frexp` gives a finite nonzero double (`x = m * 2**e`, 0.5 <= |m| < 1).
+fn frexp_exponent(x: f64) -> i32 {
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    if biased == 0 {
+        // Subnormal: the exponent of its leading bit.
+        let mantissa = bits & ((1u64 << 52) - 1);
+        -1022 - (mantissa.leading_zeros() as i32 - 12)
+    } else {
+        biased - 1022
+    }
+}
+
+/// 2**e as a double (`ldexp(1.0, e)`), for e in the normal range and below.
+fn two_to_the(e: i32) -> f64 {
+    if e >= -1022 {
+        f64::from_bits(((e + 1023) as u64) << 52)
+    } else {
+        f64::from_bits(1u64 << (52 + (e + 1022)))
+    }
 }
 
 /// `math.pow(x, y)`: `math_pow_impl` in mathmodule.c. None where it raises (ValueError for
