@@ -657,7 +657,13 @@ pub fn final_hir(
         Err(e) => return Ok(Err(e)),
     };
     Ok(Ok(match facts.and_then(|facts| specialize::specialize(&generic, facts)) {
-        Some(hir) => (hir, true),
+        Some(mut hir) => {
+            // As `frontend` made it when it calls its direct entry.
+            if direct::has_direct_calls(&hir) {
+                direct::drop_checks_after_direct_calls(&mut hir);
+            }
+            (hir, true)
+        }
         None => (without_deopt_states(generic), false),
     }))
 }
@@ -745,6 +751,20 @@ pub fn hir_with(
     // SAFETY: a borrowed dict (or NULL), used while the GIL is held.
     let builtins = unsafe { Bound::from_borrowed_ptr_or_opt(code.py(), pyo3::ffi::PyEval_GetBuiltins()) };
     Ok(frontend(code, args, globals, builtins.as_ref())?.map(|f| (f.hir, f.inlined.consts)))
+}
+
+/// The HIR of a code object's direct entry (`hir::direct`) for arguments of kinds `args`, as
+/// the back end gets it (inlined into itself), if it has one: for tests and debugging.
+pub fn direct_entry_hir(
+    code: &Bound<'_, PyAny>,
+    args: Vec<specialize::Kind>,
+    globals: &Bound<'_, PyAny>,
+) -> PyResult<Option<Function>> {
+    let frontend = match frontend(code, Some(args), Some(globals), None)? {
+        Ok(f) => f,
+        Err(_) => return Ok(None),
+    };
+    Ok(frontend.direct.map(|body| direct::inline_self_once(&body)))
 }
 
 /// What the front end makes of a code object for the back end.

@@ -167,6 +167,8 @@ pub fn direct_variant(spec: &Function, returns: Type) -> Option<Function> {
         exit.borrowed.clear();
     }
     out.bound_flags.clear();
+    // No frame, no local slots.
+    out.nlocalsplus = 0;
     Some(out)
 }
 
