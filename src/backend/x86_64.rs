@@ -129,6 +129,12 @@ pub fn emit(func: &Func, alloc: &Allocation, ctx: &Context) -> Result<Code, Emit
         e.mark(Mark::ExitStub(x as u32));
         e.exit_stub(x)?;
     }
+    if ctx.direct.is_some() && func.exits.is_empty() {
+        // The refusal of a direct entry without exits of its own.
+        let refuse = e.refuse_label;
+        dynasm!(e.ops ; .arch x64 ; =>refuse ; mov edx, 1);
+        e.epilogue();
+    }
     e.mark(Mark::Data);
     dynasm!(e.ops ; .arch x64 ; .align 8);
     for (bits, label) in std::mem::take(&mut e.float_constants) {
