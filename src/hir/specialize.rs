@@ -341,7 +341,7 @@ fn infer_kinds(func: &Function, facts: &Facts) -> Kinds {
                         })
                     }
                     // A call of this function with arguments of the kinds it is specialised for
-                        // (exactly: the direct entry takes those machine values).
+                    // (exactly: the direct entry takes those machine values).
                     Op::Call { args, .. } if facts.self_calls.contains_key(&r) && args.len() == facts.args.len() => {
                         let returns = facts.self_calls[&r].returns;
                         from_numbers(args, true, &|n| (n == facts.args.as_slice()).then_some(returns))
