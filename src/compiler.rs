@@ -9,7 +9,7 @@ use pyo3::types::PyBytes;
 use crate::bytecode::{Bytecode, RawCode};
 use crate::hir::build::{build, CodeFacts, Unsupported};
 use crate::hir::side_exits::{self, DeoptSite, EntryGuard};
-use crate::hir::specialize;
+use crate::hir::{direct, specialize};
 use crate::hir::Function;
 
 /// `co_flags` bits that add argument slots.
@@ -75,6 +75,8 @@ pub fn code_facts(code: &Bound<'_, PyAny>) -> PyResult<CodeFacts> {
 pub struct Compiled {
     /// Keeps the executable memory alive (freed with the code object's entry).
     _code: crate::backend::current::Code,
+    /// The direct entry the machine code calls (`hir::direct`), if it has one.
+    _direct: Option<crate::backend::current::Code>,
     /// The LOAD_GLOBAL and LOAD_ATTR caches the machine code points into.
     _global_caches: Box<[crate::runtime::GlobalCache]>,
     _attr_caches: Box<[crate::runtime::AttrCache]>,
@@ -198,6 +200,7 @@ fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyR
         intrinsics: Default::default(),
         arrays: Vec::new(),
         names,
+        self_calls: Default::default(),
     })
 }
 
@@ -264,8 +267,12 @@ pub fn compile(
 
     let started = std::time::Instant::now();
     let py_error = |e: PyErr| CompileError::Python(e.to_string());
-    let Frontend { hir, specialised: is_specialised, inlined, facts: used_facts } =
+    let Frontend { hir, specialised: is_specialised, inlined, facts: used_facts, direct } =
         frontend(code, args, arrays, globals, builtins).map_err(py_error)?.map_err(CompileError::Frontend)?;
+    let direct = match direct {
+        Some(direct) => Some(compile_direct(code, &direct)?),
+        None => None,
+    };
     #[cfg(debug_assertions)]
     if let Err(errors) = crate::hir::validate::validate(&hir) {
         return Err(CompileError::Backend(format!("invalid HIR: {}", errors.join("; "))));
@@ -276,6 +283,7 @@ pub fn compile(
         (0..lower::attr_sites(&hir)).map(|_| crate::runtime::AttrCache::EMPTY).collect();
     let mut constants = code_constants(code, global_caches.as_mut_ptr(), attr_caches.as_mut_ptr()).map_err(py_error)?;
     constants.consts.extend(&inlined.consts);
+    constants.direct_entry = direct.as_ref().map_or(0, |d| d.buffer.ptr(d.entry) as i64);
     let layout = crate::cpython::shim::layout();
     let lir = lower::lower(&hir, &constants, &layout);
     let alloc = regalloc::allocate(&lir, target::ALLOCATABLE.len() as u8, target::CALLEE_SAVED, target::XMM_ALLOCATABLE);
@@ -299,6 +307,7 @@ pub fn compile(
             crate::cpython::shim::rjit_shim_before_raise_exit as *const () as usize,
             false,
         ),
+        direct: None,
     };
     let mut machine = target::emit(&lir, &alloc, &ctx).map_err(|e| CompileError::Backend(format!("{e:?}")))?;
     let size = machine.size;
@@ -324,6 +333,7 @@ pub fn compile(
     };
     Ok(Compiled {
         _code: machine,
+        _direct: direct,
         _global_caches: global_caches,
         _attr_caches: attr_caches,
         entry,
@@ -338,6 +348,89 @@ pub fn compile(
         deopt_sites,
         _region: region,
     })
+}
+
+/// Largest direct entry body (HIR instructions) inlined into itself.
+const DIRECT_INLINE_MAX_INSTRS: usize = 100;
+
+/// Machine code for the direct entry of a code object (`hir::direct`), from its HIR.
+fn compile_direct(code: &Bound<'_, PyAny>, hir: &Function) -> Result<crate::backend::current::Code, CompileError> {
+    use crate::backend::current as target;
+    use crate::lir::{lower, regalloc, Inst};
+    let py_error = |e: PyErr| CompileError::Python(e.to_string());
+    let constants = code_constants(code, std::ptr::null_mut(), std::ptr::null_mut()).map_err(py_error)?;
+    let layout = crate::cpython::shim::layout();
+    // Two levels of the recursion per call, unless that makes too much code.
+    let size: usize = hir.blocks.iter().map(|b| b.instrs.len()).sum();
+    let (hir, levels) = if size <= DIRECT_INLINE_MAX_INSTRS { (direct::inline_self_once(hir), 2) } else { (hir.clone(), 1) };
+    let hir = &hir;
+    let mut lir = lower::lower(hir, &constants, &layout);
+    // No frame: the line of a return is nobody's business.
+    for block in &mut lir.blocks {
+        block.insts.retain(|i| !matches!(i, Inst::SetPrevInstr { .. }));
+    }
+    let nargs = code_facts(code).map_err(py_error)?.nargs;
+    let alloc = regalloc::allocate(&lir, target::ALLOCATABLE.len() as u8, target::CALLEE_SAVED, target::XMM_ALLOCATABLE);
+    let unused = runtime_callee("unused", 0, false);
+    let ctx = target::Context {
+        layout,
+        code_units: 0,
+        eval_breaker: crate::cpython::eval_breaker_address() as i64,
+        dealloc: unused,
+        err_occurred: unused,
+        eval_breaker_helper: unused,
+        eval_frame_default: unused,
+        check_recursion: unused,
+        code_object: constants.code,
+        note_deopt: unused,
+        box_i64: unused,
+        box_f64: unused,
+        box_bool: unused,
+        long_as_i64: unused,
+        before_raise_exit: unused,
+        direct: Some(target::DirectEntry { nargs, levels }),
+    };
+    let machine = target::emit(&lir, &alloc, &ctx).map_err(|e| CompileError::Backend(format!("direct entry: {e:?}")))?;
+    if let Some(dir) = std::env::var_os("RJIT_DUMP_CODE") {
+        // Debugging aid, as for the frame entry.
+        let name: String = hir.name.chars().map(|c| if c.is_alphanumeric() { c } else { '_' }).collect();
+        let bytes = &machine.buffer[machine.entry.0..machine.entry.0 + machine.size];
+        let _ = std::fs::write(std::path::Path::new(&dir).join(format!("{name}.direct.bin")), bytes);
+    }
+    Ok(machine)
+}
+
+/// The calls in `func` of the function being compiled through a global of `globals` (the
+/// global is, at compile time, a plain function running `code` with `globals`), with all its
+/// arguments (see `hir::direct`); their result kind is filled in by `frontend`.
+fn find_self_calls(
+    func: &Function,
+    code: &Bound<'_, PyAny>,
+    globals: &Bound<'_, PyAny>,
+) -> PyResult<std::collections::HashMap<crate::hir::ValueId, specialize::SelfCall>> {
+    use crate::hir::Op;
+    let mut found = std::collections::HashMap::new();
+    let Ok(dict) = globals.cast::<pyo3::types::PyDict>() else { return Ok(found) };
+    let argcount: usize = code.getattr("co_argcount")?.extract()?;
+    if !simple_signature(code, argcount)? {
+        return Ok(found);
+    }
+    let names: Vec<String> = code.getattr("co_names")?.extract()?;
+    let defs = func.defining_ops();
+    for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
+        let (Op::Call { method, callable, args, kwnames: None }, Some(r)) = (&instr.op, instr.result) else { continue };
+        let (Some(Op::Null), Some(Op::LoadGlobal { name })) = (defs.get(method), defs.get(callable)) else { continue };
+        if args.len() != argcount {
+            continue;
+        }
+        let Some(f) = dict.get_item(&names[*name as usize])? else { continue };
+        // SAFETY: reads the type of a live object.
+        let is_function = unsafe { pyo3::ffi::Py_TYPE(f.as_ptr()) == std::ptr::addr_of_mut!(pyo3::ffi::PyFunction_Type) };
+        if is_function && f.getattr("__code__")?.is(code) && f.getattr("__globals__")?.is(globals) {
+            found.insert(r, specialize::SelfCall { code: code.as_ptr() as i64, returns: 0 });
+        }
+    }
+    Ok(found)
 }
 
 /// What inlining added to a function: the callees' constants (addresses, appended to the
@@ -448,6 +541,9 @@ pub fn remember_intrinsics(py: Python<'_>) {
             ("ceil", Intrinsic::Round(Rounding::Ceil)),
             ("isnan", Intrinsic::IsNan),
             ("isinf", Intrinsic::IsInf),
+            ("atan2", Intrinsic::Math2(crate::hir::MathFn2::Atan2)),
+            ("pow", Intrinsic::Math2(crate::hir::MathFn2::Pow)),
+            ("hypot", Intrinsic::Math2(crate::hir::MathFn2::Hypot)),
         ];
         for (name, which) in math_fns {
             if let Ok(f) = math.getattr(name) {
@@ -464,7 +560,10 @@ pub fn remember_intrinsics(py: Python<'_>) {
             ("round", Intrinsic::Round(Rounding::HalfEven)),
             ("min", Intrinsic::Min),
             ("max", Intrinsic::Max),
+            ("pow", Intrinsic::Pow),
             ("len", Intrinsic::Len),
+            // The class is filled in per call (`find_intrinsics`).
+            ("isinstance", Intrinsic::IsInstance(0)),
         ];
         for (name, which) in builtin_fns {
             if let Ok(f) = builtins.getattr(name) {
@@ -553,8 +652,22 @@ fn find_intrinsics(
             _ => None,
         };
         if let Some((_, _, object, which)) = known_function.filter(|f| f.3.arity() == args.len()) {
+            let which = match which {
+                // `isinstance(x, T)` with T a global or builtin naming a builtin type (its
+                // address: static), checked at run time like the callable.
+                specialize::Intrinsic::IsInstance(_) => {
+                    let Some(Op::LoadGlobal { name }) = defs.get(&args[1]) else { continue };
+                    let Some(class) = lookup(&names[*name as usize])? else { continue };
+                    let class = class.as_ptr() as i64;
+                    if !crate::runtime::isinstance_classes().contains(&class) {
+                        continue;
+                    }
+                    specialize::Intrinsic::IsInstance(class)
+                }
+                other => *other,
+            };
             // Kept alive by KNOWN_INTRINSICS for the life of the process.
-            found.insert(r, IntrinsicCall { which: *which, callable: object.as_ptr() as i64 });
+            found.insert(r, IntrinsicCall { which, callable: object.as_ptr() as i64 });
         }
     }
     Ok(found)
@@ -621,7 +734,13 @@ pub fn final_hir(
         Err(e) => return Ok(Err(e)),
     };
     Ok(Ok(match facts.and_then(|facts| specialize::specialize(&generic, facts)) {
-        Some(hir) => (hir, true),
+        Some(mut hir) => {
+            // As `frontend` made it when it calls its direct entry.
+            if direct::has_direct_calls(&hir) {
+                direct::drop_checks_after_direct_calls(&mut hir);
+            }
+            (hir, true)
+        }
         None => (without_deopt_states(generic), false),
     }))
 }
@@ -694,6 +813,7 @@ fn code_constants(
         code: code.as_ptr() as i64,
         global_caches,
         attr_caches,
+        direct_entry: 0,
     })
 }
 
@@ -710,6 +830,20 @@ pub fn hir_with(
     Ok(frontend(code, args, Vec::new(), globals, builtins.as_ref())?.map(|f| (f.hir, f.inlined.consts)))
 }
 
+/// The HIR of a code object's direct entry (`hir::direct`) for arguments of kinds `args`, as
+/// the back end gets it (inlined into itself), if it has one: for tests and debugging.
+pub fn direct_entry_hir(
+    code: &Bound<'_, PyAny>,
+    args: Vec<specialize::Kind>,
+    globals: &Bound<'_, PyAny>,
+) -> PyResult<Option<Function>> {
+    let frontend = match frontend(code, Some(args), Vec::new(), Some(globals), None)? {
+        Ok(f) => f,
+        Err(_) => return Ok(None),
+    };
+    Ok(frontend.direct.map(|body| direct::inline_self_once(&body)))
+}
+
 /// What the front end makes of a code object for the back end.
 struct Frontend {
     hir: Function,
@@ -719,6 +853,8 @@ struct Frontend {
     inlined: Inlining,
     /// What the specialiser was given, kept for `rjit.dis`.
     facts: Option<specialize::Facts>,
+    /// The HIR of the direct entry `hir` calls (`hir::direct`), if it has one.
+    direct: Option<Function>,
 }
 
 /// Bytecode -> HIR, specialised for arguments of kinds `args` when given: pure callees
@@ -736,7 +872,7 @@ fn frontend(
         Err(e) => return Ok(Err(e)),
     };
     let Some(args) = args else {
-        return Ok(Ok(Frontend { hir: generic, specialised: false, inlined: Inlining::default(), facts: None }));
+        return Ok(Ok(Frontend { hir: generic, specialised: false, inlined: Inlining::default(), facts: None, direct: None }));
     };
     let mut facts = specialize_facts(code, args)?;
     facts.arrays = arrays;
@@ -744,9 +880,26 @@ fn frontend(
     if let Some(globals) = globals {
         inlined = inline_pure_calls(&mut generic, &mut facts, code, globals)?;
         facts.intrinsics = find_intrinsics(&generic, code, globals, builtins)?;
+        let self_calls = find_self_calls(&generic, code, globals)?;
+        if !self_calls.is_empty() {
+            // The direct entry returns an int, else a float, if the specialised body agrees.
+            for returns in [specialize::INT, specialize::FLOAT] {
+                facts.self_calls = self_calls.iter().map(|(r, c)| (*r, specialize::SelfCall { returns, ..*c })).collect();
+                let Some(mut hir) = specialize::specialize(&generic, &facts) else { continue };
+                if !direct::has_direct_calls(&hir) {
+                    continue;
+                }
+                direct::drop_checks_after_direct_calls(&mut hir);
+                let ty = if returns == specialize::INT { crate::hir::Type::I64 } else { crate::hir::Type::F64 };
+                if let Some(body) = direct::direct_variant(&hir, ty) {
+                    return Ok(Ok(Frontend { hir, specialised: true, inlined, facts: Some(facts), direct: Some(body) }));
+                }
+            }
+            facts.self_calls.clear();
+        }
     }
     if let Some(hir) = specialize::specialize(&generic, &facts) {
-        return Ok(Ok(Frontend { hir, specialised: true, inlined, facts: Some(facts) }));
+        return Ok(Ok(Frontend { hir, specialised: true, inlined, facts: Some(facts), direct: None }));
     }
     // Nothing to specialise: the function as written (not with inlined bodies, which would
     // run generically).
@@ -757,7 +910,7 @@ fn frontend(
         };
     }
     let hir = without_deopt_states(generic);
-    Ok(Ok(Frontend { hir, specialised: false, inlined: Inlining::default(), facts: Some(facts) }))
+    Ok(Ok(Frontend { hir, specialised: false, inlined: Inlining::default(), facts: Some(facts), direct: None }))
 }
 
 /// The HIR and LIR of a code object as text (for tests and debugging): generic, or

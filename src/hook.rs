@@ -37,6 +37,12 @@ pub fn set_depth_limit(stack_bytes: Option<u64>) {
     DEPTH_LIMIT.set(limit);
 }
 
+/// The recursion depth from which starting a frame could overflow the native stack (see
+/// `DEPTH_LIMIT`); compiled direct calls refuse to go deeper too.
+pub fn depth_limit() -> c_int {
+    DEPTH_LIMIT.get()
+}
+
 /// Whether starting one more frame could overflow the native stack (see `DEPTH_LIMIT`).
 #[inline(always)]
 unsafe fn too_deep(tstate: *mut ffi::PyThreadState) -> bool {

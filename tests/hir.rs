@@ -173,3 +173,35 @@ specialized_snapshot!(
     "def f(n):\n    for i in range(n):\n        pass\n    return i\n",
     [INT]
 );
+
+// ---- direct calls (`hir::direct`): a function calling itself through a global ----
+
+/// The frame code of `f` in `source` specialised for `args` (calls of itself guarded and
+/// direct), then its direct entry's body (inlined into itself once).
+fn direct_text(source: &str, args: &[u8]) -> String {
+    Python::initialize();
+    Python::attach(|py| {
+        let globals = PyDict::new(py);
+        let source = CString::new(source).unwrap();
+        py.run(&source, Some(&globals), None).expect("test source runs");
+        let code = globals.get_item("f").unwrap().expect("function defined").getattr("__code__").unwrap();
+        let (frame, _) = rjit::compiler::hir_with(&code, Some(args.to_vec()), Some(globals.as_any()))
+            .expect("code object readable")
+            .expect("supported");
+        let direct = rjit::compiler::direct_entry_hir(&code, args.to_vec(), globals.as_any())
+            .expect("code object readable")
+            .expect("a direct entry");
+        for hir in [&frame, &direct] {
+            if let Err(errors) = validate(hir) {
+                panic!("invalid HIR:\n{}\n{hir}", errors.join("\n"));
+            }
+        }
+        format!("{frame}\n== direct entry ==\n{direct}")
+    })
+}
+
+#[test]
+fn direct_fib() {
+    let source = "def f(n):\n    if n < 2:\n        return n\n    return f(n - 1) + f(n - 2)\n";
+    insta::assert_snapshot!("direct_fib", direct_text(source, &[INT]));
+}

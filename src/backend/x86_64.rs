@@ -73,7 +73,29 @@ pub struct Context {
     pub box_bool: Callee,
     /// `long PyLong_AsLongLong(obj)` for ints of more than two digits known to fit.
     pub long_as_i64: Callee,
+    /// Emit a direct entry (`hir::direct`) instead of a frame entry.
+    pub direct: Option<DirectEntry>,
 }
+
+/// What the code generator needs for a direct entry (`hir::direct`):
+/// `fn(budget, args...) -> (rax: value, rdx: status)`, status 0 when the call finished and
+/// nonzero for "not done" (nothing happened: the caller redoes the call in the interpreter).
+/// Arguments are machine values (floats as their bits) in rsi, rdx, rcx, r8. `budget` (rdi)
+/// is how many more levels of Python recursion the chain of direct calls may take: the frame
+/// code starting the chain derives it from the thread's recursion counters (as if each
+/// direct call were a frame) and the native stack's depth limit; an entry refuses ("not
+/// done") at 0 and passes one less to its own calls. The thread's counters are not touched:
+/// no Python code runs inside the chain to see them.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectEntry {
+    pub nargs: u32,
+    /// Levels of recursion the entry may run before it calls itself (its body inlined into
+    /// itself: `hir::direct::inline_self_once`): the budget it takes.
+    pub levels: u32,
+}
+
+/// Argument registers of a direct entry (after the thread state in rdi).
+pub const DIRECT_ARG_REGS: [u8; 4] = [6, 2, 1, 8];
 
 /// Machine code for one function.
 pub struct Code {
@@ -96,6 +118,8 @@ pub enum EmitError {
 pub fn emit(func: &Func, alloc: &Allocation, ctx: &Context) -> Result<Code, EmitError> {
     let mut e = Emitter::new(func, alloc, ctx)?;
     let entry = e.ops.offset();
+    let self_label = e.self_label;
+    dynasm!(e.ops ; .arch x64 ; =>self_label);
     e.prologue();
     for b in 0..func.blocks.len() {
         e.mark(Mark::Block(b as u32));
@@ -106,6 +130,12 @@ pub fn emit(func: &Func, alloc: &Allocation, ctx: &Context) -> Result<Code, Emit
     for x in 0..func.exits.len() {
         e.mark(Mark::ExitStub(x as u32));
         e.exit_stub(x)?;
+    }
+    if ctx.direct.is_some() && func.exits.is_empty() {
+        // The refusal of a direct entry without exits of its own.
+        let refuse = e.refuse_label;
+        dynasm!(e.ops ; .arch x64 ; =>refuse ; mov edx, 1);
+        e.epilogue();
     }
     e.mark(Mark::Data);
     dynasm!(e.ops ; .arch x64 ; .align 8);
@@ -141,6 +171,15 @@ struct Emitter<'a> {
     float_constants: Vec<(i64, DynamicLabel)>,
     /// Where parts of the code start, by assembler offset (`Code::marks`).
     marks: Vec<(Mark, usize)>,
+    /// The function's entry (a direct entry calls itself there).
+    self_label: DynamicLabel,
+    /// Direct entry: "not done" for lack of recursion budget (an exit stub, out of line).
+    refuse_label: DynamicLabel,
+    /// Direct entry: the callee-saved registers it uses (saved by its prologue).
+    direct_saved: Vec<u8>,
+    /// Direct entry: how many `DirectArg`s open the entry block, in argument order (they
+    /// read the argument registers themselves, untouched until then).
+    leading_args: usize,
 }
 
 /// A slow path moved out of line: it starts at `slow` and jumps back to `back`.
@@ -178,7 +217,9 @@ impl<'a> Emitter<'a> {
                 _ => None,
             })
             .max()
-            .unwrap_or(0) as i32;
+            .unwrap_or(0)
+            // A direct entry keeps its arguments at the bottom of its frame.
+            .max(ctx.direct.map_or(0, |d| d.nargs as usize)) as i32;
         // tstate slot + spills + arrays, keeping rsp 16-byte aligned at calls: rbp is aligned
         // after `push rbp`, the five saved registers leave it 8 off.
         // tstate, spills, save slots for the caller-saved allocatable registers (exit stubs),
@@ -191,7 +232,26 @@ impl<'a> Emitter<'a> {
             frame_size += 8;
         }
         let uses = use_counts(func);
+        let self_label = ops.new_dynamic_label();
+        let mut direct_saved: Vec<u8> = alloc
+            .locations
+            .iter()
+            .filter_map(|l| match l {
+                Some(Location::Reg(i)) if *i < CALLEE_SAVED => Some(ALLOCATABLE[*i as usize]),
+                _ => None,
+            })
+            .collect();
+        direct_saved.sort_unstable();
+        direct_saved.dedup();
+        let leading_args = func.blocks.first().map_or(0, |b| {
+            b.insts.iter().enumerate().take_while(|(k, i)| matches!(i, Inst::DirectArg { index, .. } if *index as usize == *k)).count()
+        });
+        let refuse_label = ops.new_dynamic_label();
         Ok(Emitter {
+            refuse_label,
+            self_label,
+            direct_saved,
+            leading_args,
             ops,
             func,
             alloc,
@@ -506,6 +566,9 @@ impl<'a> Emitter<'a> {
     }
 
     fn prologue(&mut self) {
+        if let Some(direct) = self.ctx.direct {
+            return self.direct_prologue(direct);
+        }
         let size = self.frame_size;
         let l = self.ctx.layout;
         let (cframe, current, previous) = (l.tstate_cframe as i32, l.cframe_current_frame as i32, l.frame_previous as i32);
@@ -536,6 +599,43 @@ impl<'a> Emitter<'a> {
             }
         }
         self.enter_recursion();
+    }
+
+    /// A direct entry's prologue: saves the registers and arguments, and returns "not done"
+    /// at once past the recursion limit or the native stack's depth limit (the interpreter,
+    /// redoing the call, raises RecursionError there), else counts one level of recursion.
+    fn direct_prologue(&mut self, direct: DirectEntry) {
+        // The same frame layout as a frame entry (slots below the five register save
+        // words), but only the callee-saved registers the code uses are saved.
+        let saved = self.direct_saved.clone();
+        let size = self.frame_size + SAVED_BYTES - 8 * saved.len() as i32;
+        dynasm!(self.ops ; .arch x64 ; push rbp ; mov rbp, rsp);
+        for &r in &saved {
+            dynasm!(self.ops ; .arch x64 ; push Rq(r));
+        }
+        let (refuse, levels) = (self.refuse_label, direct.levels as i32);
+        dynasm!(self.ops
+            ; .arch x64
+            ; sub rsp, size
+            ; sub rdi, levels
+            ; jl =>refuse
+            // The budget left for this entry's own direct calls.
+            ; mov QWORD [rbp + TSTATE_SLOT], rdi
+        );
+        for (i, &r) in DIRECT_ARG_REGS.iter().enumerate().take(direct.nargs as usize).skip(self.leading_args) {
+            let off = 8 * i as i32;
+            dynasm!(self.ops ; .arch x64 ; mov QWORD [rsp + off], Rq(r));
+        }
+    }
+
+    /// A direct entry's epilogue: restores the registers its prologue saved.
+    fn direct_epilogue(&mut self) {
+        let below = -8 * self.direct_saved.len() as i32;
+        dynasm!(self.ops ; .arch x64 ; lea rsp, [rbp + below]);
+        for &r in self.direct_saved.clone().iter().rev() {
+            dynasm!(self.ops ; .arch x64 ; pop Rq(r));
+        }
+        dynasm!(self.ops ; .arch x64 ; pop rbp ; ret);
     }
 
     /// As the interpreter starting a frame: count one level of Python recursion, and fail
@@ -590,6 +690,9 @@ impl<'a> Emitter<'a> {
 
     /// Returns rax to the caller.
     fn epilogue(&mut self) {
+        if self.ctx.direct.is_some() {
+            return self.direct_epilogue();
+        }
         dynasm!(self.ops
             ; .arch x64
             ; lea rsp, [rbp - SAVED_BYTES]
@@ -652,6 +755,11 @@ impl<'a> Emitter<'a> {
                     dynasm!(self.ops ; .arch x64 ; =>local);
                     self.jump(if_false, true);
                 }
+            }
+            Term::Return(r) if self.ctx.direct.is_some() => {
+                self.load_reg(RAX, *r);
+                dynasm!(self.ops ; .arch x64 ; xor edx, edx);
+                self.epilogue();
             }
             Term::Return(r) => {
                 self.leave_recursion();
@@ -1397,6 +1505,65 @@ impl<'a> Emitter<'a> {
                 self.list_store_slow_path(*obj, *slow, *exit, *at, *borrowed);
                 dynasm!(self.ops ; .arch x64 ; done:);
             }
+            Inst::CheckEvalBreaker { exit, .. } if self.ctx.direct.is_some() => {
+                // Signals and GIL requests are served by the interpreter redoing the call.
+                let (address, label) = (self.ctx.eval_breaker, self.exit_labels[*exit as usize]);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rax, QWORD address
+                    ; cmp DWORD [rax], 0
+                    ; jne =>label
+                );
+            }
+            Inst::CallDirect { dst, args, target, exit } => {
+                if args.len() > DIRECT_ARG_REGS.len() {
+                    return Err(EmitError::TooManyArguments);
+                }
+                let label = self.exit_labels[*exit as usize];
+                // Last to first: rsi, the only argument register the allocator hands out, is
+                // loaded last (see `Inst::loads_arguments_safely`).
+                for (a, &r) in args.iter().zip(&DIRECT_ARG_REGS).rev() {
+                    self.load_reg(r, *a);
+                }
+                if self.ctx.direct.is_some() {
+                    dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD [rbp + TSTATE_SLOT]);
+                } else {
+                    // The budget of the chain: the levels the thread's recursion limit and
+                    // the native stack's depth limit leave.
+                    let l = self.ctx.layout;
+                    let (remaining, limit) = (l.tstate_recursion_remaining as i32, l.tstate_recursion_limit as i32);
+                    let depth_limit = i64::from(crate::hook::depth_limit());
+                    dynasm!(self.ops
+                        ; .arch x64
+                        ; mov rax, QWORD [rbp + TSTATE_SLOT]
+                        ; movsxd rdi, DWORD [rax + remaining]
+                        ; movsxd r11, DWORD [rax + limit]
+                        ; mov rax, QWORD depth_limit
+                        ; sub rax, r11
+                        ; add rax, rdi
+                        ; cmp rax, rdi
+                        ; cmovl rdi, rax
+                    );
+                }
+                if *target == 0 {
+                    let entry = self.self_label;
+                    dynasm!(self.ops ; .arch x64 ; call =>entry);
+                } else {
+                    let target = *target;
+                    dynasm!(self.ops ; .arch x64 ; mov rax, QWORD target ; call rax);
+                }
+                dynasm!(self.ops ; .arch x64 ; test rdx, rdx ; jnz =>label);
+                self.store(*dst, RAX);
+            }
+            Inst::DirectArg { dst, index } if (*index as usize) < self.leading_args => {
+                // Still in its argument register (see `leading_args`).
+                self.store(*dst, DIRECT_ARG_REGS[*index as usize]);
+            }
+            Inst::DirectArg { dst, index } => {
+                let off = 8 * *index as i32;
+                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rsp + off]);
+                self.store(*dst, RAX);
+            }
             Inst::CheckEvalBreaker { exit, resume, leave } => {
                 let address = self.ctx.eval_breaker;
                 let at = self.ctx.code_units + 2 * i64::from(self.func.exits[*exit as usize].offset);
@@ -1705,6 +1872,16 @@ impl<'a> Emitter<'a> {
     fn exit_stub(&mut self, x: usize) -> Result<(), EmitError> {
         let label = self.exit_labels[x];
         dynasm!(self.ops ; .arch x64 ; =>label);
+        if self.ctx.direct.is_some() {
+            // "Not done": nothing to write back, no frame.
+            if x == 0 {
+                let refuse = self.refuse_label;
+                dynasm!(self.ops ; .arch x64 ; =>refuse);
+            }
+            dynasm!(self.ops ; .arch x64 ; mov edx, 1);
+            self.epilogue();
+            return Ok(());
+        }
         // The stub calls C functions: park the caller-saved registers first.
         self.in_stub = false;
         for i in CALLEE_SAVED..ALLOCATABLE.len() as u8 {

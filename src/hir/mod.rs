@@ -14,6 +14,7 @@
 //! over (bytecode offset), the frame state to rebuild there, and the values to release first.
 
 pub mod build;
+pub mod direct;
 pub mod inline;
 pub mod print;
 pub mod side_exits;
@@ -175,6 +176,21 @@ impl MathFn {
         MathFn::Tanh,
         MathFn::Fabs,
     ];
+}
+
+/// `math` functions of two floats computed as machine code (`Op::MathCall2`), with the
+/// results and errors of CPython's `math.atan2` (`m_atan2`, `math_2`), `math.pow` and
+/// `math.hypot` of two numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MathFn2 {
+    Atan2,
+    Pow,
+    Hypot,
+}
+
+impl MathFn2 {
+    /// Every function, in the order `runtime::rjit_rt_math_2` numbers them.
+    pub const ALL: [MathFn2; 3] = [MathFn2::Atan2, MathFn2::Pow, MathFn2::Hypot];
 }
 
 /// How a float becomes an int (`Op::FloatToInt`): `math.floor`, `math.ceil`, `int`.
@@ -508,6 +524,15 @@ pub enum Op {
     FloatToInt { rounding: Rounding, value: ValueId },
     /// `abs` of a machine int (I64); -2**63 leaves through the deopt exit.
     IntAbs(ValueId),
+    /// A `math` function of two machine floats (F64), as `MathCall`.
+    MathCall2 { func: MathFn2, lhs: ValueId, rhs: ValueId },
+    /// `len(value)` (I64) of an exact list, tuple, str or dict; anything else leaves through
+    /// the deopt exit (its `__len__` is the interpreter's business).
+    LenOf(ValueId),
+    /// `isinstance(value, class)` (CBool) for a builtin type `class` (its address), where
+    /// that needs no Python code (`type(value)` is a subclass, or an exact builtin type whose
+    /// `__class__` is itself); otherwise leaves through the deopt exit.
+    IsInstanceOf { value: ValueId, class: i64 },
     /// `if_true` if the machine bool `cond` is set, else `if_false` (machine values of type
     /// `ty`).
     Select { cond: ValueId, if_true: ValueId, if_false: ValueId, ty: Type },
@@ -580,6 +605,19 @@ pub enum Op {
     /// The same machine value under a new name (a loop's value after the loop, so the loop's
     /// own register need not survive the calls that follow).
     Copy(ValueId),
+
+    // ---- direct calls of the function being compiled (`direct`) ----
+    /// Leaves through the exit (a deopt) unless `value` is a plain function running the code
+    /// object at address `code` with the frame's globals: a call of it may enter the code's
+    /// direct entry. No result.
+    GuardCallee { value: ValueId, code: i64 },
+    /// Calls the direct entry of the function being compiled with machine arguments (the
+    /// kinds its entry guards check), without a Python frame; its machine result has type
+    /// `ty`. When the callee cannot finish without the interpreter, leaves through the exit
+    /// (a deopt: the interpreter redoes the call, which had no effect).
+    CallDirect { args: Vec<ValueId>, ty: Type },
+    /// In a direct entry: machine argument `index`.
+    DirectArg { index: u32, ty: Type },
 }
 
 impl Op {
@@ -628,6 +666,8 @@ impl Op {
             Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) | GuardNonNegative(v) => vec![*v],
             GuardFunction { value, .. } | GuardIs { value, .. } => vec![*value],
             MathCall { value, .. } | FloatToInt { value, .. } | IntAbs(value) => vec![*value],
+            MathCall2 { lhs, rhs, .. } => vec![*lhs, *rhs],
+            LenOf(v) | IsInstanceOf { value: v, .. } => vec![*v],
             Select { cond, if_true, if_false, .. } => vec![*cond, *if_true, *if_false],
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![*lhs, *rhs],
@@ -644,6 +684,9 @@ impl Op {
             GuardIntRange { value, .. } => vec![*value],
             UfuncCall { args, .. } => args.clone(),
             Copy(v) => vec![*v],
+            GuardCallee { value, .. } => vec![*value],
+            CallDirect { args, .. } => args.clone(),
+            DirectArg { .. } => vec![],
         }
     }
 
@@ -691,6 +734,8 @@ impl Op {
             Box(v) | FloatNeg(v) | BoolNot(v) | RangeIterIndex(v) | RangeIndexNext(v) | GuardNonNegative(v) => vec![v],
             GuardFunction { value, .. } | GuardIs { value, .. } => vec![value],
             MathCall { value, .. } | FloatToInt { value, .. } | IntAbs(value) => vec![value],
+            MathCall2 { lhs, rhs, .. } => vec![lhs, rhs],
+            LenOf(v) | IsInstanceOf { value: v, .. } => vec![v],
             Select { cond, if_true, if_false, .. } => vec![cond, if_true, if_false],
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![lhs, rhs],
@@ -707,6 +752,9 @@ impl Op {
             GuardIntRange { value, .. } => vec![value],
             UfuncCall { args, .. } => args.iter_mut().collect(),
             Copy(v) => vec![v],
+            GuardCallee { value, .. } => vec![value],
+            CallDirect { args, .. } => args.iter_mut().collect(),
+            DirectArg { .. } => vec![],
         }
     }
 
@@ -718,11 +766,13 @@ impl Op {
             self,
             ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | GuardType { .. } | Unbox { .. } | Box(_) | BoxIfBound { .. }
                 | IntBinary { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | IntCompare { .. }
-                | MathCall { .. } | FloatToInt { .. } | IntAbs(_) | Select { .. }
+                | MathCall { .. } | FloatToInt { .. } | IntAbs(_) | Select { .. } | MathCall2 { .. } | LenOf(_)
+                | IsInstanceOf { .. }
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
                 | RangeIndexNext(_) | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
                 | GuardIs { .. } | GuardArray { .. } | LoadField { .. } | ArrayIndex { .. } | LoadElement { .. }
                 | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. } | Copy(_)
+                | GuardCallee { .. } | CallDirect { .. } | DirectArg { .. }
         )
     }
 
@@ -761,11 +811,13 @@ impl Op {
             | GuardIs { .. }
             | GuardArray { .. }
             | StoreElement { .. }
-            | GuardIntRange { .. } => None,
+            | GuardIntRange { .. }
+            | GuardCallee { .. } => None,
             LoadField { .. } | ArrayIndex { .. } => Some(Type::I64),
             LoadElement { dtype: crate::numpy::DType::F64 | crate::numpy::DType::F32, .. } | UfuncCall { .. } => Some(Type::F64),
             LoadElement { dtype: crate::numpy::DType::Bool, .. } => Some(Type::CBool),
             LoadElement { .. } => Some(Type::I64),
+            CallDirect { ty, .. } | DirectArg { ty, .. } => Some(*ty),
             ConstI64 { .. }
             | IntBinary { .. }
             | RangeIterItem { .. }
@@ -773,7 +825,11 @@ impl Op {
             | RangeIndexNext(_)
             | FloatToInt { .. }
             | IntAbs(_) => Some(Type::I64),
-            ConstF64 { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | MathCall { .. } => Some(Type::F64),
+            ConstF64 { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | MathCall { .. } | MathCall2 { .. } => {
+                Some(Type::F64)
+            }
+            LenOf(_) => Some(Type::I64),
+            IsInstanceOf { .. } => Some(Type::CBool),
             ConstBool(_) | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } => {
                 Some(Type::CBool)
             }

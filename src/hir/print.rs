@@ -176,6 +176,10 @@ impl fmt::Display for OpText<'_> {
             MathCall { func, value } => write!(f, "Math{func:?} {value}"),
             FloatToInt { rounding, value } => write!(f, "FloatToInt {rounding:?} {value}"),
             IntAbs(v) => write!(f, "IntAbs {v}"),
+            MathCall2 { func, lhs, rhs } => write!(f, "Math{func:?} {lhs}, {rhs}"),
+            LenOf(v) => write!(f, "LenOf {v}"),
+            // The class's address varies between runs.
+            IsInstanceOf { value, .. } => write!(f, "IsInstanceOf {value}, the builtin type"),
             Select { cond, if_true, if_false, .. } => write!(f, "Select {cond} ? {if_true} : {if_false}"),
             IntToFloat { value, exact } => write!(f, "IntToFloat{} {value}", if *exact { " exact" } else { "" }),
             IntCompare { op, lhs, rhs } => write!(f, "IntCompare {} {lhs}, {rhs}", op.symbol()),
@@ -189,6 +193,9 @@ impl fmt::Display for OpText<'_> {
             // Addresses vary between runs: snapshots show only that the guard is there.
             GuardFunction { value, .. } => write!(f, "GuardFunction {value} is the inlined function"),
             GuardIs { value, .. } => write!(f, "GuardIs {value} is the known callable"),
+            GuardCallee { value, .. } => write!(f, "GuardCallee {value} runs this code"),
+            CallDirect { args, ty } => write!(f, "CallDirect({}) -> {ty:?}", list(args)),
+            DirectArg { index, ty } => write!(f, "DirectArg {index} as {ty:?}"),
             ClearLocal { local } => write!(f, "ClearLocal {local}"),
             CheckFlag { local } => write!(f, "CheckFlag local {local}"),
             SetBound { local, bound } => write!(f, "SetBound local {local} = {bound}"),

@@ -151,6 +151,12 @@ fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
         Op::UfuncCall { .. } => "NumPy ufunc raised a floating-point exception".into(),
         Op::GuardIs { .. } => "builtin, math or NumPy function was rebound (callable guard)".into(),
         Op::FloatToInt { .. } => "float not convertible to an int (nan, inf or too large)".into(),
+        Op::MathCall2 { func, .. } => format!("math.{} domain error or overflow", format!("{func:?}").to_lowercase()),
+        Op::LenOf(_) => "len() of something other than an exact list, tuple, str or dict".into(),
+        Op::IsInstanceOf { .. } => "isinstance() of an object whose __class__ may not be its type".into(),
+        Op::GuardCallee { .. } => "callee is not this function with these globals (direct-call guard)".into(),
+        Op::CallDirect { .. } => "direct call could not finish without the interpreter".into(),
+        Op::CheckTracing => "tracing or profiling is on".into(),
         other => {
             let name = format!("{other:?}");
             let name = name.split([' ', '(', '{']).next().unwrap_or("operation").to_owned();

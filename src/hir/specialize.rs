@@ -119,6 +119,19 @@ pub struct Facts {
     pub arrays: Vec<Option<crate::numpy::ArrayType>>,
     /// The code object's `co_names` (attribute names: `a.shape`).
     pub names: Vec<String>,
+    /// Calls (by their result) of the function being compiled through a global (recursion),
+    /// with the kind its direct entry is assumed to return (`direct`): with arguments of the
+    /// kinds in `args`, such a call becomes `CallDirect`.
+    pub self_calls: HashMap<ValueId, SelfCall>,
+}
+
+/// A call of the function being compiled (see `Facts::self_calls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelfCall {
+    /// The code object's address (the callee is guarded to run it).
+    pub code: i64,
+    /// The kind of the direct entry's result.
+    pub returns: Kind,
 }
 
 /// A builtin or `math` function compiled as machine code on a number.
@@ -141,8 +154,14 @@ pub enum Intrinsic {
     /// The builtins `min` / `max` of two numbers of the same kind.
     Min,
     Max,
-    /// The builtin `len` (of a NumPy array).
+    /// `math.atan2`, `math.pow`: a float result.
+    Math2(super::MathFn2),
+    /// The builtin `pow` of two numbers, one a float (`a ** b`).
+    Pow,
+    /// The builtin `len` (of a NumPy array, or of an object: see `object_intrinsic`).
     Len,
+    /// The builtin `isinstance` with the builtin type at this address (checked at run time).
+    IsInstance(i64),
     /// A NumPy ufunc on numbers, through its own float64 loop.
     Ufunc(crate::numpy::UfuncLoop),
     /// `numpy.absolute` and `numpy.isnan` on numbers.
@@ -154,7 +173,7 @@ impl Intrinsic {
     /// How many arguments the compiled form takes.
     pub fn arity(self) -> usize {
         match self {
-            Intrinsic::Min | Intrinsic::Max => 2,
+            Intrinsic::Min | Intrinsic::Max | Intrinsic::Math2(_) | Intrinsic::Pow | Intrinsic::IsInstance(_) => 2,
             Intrinsic::Ufunc(l) => usize::from(l.nin),
             _ => 1,
         }
@@ -174,7 +193,8 @@ fn intrinsic_kind(which: Intrinsic, arg: Kind) -> Option<Kind> {
         Intrinsic::Math(_) | Intrinsic::Float => FLOAT,
         Intrinsic::Round(_) | Intrinsic::Int => INT,
         Intrinsic::IsNan | Intrinsic::IsInf | Intrinsic::Bool => BOOL,
-        Intrinsic::Min | Intrinsic::Max | Intrinsic::Len => return None,
+        Intrinsic::Min | Intrinsic::Max | Intrinsic::Math2(_) | Intrinsic::Pow => return None,
+        Intrinsic::Len | Intrinsic::IsInstance(_) => return None,
         Intrinsic::Abs if arg == FLOAT => FLOAT,
         Intrinsic::Abs => INT,
         Intrinsic::Ufunc(_) => NPF64,
@@ -504,9 +524,41 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
                     {
                         if instr.deopt.is_some() { INT } else { OTHER }
                     }
+                    // len(x) of an object is an int, isinstance(x, T) a bool (each leaves for
+                    // the interpreter where that takes Python code).
+                    Op::Call { args, .. }
+                        if instr.deopt.is_some()
+                            && matches!(facts.intrinsics.get(&r).map(|c| c.which), Some(Intrinsic::Len | Intrinsic::IsInstance(_)))
+                            && facts.intrinsics[&r].which.arity() == args.len() =>
+                    {
+                        match (facts.intrinsics[&r].which, k(&args[0])) {
+                            // Unknown while the argument is.
+                            (_, 0) => 0,
+                            (Intrinsic::Len, a) if a & (NULL | PYTHON_NUMBERS | NUMPY_KINDS) == 0 => INT,
+                            (Intrinsic::IsInstance(_), a) if a & NULL == 0 => BOOL,
+                            _ => OTHER,
+                        }
+                    }
                     Op::Call { args, .. } if facts.intrinsics.get(&r).is_some_and(|c| c.which.arity() == args.len()) => {
                         let which = facts.intrinsics[&r].which;
-                        from_numbers(args, true, &|n, f| intrinsic_result(which, n, f))
+                        from_numbers(args, true, &|n, f| {
+                            let python = f.iter().all(|x| *x == Flavour::Python);
+                            match (which, n) {
+                                (Intrinsic::Math2(_), _) => Some(FLOAT),
+                                // pow(a, b) is a ** b: a float if either is one (NumPy
+                                // scalars: NumPy's power, left to the interpreter).
+                                (Intrinsic::Pow, [a, b]) => (python && (*a == FLOAT || *b == FLOAT)).then_some(FLOAT),
+                                _ => intrinsic_result(which, n, f),
+                            }
+                        })
+                    }
+                    // A call of this function with arguments of the kinds it is specialised for
+                    // (exactly: the direct entry takes those machine values).
+                    Op::Call { args, .. } if facts.self_calls.contains_key(&r) && args.len() == facts.args.len() => {
+                        let returns = facts.self_calls[&r].returns;
+                        from_numbers(args, true, &|n, f| {
+                            (n == facts.args.as_slice() && f.iter().all(|x| *x == Flavour::Python)).then_some(returns)
+                        })
                     }
                     Op::GetItem { .. } if generic_loads.contains(&r) => OTHER,
                     Op::GetItem { obj, key } if arrays.contains_key(obj) || rows.contains_key(obj) => element(*obj, *key),
@@ -1681,13 +1733,15 @@ impl<'a> Specializer<'a> {
                 // Still that builtin? Otherwise the interpreter makes the call.
                 e.effect(Op::GuardIs { value: self.map(*callable), expected: call.callable }, instr.deopt);
                 if let (Intrinsic::Len, [a]) = (call.which, args.as_slice()) {
-                    match self.view(*a) {
-                        Some(view) => {
-                            self.alias(r, view.dims[0], instr.exit, e);
+                    if self.kinds.arrays.contains_key(a) {
+                        match self.view(*a) {
+                            Some(view) => {
+                                self.alias(r, view.dims[0], instr.exit, e);
+                            }
+                            None => self.generic_int(instr, e),
                         }
-                        None => self.generic_int(instr, e),
+                        return Some(());
                     }
-                    return Some(());
                 }
                 if let Intrinsic::Ufunc(l) = call.which {
                     let mut floats = Vec::new();
@@ -1699,7 +1753,11 @@ impl<'a> Specializer<'a> {
                     self.define(r, op, instr.deopt, instr.exit, e);
                     return Some(());
                 }
-                if let (Intrinsic::Min | Intrinsic::Max, [a, b]) = (call.which, args.as_slice()) {
+                if let (Intrinsic::Len | Intrinsic::IsInstance(_) | Intrinsic::Math2(_) | Intrinsic::Pow, _) =
+                    (call.which, args.as_slice())
+                {
+                    self.object_intrinsic(r, call.which, args, instr, e)?;
+                } else if let (Intrinsic::Min | Intrinsic::Max, [a, b]) = (call.which, args.as_slice()) {
                     // min keeps the first unless the second is smaller (max: larger), as the
                     // builtins compare: NaN and equal values keep the first.
                     let (k, ma, mb) = (self.numeric_kind(*a)?, self.machine(*a)?, self.machine(*b)?);
@@ -1716,6 +1774,19 @@ impl<'a> Specializer<'a> {
                     let (k, m) = (self.numeric_kind(arg)?, self.machine(arg)?);
                     self.intrinsic(r, call.which, k, m, instr, e)?;
                 }
+            }
+            Op::Call { callable, args, .. }
+                if self.specialisable(result) && instr.deopt.is_some() && result.is_some_and(|r| self.facts.self_calls.contains_key(&r)) =>
+            {
+                let r = result?;
+                let call = self.facts.self_calls[&r];
+                let args = args.iter().map(|a| self.machine(*a)).collect::<Option<Vec<_>>>()?;
+                // Still this function, with these globals, and no tracer to see the call?
+                // Otherwise the interpreter makes the call.
+                e.effect(Op::GuardCallee { value: self.map(*callable), code: call.code }, instr.deopt);
+                e.effect(Op::CheckTracing, instr.deopt);
+                let ty = unboxed_type(call.returns);
+                self.define(r, Op::CallDirect { args, ty }, instr.deopt, instr.exit, e);
             }
             // NumPy arrays (see `arrays`): index tuples and `a.shape` only native accesses
             // read are never built.
@@ -1812,6 +1883,41 @@ impl<'a> Specializer<'a> {
         Some((kind, e.value(self, Op::Unbox { value: object, to }, unbox_exit)))
     }
 
+    /// Defines `r` as `len`, `isinstance`, `pow` or a two-argument `math` function of `args`
+    /// (the callable is guarded already).
+    fn object_intrinsic(&mut self, r: ValueId, which: Intrinsic, args: &[ValueId], instr: &Instr, e: &mut Emit) -> Option<()> {
+        let deopt = instr.deopt;
+        match (which, args) {
+            (Intrinsic::Len, [x]) => self.define(r, Op::LenOf(self.map(*x)), deopt, instr.exit, e),
+            (Intrinsic::IsInstance(class), [x, t]) => {
+                // Still that type?
+                e.effect(Op::GuardIs { value: self.map(*t), expected: class }, deopt);
+                match self.numeric_kind(*x) {
+                    // A machine value's class is known: an exact int, float or bool.
+                    Some(k) => {
+                        // Used: the argument's kind is checked on entry.
+                        self.machine(*x)?;
+                        let known = crate::runtime::machine_isinstance(k == INT, k == FLOAT, k == BOOL, class);
+                        self.define(r, Op::ConstBool(known), None, instr.exit, e);
+                    }
+                    None => self.define(r, Op::IsInstanceOf { value: self.map(*x), class }, deopt, instr.exit, e),
+                }
+            }
+            (Intrinsic::Math2(_) | Intrinsic::Pow, [a, b]) => {
+                let (ka, kb) = (self.numeric_kind(*a)?, self.numeric_kind(*b)?);
+                let (ma, mb) = (self.machine(*a)?, self.machine(*b)?);
+                let (fa, fb) = (self.as_float(ma, ka, false, None, e), self.as_float(mb, kb, false, None, e));
+                let op = match which {
+                    Intrinsic::Math2(func) => Op::MathCall2 { func, lhs: fa, rhs: fb },
+                    _ => Op::FloatBinary { op: FloatOp::Pow, lhs: fa, rhs: fb },
+                };
+                self.define(r, op, deopt, instr.exit, e);
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
     /// Defines `r` as intrinsic `which` of machine value `m` (of kind `k`).
     fn intrinsic(&mut self, r: ValueId, which: Intrinsic, k: Kind, m: ValueId, instr: &Instr, e: &mut Emit) -> Option<()> {
         let deopt = instr.deopt;
@@ -1838,7 +1944,8 @@ impl<'a> Specializer<'a> {
                 let zero = e.value(self, Op::ConstF64 { bits: 0, origin: None }, None);
                 (Op::FloatCompare { op: CompareOp::Ne, lhs: m, rhs: zero }, None)
             }
-            (Intrinsic::Min | Intrinsic::Max | Intrinsic::Len | Intrinsic::Ufunc(_), _) => return None,
+            (Intrinsic::Min | Intrinsic::Max | Intrinsic::Math2(_) | Intrinsic::Pow, _) => return None,
+            (Intrinsic::Len | Intrinsic::IsInstance(_) | Intrinsic::Ufunc(_), _) => return None,
             (Intrinsic::NpAbs, FLOAT) => (Op::MathCall { func: super::MathFn::Fabs, value: m }, deopt),
             (Intrinsic::NpAbs, INT) => (Op::IntAbs(m), deopt),
             (Intrinsic::NpAbs, _) => return None,

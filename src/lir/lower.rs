@@ -23,6 +23,8 @@ pub struct CodeConstants {
     pub global_caches: *mut crate::runtime::GlobalCache,
     /// One `AttrCache` per `LoadAttr`, likewise.
     pub attr_caches: *mut crate::runtime::AttrCache,
+    /// The address of the code's direct entry (`hir::direct`), 0 for the direct entry itself.
+    pub direct_entry: i64,
 }
 
 /// Declares a `Callee` for a C function.
@@ -724,6 +726,28 @@ impl Lowerer<'_> {
                     out.push(Inst::ExitIfEqual { value: dst(), imm: runtime::FLOAT_DEOPT as i64, exit: e });
                 }
             }
+            Op::MathCall2 { func, lhs, rhs } => {
+                let callee = callee!(runtime::rjit_rt_math_2, "rjit_rt_math_2");
+                let args = vec![imm(runtime::math_fn2_index(*func)), val(*lhs), val(*rhs)];
+                out.push(Inst::Call { callee, args, ret: Some(dst()) });
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfEqual { value: dst(), imm: runtime::FLOAT_DEOPT as i64, exit: e });
+                }
+            }
+            Op::LenOf(value) => {
+                let callee = callee!(runtime::rjit_rt_len_exact, "rjit_rt_len_exact");
+                out.push(Inst::Call { callee, args: vec![val(*value)], ret: Some(dst()) });
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfNegative { value: dst(), exit: e });
+                }
+            }
+            Op::IsInstanceOf { value, class } => {
+                let callee = callee!(runtime::rjit_rt_isinstance_exact, "rjit_rt_isinstance_exact");
+                out.push(Inst::Call { callee, args: vec![val(*value), imm(*class)], ret: Some(dst()) });
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfNegative { value: dst(), exit: e });
+                }
+            }
             Op::FloatToInt { rounding, value } => {
                 let callee = callee!(runtime::rjit_rt_float_to_int, "rjit_rt_float_to_int");
                 let mode = match rounding {
@@ -777,6 +801,31 @@ impl Lowerer<'_> {
                     out.push(Inst::GuardFunction { value: reg(*value), func: *func, code: *code, code_offset, exit: e });
                 }
             }
+            Op::GuardCallee { value, code } => {
+                if let Some(e) = exit {
+                    // A plain function (not a subclass: functions have none) running `code`
+                    // with this frame's globals.
+                    let value = reg(*value);
+                    let function_type = std::ptr::addr_of_mut!(ffi::PyFunction_Type) as i64;
+                    out.push(Inst::GuardType { value, type_addr: function_type, exit: e });
+                    let (code_field, same_code) = (self.temp(), self.temp());
+                    out.push(Inst::Load { dst: code_field, base: value, offset: self.layout.function_code });
+                    out.push(Inst::SetEq { dst: same_code, a: code_field, b: Src::Imm(*code), negate: false });
+                    out.push(Inst::ExitIfZero { value: same_code, exit: e });
+                    let (globals_field, globals, same_globals) = (self.temp(), self.temp(), self.temp());
+                    let offset = std::mem::offset_of!(ffi::PyFunctionObject, func_globals) as u32;
+                    out.push(Inst::Load { dst: globals_field, base: value, offset });
+                    out.push(Inst::LoadFrame { dst: globals, offset: self.layout.frame_globals });
+                    out.push(Inst::SetEq { dst: same_globals, a: globals_field, b: Src::Reg(globals), negate: false });
+                    out.push(Inst::ExitIfZero { value: same_globals, exit: e });
+                }
+            }
+            Op::CallDirect { args, .. } => {
+                let exit = exit.expect("a direct call has an exit");
+                let args = args.iter().map(|a| reg(*a)).collect();
+                out.push(Inst::CallDirect { dst: dst(), args, target: self.constants.direct_entry, exit });
+            }
+            Op::DirectArg { index, .. } => out.push(Inst::DirectArg { dst: dst(), index: *index }),
             Op::GuardNonNegative(v) => {
                 if let Some(e) = exit {
                     out.push(Inst::ExitIfNegative { value: reg(*v), exit: e });

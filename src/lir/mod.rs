@@ -188,6 +188,12 @@ pub enum Inst {
         at: u32,
         borrowed: bool,
     },
+    /// `dst` = the result of the direct entry at `target` (0: this function's own entry)
+    /// called with machine arguments; leaves through `exit` when it reports "not done" (see
+    /// `hir::direct`).
+    CallDirect { dst: VReg, args: Vec<VReg>, target: i64, exit: ExitIndex },
+    /// In a direct entry: `dst` = machine argument `index`.
+    DirectArg { dst: VReg, index: u32 },
 }
 
 /// A jump target with the values for its parameters.
@@ -282,7 +288,8 @@ impl Inst {
             | Inst::RangeItem { .. }
             | Inst::RangeIndex { .. }
             | Inst::LoadBoundFlag { .. }
-            | Inst::LoadElement { .. } => true,
+            | Inst::LoadElement { .. }
+            | Inst::DirectArg { .. } => true,
             Inst::IntToFloat { exit, .. } | Inst::IntArith { exit, .. } => exit.is_none(),
             Inst::FloatArith { op, .. } => *op != FloatOp::Div,
             _ => false,
@@ -303,7 +310,15 @@ impl Inst {
                 | Inst::BoxIfBound { .. }
                 | Inst::LoadGlobal { .. }
                 | Inst::LoadModuleAttr { .. }
+                | Inst::CallDirect { .. }
         )
+    }
+
+    /// Whether a call loads its arguments without overwriting any allocatable register
+    /// holding another argument, so its arguments may be in caller-saved registers (they die
+    /// at the call). A direct call loads rsi, the one allocatable argument register, last.
+    pub fn loads_arguments_safely(&self) -> bool {
+        matches!(self, Inst::CallDirect { .. })
     }
 
     /// The registers the instruction reads.
@@ -355,6 +370,8 @@ impl Inst {
             Inst::LoadElement { base, offset, .. } => vec![*base, *offset],
             Inst::StoreElement { base, offset, value, .. } => vec![*base, *offset, *value],
             Inst::ExitIfOutside { value, .. } => vec![*value],
+            Inst::CallDirect { args, .. } => args.clone(),
+            Inst::DirectArg { .. } => vec![],
         }
     }
 
@@ -382,7 +399,9 @@ impl Inst {
             | Inst::LoadGlobal { dst, .. }
             | Inst::LoadModuleAttr { dst, .. }
             | Inst::ArrayIndex { dst, .. }
-            | Inst::LoadElement { dst, .. } => Some(*dst),
+            | Inst::LoadElement { dst, .. }
+            | Inst::CallDirect { dst, .. }
+            | Inst::DirectArg { dst, .. } => Some(*dst),
             Inst::Call { ret, .. } => *ret,
             _ => None,
         }
@@ -401,7 +420,8 @@ impl Inst {
             | Inst::GuardType { exit, .. }
             | Inst::ExitIfEqual { exit, .. }
             | Inst::ArrayIndex { exit, .. }
-            | Inst::ExitIfOutside { exit, .. } => vec![*exit],
+            | Inst::ExitIfOutside { exit, .. }
+            | Inst::CallDirect { exit, .. } => vec![*exit],
             Inst::IntArith { exit, .. }
             | Inst::FloatArith { exit, .. }
             | Inst::IntToFloat { exit, .. }
@@ -546,6 +566,12 @@ impl fmt::Display for InstText<'_> {
             Inst::LoadElement { dst, base, offset, dtype } => write!(f, "{dst} = {}[{base} + {offset}]", dtype.name()),
             Inst::StoreElement { base, offset, value, dtype } => write!(f, "{}[{base} + {offset}] = {value}", dtype.name()),
             Inst::ExitIfOutside { value, lo, hi, exit } => write!(f, "exit {exit} unless {lo} <= {value} <= {hi}"),
+            Inst::CallDirect { dst, args, target, exit } => {
+                let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+                let target = if *target == 0 { "self".to_owned() } else { "direct entry".to_owned() };
+                write!(f, "{dst} = call {target}({}) or exit {exit}", args.join(", "))
+            }
+            Inst::DirectArg { dst, index } => write!(f, "{dst} = direct_arg {index}"),
         }
     }
 }

@@ -55,14 +55,15 @@ struct Interval {
 pub fn allocate(func: &Func, num_regs: u8, callee_saved: u8, num_xmm: u8) -> Allocation {
     let (floats, others): (Vec<Interval>, Vec<Interval>) =
         intervals(func).into_iter().partition(|i| func.float_regs.get(i.reg.index()).copied().unwrap_or(false));
-    let calls = call_positions(func);
+    let calls = call_positions(func, false);
+    let strict_calls = call_positions(func, true);
     let partners = edge_partners(func);
     let mut locations = vec![None; func.nregs as usize];
     let mut spill_slots = 0;
     let general = Class { num_regs, callee_saved, make: Location::Reg, args_ok: false };
-    linear_scan(&mut locations, &mut spill_slots, others, &general, &calls, &partners);
+    linear_scan(&mut locations, &mut spill_slots, others, &general, &calls, &strict_calls, &partners);
     let sse = Class { num_regs: num_xmm, callee_saved: 0, make: Location::Xmm, args_ok: true };
-    linear_scan(&mut locations, &mut spill_slots, floats, &sse, &calls, &partners);
+    linear_scan(&mut locations, &mut spill_slots, floats, &sse, &calls, &strict_calls, &partners);
     let xmm_used = locations
         .iter()
         .filter_map(|l| match l {
@@ -128,14 +129,16 @@ fn edge_partners(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
     partners
 }
 
-/// Positions of instructions that call C code clobbering the caller-saved registers (sorted).
-fn call_positions(func: &Func) -> Vec<u32> {
+/// Positions of instructions that call C code clobbering the caller-saved registers (sorted);
+/// with `strict`, only those whose arguments must not be in caller-saved registers (see
+/// `Inst::loads_arguments_safely`).
+fn call_positions(func: &Func, strict: bool) -> Vec<u32> {
     let positions = block_positions(func);
     let mut calls = Vec::new();
     for (b, block) in func.blocks.iter().enumerate() {
         let (start, end) = positions[b];
         for (i, inst) in block.insts.iter().enumerate() {
-            if inst.clobbers_caller_saved() {
+            if inst.clobbers_caller_saved() && !(strict && inst.loads_arguments_safely()) {
                 calls.push(start + 2 + 2 * i as u32);
             }
         }
@@ -291,6 +294,7 @@ fn linear_scan(
     intervals: Vec<Interval>,
     class: &Class,
     calls: &[u32],
+    strict_calls: &[u32],
     partners: &std::collections::HashMap<VReg, Vec<VReg>>,
 ) {
     let register = |l: Option<Location>| match l {
@@ -318,7 +322,8 @@ fn linear_scan(
                 true
             }
         });
-        let needs_callee_saved = crosses_call(calls, &current, class.args_ok);
+        let needs_callee_saved =
+            crosses_call(calls, &current, true) || (!class.args_ok && crosses_call(strict_calls, &current, false));
         let usable = |r: u8| !needs_callee_saved || r < callee_saved;
         // The register of a parameter or argument it is passed along an edge with, if free.
         let hinted = partners.get(&current.reg).and_then(|ps| {
