@@ -781,6 +781,17 @@ impl<'a> Specializer<'a> {
                 }
             }
         }
+        // A number compared by identity (`x is y`) stays one object, boxed where it is made:
+        // boxing it at each use would make `y = x; x is y` false.
+        for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
+            if let Op::Is { lhs, rhs, .. } = instr.op {
+                for v in [lhs, rhs] {
+                    if matches!(self.repr[v.index()], Repr::Unboxed(_)) {
+                        self.repr[v.index()] = Repr::Boxed;
+                    }
+                }
+            }
+        }
         // A value flowing into a parameter that stays an object is boxed where it is made.
         loop {
             let mut changed = false;

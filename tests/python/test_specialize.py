@@ -619,3 +619,15 @@ def test_constants_passed_to_calls_have_the_interpreters_reference_count():
     compiled = rjit.jit(make_function(source, "f", dict(ns)))
     for n in [1, 2, 2**62]:
         assert compiled(n) == plain(n)
+
+
+def test_identity_of_numbers_is_kept():
+    # `y = x; x is y` is True in the interpreter: a number compared by identity is boxed once,
+    # where it is made, not at each use.
+    source = (
+        "def f(n):\n    x = n + 1000\n    y = x\n    z = n + 1000\n    f = n * 0.5\n    g = f\n"
+        "    return x is y, [x, y][0] is [x, y][1], x is z, f is g, x is not y\n"
+    )
+    plain = make_function(source, "f")
+    for n in [1, 5, 2**40, 2.5]:
+        assert specialised_outcome(source, (n,)) == outcome(plain, (n,)), n
