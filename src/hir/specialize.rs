@@ -1661,7 +1661,22 @@ impl<'a> Specializer<'a> {
                         _ => return None,
                     };
                     let can_fail = !matches!(float_op, FloatOp::Add | FloatOp::Sub | FloatOp::Mul);
-                    self.define(r, Op::FloatBinary { op: float_op, lhs: fl, rhs: fr }, if can_fail { deopt } else { None }, instr.exit, e);
+                    let exit = if can_fail { deopt } else { None };
+                    let op = Op::FloatBinary { op: float_op, lhs: fl, rhs: fr };
+                    if flavour(self.kind(r)) == Flavour::Python {
+                        self.define(r, op, exit, instr.exit, e);
+                    } else {
+                        // NumPy float64 arithmetic warns where a result overflows or is
+                        // invalid (Python's floats do not): a result that is not finite is
+                        // redone by the interpreter, which warns (or raises) as NumPy does.
+                        let t = e.value(self, op, exit);
+                        let d = e.value(self, Op::FloatBinary { op: FloatOp::Sub, lhs: t, rhs: t }, None);
+                        let finite = e.value(self, Op::FloatCompare { op: CompareOp::Eq, lhs: d, rhs: d }, None);
+                        e.effect(Op::GuardIntRange { value: finite, lo: 1, hi: 1 }, deopt);
+                        // `r` itself (its own name: boxing follows its kind, a NumPy scalar).
+                        let yes = e.value(self, Op::ConstBool(true), None);
+                        self.define(r, Op::Select { cond: yes, if_true: t, if_false: t, ty: Type::F64 }, None, instr.exit, e);
+                    }
                 }
             }
             Op::Compare { op, lhs, rhs } if self.specialisable(result) => {

@@ -409,3 +409,15 @@ def test_chained_subscripts_a_i_j():
     source2 = "def f(a, i, j, k):\n    r = a[i]\n    return a[i][j][k], r[j][k], a[i][j, k] if False else a[i][j][k]\n"
     b = sample("int64", (2, 3, 4))
     check(source2, [(b, 1, 2, 3), (b, -1, -3, -4), (b, 2, 0, 0), (b, 0, 3, 0), (b, 0, 0, 4), (b, 0, -4, 0)])
+
+
+def test_numpy_scalar_arithmetic_warns_as_numpy_does():
+    # np.float64 arithmetic warns on overflow and invalid results (Python floats do not): a
+    # non-finite result is redone by the interpreter (found by the fuzzer, warnings as errors).
+    source = "def f(a, x):\n    y = a[0] * x\n    z = a[0] - a[1]\n    w = a[0] / x\n    return y, z, w\n"
+    calls = [(np.array([1.5, 2.0]), 2.0), (np.array([1e308, 1.0]), 10.0), (np.array([np.inf, np.inf]), 1.0),
+             (np.array([1e300, 0.0]), 1e-300), (np.array([np.nan, 1.0]), 3.0), (np.array([2.0, 1.0]), 0.5)]
+    check(source, calls)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check(source, calls)
