@@ -1257,6 +1257,18 @@ impl<'a> Emitter<'a> {
                     }
                 }
             }
+            Inst::ExitIfNotFinite { value, exit } => {
+                // Finite unless the exponent bits are all ones (inf, nan).
+                let label = self.exit_labels[*exit as usize];
+                self.load_reg(RAX, *value);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rcx, QWORD 0x7ff0_0000_0000_0000
+                    ; and rax, rcx
+                    ; cmp rax, rcx
+                    ; je =>label
+                );
+            }
             Inst::ExitIfOutside { value, lo, hi, exit } => {
                 let label = self.exit_labels[*exit as usize];
                 let rv = self.gpr_or_load(*value, RAX);

@@ -602,6 +602,8 @@ pub enum Op {
     /// NumPy's own float64 loop of a ufunc (`numpy::UfuncLoop`) on machine floats; leaves
     /// through the exit (a deopt) if it raised a floating-point exception NumPy reports.
     UfuncCall { function: i64, data: i64, args: Vec<ValueId> },
+    /// Leaves through the exit (a deopt) unless machine float `value` is finite.
+    GuardFinite(ValueId),
     /// The same machine value under a new name (a loop's value after the loop, so the loop's
     /// own register need not survive the calls that follow).
     Copy(ValueId),
@@ -683,7 +685,7 @@ impl Op {
             StoreElement { data, offset, value, .. } => vec![*data, *offset, *value],
             GuardIntRange { value, .. } => vec![*value],
             UfuncCall { args, .. } => args.clone(),
-            Copy(v) => vec![*v],
+            Copy(v) | GuardFinite(v) => vec![*v],
             GuardCallee { value, .. } => vec![*value],
             CallDirect { args, .. } => args.clone(),
             DirectArg { .. } => vec![],
@@ -751,7 +753,7 @@ impl Op {
             StoreElement { data, offset, value, .. } => vec![data, offset, value],
             GuardIntRange { value, .. } => vec![value],
             UfuncCall { args, .. } => args.iter_mut().collect(),
-            Copy(v) => vec![v],
+            Copy(v) | GuardFinite(v) => vec![v],
             GuardCallee { value, .. } => vec![value],
             CallDirect { args, .. } => args.iter_mut().collect(),
             DirectArg { .. } => vec![],
@@ -771,7 +773,7 @@ impl Op {
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
                 | RangeIndexNext(_) | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
                 | GuardIs { .. } | GuardArray { .. } | LoadField { .. } | ArrayIndex { .. } | LoadElement { .. }
-                | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. } | Copy(_)
+                | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. } | Copy(_) | GuardFinite(_)
                 | GuardCallee { .. } | CallDirect { .. } | DirectArg { .. }
         )
     }
@@ -812,7 +814,8 @@ impl Op {
             | GuardArray { .. }
             | StoreElement { .. }
             | GuardIntRange { .. }
-            | GuardCallee { .. } => None,
+            | GuardCallee { .. }
+            | GuardFinite(_) => None,
             LoadField { .. } | ArrayIndex { .. } => Some(Type::I64),
             LoadElement { dtype: crate::numpy::DType::F64 | crate::numpy::DType::F32, .. } | UfuncCall { .. } => Some(Type::F64),
             LoadElement { dtype: crate::numpy::DType::Bool, .. } => Some(Type::CBool),

@@ -219,6 +219,7 @@ impl fmt::Display for OpText<'_> {
             // Addresses vary between runs.
             UfuncCall { args, .. } => write!(f, "UfuncCall float64 loop({})", list(args)),
             Copy(v) => write!(f, "Copy {v}"),
+            GuardFinite(v) => write!(f, "GuardFinite {v}"),
         }
     }
 }

@@ -1670,9 +1670,7 @@ impl<'a> Specializer<'a> {
                         // invalid (Python's floats do not): a result that is not finite is
                         // redone by the interpreter, which warns (or raises) as NumPy does.
                         let t = e.value(self, op, exit);
-                        let d = e.value(self, Op::FloatBinary { op: FloatOp::Sub, lhs: t, rhs: t }, None);
-                        let finite = e.value(self, Op::FloatCompare { op: CompareOp::Eq, lhs: d, rhs: d }, None);
-                        e.effect(Op::GuardIntRange { value: finite, lo: 1, hi: 1 }, deopt);
+                        e.effect(Op::GuardFinite(t), deopt);
                         // `r` itself (its own name: boxing follows its kind, a NumPy scalar).
                         let yes = e.value(self, Op::ConstBool(true), None);
                         self.define(r, Op::Select { cond: yes, if_true: t, if_false: t, ty: Type::F64 }, None, instr.exit, e);

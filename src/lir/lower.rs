@@ -879,6 +879,11 @@ impl Lowerer<'_> {
             }
             Op::LoadField { base, offset } => out.push(Inst::Load { dst: dst(), base: reg(*base), offset: *offset }),
             Op::Copy(v) => out.push(Inst::Move { dst: dst(), src: Src::Reg(reg(*v)) }),
+            Op::GuardFinite(v) => {
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfNotFinite { value: reg(*v), exit: e });
+                }
+            }
             Op::ArrayIndex { index, dim, array, key, chained } => {
                 let e = instr.exit.expect("an array index has its IndexError exit");
                 // The exit raises NumPy's IndexError for the key as written (no key: the

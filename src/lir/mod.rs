@@ -178,6 +178,8 @@ pub enum Inst {
     StoreElement { base: VReg, offset: VReg, value: VReg, dtype: crate::numpy::DType },
     /// Leaves through `exit` unless `lo <= value <= hi`.
     ExitIfOutside { value: VReg, lo: i64, hi: i64, exit: ExitIndex },
+    /// Leaves through `exit` unless float `value` is finite.
+    ExitIfNotFinite { value: VReg, exit: ExitIndex },
     ListSetItem {
         obj: VReg,
         index: VReg,
@@ -369,7 +371,7 @@ impl Inst {
             Inst::ArrayIndex { index, dim, .. } => vec![*index, *dim],
             Inst::LoadElement { base, offset, .. } => vec![*base, *offset],
             Inst::StoreElement { base, offset, value, .. } => vec![*base, *offset, *value],
-            Inst::ExitIfOutside { value, .. } => vec![*value],
+            Inst::ExitIfOutside { value, .. } | Inst::ExitIfNotFinite { value, .. } => vec![*value],
             Inst::CallDirect { args, .. } => args.clone(),
             Inst::DirectArg { .. } => vec![],
         }
@@ -421,6 +423,7 @@ impl Inst {
             | Inst::ExitIfEqual { exit, .. }
             | Inst::ArrayIndex { exit, .. }
             | Inst::ExitIfOutside { exit, .. }
+            | Inst::ExitIfNotFinite { exit, .. }
             | Inst::CallDirect { exit, .. } => vec![*exit],
             Inst::IntArith { exit, .. }
             | Inst::FloatArith { exit, .. }
@@ -566,6 +569,7 @@ impl fmt::Display for InstText<'_> {
             Inst::LoadElement { dst, base, offset, dtype } => write!(f, "{dst} = {}[{base} + {offset}]", dtype.name()),
             Inst::StoreElement { base, offset, value, dtype } => write!(f, "{}[{base} + {offset}] = {value}", dtype.name()),
             Inst::ExitIfOutside { value, lo, hi, exit } => write!(f, "exit {exit} unless {lo} <= {value} <= {hi}"),
+            Inst::ExitIfNotFinite { value, exit } => write!(f, "exit {exit} unless {value} is finite"),
             Inst::CallDirect { dst, args, target, exit } => {
                 let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
                 let target = if *target == 0 { "self".to_owned() } else { "direct entry".to_owned() };
