@@ -966,6 +966,24 @@ pub struct Block {
     pub locals_in: Vec<ValueId>,
 }
 
+impl Block {
+    /// The exits the block may take: its instructions' (an eval-breaker check's resume exit
+    /// too) and its terminator's.
+    pub fn referenced_exits(&self) -> Vec<ExitId> {
+        let mut exits = Vec::new();
+        for instr in &self.instrs {
+            exits.extend(instr.exit);
+            if let Op::CheckEvalBreaker { resume, .. } = instr.op {
+                exits.push(resume);
+            }
+        }
+        if let Terminator::Exit(x) = self.terminator {
+            exits.push(x);
+        }
+        exits
+    }
+}
+
 /// A function in HIR. Blocks, values and exits live in vectors indexed by their ids.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Function {

@@ -971,18 +971,8 @@ impl<'a> Specializer<'a> {
         if self.range_loops.is_empty() {
             return;
         }
-        let mut referenced: Vec<(usize, ExitId)> = Vec::new();
-        for (b, block) in self.out.blocks.iter().enumerate() {
-            for instr in &block.instrs {
-                referenced.extend(instr.exit.map(|x| (b, x)));
-                if let Op::CheckEvalBreaker { resume, .. } = instr.op {
-                    referenced.push((b, resume));
-                }
-            }
-            if let Terminator::Exit(x) = block.terminator {
-                referenced.push((b, x));
-            }
-        }
+        let referenced: Vec<(usize, ExitId)> =
+            self.out.blocks.iter().enumerate().flat_map(|(b, block)| block.referenced_exits().into_iter().map(move |x| (b, x))).collect();
         let loops: Vec<RangeLoop> = self.range_loops.values().copied().collect();
         for (b, x) in referenced {
             let exit = &mut self.out.exits[x.index()];
@@ -1244,18 +1234,7 @@ impl<'a> Specializer<'a> {
                 exit.release.retain(|v| !virtual_values.contains(v));
             }
             // A frame state that still holds one cannot be handed over: give up on it.
-            let mut referenced = HashSet::new();
-            for block in &self.out.blocks {
-                for instr in &block.instrs {
-                    referenced.extend(instr.exit);
-                    if let Op::CheckEvalBreaker { resume, .. } = instr.op {
-                        referenced.insert(resume);
-                    }
-                }
-                if let Terminator::Exit(x) = block.terminator {
-                    referenced.insert(x);
-                }
-            }
+            let referenced: HashSet<ExitId> = self.out.blocks.iter().flat_map(|b| b.referenced_exits()).collect();
             for x in referenced {
                 let state = &self.out.exits[x.index()].state;
                 if state.locals.iter().chain(&state.stack).any(|v| virtual_values.contains(v)) {
@@ -1343,17 +1322,7 @@ impl<'a> Specializer<'a> {
                     edge.args.iter_mut().for_each(rename);
                 }
                 // Exits taken after the loop see the new names (copies of their states).
-                let mut referenced: Vec<ExitId> = Vec::new();
-                for instr in &block.instrs {
-                    referenced.extend(instr.exit);
-                    if let Op::CheckEvalBreaker { resume, .. } = instr.op {
-                        referenced.push(resume);
-                    }
-                }
-                if let Terminator::Exit(x) = block.terminator {
-                    referenced.push(x);
-                }
-                for x in referenced {
+                for x in block.referenced_exits() {
                     if exit_map.contains_key(&x) {
                         continue;
                     }
@@ -2195,18 +2164,7 @@ fn clean_up(func: &mut Function) {
                 }
             }
         }
-        let mut live_exits: HashSet<ExitId> = HashSet::new();
-        for block in &func.blocks {
-            for instr in &block.instrs {
-                live_exits.extend(instr.exit);
-                if let Op::CheckEvalBreaker { resume, .. } = instr.op {
-                    live_exits.insert(resume);
-                }
-            }
-            if let Terminator::Exit(x) = block.terminator {
-                live_exits.insert(x);
-            }
-        }
+        let live_exits: HashSet<ExitId> = func.blocks.iter().flat_map(|b| b.referenced_exits()).collect();
         for x in &live_exits {
             let exit = &func.exits[x.index()];
             for v in exit.state.locals.iter().chain(&exit.state.stack).chain(&exit.release) {
