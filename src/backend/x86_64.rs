@@ -1950,7 +1950,14 @@ impl<'a> Emitter<'a> {
         let l = self.ctx.layout;
         let nlocals = self.func.nlocalsplus;
         for (d, (r, machine)) in exit.stack.iter().enumerate() {
+            let made = exit.range_iters.iter().find(|(i, _)| *i as usize == d).map(|(_, regs)| *regs);
             match machine {
+                // A range iterator the compiled loop never made, made now at its position.
+                _ if made.is_some() => {
+                    let args: Vec<Arg> = made.into_iter().flatten().map(|r| Arg::Val(Src::Reg(r))).collect();
+                    let address = crate::runtime::rjit_rt_range_iter_at as *const () as usize;
+                    self.call(Callee { name: "rjit_rt_range_iter_at", address, returns_int: false }, &args)?;
+                }
                 None => self.load_reg(RAX, *r),
                 Some(ty) => {
                     self.load_reg(RDI, *r);

@@ -556,6 +556,15 @@ pub enum Op {
     RangeIndexNext(ValueId),
     /// Leaves through the exit (a deopt) if the machine int is negative. No result.
     GuardNonNegative(ValueId),
+    /// The length of `range(start, stop, step)` of machine ints where CPython iterates it
+    /// with machine ints too (a `range_iterator`); -1 where it does not (step 0, or items or
+    /// a length beyond 64 bits: the interpreter then makes the range itself).
+    RangeLen { start: ValueId, stop: ValueId, step: ValueId },
+    /// The `range_iterator` of a range loop over `range(...)` of machine ints, never made:
+    /// the loop keeps start, step and length in registers, and an exit that hands the loop
+    /// to the interpreter makes the iterator there, at the loop's position
+    /// (`Exit::range_positions`). Emits no code.
+    RangeIterVirtual { start: ValueId, step: ValueId, len: ValueId },
     /// Leaves through the exit (a deopt) unless `value` is the function object at address
     /// `func` and still runs the code object at address `code` (a call inlined from it).
     GuardFunction { value: ValueId, func: i64, code: i64 },
@@ -674,6 +683,8 @@ impl Op {
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![*lhs, *rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![*it, *index],
+            RangeLen { start, stop, step } => vec![*start, *stop, *step],
+            RangeIterVirtual { start, step, len } => vec![*start, *step, *len],
             CheckFlag { .. } | SetBound { .. } => vec![],
             BoxIfBound { value, .. } => vec![*value],
             GetItemInt { obj, index, .. } => vec![*obj, *index],
@@ -742,6 +753,8 @@ impl Op {
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![lhs, rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![it, index],
+            RangeLen { start, stop, step } => vec![start, stop, step],
+            RangeIterVirtual { start, step, len } => vec![start, step, len],
             CheckFlag { .. } | SetBound { .. } => vec![],
             BoxIfBound { value, .. } => vec![value],
             GetItemInt { obj, index, .. } => vec![obj, index],
@@ -772,6 +785,7 @@ impl Op {
                 | IsInstanceOf { .. }
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
                 | RangeIndexNext(_) | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
+                | RangeLen { .. } | RangeIterVirtual { .. }
                 | GuardIs { .. } | GuardArray { .. } | LoadField { .. } | ArrayIndex { .. } | LoadElement { .. }
                 | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. } | Copy(_) | GuardFinite(_)
                 | GuardCallee { .. } | CallDirect { .. } | DirectArg { .. }
@@ -787,7 +801,7 @@ impl Op {
             Const { .. } | Null | ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | IntToFloat { exact: false, .. }
                 | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | FloatNeg(_) | NonNull(_) | IsNull(_)
                 | IsNone(_) | LoadArg { .. } | RangeIterItem { .. } | RangeIndexNext(_) | RangeIterIndex(_)
-                | LoadField { .. } | LoadElement { .. } | Copy(_)
+                | LoadField { .. } | LoadElement { .. } | Copy(_) | RangeLen { .. } | RangeIterVirtual { .. }
         ) || matches!(self, Unbox { to, .. } if *to != Type::I64)
             || matches!(self, FloatBinary { op: FloatOp::Add | FloatOp::Sub | FloatOp::Mul, .. })
     }
@@ -826,6 +840,7 @@ impl Op {
             | RangeIterItem { .. }
             | RangeIterIndex(_)
             | RangeIndexNext(_)
+            | RangeLen { .. }
             | FloatToInt { .. }
             | IntAbs(_) => Some(Type::I64),
             ConstF64 { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | MathCall { .. } | MathCall2 { .. } => {

@@ -190,6 +190,8 @@ impl fmt::Display for OpText<'_> {
             RangeIterItem { it, index } => write!(f, "RangeIterItem {it} at {index}"),
             RangeIndexNext(v) => write!(f, "RangeIndexNext {v}"),
             GuardNonNegative(v) => write!(f, "GuardNonNegative {v}"),
+            RangeLen { start, stop, step } => write!(f, "RangeLen {start}, {stop}, {step}"),
+            RangeIterVirtual { start, step, len } => write!(f, "RangeIterVirtual start {start} step {step} len {len}"),
             // Addresses vary between runs: snapshots show only that the guard is there.
             GuardFunction { value, .. } => write!(f, "GuardFunction {value} is the inlined function"),
             GuardIs { value, .. } => write!(f, "GuardIs {value} is the known callable"),

@@ -614,6 +614,7 @@ pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
         let kinds = infer_kinds(func, facts, &generic_loads);
         let mut s = Specializer::new(func, kinds, facts);
         s.find_range_loops();
+        s.find_native_ranges();
         s.plan = s.plan_arrays();
         if s.plan.generic_loads.is_subset(&generic_loads) {
             break s;
@@ -651,6 +652,13 @@ struct Specializer<'a> {
     facts: &'a Facts,
     /// Range loops, by the `IterNext` result of their header.
     range_loops: HashMap<ValueId, RangeLoop>,
+    /// Calls of `range` whose range and iterator are never made if the arguments are
+    /// machine ints (see `find_native_ranges`): the call's result and the iterator.
+    native_range_calls: HashMap<ValueId, ValueId>,
+    /// The calls rewritten so, and their virtual iterators (`Op::RangeIterVirtual`), by
+    /// iterator.
+    native_calls_made: HashSet<ValueId>,
+    virtual_iters: HashMap<ValueId, VirtualRange>,
     /// Which blocks dominate each block (computed when there are range loops).
     dominators: Vec<HashSet<BlockId>>,
     /// The block being rewritten.
@@ -684,6 +692,18 @@ struct Specializer<'a> {
     /// The machine bool saying whether a value that is a Python number or a NumPy scalar
     /// (`Flavour::Mixed`) is the NumPy one, by value.
     flags: HashMap<ValueId, ValueId>,
+}
+
+/// The machine values of a range loop whose iterator is never made.
+#[derive(Debug, Clone, Copy)]
+struct VirtualRange {
+    start: ValueId,
+    step: ValueId,
+    len: ValueId,
+    /// `range(n)`: the item is the position.
+    counts_from_zero: bool,
+    /// The step is 1: the item is `start + position`.
+    unit_step: bool,
 }
 
 /// A `for` loop over a range iterator whose position lives in a machine register.
@@ -726,6 +746,9 @@ impl<'a> Specializer<'a> {
             args,
             facts,
             range_loops: HashMap::new(),
+            native_range_calls: HashMap::new(),
+            native_calls_made: HashSet::new(),
+            virtual_iters: HashMap::new(),
             dominators: Vec::new(),
             current: 0,
             const_origin: HashMap::new(),
@@ -916,6 +939,7 @@ impl<'a> Specializer<'a> {
         }
         self.entry_guards();
         self.range_positions_in_exits();
+        self.finish_native_ranges()?;
         self.finish_numpy()?;
         if self.failed {
             return None;
@@ -964,6 +988,140 @@ impl<'a> Specializer<'a> {
             self.header_params[header].push(index);
             self.range_loops.insert(r, RangeLoop { header, body, it, index, next_index, deopt });
         }
+    }
+
+    /// Native range loops: their objects are not there to release, and an exit can make
+    /// only the iterator, at a known position.
+    fn finish_native_ranges(&mut self) -> Option<()> {
+        if self.native_calls_made.is_empty() {
+            return Some(());
+        }
+        let (calls, iters) = (self.native_calls_made.clone(), self.virtual_iters.clone());
+        for exit in &mut self.out.exits {
+            exit.release.retain(|v| !calls.contains(v) && !iters.contains_key(v));
+        }
+        let referenced: HashSet<ExitId> = self.out.blocks.iter().flat_map(|b| b.referenced_exits()).collect();
+        for x in referenced {
+            let exit = &self.out.exits[x.index()];
+            let state = &exit.state;
+            if state.locals.iter().chain(&state.stack).any(|v| calls.contains(v)) {
+                return None;
+            }
+            for v in state.stack.iter().filter(|v| iters.contains_key(v)) {
+                if !exit.range_positions.iter().any(|(it, _)| it == v) {
+                    return None;
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// Whether a call is a native range (see `find_native_ranges`) with machine-int arguments.
+    fn native_range_applies(&self, result: Option<ValueId>, args: &[ValueId]) -> bool {
+        result.is_some_and(|r| self.native_range_calls.contains_key(&r))
+            && args.iter().all(|a| self.numeric_kind(*a) == Some(INT))
+    }
+
+    /// Whether exit `x`'s frame holds the result of a native range call: the eval-breaker
+    /// and tracing checks after the call, which `native_range_call` made before it.
+    fn holds_native_range(&self, x: Option<ExitId>) -> bool {
+        x.is_some_and(|x| self.func.exits[x.index()].state.stack.iter().any(|v| self.native_calls_made.contains(v)))
+    }
+
+    /// `range(...)` of machine ints for a range loop (see `find_native_ranges`): the builtin
+    /// `range` (guarded), its length computed here, and neither the range nor its iterator
+    /// made. Where CPython would iterate it with big ints (or raise), the interpreter makes
+    /// the call.
+    fn native_range_call(&mut self, instr: &Instr, callable: ValueId, args: &[ValueId], e: &mut Emit) -> Option<()> {
+        let r = instr.result?;
+        let deopt = instr.deopt?;
+        let range_type = std::ptr::addr_of_mut!(pyo3_ffi::PyRange_Type) as i64;
+        e.effect(Op::GuardIs { value: self.map(callable), expected: range_type }, Some(deopt));
+        // The interpreter serves the eval breaker (and checks for a tracer) right after the
+        // call; this is done right before it, in the call's frame: `range` of ints runs no
+        // Python code, so nothing can tell the difference.
+        let mut resume = self.out.exits[deopt.index()].clone();
+        resume.kind = ExitKind::Resume;
+        self.out.exits.push(resume);
+        let resume = ExitId(self.out.exits.len() as u32 - 1);
+        e.effect(Op::CheckEvalBreaker { resume, leave: false }, instr.exit);
+        e.effect(Op::CheckTracing, Some(deopt));
+        let m: Vec<ValueId> = args.iter().map(|a| self.machine(*a)).collect::<Option<_>>()?;
+        let zero = e.value(self, Op::ConstI64 { value: 0, origin: None }, None);
+        let one = e.value(self, Op::ConstI64 { value: 1, origin: None }, None);
+        let (start, stop, step) = match m.as_slice() {
+            [n] => (zero, *n, one),
+            [a, b] => (*a, *b, one),
+            [a, b, c] => (*a, *b, *c),
+            _ => return None,
+        };
+        let len = if step == one {
+            // max(stop - start, 0); a difference beyond 64 bits is a range CPython iterates
+            // with big ints.
+            let diff = if start == zero {
+                stop
+            } else {
+                e.value(self, Op::IntBinary { op: IntOp::Sub, lhs: stop, rhs: start }, Some(deopt))
+            };
+            let positive = e.value(self, Op::IntCompare { op: CompareOp::Gt, lhs: diff, rhs: zero }, None);
+            e.value(self, Op::Select { cond: positive, if_true: diff, if_false: zero, ty: Type::I64 }, None)
+        } else {
+            let len = e.value(self, Op::RangeLen { start, stop, step }, None);
+            e.effect(Op::GuardNonNegative(len), Some(deopt));
+            len
+        };
+        self.native_calls_made.insert(r);
+        let it = self.native_range_calls[&r];
+        let virtual_range = VirtualRange { start, step, len, counts_from_zero: start == zero, unit_step: step == one };
+        self.virtual_iters.insert(it, virtual_range);
+        Some(())
+    }
+
+    /// Range loops over a call of `range` whose result only the loop's `GET_ITER` takes, and
+    /// whose iterator only the loop's `FOR_ITER` reads: if the arguments turn out to be
+    /// machine ints, neither object is made (see `native_range_call`).
+    fn find_native_ranges(&mut self) {
+        let func = self.func;
+        let mut defs: HashMap<ValueId, &Op> = HashMap::new();
+        for block in &func.blocks {
+            for instr in &block.instrs {
+                if let Some(r) = instr.result {
+                    defs.insert(r, &instr.op);
+                }
+            }
+        }
+        for l in self.range_loops.values() {
+            let Some(Op::GetIter(call)) = defs.get(&l.it) else { continue };
+            let Some(Op::Call { method, callable, args, kwnames: None }) = defs.get(call) else { continue };
+            let plain_call = matches!(defs.get(method), Some(Op::Null));
+            if !plain_call || !self.kinds.range_globals.contains(callable) || args.is_empty() || args.len() > 3 {
+                continue;
+            }
+            self.native_range_calls.insert(*call, l.it);
+        }
+        if self.native_range_calls.is_empty() {
+            return;
+        }
+        // Any other use keeps the objects real.
+        let mut other_uses: HashSet<ValueId> = HashSet::new();
+        for block in &func.blocks {
+            for instr in &block.instrs {
+                match &instr.op {
+                    Op::Incref(_) | Op::Decref(_) | Op::XDecref(_) => {}
+                    Op::GetIter(v) if self.native_range_calls.contains_key(v) => {}
+                    Op::IterNext(_) if instr.result.is_some_and(|r| self.range_loops.contains_key(&r)) => {}
+                    op => other_uses.extend(op.operands()),
+                }
+            }
+            other_uses.extend(block.terminator.operands());
+            for edge in block.terminator.edges() {
+                other_uses.extend(edge.args.iter().copied());
+            }
+        }
+        for exit in &func.exits {
+            other_uses.extend(exit.state.locals.iter().copied());
+        }
+        self.native_range_calls.retain(|call, it| !other_uses.contains(call) && !other_uses.contains(it));
     }
 
     /// Exits with a range iterator on the stack write its register position back.
@@ -1443,7 +1601,12 @@ impl<'a> Specializer<'a> {
                 // Entering the loop: the iterator must be a range iterator (its position is
                 // -1 otherwise); if not, the interpreter runs the FOR_ITER, with the frame as
                 // the header's deopt state seen through this edge.
-                let index = e.value(self, Op::RangeIterIndex(self.map(l.it)), None);
+                let native = self.virtual_iters.contains_key(&l.it);
+                let index = if native {
+                    e.value(self, Op::ConstI64 { value: 0, origin: None }, None)
+                } else {
+                    e.value(self, Op::RangeIterIndex(self.map(l.it)), None)
+                };
                 let exit = l.deopt.map(|x| {
                     let params = &self.func.block(edge.target).params;
                     let through: HashMap<ValueId, ValueId> = params.iter().copied().zip(edge.args.iter().copied()).collect();
@@ -1452,10 +1615,16 @@ impl<'a> Specializer<'a> {
                         let original = through.get(v).copied().unwrap_or(*v);
                         *v = self.map(original);
                     }
+                    if native {
+                        // (The iterator is made there, at the start.)
+                        exit.range_positions.push((l.it, index));
+                    }
                     self.out.exits.push(exit);
                     ExitId(self.out.exits.len() as u32 - 1)
                 });
-                e.effect(Op::GuardNonNegative(index), exit);
+                if !native {
+                    e.effect(Op::GuardNonNegative(index), exit);
+                }
                 // Arrays the loop body indexes: verified once per entry into the loop.
                 if let (Some(x), Some(arrays)) = (exit, self.plan.loop_arrays.get(&target).cloned()) {
                     for a in arrays {
@@ -1543,6 +1712,18 @@ impl<'a> Specializer<'a> {
         let unboxed = |s: &Self, v: &ValueId| s.unboxed_ty(*v).is_some();
         match &instr.op {
             Op::Incref(v) | Op::Decref(v) | Op::XDecref(v) if unboxed(self, v) => {}
+            // Native range loops (see `native_range_call`): no objects to count or check.
+            Op::Incref(v) | Op::Decref(v) | Op::XDecref(v)
+                if self.native_calls_made.contains(v) || self.virtual_iters.contains_key(v) => {}
+            Op::CheckEvalBreaker { .. } | Op::CheckTracing if self.holds_native_range(instr.exit) => {}
+            Op::Call { callable, args, .. } if self.native_range_applies(result, args) && instr.deopt.is_some() => {
+                self.native_range_call(instr, *callable, args, e)?;
+            }
+            Op::GetIter(v) if self.native_calls_made.contains(v) => {
+                let it = result?;
+                let r = self.virtual_iters[&it];
+                e.define(it, Op::RangeIterVirtual { start: r.start, step: r.step, len: r.len }, None);
+            }
             Op::StoreLocal { local, value } => {
                 self.written.remove(local);
                 let old = locals[*local as usize];
@@ -1706,7 +1887,10 @@ impl<'a> Specializer<'a> {
             Op::IterNext(it) if result.is_some_and(|r| self.range_loops.contains_key(&r)) => {
                 let r = result?;
                 let index = self.range_loops[&r].index;
-                let has = e.value(self, Op::RangeIterHasNext { it: self.map(*it), index }, None);
+                let has = match self.virtual_iters.get(it) {
+                    Some(v) => e.value(self, Op::IntCompare { op: CompareOp::Lt, lhs: index, rhs: v.len }, None),
+                    None => e.value(self, Op::RangeIterHasNext { it: self.map(*it), index }, None),
+                };
                 self.subst.insert(r, has);
             }
             Op::IsNull(v) if self.range_loops.contains_key(v) => {
@@ -1715,7 +1899,18 @@ impl<'a> Specializer<'a> {
             Op::NonNull(v) if self.range_loops.contains_key(v) => {
                 let r = result?;
                 let l = self.range_loops[v];
-                self.define(r, Op::RangeIterItem { it: self.map(l.it), index: l.index }, None, None, e);
+                match self.virtual_iters.get(&l.it).copied() {
+                    // (Items lie between start and stop: no overflow.)
+                    Some(v) if v.counts_from_zero => self.alias(r, l.index, None, e),
+                    Some(v) if v.unit_step => {
+                        self.define(r, Op::IntBinary { op: IntOp::Add, lhs: v.start, rhs: l.index }, None, None, e)
+                    }
+                    Some(v) => {
+                        let offset = e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: l.index, rhs: v.step }, None);
+                        self.define(r, Op::IntBinary { op: IntOp::Add, lhs: v.start, rhs: offset }, None, None, e)
+                    }
+                    None => self.define(r, Op::RangeIterItem { it: self.map(l.it), index: l.index }, None, None, e),
+                }
                 e.define(l.next_index, Op::RangeIndexNext(l.index), None);
             }
             Op::Call { callable, args, .. }

@@ -66,6 +66,15 @@ pub fn lower(func: &hir::Function, constants: &CodeConstants, layout: &Layout) -
                     _ => None,
                 })
                 .collect(),
+            virtual_iters: func
+                .blocks
+                .iter()
+                .flat_map(|b| &b.instrs)
+                .filter_map(|i| match (&i.op, i.result) {
+                    (Op::RangeIterVirtual { start, step, len }, Some(r)) => Some((r, [*start, *step, *len])),
+                    _ => None,
+                })
+                .collect(),
         };
     let blocks = func.block_ids().map(|id| lowerer.block(func.block(id))).collect();
     let exits = func.exits.iter().enumerate().map(|(i, e)| lowerer.exit(i, e)).collect();
@@ -242,6 +251,8 @@ struct Lowerer<'a> {
     int_consts: std::collections::HashMap<hir::ValueId, i64>,
     /// The `co_consts` index machine constants stand for (boxing them is that object).
     const_origins: std::collections::HashMap<hir::ValueId, u32>,
+    /// Range iterators never made (`Op::RangeIterVirtual`): their start, step and length.
+    virtual_iters: std::collections::HashMap<hir::ValueId, [hir::ValueId; 3]>,
 }
 
 /// The number of `LoadAttr` sites of a function: how many `AttrCache`s it needs.
@@ -331,7 +342,23 @@ impl Lowerer<'_> {
                 })
                 .collect(),
             deopt_index: (exit.kind == ExitKind::Deopt).then_some(id as u32),
-            range_positions: exit.range_positions.iter().map(|(it, index)| (reg(*it), reg(*index))).collect(),
+            range_positions: exit
+                .range_positions
+                .iter()
+                .filter(|(it, _)| !self.virtual_iters.contains_key(it))
+                .map(|(it, index)| (reg(*it), reg(*index)))
+                .collect(),
+            range_iters: exit
+                .state
+                .stack
+                .iter()
+                .enumerate()
+                .filter_map(|(d, v)| {
+                    let [start, step, len] = self.virtual_iters.get(v)?;
+                    let (_, position) = exit.range_positions.iter().find(|(it, _)| it == v)?;
+                    Some((d as u32, [reg(*start), reg(*step), reg(*len), reg(*position)]))
+                })
+                .collect(),
             borrowed: exit.borrowed.iter().filter(|v| self.func.type_of(**v).is_object_like()).map(|v| reg(*v)).collect(),
             numpy: exit
                 .state
@@ -761,6 +788,10 @@ impl Lowerer<'_> {
                     out.push(Inst::ExitIfEqual { value: dst(), imm: i64::MIN, exit: e });
                 }
             }
+            // A copy under a new name (see `Specializer::alias`): a move.
+            Op::Select { if_true, if_false, .. } if if_true == if_false => {
+                out.push(Inst::Move { dst: dst(), src: Src::Reg(reg(*if_true)) })
+            }
             Op::Select { cond, if_true, if_false, .. } => out.push(Inst::Select {
                 dst: dst(),
                 cond: reg(*cond),
@@ -832,6 +863,12 @@ impl Lowerer<'_> {
                 }
             }
             Op::RangeIterItem { it, index } => out.push(Inst::RangeItem { dst: dst(), it: reg(*it), index: reg(*index) }),
+            Op::RangeLen { start, stop, step } => {
+                let callee = callee!(runtime::rjit_rt_range_len, "rjit_rt_range_len");
+                out.push(Inst::Call { callee, args: vec![val(*start), val(*stop), val(*step)], ret: Some(dst()) });
+            }
+            // Made by exits that need it (`Exit::range_iters`).
+            Op::RangeIterVirtual { .. } => {}
             Op::RangeIndexNext(index) => {
                 out.push(Inst::IntArith { op: hir::IntOp::Add, dst: dst(), a: reg(*index), b: Src::Imm(1), exit: None });
             }

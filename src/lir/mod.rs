@@ -245,6 +245,9 @@ pub struct Exit {
     pub deopt_index: Option<u32>,
     /// Range iterators whose position is in a register: (iterator, position) stored back.
     pub range_positions: Vec<(VReg, VReg)>,
+    /// Range iterators never made (`hir::Op::RangeIterVirtual`), made here for the stack
+    /// entry at this index: from start, step, length and position.
+    pub range_iters: Vec<(u32, [VReg; 4])>,
     /// Stack objects the exit takes a reference to (see `hir::Exit::borrowed`).
     pub borrowed: Vec<VReg>,
     /// Machine values of the stack and locals that box to NumPy scalars, always or when a
@@ -449,7 +452,14 @@ impl Exit {
         });
         prelude
             .chain(self.release.iter().map(|(r, _)| *r))
-            .chain(self.stack.iter().map(|(r, _)| *r))
+            .chain(
+                self.stack
+                    .iter()
+                    .enumerate()
+                    .filter(|(d, _)| !self.range_iters.iter().any(|(i, _)| *i as usize == *d))
+                    .map(|(_, (r, _))| *r),
+            )
+            .chain(self.range_iters.iter().flat_map(|(_, regs)| *regs))
             .chain(self.locals.iter().map(|(_, r, _, _)| *r))
             .chain(self.range_positions.iter().flat_map(|(it, index)| [*it, *index]))
             .chain(self.borrowed.iter().copied())

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Func, Term, VReg};
+use super::{Func, Src, Term, VReg};
 
 /// Where a virtual register lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,7 +57,10 @@ pub fn allocate(func: &Func, num_regs: u8, callee_saved: u8, num_xmm: u8) -> All
         intervals(func).into_iter().partition(|i| func.float_regs.get(i.reg.index()).copied().unwrap_or(false));
     let calls = call_positions(func, false);
     let strict_calls = call_positions(func, true);
-    let partners = edge_partners(func);
+    let mut partners = edge_partners(func);
+    for (dst, src) in copy_hints(func) {
+        partners.entry(dst).or_default().push(src);
+    }
     let mut locations = vec![None; func.nregs as usize];
     let mut spill_slots = 0;
     let general = Class { num_regs, callee_saved, make: Location::Reg, args_ok: false };
@@ -127,6 +130,31 @@ fn edge_partners(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
         }
     }
     partners
+}
+
+/// Results that would like their operand's register, where the operand dies at the
+/// instruction: a copy, and the two-address operations of the backend (`dst = a op b` is
+/// `dst = a; dst op= b`), whose move then disappears.
+fn copy_hints(func: &Func) -> Vec<(VReg, VReg)> {
+    use super::Inst;
+    let mut hints = Vec::new();
+    for block in &func.blocks {
+        for inst in &block.insts {
+            let pair = match inst {
+                Inst::Move { dst, src: Src::Reg(s) } => Some((*dst, *s)),
+                Inst::FloatArith { dst, a, .. } => Some((*dst, *a)),
+                Inst::IntArith { dst, a, .. } => Some((*dst, *a)),
+                Inst::FloatNeg { dst, src } => Some((*dst, *src)),
+                _ => None,
+            };
+            if let Some((d, s)) = pair {
+                if !func.constants.contains_key(&s) {
+                    hints.push((d, s));
+                }
+            }
+        }
+    }
+    hints
 }
 
 /// Positions of instructions that call C code clobbering the caller-saved registers (sorted);
@@ -383,6 +411,7 @@ mod tests {
             locals: vec![],
             deopt_index: None,
             range_positions: vec![],
+            range_iters: vec![],
             borrowed: vec![],
             numpy: vec![],
         };

@@ -99,3 +99,57 @@ pub unsafe extern "C-unwind" fn rjit_rt_eval_breaker(tstate: *mut ffi::PyThreadS
     }
     0
 }
+
+/// The length of `range(start, stop, step)` where CPython 3.11's `range_iter` makes a
+/// `range_iterator` (machine ints) for it; -1 where it does not: step 0 (`range` raises), or
+/// a length or items beyond a C long (it makes a `longrange_iterator`). Compiled range loops
+/// over such ranges are left to the interpreter.
+pub extern "C" fn rjit_rt_range_len(start: i64, stop: i64, step: i64) -> i64 {
+    // (Pure arithmetic: nothing here can panic.)
+    let length: u64 = if step > 0 && start < stop {
+        (stop.wrapping_sub(start) as u64 - 1) / step as u64 + 1
+    } else if step < 0 && start > stop {
+        (start.wrapping_sub(stop) as u64 - 1) / step.unsigned_abs() + 1
+    } else {
+        0
+    };
+    if step == 0 || length > i64::MAX as u64 {
+        return -1;
+    }
+    // CPython also refuses ranges whose `start + len * step` might overflow.
+    if length > 0 {
+        let overflows = if step > 0 { stop > i64::MAX - (step - 1) } else { stop < i64::MIN + (-1 - step) };
+        if overflows {
+            return -1;
+        }
+    }
+    length as i64
+}
+
+/// CPython 3.11's `rangeiterobject` (checked at import: `compiler::probe_range_iter_layout`).
+#[repr(C)]
+struct RangeIter {
+    ob_base: PyObject,
+    index: i64,
+    start: i64,
+    step: i64,
+    len: i64,
+}
+
+/// A new `range_iterator` at position `index` of the range with these start, step and
+/// length: what `iter(range(...))` advanced `index` times is. NULL with MemoryError if it
+/// cannot be allocated.
+///
+/// # Safety
+/// GIL held.
+pub unsafe extern "C-unwind" fn rjit_rt_range_iter_at(start: i64, step: i64, len: i64, index: i64) -> *mut PyObject {
+    // (The type has no tp_alloc of its own: this is the allocation `PyObject_New` makes.)
+    let it = ffi::PyType_GenericAlloc(std::ptr::addr_of_mut!(ffi::PyRangeIter_Type), 0) as *mut RangeIter;
+    if !it.is_null() {
+        (*it).index = index;
+        (*it).start = start;
+        (*it).step = step;
+        (*it).len = len;
+    }
+    it as *mut PyObject
+}

@@ -70,7 +70,7 @@ pub use building::{
     rjit_rt_call_ex, rjit_rt_call_method, rjit_rt_unpack_ex, rjit_rt_dict_merge, rjit_rt_set_update, rjit_rt_dict_update, rjit_rt_format_value, rjit_rt_list_extend, rjit_rt_make_function,
 };
 pub use containers::{rjit_rt_build_list, rjit_rt_build_tuple, rjit_rt_list_append, rjit_rt_unpack_sequence};
-pub use control::{rjit_rt_call, rjit_rt_eval_breaker, rjit_rt_iter_next};
+pub use control::{rjit_rt_call, rjit_rt_eval_breaker, rjit_rt_iter_next, rjit_rt_range_iter_at, rjit_rt_range_len};
 pub use fast::{
     binary_fast_path, rjit_rt_compare, rjit_rt_get_item, rjit_rt_get_item_i64, rjit_rt_set_item, rjit_rt_set_item_f64, rjit_rt_set_item_i64,
     FastBinaryFunc,
