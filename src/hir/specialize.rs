@@ -1017,9 +1017,11 @@ impl<'a> Specializer<'a> {
     }
 
     /// Whether a call is a native range (see `find_native_ranges`) with machine-int arguments.
-    fn native_range_applies(&self, result: Option<ValueId>, args: &[ValueId]) -> bool {
+    pub(super) fn native_range_applies(&self, result: Option<ValueId>, args: &[ValueId]) -> bool {
+        // (By kind alone: the array plan asks before representations are chosen; an int
+        // has a machine value.)
         result.is_some_and(|r| self.native_range_calls.contains_key(&r))
-            && args.iter().all(|a| self.numeric_kind(*a) == Some(INT))
+            && args.iter().all(|a| numeric_bound(self.kind(*a)) == Some(INT))
     }
 
     /// Whether exit `x`'s frame holds the result of a native range call: the eval-breaker

@@ -157,6 +157,8 @@ impl Specializer<'_> {
             }
             Op::SetItem { obj, key, value } => !(access(kinds, *obj, *key).is_some() && numeric(value)),
             Op::LoadAttr { obj, .. } => !kinds.arrays.contains_key(obj) && !instr.result.is_some_and(|r| intrinsic_callables.contains(&r)),
+            // (A native range guards `range` and leaves for the interpreter if it is not.)
+            Op::Call { args, .. } if self.native_range_applies(instr.result, args) => false,
             Op::Call { .. } => !instr.result.is_some_and(|r| numeric(&r) && self.facts.intrinsics.contains_key(&r)),
             Op::GetIter(v) => !matches!(defs.get(v), Some(Op::Call { callable, .. }) if self.kinds.range_globals.contains(callable)),
             Op::IterNext(_) => !instr.result.is_some_and(|r| self.range_loops.contains_key(&r)),

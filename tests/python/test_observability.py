@@ -38,6 +38,14 @@ SCALE = """
         return s
 """
 
+TAGGED = """
+    def tagged(n, x, tag):
+        s = 0
+        for i in range(n):
+            s += i * x
+        return s, tag
+"""
+
 GROW = """
     def grow(n, x):
         for i in range(n):
@@ -68,17 +76,18 @@ def run_enabled(threshold, calls):
 
 
 def test_info_lists_the_specialisation_and_its_entry_guards():
-    f = make_function(SCALE)
-    run_enabled(0, lambda: f(10, 3))
+    f = make_function(TAGGED)
+    run_enabled(0, lambda: f(10, 3, 7))
     info = rjit.info(f)
     assert info.compiled
     (spec,) = info.specializations
     assert spec.current and spec.specialised
-    assert spec.arg_types == {"n": "int", "x": "int"}
-    # Only the argument whose machine value the code uses is guarded (n only feeds range()).
-    assert spec.entry_guards == {"x": "int"}
+    assert spec.arg_types == {"n": "int", "x": "int", "tag": "int"}
+    # Only the arguments whose machine values the code uses are guarded (tag is only
+    # returned, as the object it is).
+    assert spec.entry_guards == {"n": "int", "x": "int"}
     assert spec.code_size == info.code_size > 0
-    assert "entry guards: x: int" in str(info)
+    assert "entry guards: n: int, x: int" in str(info)
 
 
 def test_side_exits_count_by_reason_and_line():
@@ -172,8 +181,8 @@ def test_a_despecialised_function_lists_both_versions():
     versions = info.specializations
     assert len(versions) == 3
     first, second, last = versions
-    assert first.current is False and first.specialised and first.entry_guards == {"x": "int"}
-    assert second.current is False and second.specialised and second.entry_guards == {"x": "float"}
+    assert first.current is False and first.specialised and first.entry_guards == {"n": "int", "x": "int"}
+    assert second.current is False and second.specialised and second.entry_guards == {"n": "int", "x": "float"}
     assert last.current and not last.specialised and last.entry_guards == {}
     assert sum(e.count for e in first.side_exits) == 8
     assert sum(e.count for e in second.side_exits) >= 50
@@ -581,7 +590,7 @@ def test_log_prints_one_line_per_event():
     assert len(events) == len(lines) == 3, lines
     line, message = events[("compile", "grow")]
     assert line == "3"
-    assert re.match(r"\d+ bytes in \d+\.\d us, specialised for x: int$", message), message
+    assert re.match(r"\d+ bytes in \d+\.\d us, specialised for n: int, x: int$", message), message
     assert events[("deopt", "grow")] == ("5", "int overflow (*)")
     line, message = events[("decline", "matching")]
     assert line == "9"
