@@ -425,6 +425,35 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Registers `(b, o)` with `[b + o]` the element address `at` (scratch: rax, rcx).
+    fn element_address(&mut self, at: &crate::lir::ElementAddress) -> (u8, u8) {
+        let rb = self.gpr_or_load(at.base, RAX);
+        let Some((index, scale)) = at.index else {
+            let ro = self.gpr_or_load(at.offset.expect("an element address has an offset or an index"), RCX);
+            return (rb, ro);
+        };
+        let ri = self.gpr_or_load(index, RCX);
+        // rcx = offset + index * scale. (The offset needs a register of its own: rdx.)
+        match at.offset {
+            None => match scale {
+                1 => return (rb, ri),
+                2 => dynasm!(self.ops ; .arch x64 ; lea rcx, [Rq(ri) * 2]),
+                4 => dynasm!(self.ops ; .arch x64 ; lea rcx, [Rq(ri) * 4]),
+                _ => dynasm!(self.ops ; .arch x64 ; lea rcx, [Rq(ri) * 8]),
+            },
+            Some(offset) => {
+                let ro = self.gpr_or_load(offset, RDX);
+                match scale {
+                    1 => dynasm!(self.ops ; .arch x64 ; lea rcx, [Rq(ro) + Rq(ri)]),
+                    2 => dynasm!(self.ops ; .arch x64 ; lea rcx, [Rq(ro) + Rq(ri) * 2]),
+                    4 => dynasm!(self.ops ; .arch x64 ; lea rcx, [Rq(ro) + Rq(ri) * 4]),
+                    _ => dynasm!(self.ops ; .arch x64 ; lea rcx, [Rq(ro) + Rq(ri) * 8]),
+                }
+            }
+        }
+        (rb, RCX)
+    }
+
     /// The SSE register holding float `r`: its own, or scratch `x` loaded with it.
     fn xmm_or_load(&mut self, r: VReg, x: u8) -> u8 {
         match self.xmm(r) {
@@ -1188,9 +1217,16 @@ impl<'a> Emitter<'a> {
                 );
                 self.store(*dst, RAX);
             }
-            Inst::LoadElement { dst, base, offset, dtype } => {
-                let rb = self.gpr_or_load(*base, RAX);
-                let ro = self.gpr_or_load(*offset, RCX);
+            // The loop's common case, a float64 at `base + i * 8`: one load, into its register.
+            Inst::LoadElement { dst, at, dtype: DType::F64 } if at.offset.is_none() && at.index.is_some_and(|(_, s)| s == 8) => {
+                let rb = self.gpr_or_load(at.base, RAX);
+                let ri = self.gpr_or_load(at.index.expect("checked").0, RCX);
+                let x = self.xmm(*dst).unwrap_or(0);
+                dynasm!(self.ops ; .arch x64 ; movsd Rx(x), QWORD [Rq(rb) + Rq(ri) * 8]);
+                self.store_float(*dst, x);
+            }
+            Inst::LoadElement { dst, at, dtype } => {
+                let (rb, ro) = self.element_address(at);
                 match dtype {
                     DType::F64 => {
                         dynasm!(self.ops ; .arch x64 ; movsd xmm0, QWORD [Rq(rb) + Rq(ro)]);
@@ -1234,9 +1270,8 @@ impl<'a> Emitter<'a> {
                     }
                 }
             }
-            Inst::StoreElement { base, offset, value, dtype } => {
-                let rb = self.gpr_or_load(*base, RAX);
-                let ro = self.gpr_or_load(*offset, RCX);
+            Inst::StoreElement { at, value, dtype } => {
+                let (rb, ro) = self.element_address(at);
                 match dtype {
                     DType::F64 => {
                         let x = self.xmm_or_load(*value, 0);
@@ -1258,15 +1293,16 @@ impl<'a> Emitter<'a> {
                 }
             }
             Inst::ExitIfNotFinite { value, exit } => {
-                // Finite unless the exponent bits are all ones (inf, nan).
+                // Finite unless the exponent bits are all ones (inf, nan): the inverted bits
+                // without the sign, shifted down to the exponent, are then zero.
                 let label = self.exit_labels[*exit as usize];
                 self.load_reg(RAX, *value);
                 dynasm!(self.ops
                     ; .arch x64
-                    ; mov rcx, QWORD 0x7ff0_0000_0000_0000
-                    ; and rax, rcx
-                    ; cmp rax, rcx
-                    ; je =>label
+                    ; not rax
+                    ; shl rax, 1
+                    ; shr rax, 53
+                    ; jz =>label
                 );
             }
             Inst::ExitIfOutside { value, lo, hi, exit } => {

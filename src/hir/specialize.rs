@@ -655,10 +655,15 @@ struct Specializer<'a> {
     /// Calls of `range` whose range and iterator are never made if the arguments are
     /// machine ints (see `find_native_ranges`): the call's result and the iterator.
     native_range_calls: HashMap<ValueId, ValueId>,
+    /// Their arguments.
+    native_range_args: HashMap<ValueId, Vec<ValueId>>,
     /// The calls rewritten so, and their virtual iterators (`Op::RangeIterVirtual`), by
     /// iterator.
     native_calls_made: HashSet<ValueId>,
     virtual_iters: HashMap<ValueId, VirtualRange>,
+    /// Machine ints known to be in `0..bound` (the item of `for i in range(bound)`), by
+    /// value: an array index below its dimension needs no check.
+    below: HashMap<ValueId, ValueId>,
     /// Which blocks dominate each block (computed when there are range loops).
     dominators: Vec<HashSet<BlockId>>,
     /// The block being rewritten.
@@ -698,6 +703,7 @@ struct Specializer<'a> {
 #[derive(Debug, Clone, Copy)]
 struct VirtualRange {
     start: ValueId,
+    stop: ValueId,
     step: ValueId,
     len: ValueId,
     /// `range(n)`: the item is the position.
@@ -747,8 +753,10 @@ impl<'a> Specializer<'a> {
             facts,
             range_loops: HashMap::new(),
             native_range_calls: HashMap::new(),
+            native_range_args: HashMap::new(),
             native_calls_made: HashSet::new(),
             virtual_iters: HashMap::new(),
+            below: HashMap::new(),
             dominators: Vec::new(),
             current: 0,
             const_origin: HashMap::new(),
@@ -1024,6 +1032,13 @@ impl<'a> Specializer<'a> {
             && args.iter().all(|a| numeric_bound(self.kind(*a)) == Some(INT))
     }
 
+    /// Whether `v` is a range or range iterator a native range call never makes.
+    pub(super) fn native_range_object(&self, v: ValueId) -> bool {
+        self.native_range_calls.iter().any(|(call, it)| {
+            (*call == v || *it == v) && self.native_range_applies(Some(*call), &self.native_range_args[call])
+        })
+    }
+
     /// Whether exit `x`'s frame holds the result of a native range call: the eval-breaker
     /// and tracing checks after the call, which `native_range_call` made before it.
     fn holds_native_range(&self, x: Option<ExitId>) -> bool {
@@ -1074,7 +1089,7 @@ impl<'a> Specializer<'a> {
         };
         self.native_calls_made.insert(r);
         let it = self.native_range_calls[&r];
-        let virtual_range = VirtualRange { start, step, len, counts_from_zero: start == zero, unit_step: step == one };
+        let virtual_range = VirtualRange { start, stop, step, len, counts_from_zero: start == zero, unit_step: step == one };
         self.virtual_iters.insert(it, virtual_range);
         Some(())
     }
@@ -1100,6 +1115,7 @@ impl<'a> Specializer<'a> {
                 continue;
             }
             self.native_range_calls.insert(*call, l.it);
+            self.native_range_args.insert(*call, args.clone());
         }
         if self.native_range_calls.is_empty() {
             return;
@@ -1266,6 +1282,10 @@ impl<'a> Specializer<'a> {
             let hoisted = header.and_then(|h| self.hoisted_parts.get(&(h, array, k, indices[k])).copied());
             let part = match hoisted {
                 Some(part) => part,
+                // `for i in range(a.shape[k]): a[..., i, ...]`.
+                None if self.below.get(&m) == Some(&view.dims[k]) => {
+                    e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: m, rhs: view.strides[k] }, None)
+                }
                 None => {
                     let checked = Op::ArrayIndex { index: m, dim: view.dims[k], array: self.map(array), key: key.clone(), chained };
                     let n = e.value(self, checked, Some(raise));
@@ -1903,7 +1923,10 @@ impl<'a> Specializer<'a> {
                 let l = self.range_loops[v];
                 match self.virtual_iters.get(&l.it).copied() {
                     // (Items lie between start and stop: no overflow.)
-                    Some(v) if v.counts_from_zero => self.alias(r, l.index, None, e),
+                    Some(v) if v.counts_from_zero => {
+                        self.below.insert(l.index, v.stop);
+                        self.alias(r, l.index, None, e)
+                    }
                     Some(v) if v.unit_step => {
                         self.define(r, Op::IntBinary { op: IntOp::Add, lhs: v.start, rhs: l.index }, None, None, e)
                     }

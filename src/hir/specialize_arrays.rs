@@ -144,7 +144,7 @@ impl Specializer<'_> {
             | Op::IsNone(_)
             | Op::BuildTuple(_) => false,
             // Releasing a number, an array argument or a global cannot run a destructor.
-            Op::Decref(v) | Op::XDecref(v) => !harmless_object(v),
+            Op::Decref(v) | Op::XDecref(v) => !harmless_object(v) && !self.native_range_object(*v),
             Op::Binary { .. } | Op::Compare { .. } | Op::Unary { .. } | Op::Not(_) => {
                 !instr.result.is_some_and(|r| numeric(&r))
             }

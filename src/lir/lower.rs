@@ -3,7 +3,7 @@
 
 use pyo3_ffi as ffi;
 
-use super::{Arg, Block, Callee, Exit, Func, Inst, Src, Target, Term, VReg};
+use super::{Arg, Block, Callee, ElementAddress, Exit, Func, Inst, Src, Target, Term, VReg};
 use crate::cpython::shim::Layout;
 use crate::hir::{self, ExitKind, FloatOp, Op, PyClass, Terminator, Type, UnaryOp};
 use crate::runtime;
@@ -63,6 +63,15 @@ pub fn lower(func: &hir::Function, constants: &CodeConstants, layout: &Layout) -
                 .flat_map(|b| &b.instrs)
                 .filter_map(|i| match (&i.op, i.result) {
                     (Op::ConstI64 { origin: Some(o), .. } | Op::ConstF64 { origin: Some(o), .. }, Some(r)) => Some((r, *o)),
+                    _ => None,
+                })
+                .collect(),
+            int_ops: func
+                .blocks
+                .iter()
+                .flat_map(|b| &b.instrs)
+                .filter_map(|i| match (&i.op, i.result) {
+                    (Op::IntBinary { op, lhs, rhs }, Some(r)) if i.exit.is_none() => Some((r, (*op, *lhs, *rhs))),
                     _ => None,
                 })
                 .collect(),
@@ -251,6 +260,8 @@ struct Lowerer<'a> {
     int_consts: std::collections::HashMap<hir::ValueId, i64>,
     /// The `co_consts` index machine constants stand for (boxing them is that object).
     const_origins: std::collections::HashMap<hir::ValueId, u32>,
+    /// Integer operations that cannot leave (offsets), by result.
+    int_ops: std::collections::HashMap<hir::ValueId, (hir::IntOp, hir::ValueId, hir::ValueId)>,
     /// Range iterators never made (`Op::RangeIterVirtual`): their start, step and length.
     virtual_iters: std::collections::HashMap<hir::ValueId, [hir::ValueId; 3]>,
 }
@@ -937,10 +948,10 @@ impl Lowerer<'_> {
                 out.push(Inst::ArrayIndex { dst: dst(), index: reg(*index), dim: reg(*dim), exit: e.0 });
             }
             Op::LoadElement { data, offset, dtype } => {
-                out.push(Inst::LoadElement { dst: dst(), base: reg(*data), offset: reg(*offset), dtype: *dtype })
+                out.push(Inst::LoadElement { dst: dst(), at: self.element_address(*data, *offset), dtype: *dtype })
             }
             Op::StoreElement { data, offset, value, dtype } => {
-                out.push(Inst::StoreElement { base: reg(*data), offset: reg(*offset), value: reg(*value), dtype: *dtype })
+                out.push(Inst::StoreElement { at: self.element_address(*data, *offset), value: reg(*value), dtype: *dtype })
             }
             Op::GuardIntRange { value, lo, hi } => {
                 if let Some(e) = exit {
@@ -963,6 +974,29 @@ impl Lowerer<'_> {
     }
 
     /// An int operand: an immediate for a constant that fits 32 bits, else its register.
+    /// The address of the element at byte `offset` of `data`: `i * size` (the index times a
+    /// constant element size of 1, 2, 4 or 8), alone or added to the other axes' part, is
+    /// left to the machine's addressing.
+    fn element_address(&self, data: hir::ValueId, offset: hir::ValueId) -> ElementAddress {
+        let scaled = |v: hir::ValueId| match self.int_ops.get(&v) {
+            Some(&(hir::IntOp::Mul, i, size)) => match self.int_consts.get(&size) {
+                Some(&s @ (1 | 2 | 4 | 8)) => Some((reg(i), s as u8)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let base = reg(data);
+        if let Some(index) = scaled(offset) {
+            return ElementAddress { base, offset: None, index: Some(index) };
+        }
+        if let Some(&(hir::IntOp::Add, a, b)) = self.int_ops.get(&offset) {
+            if let Some(index) = scaled(b) {
+                return ElementAddress { base, offset: Some(reg(a)), index: Some(index) };
+            }
+        }
+        ElementAddress { base, offset: Some(reg(offset)), index: None }
+    }
+
     fn int_operand(&self, v: hir::ValueId) -> Src {
         match self.int_consts.get(&v).copied() {
             Some(c) if i32::try_from(c).is_ok() => Src::Imm(c),

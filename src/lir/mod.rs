@@ -63,6 +63,34 @@ pub struct Callee {
     pub returns_int: bool,
 }
 
+/// The address of an array element: `base + offset + index * scale` (an index scaled by 1,
+/// 2, 4 or 8: an element size the addressing of the machine does without a multiplication).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElementAddress {
+    pub base: VReg,
+    pub offset: Option<VReg>,
+    pub index: Option<(VReg, u8)>,
+}
+
+impl ElementAddress {
+    fn regs(&self) -> Vec<VReg> {
+        std::iter::once(self.base).chain(self.offset).chain(self.index.map(|(r, _)| r)).collect()
+    }
+}
+
+impl fmt::Display for ElementAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.base)?;
+        if let Some(o) = self.offset {
+            write!(f, " + {o}")?;
+        }
+        if let Some((i, scale)) = self.index {
+            write!(f, " + {i}*{scale}")?;
+        }
+        Ok(())
+    }
+}
+
 /// An exit's index (the same numbering as the HIR exits).
 pub type ExitIndex = u32;
 
@@ -170,12 +198,12 @@ pub enum Inst {
     /// `dst` = `index` as NumPy takes it on an axis of length `dim` (`index + dim` if
     /// negative); leaves through `exit` unless `0 <= dst < dim`.
     ArrayIndex { dst: VReg, index: VReg, dim: VReg, exit: ExitIndex },
-    /// `dst` = the element of type `dtype` at `base + offset`: a float64 into a float
-    /// register, an int64 as it is, a bool as 0 or 1.
-    LoadElement { dst: VReg, base: VReg, offset: VReg, dtype: crate::numpy::DType },
-    /// Stores `value` as an element of type `dtype` at `base + offset`: a float register for
-    /// float dtypes (float32 rounds it), the low bytes of an int for the others.
-    StoreElement { base: VReg, offset: VReg, value: VReg, dtype: crate::numpy::DType },
+    /// `dst` = the element of type `dtype` at `at`: a float64 into a float register, an
+    /// int64 as it is, a bool as 0 or 1.
+    LoadElement { dst: VReg, at: ElementAddress, dtype: crate::numpy::DType },
+    /// Stores `value` as an element of type `dtype` at `at`: a float register for float
+    /// dtypes (float32 rounds it), the low bytes of an int for the others.
+    StoreElement { at: ElementAddress, value: VReg, dtype: crate::numpy::DType },
     /// Leaves through `exit` unless `lo <= value <= hi`.
     ExitIfOutside { value: VReg, lo: i64, hi: i64, exit: ExitIndex },
     /// Leaves through `exit` unless float `value` is finite.
@@ -372,8 +400,12 @@ impl Inst {
             Inst::BoxIfBound { value, flag, .. } => vec![*value, *flag],
             Inst::ListSetItem { obj, index, value, .. } => vec![*obj, *index, *value],
             Inst::ArrayIndex { index, dim, .. } => vec![*index, *dim],
-            Inst::LoadElement { base, offset, .. } => vec![*base, *offset],
-            Inst::StoreElement { base, offset, value, .. } => vec![*base, *offset, *value],
+            Inst::LoadElement { at, .. } => at.regs(),
+            Inst::StoreElement { at, value, .. } => {
+                let mut regs = at.regs();
+                regs.push(*value);
+                regs
+            }
             Inst::ExitIfOutside { value, .. } | Inst::ExitIfNotFinite { value, .. } => vec![*value],
             Inst::CallDirect { args, .. } => args.clone(),
             Inst::DirectArg { .. } => vec![],
@@ -576,8 +608,8 @@ impl fmt::Display for InstText<'_> {
                 write!(f, "list_set {obj}[{index}] = {value}{kind}{}", or_exit(exit))
             }
             Inst::ArrayIndex { dst, index, dim, exit } => write!(f, "{dst} = array_index {index} of {dim} or exit {exit}"),
-            Inst::LoadElement { dst, base, offset, dtype } => write!(f, "{dst} = {}[{base} + {offset}]", dtype.name()),
-            Inst::StoreElement { base, offset, value, dtype } => write!(f, "{}[{base} + {offset}] = {value}", dtype.name()),
+            Inst::LoadElement { dst, at, dtype } => write!(f, "{dst} = {}[{at}]", dtype.name()),
+            Inst::StoreElement { at, value, dtype } => write!(f, "{}[{at}] = {value}", dtype.name()),
             Inst::ExitIfOutside { value, lo, hi, exit } => write!(f, "exit {exit} unless {lo} <= {value} <= {hi}"),
             Inst::ExitIfNotFinite { value, exit } => write!(f, "exit {exit} unless {value} is finite"),
             Inst::CallDirect { dst, args, target, exit } => {

@@ -63,10 +63,11 @@ pub fn allocate(func: &Func, num_regs: u8, callee_saved: u8, num_xmm: u8) -> All
     }
     let mut locations = vec![None; func.nregs as usize];
     let mut spill_slots = 0;
+    let costs = spill_costs(func);
     let general = Class { num_regs, callee_saved, make: Location::Reg, args_ok: false };
-    linear_scan(&mut locations, &mut spill_slots, others, &general, &calls, &strict_calls, &partners);
+    linear_scan(&mut locations, &mut spill_slots, others, &general, &calls, &strict_calls, &partners, &costs);
     let sse = Class { num_regs: num_xmm, callee_saved: 0, make: Location::Xmm, args_ok: true };
-    linear_scan(&mut locations, &mut spill_slots, floats, &sse, &calls, &strict_calls, &partners);
+    linear_scan(&mut locations, &mut spill_slots, floats, &sse, &calls, &strict_calls, &partners, &costs);
     let xmm_used = locations
         .iter()
         .filter_map(|l| match l {
@@ -130,6 +131,68 @@ fn edge_partners(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
         }
     }
     partners
+}
+
+/// What keeping each register in memory would cost: its definition and uses in the code
+/// (not in exits, which are cold), each weighing 8 per loop around it. A value only exits
+/// read costs nothing to spill; one a loop reads costs the most.
+fn spill_costs(func: &Func) -> Vec<u64> {
+    let n = func.blocks.len();
+    let targets = |b: usize| func.blocks[b].term.targets().into_iter().map(|t| t.block).collect::<Vec<_>>();
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for b in 0..n {
+        for t in targets(b) {
+            preds[t].push(b);
+        }
+    }
+    // Blocks are in reverse postorder: an edge to an earlier block (or itself) closes a loop,
+    // whose body is what reaches the edge's source backwards without passing its header.
+    let mut depth = vec![0u32; n];
+    for b in 0..n {
+        for h in targets(b).into_iter().filter(|&h| h <= b) {
+            let mut body = vec![false; n];
+            body[h] = true;
+            let mut work = vec![b];
+            while let Some(x) = work.pop() {
+                if !std::mem::replace(&mut body[x], true) {
+                    work.extend(preds[x].iter().copied());
+                }
+            }
+            for (d, inside) in depth.iter_mut().zip(body) {
+                *d += u32::from(inside);
+            }
+        }
+    }
+    let mut cost = vec![0u64; func.nregs as usize];
+    let mut add = |r: VReg, w: u64| {
+        if let Some(c) = cost.get_mut(r.index()) {
+            *c = c.saturating_add(w);
+        }
+    };
+    for (b, block) in func.blocks.iter().enumerate() {
+        let w = 8u64.saturating_pow(depth[b].min(20));
+        for p in &block.params {
+            add(*p, w);
+        }
+        for inst in &block.insts {
+            for r in inst.uses() {
+                add(r, w);
+            }
+            if let Some(d) = inst.def() {
+                add(d, w);
+            }
+        }
+        match &block.term {
+            Term::Branch { cond: r, .. } | Term::Return(r) => add(*r, w),
+            Term::Jump(_) | Term::Exit(_) => {}
+        }
+        for t in block.term.targets() {
+            for a in &t.args {
+                add(*a, w);
+            }
+        }
+    }
+    cost
 }
 
 /// Results that would like their operand's register, where the operand dies at the
@@ -324,6 +387,7 @@ fn linear_scan(
     calls: &[u32],
     strict_calls: &[u32],
     partners: &std::collections::HashMap<VReg, Vec<VReg>>,
+    costs: &[u64],
 ) {
     let register = |l: Option<Location>| match l {
         Some(Location::Reg(r) | Location::Xmm(r)) => Some(r),
@@ -368,15 +432,16 @@ fn linear_scan(
             continue;
         }
         // No register: spill whichever of the active intervals (holding a register this one
-        // may use) and this one ends last.
-        let furthest = active
+        // may use) and this one is cheapest to keep in memory (then: ends last).
+        let cost = |i: &Interval| costs.get(i.reg.index()).copied().unwrap_or(0);
+        let cheapest = active
             .iter()
             .enumerate()
             .filter(|(_, a)| register(locations[a.reg.index()]).is_some_and(usable))
-            .max_by_key(|(_, a)| a.end)
+            .min_by_key(|(_, a)| (cost(a), std::cmp::Reverse(a.end)))
             .map(|(i, a)| (i, *a));
-        match furthest {
-            Some((i, victim)) if victim.end > current.end => {
+        match cheapest {
+            Some((i, victim)) if (cost(&victim), std::cmp::Reverse(victim.end)) < (cost(&current), std::cmp::Reverse(current.end)) => {
                 let reg = locations[victim.reg.index()];
                 spill(locations, victim.reg);
                 locations[current.reg.index()] = reg;
