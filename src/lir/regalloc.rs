@@ -124,8 +124,18 @@ fn edge_partners(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
         let root = find(&mut parent, *r);
         groups.entry(root).or_default().push(*r);
     }
+    // Hints are tried in order: a loop header's parameters first (a value carried around a
+    // loop then stays in one register, and the moves go to the edges into the loop's
+    // branches instead of the back-edge), then by number (the same code every time).
+    let mut loop_params: std::collections::HashSet<VReg> = std::collections::HashSet::new();
+    for (b, block) in func.blocks.iter().enumerate() {
+        for t in block.term.targets().into_iter().filter(|t| t.block <= b) {
+            loop_params.extend(func.blocks[t.block].params.iter().copied());
+        }
+    }
     let mut partners = std::collections::HashMap::new();
-    for group in groups.into_values() {
+    for mut group in groups.into_values() {
+        group.sort_by_key(|r| (!loop_params.contains(r), *r));
         for r in &group {
             partners.insert(*r, group.clone());
         }
