@@ -1603,10 +1603,15 @@ impl<'a> Emitter<'a> {
                     ; jne >slow
                     ; cmp rsi, QWORD [rdi + 16]
                     ; jae >slow
-                    ; add QWORD [rdx], 1
                     ; mov rax, QWORD [rdi + 24]
                     ; lea rax, [rax + rsi * 8]
                     ; mov rdi, QWORD [rax]
+                    // Storing the object already there changes nothing (its count would go
+                    // up and down again; the list's reference keeps it alive): no write to
+                    // the list or to the object (`flags[j] = False` over False).
+                    ; cmp rdi, rdx
+                    ; je >done
+                    ; add QWORD [rdx], 1
                     ; mov QWORD [rax], rdx
                     // Last: releasing the old item may run a destructor.
                     ; sub QWORD [rdi], 1

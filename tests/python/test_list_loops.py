@@ -186,3 +186,33 @@ def f(xs, start):
     plain, compiled = compiled_pair(source)
     for start, xs in ((0, [1, 2, 3]), (2**63 - 10, [3, 4, 5, 6]), (0, [1, 2.5, "x"]), (1, [2**62] * 5)):
         assert outcome(compiled, (xs, start)) == outcome(plain, (xs, start)), (start, xs)
+
+
+def test_storing_the_item_already_in_a_slot_changes_no_count():
+    # `flags[j] = False` over False: the inline store skips the write and both counts.
+    source = """
+import sys
+def f(xs, v, n):
+    counts = []
+    for i in range(n):
+        xs[i % len(xs)] = v
+        counts.append(sys.getrefcount(v))
+    return counts
+"""
+    plain, compiled = compiled_pair(source)
+    marker, other = object(), object()
+    for start in ([marker, marker], [other, marker], [other, other]):
+        before = sys.getrefcount(marker), sys.getrefcount(other)
+        results = []
+        for func in (plain, compiled):
+            xs = list(start)
+            rjit.enable(threshold=10**9)  # plain: the calling convention compiled code has
+            try:
+                counts = func(xs, marker, 5)
+            finally:
+                rjit.disable()
+            assert xs == [marker, marker]
+            results.append(counts)
+            del xs
+            assert (sys.getrefcount(marker), sys.getrefcount(other)) == before
+        assert results[0] == results[1], start
