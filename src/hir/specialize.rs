@@ -729,6 +729,9 @@ struct Specializer<'a> {
     /// Set while `generic` emits the call of a builtin known to run no Python code (see
     /// `Intrinsic::CFunction`).
     calling_pure_builtin: bool,
+    /// The callable of such a call just made: the release of it and the eval-breaker and
+    /// tracing checks the interpreter makes after a call follow (see `instr`).
+    after_pure_builtin: Option<ValueId>,
 }
 
 /// A `for` loop over a range iterator whose position lives in a machine register.
@@ -786,6 +789,7 @@ impl<'a> Specializer<'a> {
             maybe_unbound_boxes: Vec::new(),
             flags: HashMap::new(),
             calling_pure_builtin: false,
+            after_pure_builtin: None,
         }
     }
 
@@ -1587,6 +1591,15 @@ impl<'a> Specializer<'a> {
     fn instr(&mut self, instr: &Instr, e: &mut Emit, locals: &mut [ValueId]) -> Option<()> {
         let result = instr.result;
         let unboxed = |s: &Self, v: &ValueId| s.unboxed_ty(*v).is_some();
+        // After a builtin that runs no Python code, the interpreter's checks after CALL are
+        // left to the next ones (the next call's, the loop's back-edge): a signal is served a
+        // few instructions later, as if it had come later (the interpreter serves them at
+        // any call or back-edge), and only Python code of this thread turns tracing on.
+        match (&instr.op, self.after_pure_builtin) {
+            (Op::CheckEvalBreaker { .. } | Op::CheckTracing, Some(_)) => return Some(()),
+            (Op::Decref(v), Some(callable)) if *v == callable => {}
+            _ => self.after_pure_builtin = None,
+        }
         match &instr.op {
             Op::Incref(v) | Op::Decref(v) | Op::XDecref(v) if unboxed(self, v) => {}
             Op::StoreLocal { local, value } => {
@@ -1946,14 +1959,16 @@ impl<'a> Specializer<'a> {
         e.effect(Op::GuardIs { value: self.map(callable), expected: call.callable }, instr.deopt);
         let op = Op::CallCFunction { callable, args: args.to_vec() };
         self.calling_pure_builtin = pure;
-        if !self.specialisable(Some(r)) {
-            self.generic(&Instr { op, ..instr.clone() }, e);
-            self.calling_pure_builtin = false;
-            return Some(());
-        }
-        let boxed = self.new_value(Type::Object);
+        let specialisable = self.specialisable(Some(r));
+        let boxed = if specialisable { self.new_value(Type::Object) } else { r };
         self.generic(&Instr { op, result: Some(boxed), ..instr.clone() }, e);
         self.calling_pure_builtin = false;
+        if pure {
+            self.after_pure_builtin = Some(callable);
+        }
+        if !specialisable {
+            return Some(());
+        }
         // The frame just after the call, with the result on the stack; the call's operands
         // are still held here (released by the instructions that follow).
         let mut after = self.out.exits[self.kinds.after_call.get(&r)?.index()].clone();

@@ -202,3 +202,38 @@ def test_monte_carlo_under_the_whole_program_mode():
         rjit.disable()
     assert got == expected
     assert rjit.info(g).compiled
+
+
+def test_a_loop_of_builtin_calls_is_interrupted_by_a_signal():
+    # After random.random() (no Python code) the eval breaker is served at the loop's
+    # back-edge: a handler raising still stops the loop.
+    import signal
+
+    source = """
+import random
+def f():
+    n = 0
+    while True:
+        random.random()
+        n += 1
+"""
+    _, compiled = compiled_pair(source)
+
+    class Stop(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Stop
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        try:
+            compiled()
+        except Stop:
+            pass
+        else:
+            raise AssertionError("the loop was not interrupted")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
