@@ -252,6 +252,37 @@ pub fn probe_range_iter_layout(py: Python<'_>) {
     RANGE_ITER_LAYOUT_OK.store(ok, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether list iterators have the layout compiled `for` loops read inline (CPython 3.11's
+/// `listiterobject`, which no header declares: the index, then the list, after the object
+/// header): probed at import (`probe_list_iter_layout`).
+static LIST_ITER_LAYOUT_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// See `LIST_ITER_LAYOUT_OK`.
+pub fn list_iter_layout_ok() -> bool {
+    LIST_ITER_LAYOUT_OK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Probes the layout of `list_iterator` (at import, like `probe_range_iter_layout`).
+pub fn probe_list_iter_layout(py: Python<'_>) {
+    let probe = || -> PyResult<bool> {
+        let list = pyo3::types::PyList::new(py, [10, 20, 30])?;
+        let it = list.try_iter()?;
+        it.clone().next().transpose()?;
+        // SAFETY: reads words inside a live list_iterator, after checking its type and size.
+        let is_list_iter = unsafe { pyo3::ffi::Py_TYPE(it.as_ptr()) == std::ptr::addr_of_mut!(pyo3::ffi::PyListIter_Type) };
+        if !is_list_iter || it.call_method0("__sizeof__")?.extract::<usize>()? != 32 {
+            return Ok(false);
+        }
+        let words = unsafe {
+            let base = it.as_ptr().cast::<i64>();
+            [*base.add(2), *base.add(3)]
+        };
+        Ok(words == [1, list.as_ptr() as i64])
+    };
+    let ok = probe().unwrap_or(false);
+    LIST_ITER_LAYOUT_OK.store(ok, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Compiles a code object to machine code: bytecode -> HIR -> (specialisation) -> LIR ->
 /// registers -> x86-64. `args`: the kinds of the arguments of the call that made it hot, or
 /// None to compile without speculation; `arrays`: the NumPy array types among them.
@@ -572,6 +603,44 @@ pub fn remember_intrinsics(py: Python<'_>) {
         }
     }
     let _ = KNOWN_INTRINSICS.set(KnownIntrinsics { math: math.map(|m| m.into_any().unbind()), functions });
+    remember_float_cfunctions(py);
+}
+
+/// The `PyMethodDef`s of builtins known to run no Python code and to return an exact float
+/// (or raise): `random.random` and the clocks of `time`. A call of one needs no write of the
+/// caller's locals to its frame (nothing can look at them) and its result is unboxed at once
+/// (behind a class guard all the same). Recorded at import: compiling imports nothing.
+static FLOAT_CFUNCTIONS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+
+fn remember_float_cfunctions(py: Python<'_>) {
+    let mut defs = Vec::new();
+    let mut note = |object: PyResult<Bound<'_, PyAny>>| {
+        if let Ok(object) = object {
+            if let Some((def, 0)) = cfunction_def(&object) {
+                defs.push(def);
+            }
+        }
+    };
+    // The method of the C base class every `random.Random` inherits `random` from (the
+    // module-level `random.random` is that method bound to a hidden instance).
+    if let Ok(random) = py.import("_random") {
+        note(random.getattr("Random").and_then(|class| class.call0()).and_then(|r| r.getattr("random")));
+    }
+    if let Ok(time) = py.import("time") {
+        for name in ["time", "perf_counter", "monotonic", "process_time", "thread_time"] {
+            note(time.getattr(name));
+        }
+    }
+    let _ = FLOAT_CFUNCTIONS.set(defs);
+}
+
+/// The `PyMethodDef` address and argument count of a builtin function or method taking none
+/// (METH_NOARGS) or one (METH_O), which compiled code calls straight through its C function.
+fn cfunction_def(object: &Bound<'_, PyAny>) -> Option<(usize, u8)> {
+    let mut nargs = 0;
+    // SAFETY: a live object; GIL held.
+    let def = unsafe { crate::cpython::shim::rjit_shim_cfunction_def(object.as_ptr(), &mut nargs) };
+    (!def.is_null()).then_some((def as usize, nargs as u8))
 }
 
 /// The calls of `func` of one argument whose callable is, at compile time, a builtin or
@@ -583,6 +652,7 @@ fn find_intrinsics(
     code: &Bound<'_, PyAny>,
     globals: &Bound<'_, PyAny>,
     builtins: Option<&Bound<'_, PyAny>>,
+    keep_alive: &mut Vec<Py<PyAny>>,
 ) -> PyResult<std::collections::HashMap<crate::hir::ValueId, specialize::IntrinsicCall>> {
     use crate::hir::Op;
     use specialize::IntrinsicCall;
@@ -607,7 +677,7 @@ fn find_intrinsics(
     let numpy = crate::numpy::numpy();
     for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
         let (Op::Call { method, callable, args, kwnames: None }, Some(r)) = (&instr.op, instr.result) else { continue };
-        if args.is_empty() || args.len() > 2 || !matches!(defs.get(method), Some(Op::Null)) {
+        if args.len() > 2 || !matches!(defs.get(method), Some(Op::Null)) {
             continue;
         }
         // NumPy ufuncs: `np.tanh(x)` through a global that is the numpy module, or a global
@@ -651,6 +721,33 @@ fn find_intrinsics(
             },
             _ => None,
         };
+        if known_function.is_none() {
+            // A builtin taking no argument or one, called straight through its C function
+            // (`random.random()`): a global, or an attribute of a module held by a global.
+            let object = match defs.get(callable) {
+                Some(Op::LoadGlobal { name }) => lookup(&names[*name as usize])?,
+                Some(Op::LoadAttr { obj, name }) => match defs.get(obj) {
+                    Some(Op::LoadGlobal { name: module }) => match lookup(&names[*module as usize])? {
+                        Some(m) => match m.cast::<pyo3::types::PyModule>() {
+                            Ok(m) => m.dict().get_item(&names[*name as usize])?,
+                            Err(_) => None,
+                        },
+                        None => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some((object, (def, nargs))) = object.and_then(|o| cfunction_def(&o).map(|d| (o, d))) {
+                if usize::from(nargs) == args.len() {
+                    let float = FLOAT_CFUNCTIONS.get().is_some_and(|defs| defs.contains(&def));
+                    found.insert(r, IntrinsicCall { which: specialize::Intrinsic::CFunction { nargs, float }, callable: object.as_ptr() as i64 });
+                    // Guarded by address: kept alive with the code (so is its PyMethodDef).
+                    keep_alive.push(object.unbind());
+                }
+                continue;
+            }
+        }
         if let Some((_, _, object, which)) = known_function.filter(|f| f.3.arity() == args.len()) {
             let which = match which {
                 // `isinstance(x, T)` with T a global or builtin naming a builtin type (its
@@ -879,7 +976,7 @@ fn frontend(
     let mut inlined = Inlining::default();
     if let Some(globals) = globals {
         inlined = inline_pure_calls(&mut generic, &mut facts, code, globals)?;
-        facts.intrinsics = find_intrinsics(&generic, code, globals, builtins)?;
+        facts.intrinsics = find_intrinsics(&generic, code, globals, builtins, &mut inlined.objects)?;
         let self_calls = find_self_calls(&generic, code, globals)?;
         if !self_calls.is_empty() {
             // The direct entry returns an int, else a float, if the specialised body agrees.

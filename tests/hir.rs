@@ -174,6 +174,14 @@ specialized_snapshot!(
     [INT]
 );
 
+// Counting the true items of any iterable: the count unboxed; the truth test of the loop
+// variable borrows it (the local holds it), no reference pair around the test.
+specialized_snapshot!(
+    spec_count_true_items,
+    "def f(xs):\n    c = 0\n    for x in xs:\n        if x:\n            c += 1\n    return c\n",
+    [OTHER]
+);
+
 // ---- direct calls (`hir::direct`): a function calling itself through a global ----
 
 /// The frame code of `f` in `source` specialised for `args` (calls of itself guarded and

@@ -40,6 +40,10 @@ typedef struct {
     uint32_t long_digits;         /* PyLongObject.ob_digit (3.11: sign and size in ob_size) */
     uint32_t function_code;       /* PyFunctionObject.func_code */
     uint32_t module_dict;         /* PyModuleObject.md_dict */
+    uint32_t cfunction_def;       /* PyCFunctionObject.m_ml */
+    uint32_t cfunction_self;      /* PyCFunctionObject.m_self */
+    uint32_t methoddef_function;  /* PyMethodDef.ml_meth */
+    uint32_t tstate_exception;    /* PyThreadState.curexc_type (3.11) */
 } rjit_layout;
 
 const rjit_layout *rjit_shim_layout(void);
@@ -84,6 +88,16 @@ int rjit_shim_code_has_loop(PyCodeObject *code);
  * CPython's specialising interpreter saw at the instruction starting there (RJIT_HINT_*), or
  * 0. */
 void rjit_shim_code_hints(PyCodeObject *code, uint8_t *out, Py_ssize_t len);
+
+/* If `callable` is exactly a builtin function or method (builtin_function_or_method) taking no
+ * argument (METH_NOARGS) or one (METH_O), its PyMethodDef and that argument count (0 or 1);
+ * else NULL. */
+const PyMethodDef *rjit_shim_cfunction_def(PyObject *callable, int *nargs);
+
+/* Calls such a builtin as the interpreter's CALL does (cfunction_vectorcall_NOARGS / _O and
+ * PyObject_Vectorcall): the recursion check, its C function on its self and `arg` (NULL for
+ * METH_NOARGS), then _Py_CheckFunctionResult. A new reference, or NULL with an exception set. */
+PyObject *rjit_shim_call_cfunction(PyObject *callable, PyObject *arg);
 
 /* The type rjit._rjit.JitFunction (a new reference), see jitfunction.c. */
 PyObject *rjit_shim_jitfunction_type(void);

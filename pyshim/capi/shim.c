@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 
+#include "internal/pycore_ceval.h"
 #include "internal/pycore_frame.h"
 #include "internal/pycore_interp.h"
 #include "internal/pycore_moduleobject.h"
@@ -39,6 +40,10 @@ static const rjit_layout layout = {
     .long_digits = offsetof(PyLongObject, ob_digit),
     .function_code = offsetof(PyFunctionObject, func_code),
     .module_dict = offsetof(PyModuleObject, md_dict),
+    .cfunction_def = offsetof(PyCFunctionObject, m_ml),
+    .cfunction_self = offsetof(PyCFunctionObject, m_self),
+    .methoddef_function = offsetof(PyMethodDef, ml_meth),
+    .tstate_exception = offsetof(PyThreadState, curexc_type),
 };
 
 _Static_assert(sizeof(((PyThreadState *)0)->cframe->use_tracing) == 1, "use_tracing is read as a byte");
@@ -134,4 +139,37 @@ void rjit_shim_code_hints(PyCodeObject *code, uint8_t *out, Py_ssize_t len) {
         }
         i += _PyOpcode_Caches[_PyOpcode_Deopt[specialised]];
     }
+}
+
+const PyMethodDef *rjit_shim_cfunction_def(PyObject *callable, int *nargs) {
+    if (!Py_IS_TYPE(callable, &PyCFunction_Type)) {
+        return NULL;
+    }
+    PyMethodDef *def = ((PyCFunctionObject *)callable)->m_ml;
+    /* METH_COEXIST only matters when a type's methods are built. */
+    switch (def->ml_flags & ~METH_COEXIST) {
+        case METH_NOARGS:
+            *nargs = 0;
+            return def;
+        case METH_O:
+            *nargs = 1;
+            return def;
+        default:
+            return NULL;
+    }
+}
+
+PyObject *rjit_shim_call_cfunction(PyObject *callable, PyObject *arg) {
+    PyThreadState *tstate = _PyThreadState_GET();
+    if (_Py_EnterRecursiveCallTstate(tstate, " while calling a Python object")) {
+        return NULL;
+    }
+    PyObject *result = PyCFunction_GET_FUNCTION(callable)(PyCFunction_GET_SELF(callable), arg);
+    _Py_LeaveRecursiveCallTstate(tstate);
+    /* The common case of _Py_CheckFunctionResult (a result and no exception) without the
+     * call; anything else gets its checks and SystemErrors. */
+    if (result != NULL && tstate->curexc_type == NULL) {
+        return result;
+    }
+    return _Py_CheckFunctionResult(tstate, callable, result, NULL);
 }

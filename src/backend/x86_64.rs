@@ -1071,7 +1071,7 @@ impl<'a> Emitter<'a> {
                 self.call_address(self.ctx.err_occurred);
                 dynasm!(self.ops ; .arch x64 ; test rax, rax ; jnz =>label ; ok:);
             }
-            Inst::Truth { dst, value, slow, constants: [t, f, n], exit } => {
+            Inst::Truth { dst, value, slow, constants: [t, f, n], exit, borrowed } => {
                 let label = self.exit_labels[*exit as usize];
                 let (t, f, n) = (*t, *f, *n);
                 self.load_reg(RDI, *value);
@@ -1087,7 +1087,29 @@ impl<'a> Emitter<'a> {
                     ; cmp rdi, rax
                     ; je >is_false
                 );
-                self.call_address(*slow);
+                if let Some(at) = *borrowed {
+                    // The reference the interpreter's stack holds, around the call (`__bool__`
+                    // may look at reference counts); the call clobbers caller-saved registers
+                    // anyway, so dropping it after needs no register saved but the result.
+                    dynasm!(self.ops ; .arch x64 ; add QWORD [rdi], 1);
+                    self.call_address(*slow);
+                    self.load_reg(RDI, *value);
+                    let at = self.ctx.code_units + 2 * i64::from(at);
+                    let field = self.ctx.layout.frame_prev_instr as i32;
+                    dynasm!(self.ops
+                        ; .arch x64
+                        ; sub QWORD [rdi], 1
+                        ; jnz >released
+                        ; push rax
+                        ; push rax
+                        ; mov rax, QWORD at
+                        ; mov QWORD [rbx + field], rax
+                    );
+                    self.call_address(self.ctx.dealloc);
+                    dynasm!(self.ops ; .arch x64 ; pop rax ; pop rax ; released:);
+                } else {
+                    self.call_address(*slow);
+                }
                 dynasm!(self.ops
                     ; .arch x64
                     ; test rax, rax
@@ -1484,6 +1506,94 @@ impl<'a> Emitter<'a> {
                 dynasm!(self.ops ; .arch x64 ; done:);
                 self.store(*dst, RAX);
             }
+            Inst::IterNext { dst, it, slow } => {
+                // listiter_next's common case (offsets probed at import: index at 16, list
+                // at 24; the list's size at 16 and items at 24); an exhausted iterator, the
+                // end of the list and other iterators take the slow path.
+                let list_iter_type = std::ptr::addr_of_mut!(pyo3_ffi::PyListIter_Type) as i64;
+                self.load_reg(RDI, *it);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rax, QWORD list_iter_type
+                    ; cmp rax, QWORD [rdi + 8]
+                    ; jne >slow
+                    ; mov rcx, QWORD [rdi + 24]
+                    ; test rcx, rcx
+                    ; jz >slow
+                    ; mov rdx, QWORD [rdi + 16]
+                    ; cmp rdx, QWORD [rcx + 16]
+                    ; jge >slow
+                    ; mov rax, QWORD [rcx + 24]
+                    ; mov rax, QWORD [rax + rdx * 8]
+                    ; add rdx, 1
+                    ; mov QWORD [rdi + 16], rdx
+                    ; add QWORD [rax], 1
+                    ; jmp >done
+                    ; slow:
+                );
+                self.call_address(*slow);
+                dynasm!(self.ops ; .arch x64 ; done:);
+                self.store(*dst, RAX);
+            }
+            Inst::UnboxFloatOwned { dst, value, dealloc } => {
+                let fval = std::mem::offset_of!(pyo3_ffi::PyFloatObject, ob_fval) as i32;
+                self.load_reg(RDI, *value);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rax, QWORD [rdi + fval]
+                    ; sub QWORD [rdi], 1
+                    ; jnz >done
+                    // The last reference: the value waits on the stack (two words: aligned).
+                    ; push rax
+                    ; push rax
+                );
+                self.call_address(*dealloc);
+                dynasm!(self.ops ; .arch x64 ; pop rax ; pop rax ; done:);
+                self.store(*dst, RAX);
+            }
+            Inst::CallCFunction { dst, callable, arg, slow, check } => {
+                let l = self.ctx.layout;
+                let (remaining, exception) = (l.tstate_recursion_remaining as i32, l.tstate_exception as i32);
+                let (def, self_, function) = (l.cfunction_def as i32, l.cfunction_self as i32, l.methoddef_function as i32);
+                // rdi first: the argument may be in rsi, the callable not in rdi.
+                self.load_reg(RDI, *callable);
+                match arg {
+                    Some(a) => self.load_reg(6, *a),
+                    None => dynasm!(self.ops ; .arch x64 ; xor esi, esi),
+                }
+                dynasm!(self.ops
+                    ; .arch x64
+                    // _Py_EnterRecursiveCallTstate: the limit's handling is the helper's.
+                    ; mov r8, QWORD [rbp + TSTATE_SLOT]
+                    ; cmp DWORD [r8 + remaining], 0
+                    ; jle >slow
+                    ; sub DWORD [r8 + remaining], 1
+                    // The callable stays on the stack for the result check (two words: the
+                    // stack stays aligned).
+                    ; push rdi
+                    ; push rdi
+                    ; mov rax, QWORD [rdi + def]
+                    ; mov rdi, QWORD [rdi + self_]
+                    ; call QWORD [rax + function]
+                    ; pop rsi
+                    ; pop rsi
+                    ; mov rdi, QWORD [rbp + TSTATE_SLOT]
+                    ; add DWORD [rdi + remaining], 1
+                    ; test rax, rax
+                    ; jz >check
+                    ; cmp QWORD [rdi + exception], 0
+                    ; je >done
+                    ; check:
+                    // _Py_CheckFunctionResult(tstate, callable, result, NULL)
+                    ; mov rdx, rax
+                    ; xor ecx, ecx
+                );
+                self.call_address(*check);
+                dynasm!(self.ops ; .arch x64 ; jmp >done ; slow:);
+                self.call_address(*slow);
+                dynasm!(self.ops ; .arch x64 ; done:);
+                self.store(*dst, RAX);
+            }
             Inst::ListSetItem { obj, index, value, float: true, slow, exit, at, borrowed } => {
                 // A float object that only the list references takes the new value in place:
                 // nothing else can see the change (floats have no weak references), and no
@@ -1529,10 +1639,15 @@ impl<'a> Emitter<'a> {
                     ; jne >slow
                     ; cmp rsi, QWORD [rdi + 16]
                     ; jae >slow
-                    ; add QWORD [rdx], 1
                     ; mov rax, QWORD [rdi + 24]
                     ; lea rax, [rax + rsi * 8]
                     ; mov rdi, QWORD [rax]
+                    // Storing the object already there changes nothing (its count would go
+                    // up and down again; the list's reference keeps it alive): no write to
+                    // the list or to the object (`flags[j] = False` over False).
+                    ; cmp rdi, rdx
+                    ; je >done
+                    ; add QWORD [rdx], 1
                     ; mov QWORD [rax], rdx
                     // Last: releasing the old item may run a destructor.
                     ; sub QWORD [rdi], 1

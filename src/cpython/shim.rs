@@ -34,6 +34,10 @@ pub struct Layout {
     pub long_digits: u32,
     pub function_code: u32,
     pub module_dict: u32,
+    pub cfunction_def: u32,
+    pub cfunction_self: u32,
+    pub methoddef_function: u32,
+    pub tstate_exception: u32,
 }
 
 extern "C" {
@@ -50,6 +54,16 @@ extern "C" {
     pub fn rjit_shim_set_function_annotations(func: *mut ffi::PyObject, annotations: *mut ffi::PyObject);
     pub fn rjit_shim_is_finalizing() -> c_int;
     pub fn rjit_shim_code_hints(code: *mut ffi::PyCodeObject, out: *mut u8, len: ffi::Py_ssize_t);
+    pub fn rjit_shim_cfunction_def(callable: *mut ffi::PyObject, nargs: *mut c_int) -> *const ffi::PyMethodDef;
+    pub fn rjit_shim_call_cfunction(callable: *mut ffi::PyObject, arg: *mut ffi::PyObject) -> *mut ffi::PyObject;
+    /// CPython's (exported, not in pyo3-ffi): the checks PyObject_Vectorcall makes on a
+    /// callee's result (a NULL without an exception, or a result with one: SystemError).
+    pub fn _Py_CheckFunctionResult(
+        tstate: *mut ffi::PyThreadState,
+        callable: *mut ffi::PyObject,
+        result: *mut ffi::PyObject,
+        where_: *const std::ffi::c_char,
+    ) -> *mut ffi::PyObject;
 }
 
 /// `rjit_shim_code_hints` values.
@@ -83,6 +97,10 @@ static LAYOUT: GilCell<Layout> = GilCell::new(Layout {
     long_digits: 0,
     function_code: 0,
     module_dict: 0,
+    cfunction_def: 0,
+    cfunction_self: 0,
+    methoddef_function: 0,
+    tstate_exception: 0,
 });
 
 /// Copies the shim's layout; called once at module import, before the hook can run. Fails if

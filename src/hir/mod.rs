@@ -395,6 +395,11 @@ pub enum Op {
     Contains { item: ValueId, container: ValueId, negate: bool },
     /// `PyObject_IsTrue`: a machine bool.
     IsTrue(ValueId),
+    /// `IsTrue` of a value whose reference pair around the test was cancelled
+    /// (`specialize::cancel_reference_pairs`): `True`, `False` and `None` are tested inline,
+    /// and the call for any other object takes a reference around it (so `__bool__` sees the
+    /// interpreter's reference counts).
+    IsTrueBorrowed(ValueId),
     /// `value is None`: a machine bool. Cannot fail.
     IsNone(ValueId),
     /// `value == NULL`: a machine bool. Cannot fail.
@@ -629,6 +634,16 @@ pub enum Op {
     CallDirect { args: Vec<ValueId>, ty: Type },
     /// In a direct entry: machine argument `index`.
     DirectArg { index: u32, ty: Type },
+
+    // ---- builtins called through their C function ----
+    /// Calls `callable`, a builtin taking no argument (METH_NOARGS) or one (METH_O), with
+    /// `args` (none or one, borrowed) straight through its C function, as the interpreter's
+    /// CALL does (recursion check, result check). A new reference; NULL leaves through the
+    /// exit (an exception is set). The specialiser guards the callable first.
+    CallCFunction { callable: ValueId, args: Vec<ValueId> },
+    /// The machine value of an exact float the operation consumes (its reference is released:
+    /// a call's result unboxed at once, whose box then goes back to the float free list).
+    UnboxFloatOwned(ValueId),
 }
 
 impl Op {
@@ -637,8 +652,8 @@ impl Op {
         use Op::*;
         match self {
             LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => vec![],
-            Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsNone(v) | IsNull(v) | NonNull(v)
-            | GetIter(v) | IterNext(v) => vec![*v],
+            Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsTrueBorrowed(v) | IsNone(v) | IsNull(v)
+            | NonNull(v) | GetIter(v) | IterNext(v) => vec![*v],
             CheckBound { value, .. } | StoreLocal { value, .. } => vec![*value],
             Unary { value, .. } => vec![*value],
             LoadAttr { obj, .. } => vec![*obj],
@@ -700,6 +715,8 @@ impl Op {
             GuardCallee { value, .. } => vec![*value],
             CallDirect { args, .. } => args.clone(),
             DirectArg { .. } => vec![],
+            CallCFunction { callable, args } => std::iter::once(*callable).chain(args.iter().copied()).collect(),
+            UnboxFloatOwned(v) => vec![*v],
         }
     }
 
@@ -708,8 +725,8 @@ impl Op {
         use Op::*;
         match self {
             LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => vec![],
-            Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsNone(v) | IsNull(v) | NonNull(v)
-            | GetIter(v) | IterNext(v) => vec![v],
+            Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsTrueBorrowed(v) | IsNone(v) | IsNull(v)
+            | NonNull(v) | GetIter(v) | IterNext(v) => vec![v],
             CheckBound { value, .. } | StoreLocal { value, .. } | Unary { value, .. } => vec![value],
             LoadAttr { obj, .. } => vec![obj],
             StoreAttr { obj, value, .. } => vec![obj, value],
@@ -770,6 +787,8 @@ impl Op {
             GuardCallee { value, .. } => vec![value],
             CallDirect { args, .. } => args.iter_mut().collect(),
             DirectArg { .. } => vec![],
+            CallCFunction { callable, args } => std::iter::once(callable).chain(args.iter_mut()).collect(),
+            UnboxFloatOwned(v) => vec![v],
         }
     }
 
@@ -788,7 +807,7 @@ impl Op {
                 | RangeLen { .. } | RangeIterVirtual { .. }
                 | GuardIs { .. } | GuardArray { .. } | LoadField { .. } | ArrayIndex { .. } | LoadElement { .. }
                 | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. } | Copy(_) | GuardFinite(_)
-                | GuardCallee { .. } | CallDirect { .. } | DirectArg { .. }
+                | GuardCallee { .. } | CallDirect { .. } | DirectArg { .. } | UnboxFloatOwned(_)
         )
     }
 
@@ -816,7 +835,7 @@ impl Op {
             | StoreGlobal { .. } | SetUpdate { .. } => None,
             Null => Some(Type::Null),
             IterNext(_) | BoxIfBound { .. } => Some(Type::MaybeNull),
-            IsTrue(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),
+            IsTrue(_) | IsTrueBorrowed(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),
             GuardType { .. }
             | ClearLocal { .. }
             | CheckFlag { .. }
@@ -843,7 +862,7 @@ impl Op {
             | RangeLen { .. }
             | FloatToInt { .. }
             | IntAbs(_) => Some(Type::I64),
-            ConstF64 { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | MathCall { .. } | MathCall2 { .. } => {
+            ConstF64 { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | MathCall { .. } | MathCall2 { .. } | UnboxFloatOwned(_) => {
                 Some(Type::F64)
             }
             LenOf(_) => Some(Type::I64),

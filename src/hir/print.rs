@@ -113,6 +113,7 @@ impl fmt::Display for OpText<'_> {
                 write!(f, "{} {item}, {container}", if *negate { "NotIn" } else { "In" })
             }
             IsTrue(v) => write!(f, "IsTrue {v}"),
+            IsTrueBorrowed(v) => write!(f, "IsTrue {v} (borrowed)"),
             IsNone(v) => write!(f, "IsNone {v}"),
             IsNull(v) => write!(f, "IsNull {v}"),
             NonNull(v) => write!(f, "NonNull {v}"),
@@ -152,6 +153,8 @@ impl fmt::Display for OpText<'_> {
             DelAttr { obj, name } => write!(f, "DelAttr {obj}, name{name}"),
             StoreGlobal { name, value } => write!(f, "StoreGlobal name{name}, {value}"),
             SetUpdate { set, iterable } => write!(f, "SetUpdate {set}, {iterable}"),
+            CallCFunction { callable, args } => write!(f, "CallCFunction {callable}({})", list(args)),
+            UnboxFloatOwned(v) => write!(f, "UnboxFloatOwned {v}"),
             Call { method, callable, args, kwnames } => {
                 write!(f, "Call {method} {callable}({})", list(args))?;
                 if let Some(k) = kwnames {

@@ -167,6 +167,11 @@ pub enum Intrinsic {
     /// `numpy.absolute` and `numpy.isnan` on numbers.
     NpAbs,
     NpIsNan,
+    /// A builtin taking `nargs` (0 or 1) arguments (METH_NOARGS, METH_O), called through its
+    /// C function. `float`: one known to run no Python code and to return an exact float
+    /// (`random.random`): no write of locals to the frame before it, and its result, guarded
+    /// to be a float, is unboxed at once.
+    CFunction { nargs: u8, float: bool },
 }
 
 impl Intrinsic {
@@ -175,6 +180,7 @@ impl Intrinsic {
         match self {
             Intrinsic::Min | Intrinsic::Max | Intrinsic::Math2(_) | Intrinsic::Pow | Intrinsic::IsInstance(_) => 2,
             Intrinsic::Ufunc(l) => usize::from(l.nin),
+            Intrinsic::CFunction { nargs, .. } => usize::from(nargs),
             _ => 1,
         }
     }
@@ -194,7 +200,7 @@ fn intrinsic_kind(which: Intrinsic, arg: Kind) -> Option<Kind> {
         Intrinsic::Round(_) | Intrinsic::Int => INT,
         Intrinsic::IsNan | Intrinsic::IsInf | Intrinsic::Bool => BOOL,
         Intrinsic::Min | Intrinsic::Max | Intrinsic::Math2(_) | Intrinsic::Pow => return None,
-        Intrinsic::Len | Intrinsic::IsInstance(_) => return None,
+        Intrinsic::Len | Intrinsic::IsInstance(_) | Intrinsic::CFunction { .. } => return None,
         Intrinsic::Abs if arg == FLOAT => FLOAT,
         Intrinsic::Abs => INT,
         Intrinsic::Ufunc(_) => NPF64,
@@ -340,6 +346,33 @@ struct Kinds {
     /// `IterNext` results of iterators of calls of the global `range` (speculated to be range
     /// iterators) that only `IsNull`/`NonNull` use.
     range_nexts: HashSet<ValueId>,
+    /// Call results, with the exit that resumes the interpreter just after the call (the
+    /// result on its stack): the `CheckTracing` exit of `after_call` in the builder.
+    after_call: HashMap<ValueId, ExitId>,
+}
+
+/// For each call's result, the first `CheckTracing` after the call in its block whose exit
+/// has the result on top of the stack: the frame as the interpreter has it after the call.
+fn after_call_exits(func: &Function) -> HashMap<ValueId, ExitId> {
+    let mut found = HashMap::new();
+    for block in &func.blocks {
+        for (i, instr) in block.instrs.iter().enumerate() {
+            let (Op::Call { .. }, Some(r)) = (&instr.op, instr.result) else { continue };
+            for later in &block.instrs[i + 1..] {
+                match (&later.op, later.exit) {
+                    (Op::Call { .. }, _) => break,
+                    (Op::CheckTracing, Some(x)) => {
+                        if func.exit(x).state.stack.last() == Some(&r) {
+                            found.insert(r, x);
+                        }
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    found
 }
 
 /// `generic_loads`: element loads of arrays that stay generic (their results are objects of
@@ -444,6 +477,7 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
         _ => None,
     };
     let defs = func.defining_ops();
+    let after_call = after_call_exits(func);
     loop {
         let mut changed = false;
         let mut set = |kind: &mut Vec<Kind>, v: ValueId, k: Kind| {
@@ -539,6 +573,14 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
                             _ => OTHER,
                         }
                     }
+                    // A builtin called through its C function: a float where it is known to
+                    // return one (guarded just after the call), else any object.
+                    Op::Call { .. } if matches!(facts.intrinsics.get(&r).map(|c| c.which), Some(Intrinsic::CFunction { .. })) => {
+                        match facts.intrinsics[&r].which {
+                            Intrinsic::CFunction { float: true, .. } if instr.deopt.is_some() && after_call.contains_key(&r) => FLOAT,
+                            _ => OTHER,
+                        }
+                    }
                     Op::Call { args, .. } if facts.intrinsics.get(&r).is_some_and(|c| c.which.arity() == args.len()) => {
                         let which = facts.intrinsics[&r].which;
                         from_numbers(args, true, &|n, f| {
@@ -591,7 +633,7 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
             break;
         }
     }
-    Kinds { kind, arrays, tuples, shapes, rows, range_globals, range_nexts }
+    Kinds { kind, arrays, tuples, shapes, rows, range_globals, range_nexts, after_call }
 }
 
 /// How a value is represented after the rewrite.
@@ -697,6 +739,12 @@ struct Specializer<'a> {
     /// The machine bool saying whether a value that is a Python number or a NumPy scalar
     /// (`Flavour::Mixed`) is the NumPy one, by value.
     flags: HashMap<ValueId, ValueId>,
+    /// Set while `generic` emits the call of a builtin known to run no Python code (see
+    /// `Intrinsic::CFunction`).
+    calling_pure_builtin: bool,
+    /// The callable of such a call just made: the release of it and the eval-breaker and
+    /// tracing checks the interpreter makes after a call follow (see `instr`).
+    after_pure_builtin: Option<ValueId>,
 }
 
 /// The machine values of a range loop whose iterator is never made.
@@ -771,6 +819,8 @@ impl<'a> Specializer<'a> {
             failed: false,
             maybe_unbound_boxes: Vec::new(),
             flags: HashMap::new(),
+            calling_pure_builtin: false,
+            after_pure_builtin: None,
         }
     }
 
@@ -1732,6 +1782,15 @@ impl<'a> Specializer<'a> {
     fn instr(&mut self, instr: &Instr, e: &mut Emit, locals: &mut [ValueId]) -> Option<()> {
         let result = instr.result;
         let unboxed = |s: &Self, v: &ValueId| s.unboxed_ty(*v).is_some();
+        // After a builtin that runs no Python code, the interpreter's checks after CALL are
+        // left to the next ones (the next call's, the loop's back-edge): a signal is served a
+        // few instructions later, as if it had come later (the interpreter serves them at
+        // any call or back-edge), and only Python code of this thread turns tracing on.
+        match (&instr.op, self.after_pure_builtin) {
+            (Op::CheckEvalBreaker { .. } | Op::CheckTracing, Some(_)) => return Some(()),
+            (Op::Decref(v), Some(callable)) if *v == callable => {}
+            _ => self.after_pure_builtin = None,
+        }
         match &instr.op {
             Op::Incref(v) | Op::Decref(v) | Op::XDecref(v) if unboxed(self, v) => {}
             // Native range loops (see `native_range_call`): no objects to count or check.
@@ -1938,6 +1997,9 @@ impl<'a> Specializer<'a> {
                 }
                 e.define(l.next_index, Op::RangeIndexNext(l.index), None);
             }
+            Op::Call { callable, args, .. } if instr.deopt.is_some() && self.cfunction(result).is_some() => {
+                self.cfunction_call(instr, *callable, args, e)?;
+            }
             Op::Call { callable, args, .. }
                 if self.specialisable(result) && instr.deopt.is_some() && result.is_some_and(|r| self.facts.intrinsics.contains_key(&r)) =>
             {
@@ -2096,6 +2158,58 @@ impl<'a> Specializer<'a> {
         Some((kind, e.value(self, Op::Unbox { value: object, to }, unbox_exit)))
     }
 
+    /// The builtin a call's result comes from, if the call goes through its C function (and
+    /// whether it is known to return a float).
+    fn cfunction(&self, result: Option<ValueId>) -> Option<(IntrinsicCall, bool)> {
+        let call = *self.facts.intrinsics.get(&result?)?;
+        match call.which {
+            Intrinsic::CFunction { float, .. } => Some((call, float)),
+            _ => None,
+        }
+    }
+
+    /// A call of a builtin through its C function (`CallCFunction`), behind a guard that the
+    /// callable is still the object found when compiling (else the interpreter makes the
+    /// call). A result of kind float (a builtin known to return one) is guarded to be an exact
+    /// float just after the call, leaving with it on the interpreter's stack otherwise, and
+    /// unboxed at once: its box is released there.
+    fn cfunction_call(&mut self, instr: &Instr, callable: ValueId, args: &[ValueId], e: &mut Emit) -> Option<()> {
+        let r = instr.result?;
+        let (call, pure) = self.cfunction(Some(r))?;
+        e.effect(Op::GuardIs { value: self.map(callable), expected: call.callable }, instr.deopt);
+        let op = Op::CallCFunction { callable, args: args.to_vec() };
+        self.calling_pure_builtin = pure;
+        let specialisable = self.specialisable(Some(r));
+        let boxed = if specialisable { self.new_value(Type::Object) } else { r };
+        self.generic(&Instr { op, result: Some(boxed), ..instr.clone() }, e);
+        self.calling_pure_builtin = false;
+        if pure {
+            self.after_pure_builtin = Some(callable);
+        }
+        if !specialisable {
+            return Some(());
+        }
+        // The frame just after the call, with the result on the stack; the call's operands
+        // are still held here (released by the instructions that follow).
+        let mut after = self.out.exits[self.kinds.after_call.get(&r)?.index()].clone();
+        after.kind = ExitKind::Deopt;
+        for v in after.state.stack.iter_mut().filter(|v| **v == r) {
+            *v = boxed;
+        }
+        after.release = self.func.exit(instr.exit?).release.clone();
+        self.out.exits.push(after);
+        let after = ExitId(self.out.exits.len() as u32 - 1);
+        e.effect(Op::GuardType { value: boxed, class: PyClass::Float }, Some(after));
+        match self.repr[r.index()] {
+            Repr::Unboxed(_) => e.define(r, Op::UnboxFloatOwned(boxed), None),
+            Repr::Boxed => {
+                self.subst.insert(r, boxed);
+                self.unbox_shadow(r, e);
+            }
+        }
+        Some(())
+    }
+
     /// Defines `r` as `len`, `isinstance`, `pow` or a two-argument `math` function of `args`
     /// (the callable is guarded already).
     fn object_intrinsic(&mut self, r: ValueId, which: Intrinsic, args: &[ValueId], instr: &Instr, e: &mut Emit) -> Option<()> {
@@ -2158,7 +2272,7 @@ impl<'a> Specializer<'a> {
                 (Op::FloatCompare { op: CompareOp::Ne, lhs: m, rhs: zero }, None)
             }
             (Intrinsic::Min | Intrinsic::Max | Intrinsic::Math2(_) | Intrinsic::Pow, _) => return None,
-            (Intrinsic::Len | Intrinsic::IsInstance(_) | Intrinsic::Ufunc(_), _) => return None,
+            (Intrinsic::Len | Intrinsic::IsInstance(_) | Intrinsic::Ufunc(_) | Intrinsic::CFunction { .. }, _) => return None,
             (Intrinsic::NpAbs, FLOAT) => (Op::MathCall { func: super::MathFn::Fabs, value: m }, deopt),
             (Intrinsic::NpAbs, INT) => (Op::IntAbs(m), deopt),
             (Intrinsic::NpAbs, _) => return None,
@@ -2233,7 +2347,7 @@ impl<'a> Specializer<'a> {
                     || (matches!(new.op, Op::SetItemInt { .. }) && i == 2 && self.out.values[mapped.index()] == Type::F64);
                 // A call's arguments are the callee's to look at (`sys.getrefcount(x)` sees the
                 // reference the interpreter's stack holds): those get their own reference.
-                let is_call = matches!(new.op, Op::Call { .. } | Op::CallEx { .. });
+                let is_call = matches!(new.op, Op::Call { .. } | Op::CallEx { .. } | Op::CallCFunction { .. });
                 let borrowed_const = self.const_origin.get(&mapped).copied().filter(|_| !consumed.contains(&i) && !is_call);
                 if let (Some(index), false) = (borrowed_const, machine_operand) {
                     // The code object keeps its constants alive: borrow it, as LOAD_CONST would.
@@ -2265,7 +2379,9 @@ impl<'a> Specializer<'a> {
         // `range` rebound to a function that inspects its caller's locals would see them as
         // they were at the last write).
         let calls_range = matches!(instr.op, Op::Call { callable, .. } if self.kinds.range_globals.contains(&callable));
-        if matches!(instr.op, Op::Call { .. } | Op::CallEx { .. }) && !calls_range {
+        // Nor for a builtin known to run no Python code (`Intrinsic::CFunction`).
+        let runs_no_python = matches!(instr.op, Op::CallCFunction { .. }) && self.calling_pure_builtin;
+        if matches!(instr.op, Op::Call { .. } | Op::CallEx { .. } | Op::CallCFunction { .. }) && !calls_range && !runs_no_python {
             self.write_locals_to_frame(instr.exit, e);
         }
         new.at = e.at;
@@ -2319,6 +2435,7 @@ fn consumed_operands(op: &Op) -> Vec<usize> {
     match op {
         Op::BuildTuple(items) | Op::BuildList(items) => (0..items.len()).collect(),
         Op::ListAppend { .. } => vec![1],
+        Op::UnboxFloatOwned(_) => vec![0],
         _ => vec![],
     }
 }
@@ -2565,6 +2682,9 @@ fn cancel_reference_pairs(func: &mut Function) {
                     // (it is made `borrowed` below).
                     Op::GetItemInt { obj, index, .. } if *obj == v && *index != v => {}
                     Op::SetItemInt { obj, index, value, .. } if *obj == v && *index != v && *value != v => {}
+                    // Likewise a truth test of v (made `IsTrueBorrowed` below), when it leaves
+                    // through a raise exit only.
+                    Op::IsTrue(w) if *w == v && instr.exit.is_some_and(|x| func.exits[x.index()].kind == ExitKind::Raise) => {}
                     // Only machine operations: code that runs Python (or C code reading
                     // reference counts, `sys.getrefcount`) must see the interpreter's counts.
                     op if !op.is_machine() && !op.is_pure() && !matches!(op, Op::Incref(_) | Op::Decref(_)) => break,
@@ -2580,6 +2700,7 @@ fn cancel_reference_pairs(func: &mut Function) {
             for k in i + 1..j {
                 match &mut func.blocks[b].instrs[k].op {
                     Op::GetItemInt { obj, borrowed, .. } | Op::SetItemInt { obj, borrowed, .. } if *obj == v => *borrowed = true,
+                    op @ Op::IsTrue(_) => *op = Op::IsTrueBorrowed(v),
                     _ => {}
                 }
             }

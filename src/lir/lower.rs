@@ -501,14 +501,16 @@ impl Lowerer<'_> {
                 let callee = callee!(runtime::rjit_rt_contains, "rjit_rt_contains");
                 self.call_checked(out, callee, vec![val(*item), val(*container), imm(i64::from(*negate))], dst(), exit);
             }
-            Op::IsTrue(v) => match exit {
-                Some(e) => out.push(Inst::Truth {
-                    dst: dst(),
-                    value: reg(*v),
-                    slow: callee!(runtime::rjit_rt_is_true, "rjit_rt_is_true", int),
-                    constants: [py_true(), py_false(), py_none()],
-                    exit: e.0,
-                }),
+            Op::IsTrue(v) | Op::IsTrueBorrowed(v) if exit.is_some() => out.push(Inst::Truth {
+                dst: dst(),
+                value: reg(*v),
+                slow: callee!(runtime::rjit_rt_is_true, "rjit_rt_is_true", int),
+                constants: [py_true(), py_false(), py_none()],
+                exit: exit.expect("checked").0,
+                borrowed: matches!(instr.op, Op::IsTrueBorrowed(_)).then_some(instr.at),
+            }),
+            Op::IsTrue(v) | Op::IsTrueBorrowed(v) => match exit {
+                Some(_) => unreachable!("handled above"),
                 None => {
                     let status = self.call_status(out, callee!(runtime::rjit_rt_is_true, "rjit_rt_is_true", int), vec![val(*v)], None);
                     out.push(Inst::Move { dst: dst(), src: Src::Reg(status) });
@@ -639,11 +641,12 @@ impl Lowerer<'_> {
             }
             Op::GetIter(v) => self.call_checked(out, callee!(ffi::PyObject_GetIter, "PyObject_GetIter"), vec![val(*v)], dst(), exit),
             Op::IterNext(it) => {
-                out.push(Inst::Call {
-                    callee: callee!(runtime::rjit_rt_iter_next, "rjit_rt_iter_next"),
-                    args: vec![val(*it)],
-                    ret: Some(dst()),
-                });
+                let slow = callee!(runtime::rjit_rt_iter_next, "rjit_rt_iter_next");
+                if crate::compiler::list_iter_layout_ok() {
+                    out.push(Inst::IterNext { dst: dst(), it: reg(*it), slow });
+                } else {
+                    out.push(Inst::Call { callee: slow, args: vec![val(*it)], ret: Some(dst()) });
+                }
                 if let Some(e) = exit {
                     out.push(Inst::ExitIfNullWithError { value: dst(), exit: e.0 });
                 }
@@ -682,6 +685,20 @@ impl Lowerer<'_> {
                     }
                 };
                 self.call_checked(out, callee, call_args, dst(), exit);
+            }
+            Op::CallCFunction { callable, args } => {
+                let slow = callee!(crate::cpython::shim::rjit_shim_call_cfunction, "rjit_shim_call_cfunction");
+                let check = callee!(crate::cpython::shim::_Py_CheckFunctionResult, "_Py_CheckFunctionResult");
+                out.push(Inst::CallCFunction { dst: dst(), callable: reg(*callable), arg: args.first().map(|a| reg(*a)), slow, check });
+                if let Some(exit) = exit {
+                    out.push(Inst::ExitIfZero { value: dst(), exit: exit.0 });
+                }
+            }
+            Op::UnboxFloatOwned(v) => {
+                // SAFETY: reads a slot of a static type object.
+                let dealloc = unsafe { (*std::ptr::addr_of!(ffi::PyFloat_Type)).tp_dealloc };
+                let dealloc = Callee { name: "float_dealloc", address: dealloc.map_or(0, |f| f as usize), returns_int: false };
+                out.push(Inst::UnboxFloatOwned { dst: dst(), value: reg(*v), dealloc });
             }
             Op::DelAttr { obj, name } => {
                 let name = self.constants.names[*name as usize];

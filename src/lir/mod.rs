@@ -136,7 +136,7 @@ pub enum Inst {
     /// `dst = bool(value)` as 0/1, as `POP_JUMP_IF_*` tests it: True, False and None by
     /// identity inline, anything else through `slow` (a C int function: 1, 0 or -1 on error,
     /// which leaves through `exit`).
-    Truth { dst: VReg, value: VReg, slow: Callee, constants: [i64; 3], exit: ExitIndex },
+    Truth { dst: VReg, value: VReg, slow: Callee, constants: [i64; 3], exit: ExitIndex, borrowed: Option<u32> },
 
     // ---- machine values ----
     /// `dst = a op b` on 64-bit ints with Python's result, or leave through `exit` where that
@@ -190,6 +190,19 @@ pub enum Inst {
     /// around the slow path (see `hir::Op::GetItemInt`). `at`: the frame's instruction while
     /// the slow path runs.
     ListGetItem { dst: VReg, obj: VReg, index: VReg, slow: Callee, exit: Option<ExitIndex>, at: u32, borrowed: bool },
+    /// FOR_ITER's next item (a new reference, or NULL): a list iterator's inline, as
+    /// `listiter_next` takes it while the list has one (the list is read afresh each time, so
+    /// changes made during the loop are seen); anything else through `slow`
+    /// (`rjit_rt_iter_next`).
+    IterNext { dst: VReg, it: VReg, slow: Callee },
+    /// A builtin's C function called inline on its self and `arg` (None: NULL), as
+    /// `rjit_shim_call_cfunction` does: the thread's recursion count around it, and
+    /// `check` (`_Py_CheckFunctionResult`) unless there is a result and no exception.
+    /// `slow` (that helper) makes the call when the recursion limit is near.
+    CallCFunction { dst: VReg, callable: VReg, arg: Option<VReg>, slow: Callee, check: Callee },
+    /// The value of exact float `value`, whose reference is released (`dealloc`: the float
+    /// type's destructor, called when it was the last).
+    UnboxFloatOwned { dst: VReg, value: VReg, dealloc: Callee },
     /// `obj[index] = value`: inline for an exact list and 0 <= index < len (the old item is
     /// released, the frame's instruction at code unit `at`), else `slow(obj, index, value)`
     /// (a C int status); leaves through `exit` on failure.
@@ -340,6 +353,9 @@ impl Inst {
                 | Inst::UnboxInt { exit: None, .. }
                 | Inst::ListGetItem { .. }
                 | Inst::ListSetItem { .. }
+                | Inst::IterNext { .. }
+                | Inst::CallCFunction { .. }
+                | Inst::UnboxFloatOwned { .. }
                 | Inst::BoxIfBound { .. }
                 | Inst::LoadGlobal { .. }
                 | Inst::LoadModuleAttr { .. }
@@ -395,6 +411,9 @@ impl Inst {
             Inst::RangeIndex { it, .. } => vec![*it],
             Inst::RangeHasNext { it, index, .. } | Inst::RangeItem { it, index, .. } => vec![*it, *index],
             Inst::ListGetItem { obj, index, .. } => vec![*obj, *index],
+            Inst::IterNext { it, .. } => vec![*it],
+            Inst::CallCFunction { callable, arg, .. } => std::iter::once(*callable).chain(*arg).collect(),
+            Inst::UnboxFloatOwned { value, .. } => vec![*value],
             Inst::LoadGlobal { globals, builtins, .. } => vec![*globals, *builtins],
             Inst::LoadModuleAttr { obj, .. } => vec![*obj],
             Inst::BoxIfBound { value, flag, .. } => vec![*value, *flag],
@@ -431,6 +450,9 @@ impl Inst {
             | Inst::RangeIndex { dst, .. }
             | Inst::RangeItem { dst, .. }
             | Inst::ListGetItem { dst, .. }
+            | Inst::IterNext { dst, .. }
+            | Inst::CallCFunction { dst, .. }
+            | Inst::UnboxFloatOwned { dst, .. }
             | Inst::BoxIfBound { dst, .. }
             | Inst::LoadBoundFlag { dst, .. }
             | Inst::LoadGlobal { dst, .. }
@@ -603,6 +625,12 @@ impl fmt::Display for InstText<'_> {
                 write!(f, "{dst} = {flag} ? call {}({value}) : 0{}", callee.name, or_exit(exit))
             }
             Inst::ListGetItem { dst, obj, index, exit, .. } => write!(f, "{dst} = list_get {obj}[{index}]{}", or_exit(exit)),
+            Inst::IterNext { dst, it, slow } => write!(f, "{dst} = iter_next {it} (list iterators inline, else {})", slow.name),
+            Inst::UnboxFloatOwned { dst, value, .. } => write!(f, "{dst} = unbox_float {value} (released)"),
+            Inst::CallCFunction { dst, callable, arg, .. } => match arg {
+                Some(a) => write!(f, "{dst} = call_cfunction {callable}({a})"),
+                None => write!(f, "{dst} = call_cfunction {callable}()"),
+            },
             Inst::ListSetItem { obj, index, value, float, exit, .. } => {
                 let kind = if *float { " (float)" } else { "" };
                 write!(f, "list_set {obj}[{index}] = {value}{kind}{}", or_exit(exit))
