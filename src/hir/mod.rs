@@ -554,6 +554,11 @@ pub enum Op {
     RangeIterItem { it: ValueId, index: ValueId },
     /// `index + 1` for a position known to be below the range's length (cannot overflow).
     RangeIndexNext(ValueId),
+    /// The position (`it_index`) of a sequence iterator (CPython's `iterator`, which is what
+    /// `iter(a)` of an ndarray is) iterating `seq`; -1 if `it` is not one, or iterates
+    /// something else (the loop's entry then deoptimises). An array loop (`for x in a`) keeps
+    /// its position in a machine register, as a range loop does; exits write it back.
+    SeqIterIndex { it: ValueId, seq: ValueId },
     /// Leaves through the exit (a deopt) if the machine int is negative. No result.
     GuardNonNegative(ValueId),
     /// Leaves through the exit (a deopt) unless `value` is the function object at address
@@ -674,6 +679,7 @@ impl Op {
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![*lhs, *rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![*it, *index],
+            SeqIterIndex { it, seq } => vec![*it, *seq],
             CheckFlag { .. } | SetBound { .. } => vec![],
             BoxIfBound { value, .. } => vec![*value],
             GetItemInt { obj, index, .. } => vec![*obj, *index],
@@ -742,6 +748,7 @@ impl Op {
             IntBinary { lhs, rhs, .. } | FloatBinary { lhs, rhs, .. } | IntCompare { lhs, rhs, .. }
             | FloatCompare { lhs, rhs, .. } => vec![lhs, rhs],
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![it, index],
+            SeqIterIndex { it, seq } => vec![it, seq],
             CheckFlag { .. } | SetBound { .. } => vec![],
             BoxIfBound { value, .. } => vec![value],
             GetItemInt { obj, index, .. } => vec![obj, index],
@@ -771,7 +778,7 @@ impl Op {
                 | MathCall { .. } | FloatToInt { .. } | IntAbs(_) | Select { .. } | MathCall2 { .. } | LenOf(_)
                 | IsInstanceOf { .. }
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
-                | RangeIndexNext(_) | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
+                | RangeIndexNext(_) | SeqIterIndex { .. } | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
                 | GuardIs { .. } | GuardArray { .. } | LoadField { .. } | ArrayIndex { .. } | LoadElement { .. }
                 | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. } | Copy(_) | GuardFinite(_)
                 | GuardCallee { .. } | CallDirect { .. } | DirectArg { .. }
@@ -786,7 +793,7 @@ impl Op {
             self,
             Const { .. } | Null | ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | IntToFloat { exact: false, .. }
                 | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | FloatNeg(_) | NonNull(_) | IsNull(_)
-                | IsNone(_) | LoadArg { .. } | RangeIterItem { .. } | RangeIndexNext(_) | RangeIterIndex(_)
+                | IsNone(_) | LoadArg { .. } | RangeIterItem { .. } | RangeIndexNext(_) | RangeIterIndex(_) | SeqIterIndex { .. }
                 | LoadField { .. } | LoadElement { .. } | Copy(_)
         ) || matches!(self, Unbox { to, .. } if *to != Type::I64)
             || matches!(self, FloatBinary { op: FloatOp::Add | FloatOp::Sub | FloatOp::Mul, .. })
@@ -826,6 +833,7 @@ impl Op {
             | RangeIterItem { .. }
             | RangeIterIndex(_)
             | RangeIndexNext(_)
+            | SeqIterIndex { .. }
             | FloatToInt { .. }
             | IntAbs(_) => Some(Type::I64),
             ConstF64 { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | MathCall { .. } | MathCall2 { .. } => {

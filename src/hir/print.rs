@@ -189,10 +189,11 @@ impl fmt::Display for OpText<'_> {
             RangeIterHasNext { it, index } => write!(f, "RangeIterHasNext {it} at {index}"),
             RangeIterItem { it, index } => write!(f, "RangeIterItem {it} at {index}"),
             RangeIndexNext(v) => write!(f, "RangeIndexNext {v}"),
+            SeqIterIndex { it, seq } => write!(f, "SeqIterIndex {it} of {seq}"),
             GuardNonNegative(v) => write!(f, "GuardNonNegative {v}"),
             // Addresses vary between runs: snapshots show only that the guard is there.
             GuardFunction { value, .. } => write!(f, "GuardFunction {value} is the inlined function"),
-            GuardIs { value, .. } => write!(f, "GuardIs {value} is the known callable"),
+            GuardIs { value, .. } => write!(f, "GuardIs {value} is the known object"),
             GuardCallee { value, .. } => write!(f, "GuardCallee {value} runs this code"),
             CallDirect { args, ty } => write!(f, "CallDirect({}) -> {ty:?}", list(args)),
             DirectArg { index, ty } => write!(f, "DirectArg {index} as {ty:?}"),
