@@ -858,6 +858,16 @@ pub fn hir_with(
     Ok(frontend(code, args, Vec::new(), globals, builtins.as_ref())?.map(|f| (f.hir, f.inlined.consts)))
 }
 
+/// The HIR of a code object specialised for arguments of kinds `args`, some of them NumPy
+/// arrays of the types `arrays` gives by slot (for tests: no array need exist).
+pub fn array_hir(
+    code: &Bound<'_, PyAny>,
+    args: Vec<specialize::Kind>,
+    arrays: Vec<Option<crate::numpy::ArrayType>>,
+) -> PyResult<Result<Function, FrontendError>> {
+    Ok(frontend(code, Some(args), arrays, None, None)?.map(|f| f.hir))
+}
+
 /// The HIR of a code object's direct entry (`hir::direct`) for arguments of kinds `args`, as
 /// the back end gets it (inlined into itself), if it has one: for tests and debugging.
 pub fn direct_entry_hir(

@@ -140,10 +140,17 @@ impl<'py> Finder<'_, 'py> {
                     std::ptr::addr_of_mut!(ffi::PyBytes_Type),
                     std::ptr::addr_of_mut!(ffi::PyBaseObject_Type),
                 ];
-                // NumPy's scalar types: static subtypes of `numpy.generic`.
-                let numpy_scalar = self.generic_type.as_ref().is_some_and(|g| {
-                    ffi::PyType_Check(g.as_ptr()) != 0 && ffi::PyType_IsSubtype(t, g.as_ptr().cast()) != 0
-                });
+                // NumPy's concrete scalar types: static subtypes of `numpy.generic`, but not its
+                // abstract ones (NumPy 1.x warns when converting those to a dtype).
+                const ABSTRACT: &[&str] = &[
+                    "numpy.generic", "numpy.number", "numpy.integer", "numpy.signedinteger", "numpy.unsignedinteger",
+                    "numpy.inexact", "numpy.floating", "numpy.complexfloating", "numpy.flexible", "numpy.character",
+                ];
+                let name = std::ffi::CStr::from_ptr((*t).tp_name).to_str().unwrap_or("");
+                let numpy_scalar = !ABSTRACT.contains(&name)
+                    && self.generic_type.as_ref().is_some_and(|g| {
+                        ffi::PyType_Check(g.as_ptr()) != 0 && ffi::PyType_IsSubtype(t, g.as_ptr().cast()) != 0
+                    });
                 return builtin.contains(&t) || numpy_scalar;
             }
             if ffi::PyUnicode_CheckExact(object.as_ptr()) != 0 {

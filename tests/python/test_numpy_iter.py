@@ -154,8 +154,15 @@ def test_arrays_mutated_inside_the_loop():
         "def f(a):\n    i = 0\n    s = 0.0\n    for x in a:\n        if i + 1 < a.shape[0]:\n            a[i + 1] = x * 2\n"
         "        s += x\n        i += 1\n    return s, a\n"
     )
-    check(forward, [(np.arange(6.0),), (np.arange(6.0)[::-1].copy(),), (np.arange(12.0)[::2],), (np.zeros(0),)])
+    f = check(forward, [(np.arange(6.0),), (np.arange(6.0)[::-1].copy(),), (np.arange(12.0)[::2],), (np.zeros(0),)])
     native_loop(forward, (np.arange(6.0),))
+    # A read-only array fails the loop's check (it stores): the interpreter raises at the store.
+    read_only = np.arange(6.0)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        f(read_only)
+    assert read_only.tolist() == list(range(6)) and describe(f(np.arange(3.0))) == describe(
+        make_function(forward, "f", {})(np.arange(3.0)))
     # A store into the array through another argument (the same array twice).
     aliased = "def f(a, b):\n    s = 0\n    for x in a:\n        b[0] = b[0] + x\n        s += b[0]\n    return s\n"
     a = np.arange(5)
@@ -320,6 +327,7 @@ DTYPE_SOURCE = (
     "        a.dtype.str == '<f8', a.dtype.itemsize == 8, a.dtype.num == 12, a.dtype.itemsize == '8',\n"
     "        a.dtype.kind == b.dtype.kind, a.dtype == np.dtype('uint8'), a.dtype is np.dtype(a.dtype.name),\n"
     "        a.dtype is None, a.dtype is not b.dtype, a.dtype == np.longlong, a.dtype == 'int',\n"
+    "        a.dtype == np.floating, a.dtype != 'not a dtype', a.dtype == 8, a.dtype.kind == 102,\n"
     "    )\n"
 )
 FOLDED = (
@@ -411,3 +419,68 @@ def test_whole_array_calls_in_compiled_code():
     check(loop, [(np.arange(4.0), np.arange(4.0)), (np.arange(3), np.arange(3)), (np.zeros(0), np.zeros(0))])
     matrices = "def f(a, b):\n    return np.dot(a, b), a.sum(axis=0), (a @ b).sum()\n"
     check(matrices, [(sample("float64", (3, 4)), sample("float64", (4, 2))), (sample("int64", (2, 2)), sample("int64", (2, 3)))])
+
+
+def test_each_guard_of_array_loops_deoptimises_exactly():
+    # After a call (Python code), the array is checked right before `iter(a)`: another type
+    # there leaves for the interpreter, which iterates whatever it is.
+    source = "def f(a):\n    helper(a)\n    s = 0.0\n    for x in a:\n        s += x\n    return s\n"
+    ns = {"helper": lambda a: None}
+    f = check(source, [(np.arange(5.0),)], ns)
+    native_loop(source, (np.arange(5.0),), ns)
+    plain = make_function(source, "f", dict(ns))
+    before = rjit.stats()["deopts"]
+    for a in [[1.5, 2.5], np.arange(4), np.arange(6.0).reshape(2, 3), np.arange(5.0)[::-1], (), np.arange(3.0)]:
+        assert describe(f(a)) == describe(plain(a))
+    assert rjit.stats()["deopts"] > before
+
+    # `range` in an array loop is checked to be the builtin before it is called: a `range`
+    # rebound to Python code (here: one that resizes the array) is called by the interpreter.
+    source = (
+        "def f(a):\n    s = 0.0\n    for x in a:\n        for j in range(2):\n            s += x * j\n    return s\n"
+    )
+    native_loop(source, (np.arange(5.0),))
+
+    def shrinking_range(n, array=[]):
+        if array:
+            array[0].resize(2, refcheck=False)
+        return range(n)
+
+    ns = {"range": range}
+    func = make_function(source, "f", ns)
+    f = rjit.jit(func)
+    plain = make_function(source, "f", ns)
+    assert describe(f(np.arange(5.0))) == describe(plain(np.arange(5.0)))
+    ns["range"] = shrinking_range
+    for _ in range(2):
+        a, b = np.arange(5.0), np.arange(5.0)
+        shrinking_range.__defaults__[0][:] = [a]
+        got = f(a)
+        shrinking_range.__defaults__[0][:] = [b]
+        assert describe(got) == describe(plain(b)) and a.shape == b.shape == (2,)
+    ns["range"] = range
+    assert describe(f(np.arange(5.0))) == describe(plain(np.arange(5.0)))
+
+
+def test_dtype_folds_check_the_array_where_no_view_holds():
+    # After a call, the fold checks the array itself: an array of another dtype there leaves
+    # for the interpreter, which compares the real dtype.
+    source = "def f(a):\n    helper()\n    return a.dtype == np.float64, a.dtype.kind == 'f', a.dtype.itemsize\n"
+    ns = {"helper": lambda: None}
+    f = check(source, [(np.arange(3.0),)], ns)
+    folded(source, (np.arange(3.0),), ns)
+    plain = make_function(source, "f", {"np": np, **ns})
+    for a in [np.arange(3), np.arange(3.0, dtype="float32"), np.arange(3.0), np.array([True]), np.arange(3.0).astype(">f8")]:
+        assert describe(f(a)) == describe(plain(a))
+
+
+def test_dtype_folds_leave_reference_counts_unchanged():
+    f = rjit.jit(make_function(FOLDED, "f", {"np": np}))
+    a, b = np.arange(3.0), np.arange(3)
+    f(a, b)
+    objects = [a, b, a.dtype, b.dtype, np.float64, np.dtype]
+    before = [sys.getrefcount(o) for o in objects]
+    for _ in range(1000):
+        f(a, b)
+        f(b, a)
+    assert [sys.getrefcount(o) for o in objects] == before
