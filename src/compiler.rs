@@ -201,6 +201,8 @@ fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyR
         arrays: Vec::new(),
         names,
         self_calls: Default::default(),
+        dtype: Default::default(),
+        array_loops: SEQ_ITER_LAYOUT_OK.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 
@@ -281,6 +283,32 @@ pub fn probe_list_iter_layout(py: Python<'_>) {
     };
     let ok = probe().unwrap_or(false);
     LIST_ITER_LAYOUT_OK.store(ok, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether sequence iterators (`iterator`: what `iter(a)` of an ndarray is) have the layout
+/// compiled array loops read (`it_index`, then `it_seq`, after the object header).
+static SEQ_ITER_LAYOUT_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Probes the layout of sequence iterators (at import, like `probe_range_iter_layout`).
+pub fn probe_seq_iter_layout(py: Python<'_>) {
+    let probe = || -> PyResult<bool> {
+        let seq = pyo3::types::PyTuple::new(py, [5, 6, 7])?;
+        // SAFETY: a new reference (or NULL with an exception set).
+        let it = unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PySeqIter_New(seq.as_ptr()))? };
+        it.call_method0("__next__")?;
+        // SAFETY: reads words inside a live sequence iterator, after checking its type and size.
+        let is_seq_iter = unsafe { pyo3::ffi::Py_TYPE(it.as_ptr()) == std::ptr::addr_of_mut!(pyo3::ffi::PySeqIter_Type) };
+        if !is_seq_iter || it.call_method0("__sizeof__")?.extract::<usize>()? != 32 {
+            return Ok(false);
+        }
+        let words = unsafe {
+            let base = it.as_ptr().cast::<u8>().add(crate::runtime::SEQ_ITER_INDEX);
+            [*base.cast::<usize>(), *base.add(8).cast::<usize>()]
+        };
+        Ok(words == [1, seq.as_ptr() as usize])
+    };
+    let ok = probe().unwrap_or(false);
+    SEQ_ITER_LAYOUT_OK.store(ok, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Compiles a code object to machine code: bytecode -> HIR -> (specialisation) -> LIR ->
@@ -795,7 +823,7 @@ fn numpy_intrinsic(object: &Bound<'_, PyAny>) -> Option<specialize::Intrinsic> {
 
 /// Keeps an object compiled code compares with by address alive for good (a ufunc deleted
 /// from its module must not have its address reused by another object), once.
-fn pin(object: &Bound<'_, PyAny>) {
+pub(crate) fn pin(object: &Bound<'_, PyAny>) {
     static PINNED: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
     let address = object.as_ptr() as usize;
     let mut pinned = PINNED.lock().unwrap_or_else(|e| e.into_inner());
@@ -927,6 +955,16 @@ pub fn hir_with(
     Ok(frontend(code, args, Vec::new(), globals, builtins.as_ref())?.map(|f| (f.hir, f.inlined.consts)))
 }
 
+/// The HIR of a code object specialised for arguments of kinds `args`, some of them NumPy
+/// arrays of the types `arrays` gives by slot (for tests: no array need exist).
+pub fn array_hir(
+    code: &Bound<'_, PyAny>,
+    args: Vec<specialize::Kind>,
+    arrays: Vec<Option<crate::numpy::ArrayType>>,
+) -> PyResult<Result<Function, FrontendError>> {
+    Ok(frontend(code, Some(args), arrays, None, None)?.map(|f| f.hir))
+}
+
 /// The HIR of a code object's direct entry (`hir::direct`) for arguments of kinds `args`, as
 /// the back end gets it (inlined into itself), if it has one: for tests and debugging.
 pub fn direct_entry_hir(
@@ -977,6 +1015,7 @@ fn frontend(
     if let Some(globals) = globals {
         inlined = inline_pure_calls(&mut generic, &mut facts, code, globals)?;
         facts.intrinsics = find_intrinsics(&generic, code, globals, builtins, &mut inlined.objects)?;
+        facts.dtype = crate::dtype_folds::find(&generic, code, globals, builtins, &facts.arrays)?;
         let self_calls = find_self_calls(&generic, code, globals)?;
         if !self_calls.is_empty() {
             // The direct entry returns an int, else a float, if the specialised body agrees.

@@ -11,6 +11,7 @@ pub mod compiler;
 pub mod cpython;
 pub mod backend;
 pub mod disasm;
+pub mod dtype_folds;
 pub mod hir;
 pub mod hook;
 pub mod lir;
@@ -375,6 +376,7 @@ fn _rjit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     hook::set_depth_limit(native_stack_size());
     compiler::probe_range_iter_layout(m.py());
     compiler::probe_list_iter_layout(m.py());
+    compiler::probe_seq_iter_layout(m.py());
     compiler::remember_intrinsics(m.py());
     // Read RJIT_SPECIALIZE, RJIT_PERF_MAP and RJIT_LOG now: nothing may read the environment
     // while compiling.

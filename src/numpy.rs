@@ -108,6 +108,54 @@ impl DType {
         })
     }
 
+    /// `dtype.kind`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            DType::Bool => "b",
+            DType::I8 | DType::I16 | DType::I32 | DType::I64 => "i",
+            DType::U8 | DType::U16 | DType::U32 | DType::U64 => "u",
+            DType::F32 | DType::F64 => "f",
+        }
+    }
+
+    /// `dtype.char` (`l`: `NPY_LONG`, the only 64-bit int type rjit accesses natively).
+    pub fn char(self) -> &'static str {
+        match self {
+            DType::Bool => "?",
+            DType::I8 => "b",
+            DType::U8 => "B",
+            DType::I16 => "h",
+            DType::U16 => "H",
+            DType::I32 => "i",
+            DType::U32 => "I",
+            DType::I64 => "l",
+            DType::U64 => "L",
+            DType::F32 => "f",
+            DType::F64 => "d",
+        }
+    }
+
+    /// `dtype.str` of the native-byte-order dtype (little-endian: rjit does not run on
+    /// big-endian machines, see `discover`).
+    pub fn str(self) -> String {
+        let order = if self.size() == 1 { '|' } else { '<' };
+        format!("{order}{}{}", self.kind(), self.size())
+    }
+
+    pub const ALL: [DType; 11] = [
+        DType::Bool,
+        DType::I8,
+        DType::U8,
+        DType::I16,
+        DType::U16,
+        DType::I32,
+        DType::U32,
+        DType::I64,
+        DType::U64,
+        DType::F32,
+        DType::F64,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             DType::Bool => "bool",

@@ -182,6 +182,27 @@ specialized_snapshot!(
     [OTHER]
 );
 
+/// The printed HIR of `f` in `source` specialised for arguments of kinds `args`, with NumPy
+/// arrays of the types `arrays` gives by slot.
+fn array_text(source: &str, args: &[u8], arrays: Vec<Option<rjit::numpy::ArrayType>>) -> String {
+    printed_hir(source, "f", |py, code| {
+        rjit::compiler::probe_range_iter_layout(py);
+        rjit::compiler::probe_seq_iter_layout(py);
+        rjit::compiler::array_hir(code, args.to_vec(), arrays).expect("code object readable")
+    })
+}
+
+// `for x in a` over a float64 array: the array checked before `iter(a)` and on entering the
+// loop, the iterator's position in a register (`SeqIterIndex`), the length read once, each item
+// a machine float; exits write the position back (`position v8=...`).
+#[test]
+fn spec_array_loop() {
+    use rjit::numpy::{ArrayType, DType};
+    let vector = ArrayType { dtype: DType::F64, ndim: 1, contiguous: true };
+    let source = "def f(a):\n    s = 0.0\n    for x in a:\n        s += x\n    return s\n";
+    insta::assert_snapshot!("spec_array_loop", array_text(source, &[OTHER], vec![Some(vector)]));
+}
+
 // ---- direct calls (`hir::direct`): a function calling itself through a global ----
 
 /// The frame code of `f` in `source` specialised for `args` (calls of itself guarded and

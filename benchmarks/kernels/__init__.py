@@ -31,6 +31,7 @@ ALL = [
     "nbody",
     "spectral_norm",
     "dot",
+    "sum_iter",
     "matmul",
     "go_fast_small",
     "go_fast_large",

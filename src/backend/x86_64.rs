@@ -2077,16 +2077,23 @@ impl<'a> Emitter<'a> {
             dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD code ; mov esi, index as i32);
             self.call_address(self.ctx.note_deopt);
         }
-        // Range loops keep their position in a register: store it back into the iterator.
+        // Range and array loops keep their position in a register: store it back into the
+        // iterator (a range iterator's `index` and a sequence iterator's `it_index` are both
+        // the first word after the header).
         for &(it, index) in &exit.range_positions {
             self.load_reg(RAX, it);
             self.load_reg(RCX, index);
-            let type_addr = std::ptr::addr_of_mut!(pyo3_ffi::PyRangeIter_Type) as i64;
+            let range_type = std::ptr::addr_of_mut!(pyo3_ffi::PyRangeIter_Type) as i64;
+            let seq_type = std::ptr::addr_of_mut!(pyo3_ffi::PySeqIter_Type) as i64;
             dynasm!(self.ops
                 ; .arch x64
-                ; mov rdx, QWORD type_addr
+                ; mov rdx, QWORD range_type
+                ; cmp rdx, QWORD [rax + 8]
+                ; je >store
+                ; mov rdx, QWORD seq_type
                 ; cmp rdx, QWORD [rax + 8]
                 ; jne >other
+                ; store:
                 ; mov QWORD [rax + 16], rcx
                 ; other:
             );

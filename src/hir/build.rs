@@ -865,9 +865,12 @@ impl<'a> Builder<'a> {
                 self.effect(Op::ListAppend { list, value }, exit);
             }
             op::GET_ITER => {
+                // (The specialiser guards an array before iterating it: `for x in a`.)
+                let deopt = self.deopt_exit(instr, state);
                 let v = self.pop(instr, state)?;
                 let exit = self.raise_exit(instr, state, vec![v]);
                 let it = self.emit(Op::GetIter(v), exit);
+                self.set_deopt(deopt);
                 self.release(v);
                 state.stack.push(it);
             }

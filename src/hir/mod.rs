@@ -559,6 +559,11 @@ pub enum Op {
     RangeIterItem { it: ValueId, index: ValueId },
     /// `index + 1` for a position known to be below the range's length (cannot overflow).
     RangeIndexNext(ValueId),
+    /// The position (`it_index`) of a sequence iterator (CPython's `iterator`, which is what
+    /// `iter(a)` of an ndarray is) iterating `seq`; -1 if `it` is not one, or iterates
+    /// something else (the loop's entry then deoptimises). An array loop (`for x in a`) keeps
+    /// its position in a machine register, as a range loop does; exits write it back.
+    SeqIterIndex { it: ValueId, seq: ValueId },
     /// Leaves through the exit (a deopt) if the machine int is negative. No result.
     GuardNonNegative(ValueId),
     /// The length of `range(start, stop, step)` of machine ints where CPython iterates it
@@ -700,6 +705,7 @@ impl Op {
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![*it, *index],
             RangeLen { start, stop, step } => vec![*start, *stop, *step],
             RangeIterVirtual { start, step, len } => vec![*start, *step, *len],
+            SeqIterIndex { it, seq } => vec![*it, *seq],
             CheckFlag { .. } | SetBound { .. } => vec![],
             BoxIfBound { value, .. } => vec![*value],
             GetItemInt { obj, index, .. } => vec![*obj, *index],
@@ -772,6 +778,7 @@ impl Op {
             RangeIterHasNext { it, index } | RangeIterItem { it, index } => vec![it, index],
             RangeLen { start, stop, step } => vec![start, stop, step],
             RangeIterVirtual { start, step, len } => vec![start, step, len],
+            SeqIterIndex { it, seq } => vec![it, seq],
             CheckFlag { .. } | SetBound { .. } => vec![],
             BoxIfBound { value, .. } => vec![value],
             GetItemInt { obj, index, .. } => vec![obj, index],
@@ -803,7 +810,7 @@ impl Op {
                 | MathCall { .. } | FloatToInt { .. } | IntAbs(_) | Select { .. } | MathCall2 { .. } | LenOf(_)
                 | IsInstanceOf { .. }
                 | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } | RangeIterItem { .. } | RangeIterIndex(_)
-                | RangeIndexNext(_) | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
+                | RangeIndexNext(_) | SeqIterIndex { .. } | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
                 | RangeLen { .. } | RangeIterVirtual { .. }
                 | GuardIs { .. } | GuardArray { .. } | LoadField { .. } | ArrayIndex { .. } | LoadElement { .. }
                 | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. } | Copy(_) | GuardFinite(_)
@@ -819,7 +826,7 @@ impl Op {
             self,
             Const { .. } | Null | ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | IntToFloat { exact: false, .. }
                 | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | FloatNeg(_) | NonNull(_) | IsNull(_)
-                | IsNone(_) | LoadArg { .. } | RangeIterItem { .. } | RangeIndexNext(_) | RangeIterIndex(_)
+                | IsNone(_) | LoadArg { .. } | RangeIterItem { .. } | RangeIndexNext(_) | RangeIterIndex(_) | SeqIterIndex { .. }
                 | LoadField { .. } | LoadElement { .. } | Copy(_) | RangeLen { .. } | RangeIterVirtual { .. }
         ) || matches!(self, Unbox { to, .. } if *to != Type::I64)
             || matches!(self, FloatBinary { op: FloatOp::Add | FloatOp::Sub | FloatOp::Mul, .. })
@@ -860,6 +867,7 @@ impl Op {
             | RangeIterIndex(_)
             | RangeIndexNext(_)
             | RangeLen { .. }
+            | SeqIterIndex { .. }
             | FloatToInt { .. }
             | IntAbs(_) => Some(Type::I64),
             ConstF64 { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | MathCall { .. } | MathCall2 { .. } | UnboxFloatOwned(_) => {

@@ -141,7 +141,7 @@ fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
             FloatOp::Add | FloatOp::Sub | FloatOp::Mul => format!("float operation ({})", float_symbol(*op)),
         },
         Op::IntToFloat { .. } => "int too large to convert to float exactly (over 2**53)".into(),
-        Op::GuardNonNegative(_) => "for loop over something that is not a range iterator".into(),
+        Op::GuardNonNegative(_) => "for loop over something that is not a range iterator (or the array's own iterator)".into(),
         Op::GuardFunction { .. } => "inlined callee's global was rebound (inlining guard)".into(),
         Op::GuardArray { value, array, .. } if is_arg(*value) => format!("{ENTRY_GUARD}argument is not an {array}"),
         Op::GuardArray { array, writeable, .. } => {
@@ -150,7 +150,7 @@ fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
         Op::GuardIntRange { lo, hi, .. } => format!("value outside {lo}..={hi} stored into an array"),
         Op::UfuncCall { .. } => "NumPy ufunc raised a floating-point exception".into(),
         Op::GuardFinite(_) => "NumPy float64 result not finite (NumPy warns)".into(),
-        Op::GuardIs { .. } => "builtin, math or NumPy function was rebound (callable guard)".into(),
+        Op::GuardIs { .. } => "builtin, math or NumPy function (or NumPy type) was rebound (callable guard)".into(),
         Op::FloatToInt { .. } => "float not convertible to an int (nan, inf or too large)".into(),
         Op::MathCall2 { func, .. } => format!("math.{} domain error or overflow", format!("{func:?}").to_lowercase()),
         Op::LenOf(_) => "len() of something other than an exact list, tuple, str or dict".into(),

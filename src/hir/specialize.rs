@@ -119,10 +119,39 @@ pub struct Facts {
     pub arrays: Vec<Option<crate::numpy::ArrayType>>,
     /// The code object's `co_names` (attribute names: `a.shape`).
     pub names: Vec<String>,
+    /// Whether `for x in a` over a 1-D array argument may keep its position in a machine
+    /// register (sequence iterators have the layout compiled code reads).
+    pub array_loops: bool,
     /// Calls (by their result) of the function being compiled through a global (recursion),
     /// with the kind its direct entry is assumed to return (`direct`): with arguments of the
     /// kinds in `args`, such a call becomes `CallDirect`.
     pub self_calls: HashMap<ValueId, SelfCall>,
+    /// `a.dtype` comparisons decided at compile time (`crate::dtype_folds`).
+    pub dtype: DtypeFacts,
+}
+
+/// Comparisons of array arguments' dtypes (`a.dtype == np.float64`, `a.dtype.kind == 'f'`)
+/// whose result follows from the array types the function is specialised for.
+#[derive(Debug, Clone, Default)]
+pub struct DtypeFacts {
+    /// The comparisons, by result.
+    pub folds: HashMap<ValueId, DtypeFold>,
+    /// The values they compare and what those are made from (`a.dtype`, its attributes, a
+    /// NumPy type through the `numpy` module, `numpy.dtype(c)`): loading and releasing them
+    /// runs no Python code (a dtype's C getters, a module's dictionary).
+    pub sources: HashSet<ValueId>,
+    /// Calls `numpy.dtype(c)` of a constant (by result), with the callable and the address
+    /// it must have: checked before the call, which then is NumPy's C code.
+    pub calls: HashMap<ValueId, (ValueId, i64)>,
+}
+
+/// A comparison decided at compile time: its result, provided the arrays are of the types
+/// the function is specialised for and the values are (still) the objects at the addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DtypeFold {
+    pub result: bool,
+    pub arrays: Vec<ValueId>,
+    pub guards: Vec<(ValueId, i64)>,
 }
 
 /// A call of the function being compiled (see `Facts::self_calls`).
@@ -343,9 +372,13 @@ struct Kinds {
     rows: HashMap<ValueId, (ValueId, Vec<ValueId>, ValueId)>,
     /// Loads of the global `range`.
     range_globals: HashSet<ValueId>,
+    /// Calls of them (that can deoptimise), by result.
+    range_calls: HashSet<ValueId>,
     /// `IterNext` results of iterators of calls of the global `range` (speculated to be range
     /// iterators) that only `IsNull`/`NonNull` use.
     range_nexts: HashSet<ValueId>,
+    /// Likewise for iterators of 1-D arrays (`for x in a`), with the array iterated.
+    array_nexts: HashMap<ValueId, ValueId>,
     /// Call results, with the exit that resumes the interpreter just after the call (the
     /// result on its stack): the `CheckTracing` exit of `after_call` in the builder.
     after_call: HashMap<ValueId, ExitId>,
@@ -383,14 +416,36 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
     let mut range_nexts = HashSet::new();
     // Calls of the global `range`: their iterators are speculated to be range iterators.
     let mut range_calls = HashSet::new();
+    let mut deopting_range_calls = HashSet::new();
     let mut range_globals = HashSet::new();
+    // `for x in a` over a 1-D array argument: its iterator (a sequence iterator), and its
+    // `IterNext` results, unless the plan found the loop cannot keep a view of the array.
+    let mut vector_args = HashSet::new();
+    let mut array_iters: HashMap<ValueId, ValueId> = HashMap::new();
+    let mut array_nexts: HashMap<ValueId, ValueId> = HashMap::new();
     for block in &func.blocks {
         for instr in &block.instrs {
             match (&instr.op, instr.result) {
+                (Op::LoadArg { local }, Some(r)) if facts.array_loops => {
+                    if let Some(Some(ty)) = facts.arrays.get(*local as usize) {
+                        if ty.ndim == 1 {
+                            vector_args.insert(r);
+                        }
+                    }
+                }
+                (Op::GetIter(v), Some(r)) if vector_args.contains(v) && instr.deopt.is_some() => {
+                    array_iters.insert(r, *v);
+                }
+                (Op::IterNext(it), Some(r)) if array_iters.contains_key(it) && instr.deopt.is_some() && !generic_loads.contains(&r) => {
+                    array_nexts.insert(r, array_iters[it]);
+                }
                 (Op::LoadGlobal { name }, Some(r)) if Some(*name) == facts.range_name => {
                     range_globals.insert(r);
                 }
                 (Op::Call { callable, .. }, Some(r)) if range_globals.contains(callable) => {
+                    if instr.deopt.is_some() {
+                        deopting_range_calls.insert(r);
+                    }
                     range_calls.insert(r);
                 }
                 (Op::GetIter(v), Some(r)) if range_calls.contains(v) => {
@@ -410,16 +465,19 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
             if !matches!(instr.op, Op::IsNull(_) | Op::NonNull(_)) {
                 for v in instr.op.operands() {
                     range_nexts.remove(&v);
+                    array_nexts.remove(&v);
                 }
             }
         }
         for v in block.terminator.operands().into_iter().chain(block.terminator.edges().iter().flat_map(|e| e.args.clone())) {
             range_nexts.remove(&v);
+            array_nexts.remove(&v);
         }
     }
     for exit in &func.exits {
         for v in exit.state.locals.iter().chain(&exit.state.stack).chain(&exit.release) {
             range_nexts.remove(v);
+            array_nexts.remove(v);
         }
     }
     // A `for` whose body never loops back (it always breaks, returns or raises) has no loop
@@ -431,6 +489,7 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
             if let (Op::IterNext(it), Some(r)) = (&instr.op, instr.result) {
                 if defined.contains(it) {
                     range_nexts.remove(&r);
+                    array_nexts.remove(&r);
                 }
             }
         }
@@ -540,10 +599,19 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
                     },
                     Op::CheckBound { value, .. } => k(value) & !NULL,
                     Op::NonNull(v) if range_nexts.contains(v) => INT,
+                    // The item of an array loop: the element `a[i]` would load.
+                    Op::NonNull(v) if array_nexts.contains_key(v) => match arrays[&array_nexts[v]].dtype {
+                        crate::numpy::DType::F64 => NPF64,
+                        crate::numpy::DType::I64 => NPI64,
+                        crate::numpy::DType::Bool => NPBOOL,
+                        _ => OTHER,
+                    },
                     Op::NonNull(v) => k(v) & !NULL,
                     Op::Binary { op, lhs, rhs } => from_numbers(&[*lhs, *rhs], true, &|n, f| {
                         numpy_binary(*op, binary_kind(*op, n[0], n[1])?, [n[0], n[1]], [f[0], f[1]])
                     }),
+                    // `a.dtype == np.float64` and the like: decided at compile time.
+                    Op::Compare { .. } if instr.deopt.is_some() && facts.dtype.folds.contains_key(&r) => BOOL,
                     Op::Compare { lhs, rhs, .. } => from_numbers(&[*lhs, *rhs], true, &|_, f| Some(with_flavour(BOOL, combine(f)))),
                     Op::Unary { op, value } => from_numbers(&[*value], true, &|n, f| match f[0] {
                         Flavour::Python => unary_kind(*op, n[0]),
@@ -633,7 +701,7 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
             break;
         }
     }
-    Kinds { kind, arrays, tuples, shapes, rows, range_globals, range_nexts, after_call }
+    Kinds { kind, arrays, tuples, shapes, rows, range_globals, range_calls: deopting_range_calls, range_nexts, array_nexts, after_call }
 }
 
 /// How a value is represented after the rewrite.
@@ -760,7 +828,8 @@ struct VirtualRange {
     unit_step: bool,
 }
 
-/// A `for` loop over a range iterator whose position lives in a machine register.
+/// A `for` loop over a range iterator, or over a 1-D array (`array`), whose position lives
+/// in a machine register.
 #[derive(Debug, Clone, Copy)]
 struct RangeLoop {
     /// The block starting with the loop's `IterNext` (FOR_ITER).
@@ -775,6 +844,19 @@ struct RangeLoop {
     /// The `FOR_ITER`'s deopt exit (the frame at the header), from which the check on
     /// entering the loop makes its own.
     deopt: Option<ExitId>,
+    /// For a loop over an array: the array, and the machine values of its layout the loop
+    /// reads (loaded on entering the loop, where the array is verified).
+    array: Option<(ValueId, IterView)>,
+    /// The `FOR_ITER`'s raise exit (an item that cannot be made: MemoryError).
+    raise: Option<ExitId>,
+}
+
+/// What an array loop reads of its array: data pointer, length and stride.
+#[derive(Debug, Clone, Copy)]
+struct IterView {
+    data: ValueId,
+    len: ValueId,
+    stride: ValueId,
 }
 
 impl<'a> Specializer<'a> {
@@ -1025,12 +1107,13 @@ impl<'a> Specializer<'a> {
         for (b, block) in func.blocks.iter().enumerate() {
             for instr in &block.instrs {
                 if let (Op::IterNext(it), Some(r)) = (&instr.op, instr.result) {
-                    if self.kinds.range_nexts.contains(&r) {
+                    let array = self.kinds.array_nexts.get(&r).copied();
+                    if self.kinds.range_nexts.contains(&r) || array.is_some() {
                         let body = func.blocks.iter().position(|bb| {
                             bb.instrs.iter().any(|i| matches!(i.op, Op::NonNull(v) if v == r))
                         });
                         if let Some(body) = body {
-                            loops.push((r, b, body, *it, instr.deopt));
+                            loops.push((r, b, body, *it, instr.deopt, array, instr.exit));
                         }
                     }
                 }
@@ -1040,11 +1123,15 @@ impl<'a> Specializer<'a> {
             return;
         }
         self.dominators = super::validate::dominators(func);
-        for (r, header, body, it, deopt) in loops {
+        for (r, header, body, it, deopt, array, raise) in loops {
             let index = self.new_value(Type::I64);
             let next_index = self.new_value(Type::I64);
             self.header_params[header].push(index);
-            self.range_loops.insert(r, RangeLoop { header, body, it, index, next_index, deopt });
+            let array = array.map(|a| {
+                let [data, len, stride] = [(); 3].map(|_| self.new_value(Type::I64));
+                (a, IterView { data, len, stride })
+            });
+            self.range_loops.insert(r, RangeLoop { header, body, it, index, next_index, deopt, array, raise });
         }
     }
 
@@ -1674,10 +1761,10 @@ impl<'a> Specializer<'a> {
                 // -1 otherwise); if not, the interpreter runs the FOR_ITER, with the frame as
                 // the header's deopt state seen through this edge.
                 let native = self.virtual_iters.contains_key(&l.it);
-                let index = if native {
-                    e.value(self, Op::ConstI64 { value: 0, origin: None }, None)
-                } else {
-                    e.value(self, Op::RangeIterIndex(self.map(l.it)), None)
+                let index = match l.array {
+                    Some((a, _)) => e.value(self, Op::SeqIterIndex { it: self.map(l.it), seq: self.map(a) }, None),
+                    None if native => e.value(self, Op::ConstI64 { value: 0, origin: None }, None),
+                    None => e.value(self, Op::RangeIterIndex(self.map(l.it)), None),
                 };
                 let exit = l.deopt.map(|x| {
                     let params = &self.func.block(edge.target).params;
@@ -1718,6 +1805,26 @@ impl<'a> Specializer<'a> {
                         let n = e.value(self, check, Some(x));
                         let part = e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: n, rhs: view.strides[axis] }, None);
                         self.hoisted_parts.insert((target, a, axis, index), part);
+                    }
+                }
+                // An array loop's own reads of its array (verified just above: the plan made
+                // it one of the loop's arrays).
+                if let Some((a, view)) = l.array {
+                    use crate::numpy::{ARRAY_DATA, ARRAY_DIMENSIONS, ARRAY_STRIDES};
+                    let verified = self.plan.loop_arrays.get(&target).is_some_and(|arrays| arrays.contains(&a));
+                    if exit.is_none() || !verified {
+                        return None;
+                    }
+                    let ty = self.kinds.arrays.get(&a).copied()?;
+                    let a = self.map(a);
+                    e.define(view.data, Op::LoadField { base: a, offset: ARRAY_DATA }, None);
+                    let dims = e.value(self, Op::LoadField { base: a, offset: ARRAY_DIMENSIONS }, None);
+                    e.define(view.len, Op::LoadField { base: dims, offset: 0 }, None);
+                    if ty.contiguous {
+                        e.define(view.stride, Op::ConstI64 { value: i64::from(ty.dtype.size()), origin: None }, None);
+                    } else {
+                        let strides = e.value(self, Op::LoadField { base: a, offset: ARRAY_STRIDES }, None);
+                        e.define(view.stride, Op::LoadField { base: strides, offset: 0 }, None);
                     }
                 }
                 index
@@ -1908,6 +2015,35 @@ impl<'a> Specializer<'a> {
                     }
                 }
             }
+            // Decided at compile time (`crate::dtype_folds`), if the arrays are of their types
+            // and the other operand is still the object it was.
+            Op::Compare { .. } if result.is_some_and(|r| self.facts.dtype.folds.contains_key(&r)) && instr.deopt.is_some() => {
+                let r = result?;
+                let fold = self.facts.dtype.folds[&r].clone();
+                for a in &fold.arrays {
+                    if self.view(*a).is_none() {
+                        let array = *self.kinds.arrays.get(a)?;
+                        e.effect(Op::GuardArray { value: self.map(*a), array, writeable: false }, instr.deopt);
+                    }
+                }
+                for (v, expected) in &fold.guards {
+                    e.effect(Op::GuardIs { value: self.map(*v), expected: *expected }, instr.deopt);
+                }
+                self.define(r, Op::ConstBool(fold.result), None, instr.exit, e);
+            }
+            // `range(n)` where the function relies on views: still the builtin? Then it runs no
+            // Python code.
+            Op::Call { callable, .. } if result.is_some_and(|r| self.plan.checked_range_calls.contains(&r)) => {
+                let expected = std::ptr::addr_of_mut!(pyo3_ffi::PyRange_Type) as i64;
+                e.effect(Op::GuardIs { value: self.map(*callable), expected }, instr.deopt);
+                self.generic(instr, e);
+            }
+            // `numpy.dtype(c)` of a constant: still `numpy.dtype`? Then it is NumPy's C code.
+            Op::Call { callable, .. } if result.is_some_and(|r| self.facts.dtype.calls.contains_key(&r)) && instr.deopt.is_some() => {
+                let (_, expected) = self.facts.dtype.calls[&result?];
+                e.effect(Op::GuardIs { value: self.map(*callable), expected }, instr.deopt);
+                self.generic(instr, e);
+            }
             Op::Compare { op, lhs, rhs } if self.specialisable(result) => {
                 let ((a, ml), (b, mr)) = self.operands(instr, *lhs, *rhs, e)?;
                 let r = result?;
@@ -1967,12 +2103,40 @@ impl<'a> Specializer<'a> {
             }
             Op::IterNext(it) if result.is_some_and(|r| self.range_loops.contains_key(&r)) => {
                 let r = result?;
-                let index = self.range_loops[&r].index;
-                let has = match self.virtual_iters.get(it) {
-                    Some(v) => e.value(self, Op::IntCompare { op: CompareOp::Lt, lhs: index, rhs: v.len }, None),
-                    None => e.value(self, Op::RangeIterHasNext { it: self.map(*it), index }, None),
+                let l = self.range_loops[&r];
+                let has = match (l.array, self.virtual_iters.get(it)) {
+                    // The array's length, read on entering the loop: no Python code runs in
+                    // it that could change it (the interpreter's iterator reads it each time).
+                    (Some((_, view)), _) => e.value(self, Op::IntCompare { op: CompareOp::Lt, lhs: l.index, rhs: view.len }, None),
+                    (None, Some(v)) => e.value(self, Op::IntCompare { op: CompareOp::Lt, lhs: l.index, rhs: v.len }, None),
+                    (None, None) => e.value(self, Op::RangeIterHasNext { it: self.map(*it), index: l.index }, None),
                 };
                 self.subst.insert(r, has);
+            }
+            // `for x in a`: the array is verified before `iter(a)`, which is then NumPy's C
+            // code (a sequence iterator), not Python's.
+            Op::GetIter(v) if result.is_some_and(|r| self.range_loops.values().any(|l| l.array.is_some() && l.it == r)) => {
+                if self.view(*v).is_none() {
+                    let array = self.kinds.arrays[v];
+                    e.effect(Op::GuardArray { value: self.map(*v), array, writeable: false }, instr.deopt);
+                }
+                self.generic(instr, e);
+            }
+            Op::NonNull(v) if self.range_loops.get(v).is_some_and(|l| l.array.is_some()) => {
+                let r = result?;
+                let l = self.range_loops[v];
+                let (array, view) = l.array?;
+                // The position after this item first: the exits below write it back.
+                e.define(l.next_index, Op::RangeIndexNext(l.index), None);
+                let dtype = self.kinds.arrays[&array].dtype;
+                if numeric_bound(self.kind(r)).is_some() {
+                    let offset = e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: l.index, rhs: view.stride }, None);
+                    self.define(r, Op::LoadElement { data: view.data, offset, dtype }, None, l.raise, e);
+                } else {
+                    // Other dtypes: the element as `a[i]` makes it (NumPy's scalar).
+                    let op = Op::GetItemInt { obj: array, index: l.index, borrowed: false };
+                    self.generic(&Instr { result: Some(r), op, exit: l.raise, at: instr.at, deopt: None }, e);
+                }
             }
             Op::IsNull(v) if self.range_loops.contains_key(v) => {
                 e.define(result?, Op::BoolNot(self.map(*v)), None);
@@ -2381,7 +2545,13 @@ impl<'a> Specializer<'a> {
         let calls_range = matches!(instr.op, Op::Call { callable, .. } if self.kinds.range_globals.contains(&callable));
         // Nor for a builtin known to run no Python code (`Intrinsic::CFunction`).
         let runs_no_python = matches!(instr.op, Op::CallCFunction { .. }) && self.calling_pure_builtin;
-        if matches!(instr.op, Op::Call { .. } | Op::CallEx { .. } | Op::CallCFunction { .. }) && !calls_range && !runs_no_python {
+        // Nor for `numpy.dtype(c)` (checked to be that: NumPy's C code).
+        let makes_dtype = instr.result.is_some_and(|r| self.facts.dtype.calls.contains_key(&r)) && instr.deopt.is_some();
+        if matches!(instr.op, Op::Call { .. } | Op::CallEx { .. } | Op::CallCFunction { .. })
+            && !calls_range
+            && !runs_no_python
+            && !makes_dtype
+        {
             self.write_locals_to_frame(instr.exit, e);
         }
         new.at = e.at;

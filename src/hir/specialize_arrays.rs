@@ -59,6 +59,8 @@ pub(super) struct ArrayPlan {
     /// loop (out of bounds there: the interpreter runs the loop, and raises if the body
     /// reaches the access).
     pub loop_invariant_indices: HashMap<usize, Vec<(ValueId, usize, ValueId)>>,
+    /// Calls of the global `range` checked to call the builtin (`checked_range_call`).
+    pub checked_range_calls: HashSet<ValueId>,
 }
 
 impl ArrayPlan {
@@ -86,6 +88,19 @@ pub(super) fn access(kinds: &Kinds, obj: ValueId, key: ValueId) -> Option<Access
     indices.extend(kinds.tuples.get(&key).cloned().unwrap_or_else(|| vec![key]));
     let ints = indices.iter().all(|i| numeric_bound(kinds.kind[i.index()]) == Some(INT));
     (ints && indices.len() == usize::from(ty.ndim)).then_some(Access { array, indices, chained })
+}
+
+/// What array loops make harmless (they must run no Python code to keep the array's length in
+/// a register): their items (NumPy scalars) and the loop variables' previous values, their
+/// iterators, and, in their bodies, the iterators of range loops and `range(n)` calls
+/// checked to call the builtin (with their range objects). Elsewhere those stay as they were
+/// (a loop's views are made on entering it, after the calls before it).
+#[derive(Debug, Default)]
+pub(super) struct InArrayLoops {
+    /// Values whose release runs no Python code.
+    pub released: HashSet<ValueId>,
+    /// Calls of `range` that are C code.
+    pub range_calls: HashSet<ValueId>,
 }
 
 /// Whether `obj` is an array or a sub-array of one (indexing it is NumPy's C code).
@@ -116,11 +131,22 @@ pub(super) fn store_conversion(base: u8, dtype: DType) -> Option<bool> {
 impl Specializer<'_> {
     /// Whether generic instruction `instr` may run Python code once rewritten (code that may
     /// reshape an array, or release the GIL to a thread that does).
-    pub(super) fn may_run_python(&self, instr: &Instr, defs: &HashMap<ValueId, &Op>, intrinsic_callables: &HashSet<ValueId>) -> bool {
+    /// `in_array_loops`: what array loops make harmless (see `InArrayLoops`).
+    pub(super) fn may_run_python(
+        &self,
+        instr: &Instr,
+        defs: &HashMap<ValueId, &Op>,
+        intrinsic_callables: &HashSet<ValueId>,
+        in_array_loops: &InArrayLoops,
+    ) -> bool {
         let kinds = &self.kinds;
         let numeric = |v: &ValueId| numeric_bound(kinds.kind[v.index()]).is_some();
         let harmless_object = |v: &ValueId| {
             super::numeric(kinds.kind[v.index()]).is_some()
+                // What folded dtype comparisons compare (a dtype, a str or int attribute of
+                // one, a NumPy type or dtype the numpy module holds).
+                || self.facts.dtype.sources.contains(v)
+                || in_array_loops.released.contains(v)
                 || kinds.kind[v.index()] == super::NULL
                 || kinds.arrays.contains_key(v)
                 || kinds.rows.contains_key(v)
@@ -142,6 +168,7 @@ impl Specializer<'_> {
             | Op::IsNull(_)
             | Op::NonNull(_)
             | Op::IsNone(_)
+            | Op::Is { .. }
             | Op::BuildTuple(_) => false,
             // Releasing a number, an array argument or a global cannot run a destructor.
             Op::Decref(v) | Op::XDecref(v) => !harmless_object(v) && !self.native_range_object(*v),
@@ -156,14 +183,99 @@ impl Specializer<'_> {
                 !(indexable(kinds, *obj) && int_key) && !kinds.shapes.contains_key(obj)
             }
             Op::SetItem { obj, key, value } => !(access(kinds, *obj, *key).is_some() && numeric(value)),
-            Op::LoadAttr { obj, .. } => !kinds.arrays.contains_key(obj) && !instr.result.is_some_and(|r| intrinsic_callables.contains(&r)),
+            Op::LoadAttr { obj, .. } => {
+                !kinds.arrays.contains_key(obj)
+                    && !instr.result.is_some_and(|r| intrinsic_callables.contains(&r) || self.facts.dtype.sources.contains(&r))
+            }
             // (A native range guards `range` and leaves for the interpreter if it is not.)
             Op::Call { args, .. } if self.native_range_applies(instr.result, args) => false,
-            Op::Call { .. } => !instr.result.is_some_and(|r| numeric(&r) && self.facts.intrinsics.contains_key(&r)),
-            Op::GetIter(v) => !matches!(defs.get(v), Some(Op::Call { callable, .. }) if self.kinds.range_globals.contains(callable)),
+            Op::Call { .. } => {
+                !instr.result.is_some_and(|r| {
+                    in_array_loops.range_calls.contains(&r)
+                        || (numeric(&r) && self.facts.intrinsics.contains_key(&r))
+                        || (instr.deopt.is_some() && self.facts.dtype.calls.contains_key(&r))
+                })
+            }
+            Op::GetIter(v) => {
+                !matches!(defs.get(v), Some(Op::Call { callable, .. }) if self.kinds.range_globals.contains(callable))
+                    && !self.range_loops.values().any(|l| l.array.is_some() && Some(l.it) == instr.result)
+            }
             Op::IterNext(_) => !instr.result.is_some_and(|r| self.range_loops.contains_key(&r)),
             _ => true,
         }
+    }
+
+    /// What array loops (`for x in a`) make harmless, so that their bodies can keep views: see
+    /// `InArrayLoops`. `regions`: the blocks of each loop's body, by header.
+    fn in_array_loops(&self, defs: &HashMap<ValueId, &Op>, regions: &HashMap<usize, HashSet<usize>>) -> InArrayLoops {
+        let func = self.func;
+        let mut found = InArrayLoops::default();
+        let array_blocks: HashSet<usize> = self
+            .range_loops
+            .values()
+            .filter(|l| l.array.is_some())
+            .flat_map(|l| regions[&l.header].iter().copied())
+            .collect();
+        if array_blocks.is_empty() {
+            return found;
+        }
+        for l in self.range_loops.values() {
+            if l.array.is_some() || array_blocks.contains(&l.header) {
+                found.released.insert(l.it);
+            }
+        }
+        for (b, block) in func.blocks.iter().enumerate() {
+            for instr in &block.instrs {
+                match (&instr.op, instr.result) {
+                    (Op::Call { .. }, Some(r)) if array_blocks.contains(&b) && self.checked_range_call(r, defs) => {
+                        found.range_calls.insert(r);
+                        found.released.insert(r);
+                    }
+                    (Op::NonNull(v), Some(r)) if self.range_loops.get(v).is_some_and(|l| l.array.is_some()) => {
+                        found.released.insert(r);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // The loop variables' previous values: parameters fed only by items (or NULL).
+        let items = found.released.clone();
+        // Parameters, optimistically, then those fed anything else are dropped.
+        let mut incoming: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
+        for block in &func.blocks {
+            for edge in block.terminator.edges() {
+                for (p, a) in func.block(edge.target).params.iter().zip(&edge.args) {
+                    incoming.entry(*p).or_default().push(*a);
+                }
+            }
+        }
+        let mut params: HashSet<ValueId> = incoming.keys().copied().collect();
+        loop {
+            let kept: HashSet<ValueId> = params
+                .iter()
+                .copied()
+                .filter(|p| {
+                    incoming[p].iter().all(|a| items.contains(a) || params.contains(a) || func.type_of(*a) == super::Type::Null)
+                })
+                .collect();
+            if kept.len() == params.len() {
+                break;
+            }
+            params = kept;
+        }
+        found.released.extend(params);
+        found
+    }
+
+    /// Whether call `r` is `range(...)` of machine ints (the global `range`, checked to be the
+    /// builtin before the call: then it is C code and makes a range object).
+    pub(super) fn checked_range_call(&self, r: ValueId, defs: &HashMap<ValueId, &Op>) -> bool {
+        let Some(Op::Call { method, callable, args, kwnames: None }) = defs.get(&r) else { return false };
+        self.kinds.range_globals.contains(callable)
+            && matches!(defs.get(method), Some(Op::Null))
+            && (1..=3).contains(&args.len())
+            && args.iter().all(|a| numeric_bound(self.kinds.kind[a.index()]) == Some(INT))
+            && self.kinds.range_calls.contains(&r)
     }
 
     /// Decides where array views hold (see the module comment).
@@ -183,13 +295,22 @@ impl Specializer<'_> {
                 }
             }
         }
+        let n = func.blocks.len();
+        let dominators = if self.dominators.is_empty() { super::super::validate::dominators(func) } else { self.dominators.clone() };
+        // Each loop's body: the blocks its body block dominates.
+        let regions: HashMap<usize, HashSet<usize>> = self
+            .range_loops
+            .values()
+            .map(|l| (l.header, (0..n).filter(|&b| dominators[b].contains(&BlockId(l.body as u32))).collect()))
+            .collect();
+        let in_array_loops = self.in_array_loops(&defs, &regions);
+        plan.checked_range_calls = in_array_loops.range_calls.clone();
         let kills: Vec<Vec<bool>> = func
             .blocks
             .iter()
-            .map(|b| b.instrs.iter().map(|i| self.may_run_python(i, &defs, &intrinsic_callables)).collect())
+            .map(|b| b.instrs.iter().map(|i| self.may_run_python(i, &defs, &intrinsic_callables, &in_array_loops)).collect())
             .collect();
         let block_kills: Vec<bool> = kills.iter().map(|k| k.iter().any(|x| *x)).collect();
-        let n = func.blocks.len();
         let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
         for (b, block) in func.blocks.iter().enumerate() {
             for edge in block.terminator.edges() {
@@ -212,13 +333,22 @@ impl Specializer<'_> {
             }
         }
         // Range loops whose body kills nothing, entered by one edge.
-        let dominators = if self.dominators.is_empty() { super::super::validate::dominators(func) } else { self.dominators.clone() };
         let mut loops: Vec<(usize, HashSet<usize>)> = Vec::new();
-        for l in self.range_loops.values() {
-            let region: HashSet<usize> = (0..n).filter(|&b| dominators[b].contains(&BlockId(l.body as u32))).collect();
+        let mut array_loops: HashSet<usize> = HashSet::new();
+        for (next, l) in &self.range_loops {
+            let region = regions[&l.header].clone();
             let entering = preds[l.header].iter().filter(|p| !region.contains(p)).count();
             if l.deopt.is_some() && entering == 1 && !block_kills[l.header] && region.iter().all(|&b| !block_kills[b]) {
                 loops.push((l.header, region));
+                // A loop over an array reads it (its length, its elements) with a view made
+                // on entering the loop.
+                if let Some((a, _)) = l.array {
+                    plan.loop_arrays.entry(l.header).or_default().push(a);
+                    array_loops.insert(l.header);
+                }
+            } else if l.array.is_some() {
+                // Python code may run in the loop: the interpreter's iterator runs it.
+                plan.generic_loads.insert(*next);
             }
         }
         if std::env::var_os("RJIT_DEBUG_PLAN").is_some() {
@@ -227,11 +357,11 @@ impl Specializer<'_> {
             for l in self.range_loops.values() { eprintln!("loop header {} body {} deopt {:?} preds {:?}", l.header, l.body, l.deopt, preds[l.header]); }
         }
         for b in 0..n {
-            plan.scope[b] = if valid_in[b] {
-                Some(Scope::Entry)
-            } else {
-                loops.iter().filter(|(_, region)| region.contains(&b)).max_by_key(|(_, region)| region.len()).map(|(h, _)| Scope::Loop(*h))
-            };
+            let in_loop = loops.iter().filter(|(_, region)| region.contains(&b)).max_by_key(|(_, region)| region.len());
+            // In an array loop, the loop's views (made after whatever it follows: no view
+            // made at the entry has to live across the calls before the loop).
+            let in_array_loop = loops.iter().any(|(h, region)| region.contains(&b) && array_loops.contains(h));
+            plan.scope[b] = if valid_in[b] && !in_array_loop { Some(Scope::Entry) } else { in_loop.map(|(h, _)| Scope::Loop(*h)) };
         }
         let mut uses: HashMap<ValueId, usize> = HashMap::new();
         for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
@@ -329,6 +459,11 @@ impl Specializer<'_> {
                         }
                     }
                     (Op::LoadAttr { obj, .. }, _) if kinds.arrays.contains_key(obj) && available => touch(&mut plan, *obj),
+                    (Op::Compare { .. }, Some(r)) if available && instr.deopt.is_some() => {
+                        for a in self.facts.dtype.folds.get(&r).map(|f| f.arrays.clone()).unwrap_or_default() {
+                            touch(&mut plan, a);
+                        }
+                    }
                     (Op::Call { args, .. }, Some(r)) if available && self.facts.intrinsics.contains_key(&r) => {
                         for a in args.iter().filter(|a| kinds.arrays.contains_key(a)) {
                             touch(&mut plan, *a);

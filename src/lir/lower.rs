@@ -846,6 +846,10 @@ impl Lowerer<'_> {
             Op::RangeIterIndex(it) => {
                 out.push(Inst::RangeIndex { dst: dst(), it: reg(*it), type_addr: class_address(PyClass::RangeIter) })
             }
+            Op::SeqIterIndex { it, seq } => {
+                let callee = callee!(runtime::rjit_rt_seq_iter_index, "rjit_rt_seq_iter_index");
+                out.push(Inst::Call { callee, args: vec![val(*it), val(*seq)], ret: Some(dst()) });
+            }
             Op::RangeIterHasNext { it, index } => {
                 out.push(Inst::RangeHasNext { dst: dst(), it: reg(*it), index: reg(*index) })
             }

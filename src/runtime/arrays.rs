@@ -21,6 +21,25 @@ pub unsafe extern "C-unwind" fn rjit_rt_array_check(object: *mut PyObject, code:
     i64::from(numpy::is_array_of(object, ty, code & (1 << 16) != 0))
 }
 
+/// The position (`it_index`) of `it` if it is a sequence iterator (`iterator`: what
+/// `iter(a)` of an ndarray is) iterating `seq`, else -1 (an exhausted one, which no longer
+/// holds its sequence, too). The layout is checked once, at import
+/// (`compiler::probe_seq_iter_layout`).
+pub unsafe extern "C-unwind" fn rjit_rt_seq_iter_index(it: *mut PyObject, seq: *mut PyObject) -> i64 {
+    if ffi::Py_TYPE(it) != std::ptr::addr_of_mut!(ffi::PySeqIter_Type) {
+        return -1;
+    }
+    let fields = it.cast::<u8>().add(SEQ_ITER_INDEX);
+    let (index, held) = (*fields.cast::<isize>(), *fields.add(8).cast::<*mut PyObject>());
+    if held != seq || index < 0 {
+        return -1;
+    }
+    index as i64
+}
+
+/// Offset of `it_index` in CPython's `seqiterobject` (`it_seq` follows it).
+pub const SEQ_ITER_INDEX: usize = 16;
+
 /// Sets the exception of `array[key]` where compiled code found an index out of bounds: the
 /// interpreter's subscript is made (with the indices as written: `n` of them as a tuple, or,
 /// for `-n`, one subscript each, as `array[i][j]`), so the error is NumPy's own. Returns 0
