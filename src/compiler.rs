@@ -192,11 +192,13 @@ fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyR
     } else {
         None
     };
+    let (hints, sequences) = operand_hints(code);
     Ok(specialize::Facts {
         args,
         consts,
         range_name,
-        hints: operand_hints(code),
+        hints,
+        sequences,
         intrinsics: Default::default(),
         arrays: Vec::new(),
         names,
@@ -207,11 +209,12 @@ fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyR
 }
 
 /// The operand kinds CPython's specialising interpreter recorded in the code object's
-/// quickened bytecode, per code unit (`specialize::Facts::hints`).
-fn operand_hints(code: &Bound<'_, PyAny>) -> Vec<specialize::Kind> {
+/// quickened bytecode, per code unit (`specialize::Facts::hints`), and the sequences it saw
+/// subscripted by an int (`specialize::Facts::sequences`).
+fn operand_hints(code: &Bound<'_, PyAny>) -> (Vec<specialize::Kind>, Vec<Option<crate::hir::Sequence>>) {
     use crate::cpython::shim;
     if !code.is_exact_instance_of::<pyo3::types::PyCode>() {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let ptr = code.as_ptr();
     // SAFETY: `ptr` is a live code object; its size is its number of code units; the GIL is
@@ -219,13 +222,23 @@ fn operand_hints(code: &Bound<'_, PyAny>) -> Vec<specialize::Kind> {
     let units = unsafe { pyo3::ffi::Py_SIZE(ptr) };
     let mut raw = vec![0u8; units.max(0) as usize];
     unsafe { shim::rjit_shim_code_hints(ptr.cast(), raw.as_mut_ptr(), units) };
-    raw.into_iter()
-        .map(|h| match h {
+    let kinds = raw
+        .iter()
+        .map(|&h| match h {
             shim::HINT_INT => specialize::INT,
             shim::HINT_FLOAT => specialize::FLOAT,
             _ => 0,
         })
-        .collect()
+        .collect();
+    let sequences = raw
+        .iter()
+        .map(|&h| match h {
+            shim::HINT_LIST => Some(crate::hir::Sequence::List),
+            shim::HINT_TUPLE => Some(crate::hir::Sequence::Tuple),
+            _ => None,
+        })
+        .collect();
+    (kinds, sequences)
 }
 
 /// Whether `range_iterator` objects have the layout compiled range loops read (CPython 3.11:

@@ -84,6 +84,8 @@ int rjit_shim_code_has_loop(PyCodeObject *code);
 /* Operand hints per code unit (see rjit_shim_code_hints). */
 #define RJIT_HINT_INT 1
 #define RJIT_HINT_FLOAT 2
+#define RJIT_HINT_LIST 3
+#define RJIT_HINT_TUPLE 4
 /* Writes, for each of the first `len` code units of the code object, the operand types
  * CPython's specialising interpreter saw at the instruction starting there (RJIT_HINT_*), or
  * 0. */

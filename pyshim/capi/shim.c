@@ -112,8 +112,9 @@ int rjit_shim_code_has_loop(PyCodeObject *code) {
 
 void rjit_shim_code_hints(PyCodeObject *code, uint8_t *out, Py_ssize_t len) {
     /* The specialised forms CPython's adaptive interpreter chose say which operand types it
-     * saw there: a free type profile. Only the forms meaning "both operands exact ints" or
-     * "both exact floats" are reported; everything else is 0. */
+     * saw there: a free type profile. Only the forms meaning "both operands exact ints",
+     * "both exact floats", or "an exact list (tuple) indexed by an int" are reported;
+     * everything else is 0. */
     const _Py_CODEUNIT *units = _PyCode_CODE(code);
     Py_ssize_t n = Py_SIZE(code);
     for (Py_ssize_t i = 0; i < len; i++) {
@@ -133,6 +134,15 @@ void rjit_shim_code_hints(PyCodeObject *code, uint8_t *out, Py_ssize_t len) {
             case BINARY_OP_MULTIPLY_FLOAT:
             case COMPARE_OP_FLOAT_JUMP:
                 out[i] = RJIT_HINT_FLOAT;
+                break;
+            /* The container of a subscript by an int (its items' types are the consumers'
+             * business: their own hints). */
+            case BINARY_SUBSCR_LIST_INT:
+            case STORE_SUBSCR_LIST_INT:
+                out[i] = RJIT_HINT_LIST;
+                break;
+            case BINARY_SUBSCR_TUPLE_INT:
+                out[i] = RJIT_HINT_TUPLE;
                 break;
             default:
                 break;

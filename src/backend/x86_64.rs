@@ -39,6 +39,7 @@ const RCX: u8 = 1;
 const RDX: u8 = 2;
 const RSI: u8 = 6;
 const RDI: u8 = 7;
+const R8: u8 = 8;
 /// Scratch register reserved for breaking cycles in parallel moves.
 const R11: u8 = 11;
 /// System V argument registers, in order.
@@ -325,9 +326,11 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// The call of a list access's slow path (arguments loaded, rdi = the container): the
-    /// frame at code unit `at` (code it runs sees that line), holding a reference to the
-    /// container when the access borrows it. rax = the call's result.
+    /// The call of a list access's slow path (rdi = the container, r8 = the index, rdx = the
+    /// value of a store): the frame at code unit `at` (code it runs sees that line), holding
+    /// a reference to the container when the access borrows it. rax = the call's result.
+    /// The caller-saved allocatable registers are saved around it (list accesses do not
+    /// clobber them: values live across one stay in registers).
     fn list_slow_call(&mut self, slow: Callee, at: u32, borrowed: bool) {
         let at = self.ctx.code_units + 2 * i64::from(at);
         let field = self.ctx.layout.frame_prev_instr as i32;
@@ -335,7 +338,10 @@ impl<'a> Emitter<'a> {
         if borrowed {
             dynasm!(self.ops ; .arch x64 ; add QWORD [rdi], 1);
         }
+        self.push_caller_saved();
+        dynasm!(self.ops ; .arch x64 ; mov rsi, r8);
         self.call_address(slow);
+        self.pop_caller_saved();
     }
 
     /// The slow path of a list store (a status result): the call, the reference a borrowed
@@ -1477,16 +1483,16 @@ impl<'a> Emitter<'a> {
             Inst::ListGetItem { dst, obj, index, slow, exit, at, borrowed } => {
                 let list_type = std::ptr::addr_of_mut!(pyo3_ffi::PyList_Type) as i64;
                 self.load_reg(RDI, *obj);
-                self.load_reg(6, *index);
+                self.load_reg(R8, *index);
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov rax, QWORD list_type
                     ; cmp rax, QWORD [rdi + 8]
                     ; jne >slow
-                    ; cmp rsi, QWORD [rdi + 16]
+                    ; cmp r8, QWORD [rdi + 16]
                     ; jae >slow
                     ; mov rax, QWORD [rdi + 24]
-                    ; mov rax, QWORD [rax + rsi * 8]
+                    ; mov rax, QWORD [rax + r8 * 8]
                     ; add QWORD [rax], 1
                     ; jmp >done
                     ; slow:
@@ -1594,6 +1600,60 @@ impl<'a> Emitter<'a> {
                 dynasm!(self.ops ; .arch x64 ; done:);
                 self.store(*dst, RAX);
             }
+            Inst::LoadItem { dst, obj, index, tuple, float, exit } => {
+                // As BINARY_SUBSCR_LIST_INT / _TUPLE_INT read an item, then its value as the
+                // guard of its type would: no reference is taken, nothing runs.
+                let label = self.exit_labels[*exit as usize];
+                let (seq_type, items) = if *tuple {
+                    (std::ptr::addr_of_mut!(pyo3_ffi::PyTuple_Type) as i64, self.ctx.layout.tuple_items as i32)
+                } else {
+                    (std::ptr::addr_of_mut!(pyo3_ffi::PyList_Type) as i64, 0)
+                };
+                let size = std::mem::offset_of!(pyo3_ffi::PyVarObject, ob_size) as i32;
+                let ro = self.gpr_or_load(*obj, RDI);
+                self.load_reg(RDX, *index);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rax, QWORD seq_type
+                    ; cmp rax, QWORD [Rq(ro) + 8]
+                    ; jne =>label
+                    ; test rdx, rdx
+                    ; jns >in_range
+                    ; add rdx, QWORD [Rq(ro) + size]
+                    ; in_range:
+                    ; cmp rdx, QWORD [Rq(ro) + size]
+                    ; jae =>label
+                );
+                if *tuple {
+                    dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [Rq(ro) + rdx * 8 + items]);
+                } else {
+                    let ob_item = std::mem::offset_of!(pyo3_ffi::PyListObject, ob_item) as i32;
+                    dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [Rq(ro) + ob_item] ; mov rax, QWORD [rax + rdx * 8]);
+                }
+                if *float {
+                    let float_type = std::ptr::addr_of_mut!(pyo3_ffi::PyFloat_Type) as i64;
+                    let fval = std::mem::offset_of!(pyo3_ffi::PyFloatObject, ob_fval) as i32;
+                    let x = self.xmm(*dst).unwrap_or(0);
+                    dynasm!(self.ops
+                        ; .arch x64
+                        ; mov rcx, QWORD float_type
+                        ; cmp rcx, QWORD [rax + 8]
+                        ; jne =>label
+                        ; movsd Rx(x), QWORD [rax + fval]
+                    );
+                    self.store_float(*dst, x);
+                } else {
+                    let long_type = std::ptr::addr_of_mut!(pyo3_ffi::PyLong_Type) as i64;
+                    dynasm!(self.ops
+                        ; .arch x64
+                        ; mov rcx, QWORD long_type
+                        ; cmp rcx, QWORD [rax + 8]
+                        ; jne =>label
+                        ; mov rdi, rax
+                    );
+                    self.unbox_int_rdi(*dst, Some(*exit));
+                }
+            }
             Inst::ListSetItem { obj, index, value, float: true, slow, exit, at, borrowed } => {
                 // A float object that only the list references takes the new value in place:
                 // nothing else can see the change (floats have no weak references), and no
@@ -1602,17 +1662,17 @@ impl<'a> Emitter<'a> {
                 let float_type = std::ptr::addr_of_mut!(pyo3_ffi::PyFloat_Type) as i64;
                 let fval = std::mem::offset_of!(pyo3_ffi::PyFloatObject, ob_fval) as i32;
                 self.load_reg(RDI, *obj);
-                self.load_reg(6, *index);
+                self.load_reg(R8, *index);
                 self.load_reg(RDX, *value);
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov rax, QWORD list_type
                     ; cmp rax, QWORD [rdi + 8]
                     ; jne >slow
-                    ; cmp rsi, QWORD [rdi + 16]
+                    ; cmp r8, QWORD [rdi + 16]
                     ; jae >slow
                     ; mov rax, QWORD [rdi + 24]
-                    ; mov rax, QWORD [rax + rsi * 8]
+                    ; mov rax, QWORD [rax + r8 * 8]
                     ; mov rcx, QWORD float_type
                     ; cmp rcx, QWORD [rax + 8]
                     ; jne >slow
@@ -1630,17 +1690,17 @@ impl<'a> Emitter<'a> {
                 let at_address = self.ctx.code_units + 2 * i64::from(*at);
                 let field = self.ctx.layout.frame_prev_instr as i32;
                 self.load_reg(RDI, *obj);
-                self.load_reg(6, *index);
+                self.load_reg(R8, *index);
                 self.load_reg(RDX, *value);
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov rax, QWORD list_type
                     ; cmp rax, QWORD [rdi + 8]
                     ; jne >slow
-                    ; cmp rsi, QWORD [rdi + 16]
+                    ; cmp r8, QWORD [rdi + 16]
                     ; jae >slow
                     ; mov rax, QWORD [rdi + 24]
-                    ; lea rax, [rax + rsi * 8]
+                    ; lea rax, [rax + r8 * 8]
                     ; mov rdi, QWORD [rax]
                     // Storing the object already there changes nothing (its count would go
                     // up and down again; the list's reference keeps it alive): no write to
@@ -1660,7 +1720,9 @@ impl<'a> Emitter<'a> {
                     self.load_reg(RCX, *obj);
                     dynasm!(self.ops ; .arch x64 ; add QWORD [rcx], 1);
                 }
+                self.push_caller_saved();
                 self.call_address(self.ctx.dealloc);
+                self.pop_caller_saved();
                 if *borrowed {
                     self.decref(*obj, false, *at);
                 }
@@ -1912,9 +1974,14 @@ impl<'a> Emitter<'a> {
     /// `ob_size`/`ob_digit`); larger ones leave through `exit`, or (without an exit, for ints
     /// known to fit) go through `PyLong_AsLongLong`.
     fn unbox_int(&mut self, dst: VReg, value: VReg, exit: Option<u32>) {
+        self.load_reg(RDI, value);
+        self.unbox_int_rdi(dst, exit);
+    }
+
+    /// `unbox_int` of the exact int in rdi.
+    fn unbox_int_rdi(&mut self, dst: VReg, exit: Option<u32>) {
         let size = std::mem::offset_of!(pyo3_ffi::PyVarObject, ob_size) as i32;
         let digits = self.ctx.layout.long_digits as i32;
-        self.load_reg(RDI, value);
         dynasm!(self.ops
             ; .arch x64
             ; mov rax, QWORD [rdi + size]

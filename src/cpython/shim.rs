@@ -69,6 +69,10 @@ extern "C" {
 /// `rjit_shim_code_hints` values.
 pub const HINT_INT: u8 = 1;
 pub const HINT_FLOAT: u8 = 2;
+/// A subscript by an int of an exact list (`BINARY_SUBSCR_LIST_INT`, `STORE_SUBSCR_LIST_INT`).
+pub const HINT_LIST: u8 = 3;
+/// A subscript by an int of an exact tuple (`BINARY_SUBSCR_TUPLE_INT`).
+pub const HINT_TUPLE: u8 = 4;
 
 /// A copy of the shim's layout, loaded by `load_layout` at import so the hook's fast path reads
 /// it without an initialisation check. All zero before that (nothing reads it before).

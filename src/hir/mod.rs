@@ -114,6 +114,13 @@ pub enum PyClass {
     RangeIter,
 }
 
+/// Exact builtin sequences whose items compiled code reads inline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sequence {
+    List,
+    Tuple,
+}
+
 /// Operators on unboxed 64-bit ints, with Python's results: an operation whose Python result
 /// would not fit (overflow), or that raises (division by zero, negative shift), leaves through
 /// its deopt exit and the interpreter redoes it exactly.
@@ -598,6 +605,12 @@ pub enum Op {
     /// `obj[index] = value` for a machine int index, likewise. No result.
     /// `obj[index] = value` with a machine int index; `value` is an object or an `F64`.
     SetItemInt { obj: ValueId, index: ValueId, value: ValueId, borrowed: bool },
+    /// Item `index` (a machine int; negative counts from the end) of `obj` as a machine
+    /// value of type `ty` (`F64` or `I64`), read inline with no reference taken: `obj` must be
+    /// an exact `seq`, the index in range and the item an exact float (`F64`) or an exact int
+    /// that fits 64 bits (`I64`); anything else leaves through the exit (a deopt: the
+    /// interpreter redoes the subscript). Runs no code.
+    LoadItemUnboxed { obj: ValueId, index: ValueId, seq: Sequence, ty: Type },
     /// Leaves through the exit (a deopt) unless `value` is exactly an ndarray of type `array`
     /// (and writeable, if `writeable`). What it verifies holds until Python code may run.
     GuardArray { value: ValueId, array: crate::numpy::ArrayType, writeable: bool },
@@ -708,7 +721,7 @@ impl Op {
             SeqIterIndex { it, seq } => vec![*it, *seq],
             CheckFlag { .. } | SetBound { .. } => vec![],
             BoxIfBound { value, .. } => vec![*value],
-            GetItemInt { obj, index, .. } => vec![*obj, *index],
+            GetItemInt { obj, index, .. } | LoadItemUnboxed { obj, index, .. } => vec![*obj, *index],
             SetItemInt { obj, index, value, .. } => vec![*obj, *index, *value],
             GuardArray { value, .. } => vec![*value],
             LoadField { base, .. } => vec![*base],
@@ -781,7 +794,7 @@ impl Op {
             SeqIterIndex { it, seq } => vec![it, seq],
             CheckFlag { .. } | SetBound { .. } => vec![],
             BoxIfBound { value, .. } => vec![value],
-            GetItemInt { obj, index, .. } => vec![obj, index],
+            GetItemInt { obj, index, .. } | LoadItemUnboxed { obj, index, .. } => vec![obj, index],
             SetItemInt { obj, index, value, .. } => vec![obj, index, value],
             GuardArray { value, .. } => vec![value],
             LoadField { base, .. } => vec![base],
@@ -814,7 +827,7 @@ impl Op {
                 | RangeLen { .. } | RangeIterVirtual { .. }
                 | GuardIs { .. } | GuardArray { .. } | LoadField { .. } | ArrayIndex { .. } | LoadElement { .. }
                 | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. } | Copy(_) | GuardFinite(_)
-                | GuardCallee { .. } | CallDirect { .. } | DirectArg { .. } | UnboxFloatOwned(_)
+                | GuardCallee { .. } | CallDirect { .. } | DirectArg { .. } | UnboxFloatOwned(_) | LoadItemUnboxed { .. }
         )
     }
 
@@ -860,7 +873,7 @@ impl Op {
             LoadElement { dtype: crate::numpy::DType::F64 | crate::numpy::DType::F32, .. } | UfuncCall { .. } => Some(Type::F64),
             LoadElement { dtype: crate::numpy::DType::Bool, .. } => Some(Type::CBool),
             LoadElement { .. } => Some(Type::I64),
-            CallDirect { ty, .. } | DirectArg { ty, .. } => Some(*ty),
+            CallDirect { ty, .. } | DirectArg { ty, .. } | LoadItemUnboxed { ty, .. } => Some(*ty),
             ConstI64 { .. }
             | IntBinary { .. }
             | RangeIterItem { .. }

@@ -205,6 +205,7 @@ impl fmt::Display for OpText<'_> {
             ClearLocal { local } => write!(f, "ClearLocal {local}"),
             CheckFlag { local } => write!(f, "CheckFlag local {local}"),
             SetBound { local, bound } => write!(f, "SetBound local {local} = {bound}"),
+            LoadItemUnboxed { obj, index, seq, ty } => write!(f, "LoadItemUnboxed {obj}[{index}] of {seq:?} as {ty:?}"),
             GetItemInt { obj, index, borrowed } => {
                 write!(f, "GetItemInt {obj}[{index}]{}", if *borrowed { " (borrowed)" } else { "" })
             }

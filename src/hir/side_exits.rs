@@ -158,6 +158,11 @@ fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
         Op::GuardCallee { .. } => "callee is not this function with these globals (direct-call guard)".into(),
         Op::CallDirect { .. } => "direct call could not finish without the interpreter".into(),
         Op::CheckTracing => "tracing or profiling is on".into(),
+        Op::LoadItemUnboxed { seq, ty, .. } => format!(
+            "item read is not {} of an exact {}, in range (sequence type profile guard)",
+            if *ty == super::Type::F64 { "a float" } else { "an int that fits 64 bits" },
+            format!("{seq:?}").to_lowercase()
+        ),
         other => {
             let name = format!("{other:?}");
             let name = name.split([' ', '(', '{']).next().unwrap_or("operation").to_owned();

@@ -111,6 +111,10 @@ pub struct Facts {
     /// saw for both operands of the binary operation or comparison there, else 0. Operands of
     /// unknown kind are guarded to be of that kind (a free type profile).
     pub hints: Vec<Kind>,
+    /// Per code unit: the exact sequence CPython's specialising interpreter saw subscripted
+    /// by an int there (`BINARY_SUBSCR_LIST_INT`...), if any. An item read from it that is
+    /// only used as a number of one profiled kind is loaded unboxed (see `item_kinds`).
+    pub sequences: Vec<Option<super::Sequence>>,
     /// Calls (by their result) of builtins and `math` functions known at compile time, which
     /// become machine code on numbers (guarded to still call that object).
     pub intrinsics: HashMap<ValueId, IntrinsicCall>,
@@ -377,6 +381,9 @@ struct Kinds {
     /// `IterNext` results of iterators of calls of the global `range` (speculated to be range
     /// iterators) that only `IsNull`/`NonNull` use.
     range_nexts: HashSet<ValueId>,
+    /// Subscripts of a profiled list or tuple whose item is only used as a number of one
+    /// profiled kind: by result, the sequence and that kind (see `item_loads`).
+    item_loads: HashMap<ValueId, (super::Sequence, Kind)>,
     /// Likewise for iterators of 1-D arrays (`for x in a`), with the array iterated.
     array_nexts: HashMap<ValueId, ValueId>,
     /// Call results, with the exit that resumes the interpreter just after the call (the
@@ -528,6 +535,7 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
             _ => {}
         }
     }
+    let item_loads = item_loads(func, facts);
     let const_int = |v: ValueId, defs: &HashMap<ValueId, &Op>| match defs.get(&v) {
         Some(Op::Const { index }) => match facts.consts.get(*index as usize) {
             Some(ConstValue::Int(c)) => Some(*c),
@@ -680,6 +688,13 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
                         }
                     }
                     Op::LoadAttr { obj, name } if arrays.contains_key(obj) && matches!(attr(*name), Some("ndim" | "size")) => INT,
+                    // An item of a profiled list or tuple used only as a number of one kind:
+                    // that kind, checked where it is read (indexed by a machine int).
+                    Op::GetItem { key, .. } if item_loads.contains_key(&r) => match k(key) {
+                        0 => 0,
+                        kk if numeric_bound(kk) == Some(INT) && flavour(kk) == Flavour::Python => item_loads[&r].1,
+                        _ => OTHER,
+                    },
                     _ => match func.type_of(r) {
                         Type::Object | Type::MaybeNull => OTHER,
                         Type::Null => NULL,
@@ -701,7 +716,49 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
             break;
         }
     }
-    Kinds { kind, arrays, tuples, shapes, rows, range_globals, range_calls: deopting_range_calls, range_nexts, array_nexts, after_call }
+    Kinds { kind, arrays, tuples, shapes, rows, range_globals, range_calls: deopting_range_calls, range_nexts, array_nexts, after_call, item_loads }
+}
+
+/// Subscripts `obj[key]` whose item can be read as a machine value: the interpreter saw an
+/// exact list or tuple there (`Facts::sequences`), and every use of the item is an operation
+/// profiled for operands of one numeric kind (`Facts::hints`), which would guard it to be of
+/// that kind anyway (or its reference counting). The guard then moves to the read itself,
+/// which leaves before the subscript when it fails, so no reference to the item is taken.
+/// The item is never stored, passed, returned or compared by identity: a boxed copy (made by
+/// an exit) is as good as the item for the operations that use it.
+fn item_loads(func: &Function, facts: &Facts) -> HashMap<ValueId, (super::Sequence, Kind)> {
+    let mut candidates: HashMap<ValueId, (super::Sequence, Kind)> = HashMap::new();
+    for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
+        if let (Op::GetItem { .. }, Some(r), Some(_)) = (&instr.op, instr.result, instr.deopt) {
+            if let Some(Some(seq)) = facts.sequences.get(instr.at as usize) {
+                candidates.insert(r, (*seq, 0));
+            }
+        }
+    }
+    let mut rejected: HashSet<ValueId> = HashSet::new();
+    for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
+        let operands = instr.op.operands();
+        let hint = match instr.op {
+            Op::Binary { .. } | Op::Compare { .. } if instr.deopt.is_some() => facts.hint(instr.at),
+            Op::Incref(_) | Op::Decref(_) | Op::XDecref(_) => continue,
+            _ => 0,
+        };
+        for v in operands {
+            let Some(entry) = candidates.get_mut(&v) else { continue };
+            match hint {
+                INT | FLOAT if entry.1 == 0 || entry.1 == hint => entry.1 = hint,
+                _ => {
+                    rejected.insert(v);
+                }
+            }
+        }
+    }
+    for block in &func.blocks {
+        let edge_args = block.terminator.edges().into_iter().flat_map(|e| e.args.clone());
+        rejected.extend(block.terminator.operands().into_iter().chain(edge_args));
+    }
+    candidates.retain(|v, (_, kind)| *kind != 0 && !rejected.contains(v));
+    candidates
 }
 
 /// How a value is represented after the rewrite.
@@ -2276,6 +2333,17 @@ impl<'a> Specializer<'a> {
             }
             Op::SetItem { obj, key, value } if self.plan.native_stores.contains(&(self.current, self.current_instr)) => {
                 self.array_store(instr, *obj, *key, *value, e)?;
+            }
+            // An item used only as a number of the kind it was profiled as: read unboxed,
+            // guarded where it is read (see `item_loads`).
+            Op::GetItem { obj, key }
+                if self.specialisable(result) && result.is_some_and(|r| self.kinds.item_loads.contains_key(&r)) =>
+            {
+                let r = result?;
+                let (seq, kind) = self.kinds.item_loads[&r];
+                let index = self.machine(*key)?;
+                let op = Op::LoadItemUnboxed { obj: self.map(*obj), index, seq, ty: unboxed_type(kind) };
+                self.define(r, op, instr.deopt, instr.exit, e);
             }
             // Indexing with a machine int: no boxing of the index (lists inline).
             Op::GetItem { obj, key } if self.numeric_kind(*key) == Some(INT) => {

@@ -937,6 +937,11 @@ impl Lowerer<'_> {
                 let (obj, index, value) = (reg(*obj), reg(*index), reg(*value));
                 out.push(Inst::ListSetItem { obj, index, value, float, slow, exit, at: instr.at, borrowed: *borrowed });
             }
+            Op::LoadItemUnboxed { obj, index, seq, ty } => {
+                let exit = exit.expect("an unboxed item read has its deopt exit");
+                let (tuple, float) = (*seq == hir::Sequence::Tuple, *ty == Type::F64);
+                out.push(Inst::LoadItem { dst: dst(), obj: reg(*obj), index: reg(*index), tuple, float, exit });
+            }
             Op::GuardArray { value, array, writeable } => {
                 if let Some(e) = exit {
                     let ok = self.temp();

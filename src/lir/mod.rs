@@ -221,6 +221,11 @@ pub enum Inst {
     ExitIfOutside { value: VReg, lo: i64, hi: i64, exit: ExitIndex },
     /// Leaves through `exit` unless float `value` is finite.
     ExitIfNotFinite { value: VReg, exit: ExitIndex },
+    /// `dst` = item `index` (negative counts from the end) of exact list (or, with `tuple`,
+    /// exact tuple) `obj`, as a machine float (with `float`) or int, no reference taken;
+    /// leaves through `exit` for another container, an index out of range, or an item that
+    /// is not an exact float (an exact int that fits 64 bits).
+    LoadItem { dst: VReg, obj: VReg, index: VReg, tuple: bool, float: bool, exit: ExitIndex },
     ListSetItem {
         obj: VReg,
         index: VReg,
@@ -343,7 +348,8 @@ impl Inst {
     }
 
     /// Whether the instruction calls C code that may clobber caller-saved registers. (The
-    /// slow paths of reference counting and of the eval-breaker check save them.)
+    /// slow paths of reference counting, of the eval-breaker check and of list accesses save
+    /// them.)
     pub fn clobbers_caller_saved(&self) -> bool {
         matches!(
             self,
@@ -351,8 +357,6 @@ impl Inst {
                 | Inst::Truth { .. }
                 | Inst::ExitIfNullWithError { .. }
                 | Inst::UnboxInt { exit: None, .. }
-                | Inst::ListGetItem { .. }
-                | Inst::ListSetItem { .. }
                 | Inst::IterNext { .. }
                 | Inst::CallCFunction { .. }
                 | Inst::UnboxFloatOwned { .. }
@@ -410,7 +414,7 @@ impl Inst {
             Inst::GuardType { value, .. } | Inst::UnboxInt { value, .. } | Inst::ExitIfEqual { value, .. } => vec![*value],
             Inst::RangeIndex { it, .. } => vec![*it],
             Inst::RangeHasNext { it, index, .. } | Inst::RangeItem { it, index, .. } => vec![*it, *index],
-            Inst::ListGetItem { obj, index, .. } => vec![*obj, *index],
+            Inst::ListGetItem { obj, index, .. } | Inst::LoadItem { obj, index, .. } => vec![*obj, *index],
             Inst::IterNext { it, .. } => vec![*it],
             Inst::CallCFunction { callable, arg, .. } => std::iter::once(*callable).chain(*arg).collect(),
             Inst::UnboxFloatOwned { value, .. } => vec![*value],
@@ -453,6 +457,7 @@ impl Inst {
             | Inst::IterNext { dst, .. }
             | Inst::CallCFunction { dst, .. }
             | Inst::UnboxFloatOwned { dst, .. }
+            | Inst::LoadItem { dst, .. }
             | Inst::BoxIfBound { dst, .. }
             | Inst::LoadBoundFlag { dst, .. }
             | Inst::LoadGlobal { dst, .. }
@@ -481,6 +486,7 @@ impl Inst {
             | Inst::ArrayIndex { exit, .. }
             | Inst::ExitIfOutside { exit, .. }
             | Inst::ExitIfNotFinite { exit, .. }
+            | Inst::LoadItem { exit, .. }
             | Inst::CallDirect { exit, .. } => vec![*exit],
             Inst::IntArith { exit, .. }
             | Inst::FloatArith { exit, .. }
@@ -631,6 +637,10 @@ impl fmt::Display for InstText<'_> {
                 Some(a) => write!(f, "{dst} = call_cfunction {callable}({a})"),
                 None => write!(f, "{dst} = call_cfunction {callable}()"),
             },
+            Inst::LoadItem { dst, obj, index, tuple, float, exit } => {
+                let (seq, ty) = (if *tuple { "tuple" } else { "list" }, if *float { "float" } else { "int" });
+                write!(f, "{dst} = {seq}_item {obj}[{index}] as {ty} or exit {exit}")
+            }
             Inst::ListSetItem { obj, index, value, float, exit, .. } => {
                 let kind = if *float { " (float)" } else { "" };
                 write!(f, "list_set {obj}[{index}] = {value}{kind}{}", or_exit(exit))
