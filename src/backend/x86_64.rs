@@ -1165,6 +1165,49 @@ impl<'a> Emitter<'a> {
                 }
                 self.store_float(*dst, w);
             }
+            Inst::FloatPow { dst, a, b, exit } => {
+                let exit = exit.map(|e| self.exit_labels[e as usize]);
+                let pow = crate::runtime::libm_pow_address() as i64;
+                let general = crate::runtime::rjit_rt_float_pow as *const () as i64;
+                let deopt = crate::runtime::FLOAT_DEOPT as i64;
+                self.load_reg(RAX, *a);
+                self.load_reg(RCX, *b);
+                dynasm!(self.ops
+                    ; .arch x64
+                    // The base's bits in 1..=0x7fef_ffff_ffff_ffff: positive and finite.
+                    ; lea rdx, [rax - 1]
+                    ; mov r8, QWORD 0x7fef_ffff_ffff_fffe
+                    ; cmp rdx, r8
+                    ; ja >general
+                    // The exponent nonzero and finite (sign dropped).
+                    ; mov rdx, rcx
+                    ; shl rdx, 1
+                    ; jz >general
+                    ; mov r8, QWORD 0xffe0_0000_0000_0000u64 as i64
+                    ; cmp rdx, r8
+                    ; jae >general
+                    ; movq xmm0, rax
+                    ; movq xmm1, rcx
+                );
+                self.push_caller_saved();
+                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD pow ; call rax);
+                self.pop_caller_saved();
+                // A positive base gives +inf only by overflow (OverflowError).
+                dynasm!(self.ops ; .arch x64 ; movq rax, xmm0 ; mov rcx, QWORD 0x7ff0_0000_0000_0000 ; cmp rax, rcx);
+                if let Some(label) = exit {
+                    dynasm!(self.ops ; .arch x64 ; je =>label);
+                }
+                dynasm!(self.ops ; .arch x64 ; jmp >done ; general:);
+                self.push_caller_saved();
+                dynasm!(self.ops ; .arch x64 ; mov rdi, rax ; mov rsi, rcx ; mov rax, QWORD general ; call rax);
+                self.pop_caller_saved();
+                dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD deopt ; cmp rax, rcx);
+                if let Some(label) = exit {
+                    dynasm!(self.ops ; .arch x64 ; je =>label);
+                }
+                dynasm!(self.ops ; .arch x64 ; done:);
+                self.store(*dst, RAX);
+            }
             Inst::FloatNeg { dst, src } => {
                 self.load_reg(RAX, *src);
                 dynasm!(self.ops ; .arch x64 ; btc rax, 63);

@@ -760,11 +760,11 @@ impl Lowerer<'_> {
                 FloatOp::Add | FloatOp::Sub | FloatOp::Mul | FloatOp::Div => {
                     out.push(Inst::FloatArith { op: *op, dst: dst(), a: reg(*lhs), b: reg(*rhs), exit });
                 }
-                FloatOp::FloorDiv | FloatOp::Mod | FloatOp::Pow => {
+                FloatOp::Pow => out.push(Inst::FloatPow { dst: dst(), a: reg(*lhs), b: reg(*rhs), exit }),
+                FloatOp::FloorDiv | FloatOp::Mod => {
                     let callee = match op {
                         FloatOp::FloorDiv => callee!(runtime::rjit_rt_float_floordiv, "rjit_rt_float_floordiv"),
-                        FloatOp::Mod => callee!(runtime::rjit_rt_float_mod, "rjit_rt_float_mod"),
-                        _ => callee!(runtime::rjit_rt_float_pow, "rjit_rt_float_pow"),
+                        _ => callee!(runtime::rjit_rt_float_mod, "rjit_rt_float_mod"),
                     };
                     out.push(Inst::Call { callee, args: vec![val(*lhs), val(*rhs)], ret: Some(dst()) });
                     if let Some(e) = exit {

@@ -145,6 +145,12 @@ pub enum Inst {
     /// `dst = a op b` on floats (IEEE bits in general registers) for `+ - * /`; `/` leaves
     /// through `exit` when `b` is zero. (`//`, `%` and `**` are runtime calls.)
     FloatArith { op: FloatOp, dst: VReg, a: VReg, b: VReg, exit: Option<ExitIndex> },
+    /// `dst = a ** b` on floats with Python's result (`float_pow`): C's `pow` inline for a
+    /// positive finite base and a finite nonzero exponent (where `float_pow` is `pow`, and
+    /// raises only for an infinite result: then leaves through `exit`), else the runtime's
+    /// `float_pow` (whose cases that raise or give a complex number leave too). The calls
+    /// save the caller-saved registers: values live across one stay in registers.
+    FloatPow { dst: VReg, a: VReg, b: VReg, exit: Option<ExitIndex> },
     /// `dst = -src` of a float (sign bit).
     FloatNeg { dst: VReg, src: VReg },
     /// `dst = float(src)`; with `exit`, leaves unless |src| <= 2**53 (exact).
@@ -409,7 +415,7 @@ impl Inst {
             | Inst::ExitIfNullWithError { value, .. }
             | Inst::Truth { value, .. } => vec![*value],
             Inst::IntArith { a, b, .. } => std::iter::once(*a).chain(src(b)).collect(),
-            Inst::FloatArith { a, b, .. } | Inst::Compare { a, b, .. } => vec![*a, *b],
+            Inst::FloatArith { a, b, .. } | Inst::Compare { a, b, .. } | Inst::FloatPow { a, b, .. } => vec![*a, *b],
             Inst::FloatNeg { src, .. } | Inst::IntToFloat { src, .. } => vec![*src],
             Inst::GuardType { value, .. } | Inst::UnboxInt { value, .. } | Inst::ExitIfEqual { value, .. } => vec![*value],
             Inst::RangeIndex { it, .. } => vec![*it],
@@ -446,6 +452,7 @@ impl Inst {
             | Inst::Truth { dst, .. }
             | Inst::IntArith { dst, .. }
             | Inst::FloatArith { dst, .. }
+            | Inst::FloatPow { dst, .. }
             | Inst::FloatNeg { dst, .. }
             | Inst::IntToFloat { dst, .. }
             | Inst::Compare { dst, .. }
@@ -490,6 +497,7 @@ impl Inst {
             | Inst::CallDirect { exit, .. } => vec![*exit],
             Inst::IntArith { exit, .. }
             | Inst::FloatArith { exit, .. }
+            | Inst::FloatPow { exit, .. }
             | Inst::IntToFloat { exit, .. }
             | Inst::UnboxInt { exit, .. }
             | Inst::ListGetItem { exit, .. }
@@ -608,6 +616,7 @@ impl fmt::Display for InstText<'_> {
             Inst::Truth { dst, value, slow, exit, .. } => write!(f, "{dst} = truth {value} (else {}) or exit {exit}", slow.name),
             Inst::IntArith { op, dst, a, b, exit } => write!(f, "{dst} = int.{op:?} {a}, {b}{}", or_exit(exit)),
             Inst::FloatArith { op, dst, a, b, exit } => write!(f, "{dst} = float.{op:?} {a}, {b}{}", or_exit(exit)),
+            Inst::FloatPow { dst, a, b, exit } => write!(f, "{dst} = float.pow {a}, {b}{}", or_exit(exit)),
             Inst::FloatNeg { dst, src } => write!(f, "{dst} = float.neg {src}"),
             Inst::IntToFloat { dst, src, exit } => write!(f, "{dst} = int_to_float {src}{}", or_exit(exit)),
             Inst::Compare { op, float, dst, a, b } => {

@@ -51,7 +51,7 @@ mod numeric;
 mod operators;
 
 pub use numeric::{
-    rjit_rt_box_bool, rjit_rt_box_f64, rjit_rt_box_i64, rjit_rt_float_floordiv, rjit_rt_float_mod, rjit_rt_float_pow, rjit_rt_float_to_int, rjit_rt_int_abs, rjit_rt_math_1, math_fn_index, FLOAT_DEOPT,
+    rjit_rt_box_bool, rjit_rt_box_f64, rjit_rt_box_i64, rjit_rt_float_floordiv, rjit_rt_float_mod, rjit_rt_float_pow, libm_pow_address, rjit_rt_float_to_int, rjit_rt_int_abs, rjit_rt_math_1, math_fn_index, FLOAT_DEOPT,
     rjit_rt_math_2, math_fn2_index, rjit_rt_len_exact, rjit_rt_isinstance_exact, machine_isinstance, isinstance_classes,
 };
 

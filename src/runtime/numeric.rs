@@ -132,6 +132,17 @@ pub extern "C" fn rjit_rt_int_abs(v: i64) -> i64 {
     v.checked_abs().unwrap_or(i64::MIN)
 }
 
+extern "C" {
+    /// The C library's `pow`, which CPython's `float_pow` calls.
+    fn pow(x: f64, y: f64) -> f64;
+}
+
+/// The address of the C library's `pow` (compiled code calls it directly where `float_pow`
+/// is exactly `pow`).
+pub fn libm_pow_address() -> usize {
+    pow as *const () as usize
+}
+
 /// Python's `a ** b` on floats (`float_pow`).
 pub extern "C" fn rjit_rt_float_pow(a: u64, b: u64) -> u64 {
     float_pow(f64::from_bits(a), f64::from_bits(b)).map_or(FLOAT_DEOPT, f64::to_bits)
