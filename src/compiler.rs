@@ -163,6 +163,43 @@ pub fn kind_of(object: *mut pyo3::ffi::PyObject) -> specialize::Kind {
 }
 
 /// The NumPy array type of an argument, if it is an array rjit accesses natively.
+/// The kind of every item of `object` if it is an exact, non-empty list whose items (up to 16
+/// of them, spread over it) are all exact floats, or all exact ints (see
+/// `specialize::Facts::list_items`).
+pub fn list_item_kind(object: *mut pyo3::ffi::PyObject) -> Option<specialize::Kind> {
+    use pyo3::ffi;
+    // SAFETY: a live object (an argument of the frame being compiled); GIL held. Items are
+    // read within the list's size.
+    unsafe {
+        if ffi::Py_TYPE(object) != std::ptr::addr_of_mut!(ffi::PyList_Type) {
+            return None;
+        }
+        let n = ffi::PyList_GET_SIZE(object);
+        if n <= 0 {
+            return None;
+        }
+        let step = (n / 16).max(1);
+        let mut kind = None;
+        let mut i = 0;
+        while i < n {
+            let item = ffi::PyList_GET_ITEM(object, i);
+            let this = if ffi::Py_TYPE(item) == std::ptr::addr_of_mut!(ffi::PyFloat_Type) {
+                specialize::FLOAT
+            } else if ffi::Py_TYPE(item) == std::ptr::addr_of_mut!(ffi::PyLong_Type) {
+                specialize::INT
+            } else {
+                return None;
+            };
+            if kind.is_some_and(|k| k != this) {
+                return None;
+            }
+            kind = Some(this);
+            i += step;
+        }
+        kind
+    }
+}
+
 pub fn array_of(object: *mut pyo3::ffi::PyObject) -> Option<crate::numpy::ArrayType> {
     // SAFETY: a live object (an argument of the frame being compiled); GIL held.
     unsafe { crate::numpy::array_type(object) }
@@ -201,6 +238,7 @@ fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyR
         sequences,
         intrinsics: Default::default(),
         arrays: Vec::new(),
+        list_items: Vec::new(),
         names,
         self_calls: Default::default(),
         dtype: Default::default(),
@@ -331,6 +369,7 @@ pub fn compile(
     code: &Bound<'_, PyAny>,
     args: Option<Vec<specialize::Kind>>,
     arrays: Vec<Option<crate::numpy::ArrayType>>,
+    list_items: Vec<Option<specialize::Kind>>,
     globals: Option<&Bound<'_, PyAny>>,
     builtins: Option<&Bound<'_, PyAny>>,
 ) -> Result<Compiled, CompileError> {
@@ -340,7 +379,7 @@ pub fn compile(
     let started = std::time::Instant::now();
     let py_error = |e: PyErr| CompileError::Python(e.to_string());
     let Frontend { hir, specialised: is_specialised, inlined, facts: used_facts, direct } =
-        frontend(code, args, arrays, globals, builtins).map_err(py_error)?.map_err(CompileError::Frontend)?;
+        frontend(code, args, arrays, list_items, globals, builtins).map_err(py_error)?.map_err(CompileError::Frontend)?;
     let direct = match direct {
         Some(direct) => Some(compile_direct(code, &direct)?),
         None => None,
@@ -965,7 +1004,7 @@ pub fn hir_with(
     // The builtins of the code calling this (a debugging entry point).
     // SAFETY: a borrowed dict (or NULL), used while the GIL is held.
     let builtins = unsafe { Bound::from_borrowed_ptr_or_opt(code.py(), pyo3::ffi::PyEval_GetBuiltins()) };
-    Ok(frontend(code, args, Vec::new(), globals, builtins.as_ref())?.map(|f| (f.hir, f.inlined.consts)))
+    Ok(frontend(code, args, Vec::new(), Vec::new(), globals, builtins.as_ref())?.map(|f| (f.hir, f.inlined.consts)))
 }
 
 /// The HIR of a code object specialised for arguments of kinds `args`, some of them NumPy
@@ -975,7 +1014,7 @@ pub fn array_hir(
     args: Vec<specialize::Kind>,
     arrays: Vec<Option<crate::numpy::ArrayType>>,
 ) -> PyResult<Result<Function, FrontendError>> {
-    Ok(frontend(code, Some(args), arrays, None, None)?.map(|f| f.hir))
+    Ok(frontend(code, Some(args), arrays, Vec::new(), None, None)?.map(|f| f.hir))
 }
 
 /// The HIR of a code object's direct entry (`hir::direct`) for arguments of kinds `args`, as
@@ -985,7 +1024,7 @@ pub fn direct_entry_hir(
     args: Vec<specialize::Kind>,
     globals: &Bound<'_, PyAny>,
 ) -> PyResult<Option<Function>> {
-    let frontend = match frontend(code, Some(args), Vec::new(), Some(globals), None)? {
+    let frontend = match frontend(code, Some(args), Vec::new(), Vec::new(), Some(globals), None)? {
         Ok(f) => f,
         Err(_) => return Ok(None),
     };
@@ -1012,6 +1051,7 @@ fn frontend(
     code: &Bound<'_, PyAny>,
     args: Option<Vec<specialize::Kind>>,
     arrays: Vec<Option<crate::numpy::ArrayType>>,
+    list_items: Vec<Option<specialize::Kind>>,
     globals: Option<&Bound<'_, PyAny>>,
     builtins: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Result<Frontend, FrontendError>> {
@@ -1024,6 +1064,7 @@ fn frontend(
     };
     let mut facts = specialize_facts(code, args)?;
     facts.arrays = arrays;
+    facts.list_items = list_items;
     let mut inlined = Inlining::default();
     if let Some(globals) = globals {
         inlined = inline_pure_calls(&mut generic, &mut facts, code, globals)?;
@@ -1068,12 +1109,13 @@ pub fn dump(
     code: &Bound<'_, PyAny>,
     args: Option<Vec<specialize::Kind>>,
     arrays: Vec<Option<crate::numpy::ArrayType>>,
+    list_items: Vec<Option<specialize::Kind>>,
     globals: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<String> {
     // The builtins of the code calling this (a debugging entry point).
     // SAFETY: a borrowed dict (or NULL), used while the GIL is held.
     let builtins = unsafe { Bound::from_borrowed_ptr_or_opt(code.py(), pyo3::ffi::PyEval_GetBuiltins()) };
-    let frontend = frontend(code, args, arrays, globals, builtins.as_ref())?.map(|f| (f.hir, f.inlined.consts));
+    let frontend = frontend(code, args, arrays, list_items, globals, builtins.as_ref())?.map(|f| (f.hir, f.inlined.consts));
     let (hir, extra_consts) = match frontend {
         Err(e) => return Ok(format!("not compiled: {e}\n")),
         Ok(hir) => hir,

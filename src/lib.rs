@@ -354,8 +354,9 @@ fn dump_ir(code: &Bound<'_, PyAny>, args: Option<Bound<'_, PyTuple>>, globals: O
     code_ptr(code)?;
     let _ = crate::numpy::numpy();
     let arrays = args.as_ref().map(|t| t.iter().map(|a| compiler::array_of(a.as_ptr())).collect()).unwrap_or_default();
+    let list_items = args.as_ref().map(|t| t.iter().map(|a| compiler::list_item_kind(a.as_ptr())).collect()).unwrap_or_default();
     let kinds = args.map(|t| t.iter().map(|a| compiler::kind_of(a.as_ptr())).collect());
-    compiler::dump(code, kinds, arrays, globals.as_ref())
+    compiler::dump(code, kinds, arrays, list_items, globals.as_ref())
 }
 
 /// Tests and benchmarks: turns type specialisation on or off for functions compiled from now.

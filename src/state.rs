@@ -524,7 +524,8 @@ unsafe fn on_hot_compile(
         let _ = crate::numpy::numpy();
     }
     let arrays = nargs.map(|n| (0..n).map(|i| crate::compiler::array_of(*args.add(i))).collect()).unwrap_or_default();
-    match crate::compiler::compile(&code, kinds, arrays, globals.as_ref(), builtins.as_ref()) {
+    let list_items = nargs.map(|n| (0..n).map(|i| crate::compiler::list_item_kind(*args.add(i))).collect()).unwrap_or_default();
+    match crate::compiler::compile(&code, kinds, arrays, list_items, globals.as_ref(), builtins.as_ref()) {
         Ok(compiled) => {
             stats::compiled(compiled.compile_time_us, compiled.size);
             if compiled.specialised {

@@ -121,6 +121,11 @@ pub struct Facts {
     /// Per argument slot: the type of the NumPy array observed there, if it is one rjit
     /// accesses natively (checked by an entry guard when used).
     pub arrays: Vec<Option<crate::numpy::ArrayType>>,
+    /// Per argument slot: the kind of every item of the exact list observed there, when the
+    /// items sampled were all floats (or all ints): items read from it by an int index are
+    /// speculated to be of that kind where no profile says more (a function compiled at its
+    /// first call has none). Checked at each read (`LoadItemUnboxed`).
+    pub list_items: Vec<Option<Kind>>,
     /// The code object's `co_names` (attribute names: `a.shape`).
     pub names: Vec<String>,
     /// Whether `for x in a` over a 1-D array argument may keep its position in a machine
@@ -728,10 +733,25 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
 /// an exit) is as good as the item for the operations that use it.
 fn item_loads(func: &Function, facts: &Facts) -> HashMap<ValueId, (super::Sequence, Kind)> {
     let mut candidates: HashMap<ValueId, (super::Sequence, Kind)> = HashMap::new();
+    let arg_slots: HashMap<ValueId, u32> = func
+        .blocks
+        .iter()
+        .flat_map(|b| &b.instrs)
+        .filter_map(|i| match (&i.op, i.result) {
+            (Op::LoadArg { local }, Some(r)) => Some((r, *local)),
+            _ => None,
+        })
+        .collect();
+    // Reads of an argument observed as a list of one kind of number: that kind, whatever the
+    // (missing) profile of the operations using the item says.
+    let mut sampled: HashSet<ValueId> = HashSet::new();
     for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
-        if let (Op::GetItem { .. }, Some(r), Some(_)) = (&instr.op, instr.result, instr.deopt) {
+        if let (Op::GetItem { obj, .. }, Some(r), Some(_)) = (&instr.op, instr.result, instr.deopt) {
             if let Some(Some(seq)) = facts.sequences.get(instr.at as usize) {
                 candidates.insert(r, (*seq, 0));
+            } else if let Some(Some(kind)) = arg_slots.get(obj).and_then(|&slot| facts.list_items.get(slot as usize)) {
+                candidates.insert(r, (super::Sequence::List, *kind));
+                sampled.insert(r);
             }
         }
     }
@@ -745,6 +765,9 @@ fn item_loads(func: &Function, facts: &Facts) -> HashMap<ValueId, (super::Sequen
         };
         for v in operands {
             let Some(entry) = candidates.get_mut(&v) else { continue };
+            if sampled.contains(&v) && hint == 0 && matches!(instr.op, Op::Binary { .. } | Op::Compare { .. }) {
+                continue;
+            }
             match hint {
                 INT | FLOAT if entry.1 == 0 || entry.1 == hint => entry.1 = hint,
                 _ => {
