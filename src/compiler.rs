@@ -550,6 +550,22 @@ fn find_self_calls(
 struct Inlining {
     consts: Vec<i64>,
     objects: Vec<Py<PyAny>>,
+    /// Code units of the calls inlined.
+    call_ats: Vec<u32>,
+}
+
+/// Whether an inlined callee's body kept an operation that can raise where the caller was
+/// specialised (the caller knows its arguments' kinds better than the check of the callee
+/// did, e.g. a NumPy scalar loaded generically): its exception would be raised in the
+/// caller's frame, without the callee's in the traceback. The caller is then compiled
+/// without inlining.
+fn inlined_body_generic(hir: &Function, inlined: &Inlining) -> bool {
+    !inlined.call_ats.is_empty()
+        && hir
+            .blocks
+            .iter()
+            .flat_map(|b| &b.instrs)
+            .any(|i| inlined.call_ats.contains(&i.at) && i.exit.is_some() && !i.op.is_machine())
 }
 
 /// Largest callee (HIR instructions) inlined.
@@ -605,7 +621,9 @@ fn inline_pure_calls(
         }
         let const_base = facts.consts.len() as u32;
         let (func_addr, code_addr) = (func.as_ptr() as i64, callee_code.as_ptr() as i64);
+        let at = caller.blocks[b].instrs[i].at;
         if inline::inline_call(caller, b, i, &callee, func_addr, code_addr, const_base) {
+            inlining.call_ats.push(at);
             facts.consts.extend(callee_facts.consts);
             for item in callee_code.getattr("co_consts")?.try_iter()? {
                 // The callee's code object (kept alive) owns its constants.
@@ -1055,19 +1073,41 @@ fn frontend(
     globals: Option<&Bound<'_, PyAny>>,
     builtins: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Result<Frontend, FrontendError>> {
+    let first = frontend_inlining(code, args.clone(), arrays.clone(), list_items.clone(), globals, builtins, true)?;
+    match first {
+        Ok(Some(frontend)) => Ok(Ok(frontend)),
+        Ok(None) => Ok(frontend_inlining(code, args, arrays, list_items, globals, builtins, false)?
+            .map(|f| f.expect("a frontend without inlining is never redone"))),
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+/// `frontend`, inlining pure callees if `inline`; None if an inlined body did not specialise
+/// to machine operations (`inlined_body_generic`).
+fn frontend_inlining(
+    code: &Bound<'_, PyAny>,
+    args: Option<Vec<specialize::Kind>>,
+    arrays: Vec<Option<crate::numpy::ArrayType>>,
+    list_items: Vec<Option<specialize::Kind>>,
+    globals: Option<&Bound<'_, PyAny>>,
+    builtins: Option<&Bound<'_, PyAny>>,
+    inline: bool,
+) -> PyResult<Result<Option<Frontend>, FrontendError>> {
     let mut generic = match hir_for(code, args.is_some())? {
         Ok(generic) => generic,
         Err(e) => return Ok(Err(e)),
     };
     let Some(args) = args else {
-        return Ok(Ok(Frontend { hir: generic, specialised: false, inlined: Inlining::default(), facts: None, direct: None }));
+        return Ok(Ok(Some(Frontend { hir: generic, specialised: false, inlined: Inlining::default(), facts: None, direct: None })));
     };
     let mut facts = specialize_facts(code, args)?;
     facts.arrays = arrays;
     facts.list_items = list_items;
     let mut inlined = Inlining::default();
     if let Some(globals) = globals {
-        inlined = inline_pure_calls(&mut generic, &mut facts, code, globals)?;
+        if inline {
+            inlined = inline_pure_calls(&mut generic, &mut facts, code, globals)?;
+        }
         facts.intrinsics = find_intrinsics(&generic, code, globals, builtins, &mut inlined.objects)?;
         facts.dtype = crate::dtype_folds::find(&generic, code, globals, builtins, &facts.arrays)?;
         let self_calls = find_self_calls(&generic, code, globals)?;
@@ -1082,14 +1122,20 @@ fn frontend(
                 direct::drop_checks_after_direct_calls(&mut hir);
                 let ty = if returns == specialize::INT { crate::hir::Type::I64 } else { crate::hir::Type::F64 };
                 if let Some(body) = direct::direct_variant(&hir, ty) {
-                    return Ok(Ok(Frontend { hir, specialised: true, inlined, facts: Some(facts), direct: Some(body) }));
+                    if inlined_body_generic(&hir, &inlined) {
+                        return Ok(Ok(None));
+                    }
+                    return Ok(Ok(Some(Frontend { hir, specialised: true, inlined, facts: Some(facts), direct: Some(body) })));
                 }
             }
             facts.self_calls.clear();
         }
     }
     if let Some(hir) = specialize::specialize(&generic, &facts) {
-        return Ok(Ok(Frontend { hir, specialised: true, inlined, facts: Some(facts), direct: None }));
+        if inlined_body_generic(&hir, &inlined) {
+            return Ok(Ok(None));
+        }
+        return Ok(Ok(Some(Frontend { hir, specialised: true, inlined, facts: Some(facts), direct: None })));
     }
     // Nothing to specialise: the function as written (not with inlined bodies, which would
     // run generically).
@@ -1100,7 +1146,7 @@ fn frontend(
         };
     }
     let hir = without_deopt_states(generic);
-    Ok(Ok(Frontend { hir, specialised: false, inlined: Inlining::default(), facts: Some(facts), direct: None }))
+    Ok(Ok(Some(Frontend { hir, specialised: false, inlined: Inlining::default(), facts: Some(facts), direct: None })))
 }
 
 /// The HIR and LIR of a code object as text (for tests and debugging): generic, or

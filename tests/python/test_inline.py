@@ -237,3 +237,37 @@ def test_inlined_calls_leak_no_references():
     for _ in range(2000):
         assert compiled(6, k) == plain["caller"](6, k)
     assert sys.getrefcount(k) == before
+
+
+NUMPY_SCALAR = """
+import numpy as np
+
+def helper(p1, p2):
+    return p1 % (1 >= p2)
+
+def caller(flag, arr):
+    return helper(flag >= 7, arr[-1])
+"""
+
+
+def test_a_helper_that_stays_generic_where_inlined_is_called():
+    # Checked as machine code for the argument kinds, the helper's body still runs NumPy's
+    # bool remainder in the caller (arr[-1] is loaded generically there): it is not inlined,
+    # so the warning raised as an error shows the helper in the traceback (a fuzzer find).
+    import warnings
+
+    np = pytest.importorskip("numpy")
+    arr = np.array([0.11, 3.25, -2.0, 4.86])
+    plain, jit = namespace(NUMPY_SCALAR), namespace(NUMPY_SCALAR)
+    compiled = rjit.jit(jit["caller"])
+    for args in [(0, arr), (9, arr), (False, arr)]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            expected = outcome(plain["caller"], args)
+            got = outcome(compiled, args)
+        assert got == expected, args
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kind, exc_type, _message, frames = outcome(compiled, (0, arr))
+    assert (kind, exc_type) == ("raise", RuntimeWarning)
+    assert [name for name, _ in frames] == ["caller", "helper"]
