@@ -1458,22 +1458,36 @@ impl<'a> Emitter<'a> {
             Inst::LoadGlobal { dst, globals, builtins, name, cache, slow } => {
                 // The cache's value while both dicts keep the versions it saw (a version tag
                 // is never reused, so a match also means the same dicts); else the lookup.
+                // Nothing allocatable is touched on the way: the lookup (a C dictionary
+                // lookup, no Python code) saves the caller-saved registers around itself, so
+                // values live across a global's load (a loop's float sum) keep registers.
                 let version = self.ctx.layout.dict_version as i32;
                 let (name, cache) = (*name, *cache);
                 self.load_reg(RDI, *globals);
-                self.load_reg(6, *builtins);
+                self.load_reg(RDX, *builtins);
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov rcx, QWORD cache
                     ; mov rax, QWORD [rdi + version]
                     ; cmp rax, QWORD [rcx]
                     ; jne >slow
-                    ; mov rax, QWORD [rsi + version]
+                    ; mov rax, QWORD [rdx + version]
                     ; cmp rax, QWORD [rcx + 8]
                     ; jne >slow
+                    ; mov rax, QWORD [rcx + 16]
+                    ; test rax, rax
+                    ; jz >slow
+                    ; add QWORD [rax], 1
+                    ; jmp >done
+                    ; slow:
                 );
                 // (globals, builtins, name, cache) in rdi, rsi, rdx, rcx for the lookup.
-                self.cached_value_or_lookup(*dst, RCX, RDX, name, *slow);
+                self.push_caller_saved();
+                dynasm!(self.ops ; .arch x64 ; mov rsi, rdx ; mov rdx, QWORD name);
+                self.call_address(*slow);
+                self.pop_caller_saved();
+                dynasm!(self.ops ; .arch x64 ; done:);
+                self.store(*dst, RAX);
             }
             Inst::LoadModuleAttr { dst, obj, name, cache, slow } => {
                 // The cache's value while the object is the module it saw (a module: the

@@ -367,7 +367,6 @@ impl Inst {
                 | Inst::CallCFunction { .. }
                 | Inst::UnboxFloatOwned { .. }
                 | Inst::BoxIfBound { .. }
-                | Inst::LoadGlobal { .. }
                 | Inst::LoadModuleAttr { .. }
                 | Inst::CallDirect { .. }
         )

@@ -256,3 +256,21 @@ def test_tracer_set_in_the_loop():
     expected = run(plain)
     assert expected[1], "the tracer saw nothing"
     assert run(compiled) == expected
+
+
+def test_a_global_looked_up_slowly_keeps_the_loops_values():
+    # The global's lookup takes its slow path on every iteration (the module dict changes:
+    # `counter` is rebound by the helper): the float sum and the ints the loop keeps in
+    # registers across it must survive the C call.
+    source = (
+        "def bump():\n    global counter\n    counter += 1\n    return 0.5\n\n"
+        "def helper(i, j):\n    return 1.0 / (i + j + 1)\n\n"
+        "def f(n, m):\n    s = 0.0\n    t = 0\n    for i in range(n):\n        x = 0.25 * i\n"
+        "        for j in range(m):\n            s += helper(i, j) * x\n            t += j ^ i\n"
+        "        s += bump()\n    return s, t, counter\n"
+    )
+    plain_ns, jit_ns = {"counter": 0}, {"counter": 0}
+    plain = make_function(source, "f", plain_ns)
+    compiled = rjit.jit(make_function(source, "f", jit_ns))
+    for args in [(3, 4), (40, 30), (7, 0)]:
+        assert outcome(compiled, args) == outcome(plain, args), args
