@@ -242,6 +242,7 @@ fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyR
         names,
         self_calls: Default::default(),
         dtype: Default::default(),
+        array_results: Default::default(),
         array_loops: SEQ_ITER_LAYOUT_OK.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
@@ -1110,6 +1111,7 @@ fn frontend_inlining(
         }
         facts.intrinsics = find_intrinsics(&generic, code, globals, builtins, &mut inlined.objects)?;
         facts.dtype = crate::dtype_folds::find(&generic, code, globals, builtins, &facts.arrays)?;
+        facts.array_results = crate::array_results::find(&generic, code, globals, builtins)?;
         let self_calls = find_self_calls(&generic, code, globals)?;
         if !self_calls.is_empty() {
             // The direct entry returns an int, else a float, if the specialised body agrees.

@@ -137,6 +137,9 @@ pub struct Facts {
     pub self_calls: HashMap<ValueId, SelfCall>,
     /// `a.dtype` comparisons decided at compile time (`crate::dtype_folds`).
     pub dtype: DtypeFacts,
+    /// Calls (by result) expected to make a new array of this type (`np.zeros((n, m))`:
+    /// `crate::array_results`), checked wherever they are indexed natively.
+    pub array_results: HashMap<ValueId, crate::numpy::ArrayType>,
 }
 
 /// Comparisons of array arguments' dtypes (`a.dtype == np.float64`, `a.dtype.kind == 'f'`)
@@ -314,7 +317,7 @@ fn numeric(kind: Kind) -> Option<Kind> {
 
 /// The kind of every value of `func` (indexed by value), as the specialiser infers them.
 pub fn value_kinds(func: &Function, facts: &Facts) -> Vec<Kind> {
-    infer_kinds(func, facts, &HashSet::new()).kind
+    infer_kinds(func, facts, &HashSet::new(), &HashSet::new()).kind
 }
 
 /// The single numeric kind of a set that cannot be NULL.
@@ -422,7 +425,9 @@ fn after_call_exits(func: &Function) -> HashMap<ValueId, ExitId> {
 
 /// `generic_loads`: element loads of arrays that stay generic (their results are objects of
 /// unknown kind).
-fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>) -> Kinds {
+/// `demoted`: arrays the function makes (`Facts::array_results`) that stay objects (see
+/// `ArrayPlan::demoted`).
+fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>, demoted: &HashSet<ValueId>) -> Kinds {
     let mut kind = vec![0 as Kind; func.values.len()];
     let mut range_iters = HashSet::new();
     let mut range_nexts = HashSet::new();
@@ -518,6 +523,9 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
                 if let Some(Some(ty)) = facts.arrays.get(*local as usize) {
                     arrays.insert(r, *ty);
                 }
+            }
+            (Op::Call { .. }, Some(r)) if facts.array_results.contains_key(&r) && !demoted.contains(&r) => {
+                arrays.insert(r, facts.array_results[&r]);
             }
             (Op::BuildTuple(items), Some(r)) => {
                 tuples.insert(r, items.clone());
@@ -798,22 +806,25 @@ enum Repr {
 pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
     // Array accesses without a view stay generic, which may make more code generic (and
     // kill more views): repeat until the plan is stable.
+    // So may arrays the function makes that are used where they cannot be verified.
     let mut generic_loads = HashSet::new();
+    let mut demoted = HashSet::new();
     let mut rounds = 0;
     let mut s = loop {
-        let kinds = infer_kinds(func, facts, &generic_loads);
+        let kinds = infer_kinds(func, facts, &generic_loads, &demoted);
         let mut s = Specializer::new(func, kinds, facts);
         s.find_range_loops();
         s.find_native_ranges();
         s.plan = s.plan_arrays();
-        if s.plan.generic_loads.is_subset(&generic_loads) {
+        if s.plan.generic_loads.is_subset(&generic_loads) && s.plan.demoted.is_empty() {
             break s;
         }
         rounds += 1;
-        if rounds > 4 {
+        if rounds > 4 + facts.array_results.len() {
             return None;
         }
         generic_loads.extend(s.plan.generic_loads.iter().copied());
+        demoted.extend(s.plan.demoted.iter().copied());
     };
     s.choose_representations();
     if !s.anything_unboxed() {
@@ -879,6 +890,9 @@ struct Specializer<'a> {
     /// Byte offsets of loop-invariant indices, computed on entering their loop: by (loop
     /// header, array, axis, index).
     hoisted_parts: HashMap<(usize, ValueId, usize, ValueId), ValueId>,
+    /// (Position of a `for i in range(n)` loop, a dimension) checked on entering the loop to
+    /// bound the position: `n <= dim` (`hoisted_index_checks`).
+    bounded: HashSet<(ValueId, ValueId)>,
     /// Set when a value could not be given the representation it needs (the rewrite is
     /// abandoned).
     failed: bool,
@@ -978,6 +992,7 @@ impl<'a> Specializer<'a> {
             entry_view_instrs: Vec::new(),
             current_instr: 0,
             hoisted_parts: HashMap::new(),
+            bounded: HashSet::new(),
             failed: false,
             maybe_unbound_boxes: Vec::new(),
             flags: HashMap::new(),
@@ -1435,6 +1450,39 @@ impl<'a> Specializer<'a> {
             return None;
         }
         let scope = self.plan.scope[self.current]?;
+        self.view_in(scope, array)
+    }
+
+    /// On entering range loop `l` (through exit `x`, a deopt to the loop's start), the index
+    /// checks the plan moved there (`ArrayPlan::loop_invariant_indices`, `range_bounded`),
+    /// with the views the loop's body uses.
+    fn hoisted_index_checks(&mut self, l: RangeLoop, x: ExitId, e: &mut Emit) -> Option<()> {
+        let Some(scope) = self.plan.scope[l.body] else { return Some(()) };
+        // Indices the loop does not change: checked and scaled once.
+        for (a, axis, index) in self.plan.loop_invariant_indices.get(&l.header).cloned().unwrap_or_default() {
+            let Some(view) = self.view_in(scope, a) else { continue };
+            let m = self.machine(index)?;
+            let check = Op::ArrayIndex { index: m, dim: view.dims[axis], array: self.map(a), key: vec![], chained: false };
+            let n = e.value(self, check, Some(x));
+            let part = e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: n, rhs: view.strides[axis] }, None);
+            self.hoisted_parts.insert((l.header, a, axis, index), part);
+        }
+        // `for i in range(n)`: `0 <= i < n <= dim` if `dim - n` is not negative.
+        let Some(range) = self.virtual_iters.get(&l.it).copied().filter(|v| v.counts_from_zero) else { return Some(()) };
+        for (a, axis) in self.plan.range_bounded.get(&l.header).cloned().unwrap_or_default() {
+            let Some(view) = self.view_in(scope, a) else { continue };
+            let dim = view.dims[axis];
+            if self.below.get(&l.index) != Some(&dim) {
+                let spare = e.value(self, Op::IntBinary { op: IntOp::Sub, lhs: dim, rhs: range.len }, None);
+                e.effect(Op::GuardNonNegative(spare), Some(x));
+            }
+            self.bounded.insert((l.index, dim));
+        }
+        Some(())
+    }
+
+    /// The view of `array` in `scope` if it was made, or can be made now (at the entry).
+    fn view_in(&mut self, scope: Scope, array: ValueId) -> Option<View> {
         if let Some(v) = self.views.get(&(scope, array)) {
             return Some(v.clone());
         }
@@ -1490,17 +1538,20 @@ impl<'a> Specializer<'a> {
         e: &mut Emit,
     ) -> Option<ValueId> {
         let key: Vec<ValueId> = indices.iter().map(|i| self.machine(*i)).collect::<Option<_>>()?;
-        let header = match self.plan.scope[self.current] {
-            Some(Scope::Loop(h)) => Some(h),
-            _ => None,
-        };
+        // Loops around the access whose views are the access's (their entry checked indices).
+        let scope = self.plan.scope[self.current];
+        let headers: Vec<usize> = self.plan.enclosing.get(self.current).cloned().unwrap_or_default()
+            .into_iter()
+            .filter(|h| self.range_loops.values().any(|l| l.header == *h && self.plan.scope[l.body] == scope))
+            .collect();
         let mut offset = None;
         for (k, &m) in key.iter().enumerate() {
-            let hoisted = header.and_then(|h| self.hoisted_parts.get(&(h, array, k, indices[k])).copied());
+            let hoisted = headers.iter().find_map(|h| self.hoisted_parts.get(&(*h, array, k, indices[k])).copied());
             let part = match hoisted {
                 Some(part) => part,
-                // `for i in range(a.shape[k]): a[..., i, ...]`.
-                None if self.below.get(&m) == Some(&view.dims[k]) => {
+                // `for i in range(a.shape[k]): a[..., i, ...]`, or `range(n)` with `n` checked
+                // to be at most `a.shape[k]` on entering the loop.
+                None if self.below.get(&m) == Some(&view.dims[k]) || self.bounded.contains(&(m, view.dims[k])) => {
                     e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: m, rhs: view.strides[k] }, None)
                 }
                 None => {
@@ -1877,15 +1928,9 @@ impl<'a> Specializer<'a> {
                         }
                         self.views.insert((Scope::Loop(target), a), view);
                     }
-                    // Indices the loop does not change: checked and scaled once, here.
-                    for (a, axis, index) in self.plan.loop_invariant_indices.get(&target).cloned().unwrap_or_default() {
-                        let Some(view) = self.views.get(&(Scope::Loop(target), a)).cloned() else { continue };
-                        let m = self.machine(index)?;
-                        let check = Op::ArrayIndex { index: m, dim: view.dims[axis], array: self.map(a), key: vec![], chained: false };
-                        let n = e.value(self, check, Some(x));
-                        let part = e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: n, rhs: view.strides[axis] }, None);
-                        self.hoisted_parts.insert((target, a, axis, index), part);
-                    }
+                }
+                if let Some(x) = exit {
+                    self.hoisted_index_checks(l, x, e)?;
                 }
                 // An array loop's own reads of its array (verified just above: the plan made
                 // it one of the loop's arrays).

@@ -55,12 +55,23 @@ pub(super) struct ArrayPlan {
     /// Element stores done natively (block, index).
     pub native_stores: HashSet<(usize, usize)>,
     /// Per loop (by header): indices of native accesses in its body that do not change in
-    /// the loop, as (array, axis, index). Each is checked and scaled once, on entering the
-    /// loop (out of bounds there: the interpreter runs the loop, and raises if the body
-    /// reaches the access).
+    /// the loop, as (array, axis, index); each at the outermost loop that does not change it.
+    /// Each is checked and scaled once, on entering the loop (out of bounds there: the
+    /// interpreter runs the loop, and raises if the body reaches the access).
     pub loop_invariant_indices: HashMap<usize, Vec<(ValueId, usize, ValueId)>>,
+    /// Per `for i in range(n)` loop (by header): the (array, axis) its body indexes with `i`.
+    /// On entering the loop, `n <= a.shape[axis]` is checked once (if not: the interpreter runs
+    /// the loop, as above); then `i` needs no check.
+    pub range_bounded: HashMap<usize, Vec<(ValueId, usize)>>,
+    /// Per block: the headers of the loops with views around it, outermost first.
+    pub enclosing: Vec<Vec<usize>>,
     /// Calls of the global `range` checked to call the builtin (`checked_range_call`).
     pub checked_range_calls: HashSet<ValueId>,
+    /// Arrays the function makes (`Facts::array_results`) used where they are not verified:
+    /// their type is checked only on entering a loop that indexes them, so every use that
+    /// counts on it must be in such a loop, after they are made. Those found elsewhere stay
+    /// objects (the specialiser plans again without them).
+    pub demoted: HashSet<ValueId>,
 }
 
 impl ArrayPlan {
@@ -148,8 +159,8 @@ impl Specializer<'_> {
                 || self.facts.dtype.sources.contains(v)
                 || in_array_loops.released.contains(v)
                 || kinds.kind[v.index()] == super::NULL
-                || kinds.arrays.contains_key(v)
-                || kinds.rows.contains_key(v)
+                || (kinds.arrays.contains_key(v) && self.args.contains(v))
+                || kinds.rows.get(v).is_some_and(|(a, _, _)| self.args.contains(a))
                 || kinds.shapes.contains_key(v)
                 || intrinsic_callables.contains(v)
                 || kinds.tuples.get(v).is_some_and(|items| items.iter().all(numeric))
@@ -308,7 +319,14 @@ impl Specializer<'_> {
         let kills: Vec<Vec<bool>> = func
             .blocks
             .iter()
-            .map(|b| b.instrs.iter().map(|i| self.may_run_python(i, &defs, &intrinsic_callables, &in_array_loops)).collect())
+            .map(|b| {
+                let balanced = balanced_decrefs(&b.instrs);
+                b.instrs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, instr)| !balanced.contains(&i) && self.may_run_python(instr, &defs, &intrinsic_callables, &in_array_loops))
+                    .collect()
+            })
             .collect();
         let block_kills: Vec<bool> = kills.iter().map(|k| k.iter().any(|x| *x)).collect();
         let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -384,15 +402,32 @@ impl Specializer<'_> {
             def_block.extend(block.instrs.iter().filter_map(|i| Some((i.result?, b))));
         }
         let regions: HashMap<usize, &HashSet<usize>> = loops.iter().map(|(h, r)| (*h, r)).collect();
-        let invariant = |plan: &mut ArrayPlan, b: usize, array: ValueId, indices: &[ValueId]| {
-            let Some(Scope::Loop(h)) = plan.scope[b] else { return };
+        let mut by_size: Vec<&(usize, HashSet<usize>)> = loops.iter().collect();
+        by_size.sort_by_key(|(h, region)| (std::cmp::Reverse(region.len()), *h));
+        plan.enclosing = (0..n).map(|b| by_size.iter().filter(|(_, r)| r.contains(&b)).map(|(h, _)| *h).collect()).collect();
+        // Checks of an access's indices done once on entering a loop around it (see
+        // `loop_invariant_indices` and `range_bounded`).
+        let hoist = |plan: &mut ArrayPlan, b: usize, array: ValueId, indices: &[ValueId]| {
+            if plan.scope[b].is_none() {
+                return;
+            }
             for (axis, &v) in indices.iter().enumerate() {
                 let defined_in = def_block.get(&v).copied();
-                if defined_in.is_some_and(|d| d != h && !regions[&h].contains(&d)) {
+                let outside = |h: &usize| defined_in.is_some_and(|d| d != *h && !regions[h].contains(&d));
+                if let Some(&h) = plan.enclosing[b].iter().find(|h| outside(h)) {
                     let hoisted = plan.loop_invariant_indices.entry(h).or_default();
                     if !hoisted.contains(&(array, axis, v)) {
                         hoisted.push((array, axis, v));
                     }
+                    continue;
+                }
+                let Some(Op::NonNull(next)) = defs.get(&v) else { continue };
+                let Some(l) = self.range_loops.get(next).filter(|l| l.array.is_none() && plan.enclosing[b].contains(&l.header)) else {
+                    continue;
+                };
+                let bounded = plan.range_bounded.entry(l.header).or_default();
+                if !bounded.contains(&(array, axis)) {
+                    bounded.push((array, axis));
                 }
             }
         };
@@ -418,7 +453,7 @@ impl Specializer<'_> {
                     (Op::GetItem { obj, key }, Some(r)) if indexable(kinds, *obj) => match access(kinds, *obj, *key) {
                         Some(a) if available => {
                             touch(&mut plan, a.array);
-                            invariant(&mut plan, b, a.array, &a.indices);
+                            hoist(&mut plan, b, a.array, &a.indices);
                             if kinds.tuples.contains_key(key) && uses.get(key) == Some(&1) {
                                 plan.virtual_values.insert(*key);
                             }
@@ -440,7 +475,7 @@ impl Specializer<'_> {
                             && conversion.is_some_and(|needs_guard| !(needs_guard && (needs_state || instr.deopt.is_none())));
                         if let (true, Some(a)) = (native, a) {
                             touch(&mut plan, a.array);
-                            invariant(&mut plan, b, a.array, &a.indices);
+                            hoist(&mut plan, b, a.array, &a.indices);
                             virtual_rows(&mut plan, kinds, *obj, &uses);
                             let is_tuple = kinds.tuples.contains_key(key);
                             plan.native_stores.insert((b, i));
@@ -474,6 +509,7 @@ impl Specializer<'_> {
                 killed |= kills[b][i];
             }
         }
+        self.demote_unverified(&mut plan, &def_block, &regions);
         for (shape, (native, all)) in shape_reads {
             if native == all && uses.get(&shape) == Some(&all) {
                 plan.virtual_values.insert(shape);
@@ -481,6 +517,70 @@ impl Specializer<'_> {
         }
         plan
     }
+}
+
+impl Specializer<'_> {
+    /// The array the function makes (not an argument) that `v` is, or is a sub-array or the
+    /// shape of.
+    fn made_array(&self, v: ValueId) -> Option<ValueId> {
+        let kinds = &self.kinds;
+        let array = match (kinds.rows.get(&v), kinds.shapes.get(&v)) {
+            (Some((a, _, _)), _) => *a,
+            (None, Some(a)) => *a,
+            (None, None) => v,
+        };
+        (kinds.arrays.contains_key(&array) && !self.args.contains(&array)).then_some(array)
+    }
+
+    /// Fills `plan.demoted` (see `ArrayPlan::demoted`): arrays the function makes read,
+    /// indexed or measured where no loop's view of them holds. `def_block`: the block
+    /// defining each value; `regions`: the blocks of each loop with views, by header.
+    fn demote_unverified(&self, plan: &mut ArrayPlan, def_block: &HashMap<ValueId, usize>, regions: &HashMap<usize, &HashSet<usize>>) {
+        for (b, block) in self.func.blocks.iter().enumerate() {
+            for (i, instr) in block.instrs.iter().enumerate() {
+                let typed: Vec<ValueId> = match &instr.op {
+                    Op::GetItem { obj, .. } | Op::SetItem { obj, .. } | Op::LoadAttr { obj, .. } => vec![*obj],
+                    Op::Call { args, .. } if instr.result.is_some_and(|r| self.facts.intrinsics.contains_key(&r)) => args.clone(),
+                    _ => continue,
+                };
+                for array in typed.into_iter().filter_map(|v| self.made_array(v)) {
+                    let verified = plan.is_available(b, i)
+                        && match plan.scope[b] {
+                            Some(Scope::Loop(h)) => def_block.get(&array).is_some_and(|d| *d != h && !regions[&h].contains(d)),
+                            _ => false,
+                        };
+                    if !verified {
+                        plan.demoted.insert(array);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The releases in `instrs` (by index) of a reference taken earlier in the same block, with no
+/// other release of that value between: they leave its count as it was before the `Incref`,
+/// so they cannot free it (the operand of an operation that borrows it, as `c[i] = x` does
+/// with `c`).
+fn balanced_decrefs(instrs: &[Instr]) -> HashSet<usize> {
+    let mut taken: HashMap<ValueId, usize> = HashMap::new();
+    let mut balanced = HashSet::new();
+    for (i, instr) in instrs.iter().enumerate() {
+        match instr.op {
+            Op::Incref(v) => *taken.entry(v).or_default() += 1,
+            Op::Decref(v) | Op::XDecref(v) => match taken.get_mut(&v) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    balanced.insert(i);
+                }
+                _ => {
+                    taken.remove(&v);
+                }
+            },
+            _ => {}
+        }
+    }
+    balanced
 }
 
 /// The sub-arrays an element access goes through (`a[i]` of `a[i][j]`) that nothing else
