@@ -1472,7 +1472,7 @@ impl<'a> Specializer<'a> {
         for (a, axis) in self.plan.range_bounded.get(&l.header).cloned().unwrap_or_default() {
             let Some(view) = self.view_in(scope, a) else { continue };
             let dim = view.dims[axis];
-            if self.below.get(&l.index) != Some(&dim) {
+            if self.below.get(&l.index) != Some(&dim) && range.stop != dim {
                 let spare = e.value(self, Op::IntBinary { op: IntOp::Sub, lhs: dim, rhs: range.len }, None);
                 e.effect(Op::GuardNonNegative(spare), Some(x));
             }
@@ -2788,6 +2788,7 @@ fn clean_up(func: &mut Function) {
         }
     }
     fold_negated_branches(func);
+    merge_finite_guards(func);
     drop_clears_of_empty_slots(func);
     cancel_reference_pairs(func);
     loop {
@@ -2964,6 +2965,70 @@ fn drop_clears_of_empty_slots(func: &mut Function) {
 /// arithmetic on an argument's shadow): another owner (the frame's local slot) keeps `v` alive
 /// meanwhile, and no code that could look at its reference count runs. Exits in between that would release the stack's reference
 /// to `v` no longer do (none may hold `v` on its stack).
+/// NumPy float64 arithmetic warns where a result is not finite: each such result is guarded
+/// (`GuardFinite`), the interpreter redoing the operation. A guard is dropped where a later
+/// guard of the same block checks a result computed from it by `+`, `-`, `*` or as the
+/// numerator of `/` (inf and nan propagate through those: if the first is not finite neither
+/// is the second). The later guard then leaves through the first one's exit, the interpreter
+/// redoing both operations; only pure machine operations lie between (nothing the
+/// interpreter would do differently from there).
+fn merge_finite_guards(func: &mut Function) {
+    for block in &mut func.blocks {
+        // Guarded values whose guard may still go (by value: the guard's index and exit), and
+        // values computed from them (by value: the guarded value).
+        let mut pending: HashMap<ValueId, (usize, Option<ExitId>)> = HashMap::new();
+        let mut derived: HashMap<ValueId, ValueId> = HashMap::new();
+        let mut dropped: Vec<usize> = Vec::new();
+        for i in 0..block.instrs.len() {
+            let instr = block.instrs[i].clone();
+            let source = |v: &ValueId| derived.get(v).copied().or_else(|| pending.contains_key(v).then_some(*v));
+            match (&instr.op, instr.result) {
+                (Op::GuardFinite(v), None) => {
+                    let exit = match source(v).and_then(|x| pending.get(&x).copied()) {
+                        Some((earlier, exit)) => {
+                            dropped.push(earlier);
+                            exit
+                        }
+                        None => instr.exit,
+                    };
+                    block.instrs[i].exit = exit;
+                    pending.clear();
+                    derived.clear();
+                    pending.insert(*v, (i, exit));
+                }
+                (Op::Select { if_true, if_false, .. }, Some(r)) if if_true == if_false && instr.exit.is_none() => {
+                    if let Some(x) = source(if_true) {
+                        derived.insert(r, x);
+                    }
+                }
+                (Op::Copy(v), Some(r)) => {
+                    if let Some(x) = source(v) {
+                        derived.insert(r, x);
+                    }
+                }
+                (Op::FloatBinary { op, lhs, rhs }, Some(r)) if instr.exit.is_none() => {
+                    let from = match op {
+                        FloatOp::Add | FloatOp::Sub | FloatOp::Mul => source(lhs).or_else(|| source(rhs)),
+                        FloatOp::Div => source(lhs),
+                        _ => None,
+                    };
+                    if let Some(x) = from {
+                        derived.insert(r, x);
+                    }
+                }
+                (op, _) if instr.exit.is_none() && (op.is_pure() || matches!(op, Op::IntBinary { .. } | Op::Select { .. })) => {}
+                _ => {
+                    pending.clear();
+                    derived.clear();
+                }
+            }
+        }
+        for i in dropped.into_iter().rev() {
+            block.instrs.remove(i);
+        }
+    }
+}
+
 fn cancel_reference_pairs(func: &mut Function) {
     for b in 0..func.blocks.len() {
         let mut i = 0;
