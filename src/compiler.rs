@@ -692,6 +692,7 @@ pub fn remember_intrinsics(py: Python<'_>) {
             ("max", Intrinsic::Max),
             ("pow", Intrinsic::Pow),
             ("len", Intrinsic::Len),
+            ("divmod", Intrinsic::DivMod),
             // The class is filled in per call (`find_intrinsics`).
             ("isinstance", Intrinsic::IsInstance(0)),
         ];

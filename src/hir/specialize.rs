@@ -213,13 +213,16 @@ pub enum Intrinsic {
     /// (`random.random`): no write of locals to the frame before it, and its result, guarded
     /// to be a float, is unboxed at once.
     CFunction { nargs: u8, float: bool },
+    /// The builtin `divmod` of two ints, unpacked at once (`q, r = divmod(a, b)`): the pair is
+    /// never made (see `Kinds::divmods`).
+    DivMod,
 }
 
 impl Intrinsic {
     /// How many arguments the compiled form takes.
     pub fn arity(self) -> usize {
         match self {
-            Intrinsic::Min | Intrinsic::Max | Intrinsic::Math2(_) | Intrinsic::Pow | Intrinsic::IsInstance(_) => 2,
+            Intrinsic::Min | Intrinsic::Max | Intrinsic::Math2(_) | Intrinsic::Pow | Intrinsic::IsInstance(_) | Intrinsic::DivMod => 2,
             Intrinsic::Ufunc(l) => usize::from(l.nin),
             Intrinsic::CFunction { nargs, .. } => usize::from(nargs),
             _ => 1,
@@ -241,7 +244,7 @@ fn intrinsic_kind(which: Intrinsic, arg: Kind) -> Option<Kind> {
         Intrinsic::Round(_) | Intrinsic::Int => INT,
         Intrinsic::IsNan | Intrinsic::IsInf | Intrinsic::Bool => BOOL,
         Intrinsic::Min | Intrinsic::Max | Intrinsic::Math2(_) | Intrinsic::Pow => return None,
-        Intrinsic::Len | Intrinsic::IsInstance(_) | Intrinsic::CFunction { .. } => return None,
+        Intrinsic::Len | Intrinsic::IsInstance(_) | Intrinsic::CFunction { .. } | Intrinsic::DivMod => return None,
         Intrinsic::Abs if arg == FLOAT => FLOAT,
         Intrinsic::Abs => INT,
         Intrinsic::Ufunc(_) => NPF64,
@@ -397,6 +400,74 @@ struct Kinds {
     /// Call results, with the exit that resumes the interpreter just after the call (the
     /// result on its stack): the `CheckTracing` exit of `after_call` in the builder.
     after_call: HashMap<ValueId, ExitId>,
+    /// `q, r = divmod(a, b)`: calls of the builtin whose pair only `UNPACK_SEQUENCE` reads,
+    /// by result: the arguments and the unpacked tuple. With two Python ints, the pair and
+    /// the tuple are never made (`divmod_native`).
+    divmods: HashMap<ValueId, (ValueId, ValueId, ValueId)>,
+    /// The items of those tuples, by result: the call and the index.
+    divmod_items: HashMap<ValueId, (ValueId, u32)>,
+}
+
+/// `q, r = divmod(a, b)` in `func` (see `Kinds::divmods`): the calls and the items.
+fn find_divmods(func: &Function, facts: &Facts) -> (HashMap<ValueId, (ValueId, ValueId, ValueId)>, HashMap<ValueId, (ValueId, u32)>) {
+    let mut calls: HashMap<ValueId, (ValueId, ValueId)> = HashMap::new();
+    for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
+        if let (Op::Call { args, kwnames: None, .. }, Some(r)) = (&instr.op, instr.result) {
+            if instr.deopt.is_some() && args.len() == 2 && facts.intrinsics.get(&r).is_some_and(|c| c.which == Intrinsic::DivMod) {
+                calls.insert(r, (args[0], args[1]));
+            }
+        }
+    }
+    // Every use of a pair is one unpacking of two items (or a reference count), and every use
+    // of the unpacked tuple takes an item; neither is in the frame of an exit (but the
+    // unpacking's own, which cannot be taken, and the checks just after the call, dropped).
+    let mut unpacked: HashMap<ValueId, ValueId> = HashMap::new();
+    let mut items: HashMap<ValueId, (ValueId, u32)> = HashMap::new();
+    let mut bad: HashSet<ValueId> = HashSet::new();
+    for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
+        match (&instr.op, instr.result) {
+            (Op::UnpackSequence { value, count: 2 }, Some(u)) if calls.contains_key(value) => {
+                if unpacked.values().any(|c| c == value) {
+                    bad.insert(*value);
+                }
+                unpacked.insert(u, *value);
+            }
+            (Op::TupleItem { tuple, index }, Some(r)) if unpacked.contains_key(tuple) => {
+                items.insert(r, (unpacked[tuple], *index));
+            }
+            (Op::Incref(_) | Op::Decref(_) | Op::XDecref(_), _) => {}
+            (op, _) => bad.extend(op.operands().into_iter().filter(|v| calls.contains_key(v) || unpacked.contains_key(v))),
+        }
+    }
+    for block in &func.blocks {
+        let edges = block.terminator.edges().into_iter().flat_map(|e| e.args.clone());
+        for v in block.terminator.operands().into_iter().chain(edges) {
+            bad.insert(unpacked.get(&v).copied().unwrap_or(v));
+        }
+        for instr in &block.instrs {
+            let checks_after_call = matches!(instr.op, Op::CheckEvalBreaker { .. } | Op::CheckTracing | Op::UnpackSequence { .. });
+            let mut exits: Vec<ExitId> = instr.exit.into_iter().collect();
+            if let Op::CheckEvalBreaker { resume, .. } = instr.op {
+                exits.push(resume);
+            }
+            if checks_after_call {
+                continue;
+            }
+            for x in exits.into_iter().chain(instr.deopt) {
+                let exit = func.exit(x);
+                for v in exit.state.locals.iter().chain(&exit.state.stack).chain(&exit.release) {
+                    bad.insert(unpacked.get(v).copied().unwrap_or(*v));
+                }
+            }
+        }
+    }
+    let divmods: HashMap<ValueId, (ValueId, ValueId, ValueId)> = unpacked
+        .iter()
+        .filter(|(_, call)| !bad.contains(call))
+        .map(|(u, call)| (*call, (calls[call].0, calls[call].1, *u)))
+        .collect();
+    items.retain(|_, (call, _)| divmods.contains_key(call));
+    (divmods, items)
 }
 
 /// For each call's result, the first `CheckTracing` after the call in its block whose exit
@@ -549,6 +620,7 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>,
         }
     }
     let item_loads = item_loads(func, facts);
+    let (divmods, divmod_items) = find_divmods(func, facts);
     let const_int = |v: ValueId, defs: &HashMap<ValueId, &Op>| match defs.get(&v) {
         Some(Op::Const { index }) => match facts.consts.get(*index as usize) {
             Some(ConstValue::Int(c)) => Some(*c),
@@ -691,6 +763,11 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>,
                             (n == facts.args.as_slice() && f.iter().all(|x| *x == Flavour::Python)).then_some(returns)
                         })
                     }
+                    // An item of `q, r = divmod(a, b)` of two Python ints.
+                    Op::TupleItem { .. } if divmod_items.contains_key(&r) => {
+                        let (a, b, _) = divmods[&divmod_items[&r].0];
+                        from_numbers(&[a, b], false, &|n, f| (n == [INT, INT] && f.iter().all(|x| *x == Flavour::Python)).then_some(INT))
+                    }
                     Op::GetItem { .. } if generic_loads.contains(&r) => OTHER,
                     Op::GetItem { obj, key } if arrays.contains_key(obj) || rows.contains_key(obj) => element(*obj, *key),
                     Op::GetItem { obj, key } if shapes.contains_key(obj) => {
@@ -729,7 +806,21 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>,
             break;
         }
     }
-    Kinds { kind, arrays, tuples, shapes, rows, range_globals, range_calls: deopting_range_calls, range_nexts, array_nexts, after_call, item_loads }
+    Kinds {
+        kind,
+        arrays,
+        tuples,
+        shapes,
+        rows,
+        range_globals,
+        range_calls: deopting_range_calls,
+        range_nexts,
+        array_nexts,
+        after_call,
+        item_loads,
+        divmods,
+        divmod_items,
+    }
 }
 
 /// Subscripts `obj[key]` whose item can be read as a machine value: the interpreter saw an
@@ -907,6 +998,8 @@ struct Specializer<'a> {
     /// The callable of such a call just made: the release of it and the eval-breaker and
     /// tracing checks the interpreter makes after a call follow (see `instr`).
     after_pure_builtin: Option<ValueId>,
+    /// `q, r = divmod(a, b)` compiled as machine ints, by call: the quotient and remainder.
+    divmod_values: HashMap<ValueId, [ValueId; 2]>,
 }
 
 /// The machine values of a range loop whose iterator is never made.
@@ -998,6 +1091,7 @@ impl<'a> Specializer<'a> {
             flags: HashMap::new(),
             calling_pure_builtin: false,
             after_pure_builtin: None,
+            divmod_values: HashMap::new(),
         }
     }
 
@@ -1273,6 +1367,22 @@ impl<'a> Specializer<'a> {
 
     /// Whether exit `x`'s frame holds the result of a native range call: the eval-breaker
     /// and tracing checks after the call, which `native_range_call` made before it.
+    /// Whether `q, r = divmod(a, b)` (by call) is of two Python ints: then compiled as `//`
+    /// and `%` (see `Kinds::divmods`).
+    fn divmod_native(&self, call: ValueId) -> bool {
+        let python_int = |v: &ValueId| self.numeric_kind(*v) == Some(INT) && flavour(self.kind(*v)) == Flavour::Python;
+        self.kinds.divmods.get(&call).is_some_and(|(a, b, _)| python_int(a) && python_int(b))
+    }
+
+    /// Whether `v` is a pair of `divmod_native`, or its unpacked tuple (never made).
+    fn divmod_made(&self, v: ValueId) -> bool {
+        self.divmod_values.contains_key(&v) || self.kinds.divmods.values().any(|(_, _, u)| *u == v && self.divmod_native_unpacked(v))
+    }
+
+    fn divmod_native_unpacked(&self, u: ValueId) -> bool {
+        self.kinds.divmods.iter().any(|(call, (_, _, t))| *t == u && self.divmod_values.contains_key(call))
+    }
+
     fn holds_native_range(&self, x: Option<ExitId>) -> bool {
         x.is_some_and(|x| self.func.exits[x.index()].state.stack.iter().any(|v| self.native_calls_made.contains(v)))
     }
@@ -2029,6 +2139,27 @@ impl<'a> Specializer<'a> {
             Op::Incref(v) | Op::Decref(v) | Op::XDecref(v)
                 if self.native_calls_made.contains(v) || self.virtual_iters.contains_key(v) => {}
             Op::CheckEvalBreaker { .. } | Op::CheckTracing if self.holds_native_range(instr.exit) => {}
+            // `q, r = divmod(a, b)` of machine ints: the pair and its tuple are never made; the
+            // checks after the call are left to the next ones (as after a pure builtin).
+            Op::Incref(v) | Op::Decref(v) | Op::XDecref(v) if self.divmod_made(*v) => {}
+            Op::CheckEvalBreaker { .. } | Op::CheckTracing
+                if instr.exit.is_some_and(|x| self.func.exit(x).state.stack.iter().any(|v| self.divmod_made(*v))) => {}
+            Op::Call { callable, args, .. } if result.is_some_and(|r| self.divmod_native(r)) && instr.deopt.is_some() => {
+                let r = result?;
+                // Still the builtin? Otherwise (and on a zero divisor or an overflow: the
+                // interpreter raises or makes a big int) the interpreter makes the call.
+                e.effect(Op::GuardIs { value: self.map(*callable), expected: self.facts.intrinsics[&r].callable }, instr.deopt);
+                let (a, b) = (self.machine(args[0])?, self.machine(args[1])?);
+                let q = e.value(self, Op::IntBinary { op: IntOp::FloorDiv, lhs: a, rhs: b }, instr.deopt);
+                let m = e.value(self, Op::IntBinary { op: IntOp::Mod, lhs: a, rhs: b }, instr.deopt);
+                self.divmod_values.insert(r, [q, m]);
+            }
+            Op::UnpackSequence { value, .. } if self.divmod_values.contains_key(value) => {}
+            Op::TupleItem { index, .. } if result.is_some_and(|r| self.kinds.divmod_items.get(&r).is_some_and(|(c, _)| self.divmod_values.contains_key(c))) => {
+                let r = result?;
+                let m = self.divmod_values[&self.kinds.divmod_items[&r].0][*index as usize];
+                self.alias(r, m, instr.exit, e);
+            }
             Op::Call { callable, args, .. } if self.native_range_applies(result, args) && instr.deopt.is_some() => {
                 self.native_range_call(instr, *callable, args, e)?;
             }
@@ -2572,7 +2703,7 @@ impl<'a> Specializer<'a> {
                 (Op::FloatCompare { op: CompareOp::Ne, lhs: m, rhs: zero }, None)
             }
             (Intrinsic::Min | Intrinsic::Max | Intrinsic::Math2(_) | Intrinsic::Pow, _) => return None,
-            (Intrinsic::Len | Intrinsic::IsInstance(_) | Intrinsic::Ufunc(_) | Intrinsic::CFunction { .. }, _) => return None,
+            (Intrinsic::Len | Intrinsic::IsInstance(_) | Intrinsic::Ufunc(_) | Intrinsic::CFunction { .. } | Intrinsic::DivMod, _) => return None,
             (Intrinsic::NpAbs, FLOAT) => (Op::MathCall { func: super::MathFn::Fabs, value: m }, deopt),
             (Intrinsic::NpAbs, INT) => (Op::IntAbs(m), deopt),
             (Intrinsic::NpAbs, _) => return None,
