@@ -754,6 +754,12 @@ impl Lowerer<'_> {
             Op::Box(v) => self.box_value(*v, dst(), instr.exit, out),
             Op::IntBinary { op, lhs, rhs } => {
                 let b = self.int_operand(*rhs);
+                // `//` and `%` by a positive power of two never fail (the backend shifts and
+                // masks): without the exit, the exit's values need not outlive the operation,
+                // so the result may take its operand's register.
+                let never_fails = matches!(op, hir::IntOp::FloorDiv | hir::IntOp::Mod)
+                    && matches!(b, Src::Imm(v) if v > 0 && v & (v - 1) == 0);
+                let exit = if never_fails { None } else { exit };
                 out.push(Inst::IntArith { op: *op, dst: dst(), a: reg(*lhs), b, exit });
             }
             Op::FloatBinary { op, lhs, rhs } => match op {
