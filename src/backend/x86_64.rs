@@ -864,16 +864,47 @@ impl<'a> Emitter<'a> {
     /// `last`: the jump ends the block's code, so a jump to the next block can fall through.
     fn jump(&mut self, t: &Target, last: bool) {
         let params = self.func.blocks[t.block].params.clone();
+        let constant = |a: &VReg| self.func.constants.get(a).copied();
         let moves: Vec<(Location, Location)> = params
             .iter()
             .zip(&t.args)
+            .filter(|(_, a)| constant(a).is_none())
             .map(|(p, a)| (self.alloc.of(*p), self.alloc.of(*a)))
             .filter(|(d, s)| d != s)
             .collect();
+        let immediates: Vec<(Location, i64)> =
+            params.iter().zip(&t.args).filter_map(|(p, a)| Some((self.alloc.of(*p), constant(a)?))).collect();
         self.parallel_move(moves);
+        // Constant arguments have no register (see `regalloc::live_ranges`): written last, as
+        // they read no location.
+        for (dst, value) in immediates {
+            self.move_immediate(dst, value);
+        }
         if !(last && t.block == self.current_block + 1) {
             let label = self.block_labels[t.block];
             dynasm!(self.ops ; .arch x64 ; jmp =>label);
+        }
+    }
+
+    /// `dst = value` (an integer or a float's bits, by the location's kind).
+    fn move_immediate(&mut self, dst: Location, value: i64) {
+        match dst {
+            Location::Reg(d) => self.load(ALLOCATABLE[d as usize], Src::Imm(value)),
+            Location::Xmm(i) if value == 0 => dynasm!(self.ops ; .arch x64 ; xorps Rx(2 + i), Rx(2 + i)),
+            Location::Xmm(i) => {
+                let label = self.float_constant(value);
+                dynasm!(self.ops ; .arch x64 ; movsd Rx(2 + i), QWORD [=>label]);
+            }
+            Location::Stack(slot) => {
+                let off = Self::slot_offset(slot);
+                match i32::try_from(value) {
+                    Ok(v) => dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + off], v),
+                    Err(_) => {
+                        self.load(RAX, Src::Imm(value));
+                        dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + off], rax);
+                    }
+                }
+            }
         }
     }
 
@@ -909,7 +940,10 @@ impl<'a> Emitter<'a> {
     /// Whether an edge needs moves for its parameters.
     fn has_moves(&self, t: &Target) -> bool {
         let params = &self.func.blocks[t.block].params;
-        params.iter().zip(&t.args).any(|(p, a)| self.alloc.of(*p) != self.alloc.of(*a))
+        params
+            .iter()
+            .zip(&t.args)
+            .any(|(p, a)| self.func.constants.contains_key(a) || self.alloc.of(*p) != self.alloc.of(*a))
     }
 
     /// Emits the test of a comparison (the last instruction of a block, used only by its
@@ -1039,6 +1073,8 @@ impl<'a> Emitter<'a> {
 
     fn inst(&mut self, inst: &Inst) -> Result<(), EmitError> {
         match inst {
+            // A constant has no location: its readers rematerialise it.
+            Inst::Move { dst, src: Src::Imm(_) } if self.func.constants.contains_key(dst) => {}
             Inst::Move { dst, src } => match (self.alloc.of(*dst), src) {
                 (Location::Reg(d), Src::Imm(_)) => self.load(ALLOCATABLE[d as usize], *src),
                 (Location::Xmm(i), Src::Imm(bits)) => {

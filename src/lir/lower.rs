@@ -201,8 +201,9 @@ fn order_blocks(func: &mut Func) {
 fn remove_dead_instructions(func: &mut Func) {
     loop {
         let mut used = vec![false; func.nregs as usize];
-        // Constants are rematerialised where they are read: only an edge argument (a move
-        // into a block parameter) needs the register.
+        // Constants are rematerialised where they are read (an edge argument too: the backend
+        // moves the immediate into the parameter); a constant passed along an edge keeps its
+        // definition, which records the value (`Func::constants`) and emits no code.
         let read = |r: VReg, used: &mut Vec<bool>| {
             if !func.constants.contains_key(&r) {
                 used[r.index()] = true;

@@ -68,10 +68,8 @@ pub fn allocate(func: &Func, num_regs: u8, callee_saved: u8, num_xmm: u8) -> All
         let (ca, cb) = (class_of(a.0), class_of(b.0));
         std::ptr::eq(ca, cb) && needs(a.1, ca) == needs(b.1, cb)
     });
-    let mut partners = edge_partners(func);
-    for (dst, src) in copy_hints(func) {
-        partners.entry(dst).or_default().push(src);
-    }
+    let partners = direct_partners(func);
+    let rivals = edge_rivals(func);
     let mut locations = vec![None; func.nregs as usize];
     let mut spill_slots = 0;
     let (floats, others): (Vec<Group>, Vec<Group>) = groups.into_iter().partition(|g| is_float(g.members[0]));
@@ -80,7 +78,7 @@ pub fn allocate(func: &Func, num_regs: u8, callee_saved: u8, num_xmm: u8) -> All
             let needs = needs(&g.ranges, class);
             (g, needs)
         });
-        linear_scan(&mut locations, &mut spill_slots, groups.collect(), class, &partners);
+        linear_scan(&mut locations, &mut spill_slots, groups.collect(), class, &partners, &rivals);
     }
     let xmm_used = locations
         .iter()
@@ -240,57 +238,49 @@ fn coalesce(func: &Func, ranges: &[Ranges], costs: &[u64], compatible: impl Fn((
         .collect()
 }
 
-/// Groups of registers connected by edges (an argument and the parameter it is passed to,
-/// transitively: a loop variable's parameter, its new value and the parameters in between):
-/// given one register, the edges between them need no moves. Maps each member to its group.
-fn edge_partners(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
-    // Union-find over the registers that appear on edges.
-    let mut parent: std::collections::HashMap<VReg, VReg> = std::collections::HashMap::new();
-    fn find(parent: &mut std::collections::HashMap<VReg, VReg>, r: VReg) -> VReg {
-        let p = *parent.entry(r).or_insert(r);
-        if p == r {
-            return r;
-        }
-        let root = find(parent, p);
-        parent.insert(r, root);
-        root
-    }
+/// For each register, the values it would like to share a location with (when they could not
+/// be coalesced into one group): the parameters it is passed to and the arguments passed to it
+/// along edges, and copy hints (`copy_hints`). Only direct partners: taking the register of a
+/// value further along a chain of edges (another parameter of the same loop header) would turn
+/// one move on the back-edge into a cycle of moves.
+fn direct_partners(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
+    let mut partners: std::collections::HashMap<VReg, Vec<VReg>> = std::collections::HashMap::new();
+    let mut pair = |a: VReg, b: VReg| {
+        partners.entry(a).or_default().push(b);
+        partners.entry(b).or_default().push(a);
+    };
     for block in &func.blocks {
         for t in block.term.targets() {
             for (p, a) in func.blocks[t.block].params.iter().zip(&t.args) {
-                if func.constants.contains_key(a) {
-                    continue; // rematerialised: no register to share
-                }
-                let (rp, ra) = (find(&mut parent, *p), find(&mut parent, *a));
-                if rp != ra {
-                    parent.insert(rp, ra);
+                if !func.constants.contains_key(a) {
+                    pair(*p, *a);
                 }
             }
         }
     }
-    let members: Vec<VReg> = parent.keys().copied().collect();
-    let mut groups: std::collections::HashMap<VReg, Vec<VReg>> = std::collections::HashMap::new();
-    for r in &members {
-        let root = find(&mut parent, *r);
-        groups.entry(root).or_default().push(*r);
-    }
-    // Hints are tried in order: a loop header's parameters first (a value carried around a
-    // loop then stays in one register, and the moves go to the edges into the loop's
-    // branches instead of the back-edge), then by number (the same code every time).
-    let mut loop_params: std::collections::HashSet<VReg> = std::collections::HashSet::new();
-    for (b, block) in func.blocks.iter().enumerate() {
-        for t in block.term.targets().into_iter().filter(|t| t.block <= b) {
-            loop_params.extend(func.blocks[t.block].params.iter().copied());
-        }
-    }
-    let mut partners = std::collections::HashMap::new();
-    for mut group in groups.into_values() {
-        group.sort_by_key(|r| (!loop_params.contains(r), *r));
-        for r in &group {
-            partners.insert(*r, group.clone());
-        }
+    for (dst, src) in copy_hints(func) {
+        pair(dst, src);
     }
     partners
+}
+
+/// For each edge argument, the other parameters of the block it is passed to: in another's
+/// register, the argument would be overwritten by the edge's own moves before it is read,
+/// which makes the moves a cycle (one more move through a scratch register).
+fn edge_rivals(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
+    let mut rivals: std::collections::HashMap<VReg, Vec<VReg>> = std::collections::HashMap::new();
+    for block in &func.blocks {
+        for t in block.term.targets() {
+            let params = &func.blocks[t.block].params;
+            for (i, a) in t.args.iter().enumerate() {
+                if !func.constants.contains_key(a) {
+                    let others = params.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, p)| *p);
+                    rivals.entry(*a).or_default().extend(others);
+                }
+            }
+        }
+    }
+    rivals
 }
 
 /// How many loops contain each block.
@@ -443,7 +433,7 @@ fn live_in_sets(func: &Func) -> Vec<BTreeSet<VReg>> {
             let mut live: BTreeSet<VReg> = BTreeSet::new();
             for t in block.term.targets() {
                 live.extend(live_in[t.block].iter().copied());
-                live.extend(t.args.iter().copied());
+                live.extend(t.args.iter().copied().filter(|a| !func.constants.contains_key(a)));
             }
             match &block.term {
                 Term::Branch { cond, .. } if !func.constants.contains_key(cond) => {
@@ -485,7 +475,7 @@ fn live_out(func: &Func, b: usize, live_in: &[BTreeSet<VReg>]) -> BTreeSet<VReg>
     let mut out: BTreeSet<VReg> = BTreeSet::new();
     for t in block.term.targets() {
         out.extend(live_in[t.block].iter().copied());
-        out.extend(t.args.iter().copied());
+        out.extend(t.args.iter().copied().filter(|a| !func.constants.contains_key(a)));
     }
     match &block.term {
         Term::Branch { cond, .. } if !func.constants.contains_key(cond) => {
@@ -504,8 +494,8 @@ fn live_out(func: &Func, b: usize, live_in: &[BTreeSet<VReg>]) -> BTreeSet<VReg>
 /// instruction's, so an operand dying there and the result may share a register) or the
 /// block's start (parameters, values live in) to its last use, or the block's end if it is
 /// live out. Values an exit reads stay live past the instruction's definition: the backend
-/// may compute the result in its register before a check that takes the exit. Constants are
-/// rematerialised where read (only edges read their register).
+/// may compute the result in its register before a check that takes the exit. Constants have
+/// no range: they are rematerialised where read (edges included), so they need no location.
 fn live_ranges(func: &Func) -> Vec<Ranges> {
     let positions = block_positions(func);
     let live_in = live_in_sets(func);
@@ -522,7 +512,7 @@ fn live_ranges(func: &Func) -> Vec<Ranges> {
             live_out(func, b, &live_in).into_iter().map(|r| (r, end)).collect();
         for (i, inst) in block.insts.iter().enumerate().rev() {
             let pos = start + 2 + 2 * i as u32;
-            if let Some(d) = inst.def() {
+            if let Some(d) = inst.def().filter(|d| !func.constants.contains_key(d)) {
                 let e = open.remove(&d).unwrap_or(pos + 1);
                 add(d, pos + 1, e);
             }
@@ -599,6 +589,7 @@ fn linear_scan(
     mut groups: Vec<(Group, bool)>,
     class: &Class,
     partners: &std::collections::HashMap<VReg, Vec<VReg>>,
+    rivals: &std::collections::HashMap<VReg, Vec<VReg>>,
 ) {
     groups.sort_by_key(|(g, _)| (g.ranges[0].0, g.members[0]));
     let mut occupied: Vec<Occupancy> = vec![Vec::new(); class.num_regs as usize];
@@ -625,10 +616,18 @@ fn linear_scan(
             .flatten()
             .filter_map(|p| register(locations[p.index()]))
             .find(|&r| free(r));
+        // Registers better avoided: those of the parameters an edge passes a member to
+        // besides its own (see `edge_rivals`).
+        let rival: Vec<u8> =
+            group.members.iter().filter_map(|m| rivals.get(m)).flatten().filter_map(|p| register(locations[p.index()])).collect();
+        let good = |r: u8| free(r) && !rival.contains(&r);
         // Call-free groups take a caller-saved register when one is free, keeping the
         // callee-saved ones for the groups that need them.
-        let preferred = (class.callee_saved..class.num_regs).find(|&r| !needs && free(r));
-        if let Some(r) = hinted.or(preferred).or_else(|| (0..class.num_regs).find(|&r| free(r))) {
+        let preferred = (class.callee_saved..class.num_regs)
+            .find(|&r| !needs && good(r))
+            .or_else(|| (class.callee_saved..class.num_regs).find(|&r| !needs && free(r)));
+        let any = || (0..class.num_regs).find(|&r| good(r)).or_else(|| (0..class.num_regs).find(|&r| free(r)));
+        if let Some(r) = hinted.or(preferred).or_else(any) {
             take(&mut occupied[r as usize], &group.ranges, gi);
             assigned[gi] = Some(r);
             for m in &group.members {
