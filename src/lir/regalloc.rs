@@ -741,4 +741,89 @@ mod tests {
         // %1 is live from L1 to the return in L2, overlapping %2: they must differ.
         assert_ne!(alloc.of(VReg(1)), alloc.of(VReg(2)));
     }
+
+    fn func(blocks: Vec<Block>, nregs: u32) -> Func {
+        Func { name: "t".into(), blocks, exits: vec![], nregs, nlocalsplus: 0, float_regs: vec![], constants: Default::default() }
+    }
+
+    fn block(params: Vec<u32>, insts: Vec<Inst>, term: Term) -> Block {
+        Block { params: params.into_iter().map(VReg).collect(), insts, term, end_at: 0 }
+    }
+
+    fn to(block: usize, args: Vec<u32>) -> Target {
+        Target { block, args: args.into_iter().map(VReg).collect() }
+    }
+
+    #[test]
+    fn values_of_both_sides_of_a_branch_share_the_join_parameter() {
+        // L0: %0 = 1; branch %0, L1, L2   L1: %1 = 2; jump L3(%1)   L2: %2 = 3; jump L3(%2)
+        // L3(%3): return %3. Neither side's value lives where the other's does: one location,
+        // no moves on either edge.
+        let blocks = vec![
+            block(vec![], vec![mov(0, 1)], Term::Branch { cond: VReg(0), if_true: to(1, vec![]), if_false: to(2, vec![]) }),
+            block(vec![], vec![mov(1, 2)], Term::Jump(to(3, vec![1]))),
+            block(vec![], vec![mov(2, 3)], Term::Jump(to(3, vec![2]))),
+            block(vec![3], vec![], Term::Return(VReg(3))),
+        ];
+        let alloc = allocate(&func(blocks, 4), 4, 4, 0);
+        assert_eq!(alloc.of(VReg(1)), alloc.of(VReg(3)));
+        assert_eq!(alloc.of(VReg(2)), alloc.of(VReg(3)));
+    }
+
+    #[test]
+    fn a_loop_variable_and_its_next_value_share_a_register() {
+        // L0: %0 = 0; jump L1(%0)   L1(%1): %2 = %1 + 1; %3 = %2 < 10; branch %3, L1(%2), L2
+        // L2: return %2. %1 dies at the add: %2 takes its register, the back-edge has no move.
+        let add = Inst::IntArith { op: crate::hir::IntOp::Add, dst: VReg(2), a: VReg(1), b: Src::Imm(1), exit: None };
+        let cmp = Inst::Compare { op: crate::hir::CompareOp::Lt, float: false, dst: VReg(3), a: VReg(2), b: VReg(4) };
+        let blocks = vec![
+            block(vec![], vec![mov(0, 0), mov(4, 10)], Term::Jump(to(1, vec![0]))),
+            block(vec![1], vec![add, cmp], Term::Branch { cond: VReg(3), if_true: to(1, vec![2]), if_false: to(2, vec![]) }),
+            block(vec![], vec![], Term::Return(VReg(2))),
+        ];
+        let alloc = allocate(&func(blocks, 5), 4, 4, 0);
+        assert_eq!(alloc.of(VReg(1)), alloc.of(VReg(2)));
+        assert_eq!(alloc.of(VReg(0)), alloc.of(VReg(1)));
+        assert!(matches!(alloc.of(VReg(2)), Location::Reg(_)));
+    }
+
+    #[test]
+    fn a_register_is_reused_in_a_live_range_hole() {
+        // One register. %0 is live in L1 and L3 but not in L2 (a branch that does not read
+        // it and leaves): %1, used only in L2, fits in %0's hole without a spill.
+        let blocks = vec![
+            block(vec![], vec![mov(0, 5)], Term::Jump(to(1, vec![]))),
+            block(vec![], vec![], Term::Branch { cond: VReg(0), if_true: to(3, vec![]), if_false: to(2, vec![]) }),
+            block(vec![], vec![mov(1, 7)], Term::Return(VReg(1))),
+            block(vec![], vec![], Term::Return(VReg(0))),
+        ];
+        let alloc = allocate(&func(blocks, 2), 1, 1, 0);
+        assert_eq!(alloc.spill_slots, 0);
+        assert_eq!(alloc.of(VReg(0)), alloc.of(VReg(1)));
+    }
+
+    #[test]
+    fn an_undoable_add_may_overwrite_its_operand_read_by_its_exit() {
+        // %1 = %0 + 1 or exit 0, where exit 0 reads %0 (and %0 is dead after): the backend
+        // undoes the add before leaving, so %1 may take %0's register.
+        let add = Inst::IntArith { op: crate::hir::IntOp::Add, dst: VReg(1), a: VReg(0), b: Src::Imm(1), exit: Some(0) };
+        let blocks = vec![block(vec![], vec![mov(0, 3), add], Term::Return(VReg(1)))];
+        let exit = crate::lir::Exit {
+            kind: crate::hir::ExitKind::Resume,
+            offset: 0,
+            prelude: None,
+            release: vec![],
+            stack: vec![(VReg(0), None)],
+            locals: vec![],
+            deopt_index: None,
+            range_positions: vec![],
+            range_iters: vec![],
+            borrowed: vec![],
+            numpy: vec![],
+        };
+        let mut f = func(blocks, 2);
+        f.exits = vec![exit];
+        let alloc = allocate(&f, 2, 2, 0);
+        assert_eq!(alloc.of(VReg(0)), alloc.of(VReg(1)));
+    }
 }
