@@ -1359,20 +1359,23 @@ impl<'a> Emitter<'a> {
             Inst::UnboxInt { dst, value, exit } => self.unbox_int(*dst, *value, *exit),
             Inst::ArrayIndex { dst, index, dim, exit } => {
                 let label = self.exit_labels[*exit as usize];
-                self.load_reg(RAX, *index);
                 let rd = self.gpr_or_load(*dim, RCX);
+                // Computed in the result's register when it has one other than dim's (the
+                // allocator keeps it apart from the values the exit reads), else in rax.
+                let w = self.gpr(*dst).filter(|&d| d != rd).unwrap_or(RAX);
+                self.load_reg(w, *index);
                 // A negative index counts from the end; anything still outside [0, dim) (as
                 // an unsigned compare) leaves.
                 dynasm!(self.ops
                     ; .arch x64
-                    ; test rax, rax
+                    ; test Rq(w), Rq(w)
                     ; jns >in_range
-                    ; add rax, Rq(rd)
+                    ; add Rq(w), Rq(rd)
                     ; in_range:
-                    ; cmp rax, Rq(rd)
+                    ; cmp Rq(w), Rq(rd)
                     ; jae =>label
                 );
-                self.store(*dst, RAX);
+                self.store(*dst, w);
             }
             // The loop's common case, a float64 at `base + i * 8`: one load, into its register.
             Inst::LoadElement { dst, at, dtype: DType::F64 } if at.offset.is_none() && at.index.is_some_and(|(_, s)| s == 8) => {
@@ -1385,13 +1388,16 @@ impl<'a> Emitter<'a> {
             Inst::LoadElement { dst, at, dtype } => {
                 let (rb, ro) = self.element_address(at);
                 match dtype {
+                    // Straight into the result's SSE register when it has one.
                     DType::F64 => {
-                        dynasm!(self.ops ; .arch x64 ; movsd xmm0, QWORD [Rq(rb) + Rq(ro)]);
-                        self.store_float(*dst, 0);
+                        let x = self.xmm(*dst).unwrap_or(0);
+                        dynasm!(self.ops ; .arch x64 ; movsd Rx(x), QWORD [Rq(rb) + Rq(ro)]);
+                        self.store_float(*dst, x);
                     }
                     DType::F32 => {
-                        dynasm!(self.ops ; .arch x64 ; cvtss2sd xmm0, DWORD [Rq(rb) + Rq(ro)]);
-                        self.store_float(*dst, 0);
+                        let x = self.xmm(*dst).unwrap_or(0);
+                        dynasm!(self.ops ; .arch x64 ; cvtss2sd Rx(x), DWORD [Rq(rb) + Rq(ro)]);
+                        self.store_float(*dst, x);
                     }
                     DType::Bool => {
                         dynasm!(self.ops ; .arch x64 ; cmp BYTE [Rq(rb) + Rq(ro)], 0 ; setne al ; movzx eax, al);
