@@ -199,6 +199,11 @@ enum ColdKind {
     /// A branch's side that needs moves into its target's parameters, out of line so the
     /// other side (a loop's next iteration) falls through. Ends with its jump (no `back`).
     Edge(Target),
+    /// An `add reg, imm` (`sub` if `add`) that overflowed into its operand's register: the
+    /// inverse (`sub reg, imm`, or `add reg, imm`) restores the operand (wrapping arithmetic:
+    /// exact), then `back` is the exit. (The inverse keeps the immediate: `-imm` does not fit
+    /// 32 bits for `i32::MIN`.)
+    Undo { reg: u8, imm: i32, add: bool },
 }
 
 impl<'a> Emitter<'a> {
@@ -304,6 +309,13 @@ impl<'a> Emitter<'a> {
                     self.push_caller_saved();
                     self.call_address(self.ctx.dealloc);
                     self.pop_caller_saved();
+                }
+                ColdKind::Undo { reg, imm, add } => {
+                    if add {
+                        dynasm!(self.ops ; .arch x64 ; add Rq(reg), imm);
+                    } else {
+                        dynasm!(self.ops ; .arch x64 ; sub Rq(reg), imm);
+                    }
                 }
                 ColdKind::Edge(target) => {
                     self.jump(&target, false);
@@ -753,7 +765,11 @@ impl<'a> Emitter<'a> {
             }
             _ => false,
         };
-        let body = if fused { &block.insts[..block.insts.len() - 1] } else { &block.insts[..] };
+        // `x % 2**k == 0` (or `!=`) ending a block, x's remainder read by nothing else: the
+        // branch tests the low bits (`test x, mask`); the remainder is never computed.
+        let low_bits = if fused { self.low_bits_test(block) } else { None };
+        let skip = if low_bits.is_some() { 2 } else { usize::from(fused) };
+        let body = &block.insts[..block.insts.len() - skip];
         for (i, inst) in body.iter().enumerate() {
             self.mark(Mark::Inst { block: b as u32, inst: i as u32 });
             self.inst(inst)?;
@@ -769,7 +785,18 @@ impl<'a> Emitter<'a> {
                 };
                 let local = self.ops.new_dynamic_label();
                 let target = false_label.unwrap_or(local);
-                if fused {
+                if let Some((x, mask, op)) = low_bits {
+                    let rx = self.gpr_or_load(x, RAX);
+                    match i32::try_from(mask) {
+                        Ok(m) => dynasm!(self.ops ; .arch x64 ; test Rq(rx), m),
+                        Err(_) => dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD mask ; test Rq(rx), rcx),
+                    }
+                    // The remainder is 0 exactly when the masked bits are.
+                    match op {
+                        CompareOp::Eq => dynasm!(self.ops ; .arch x64 ; jnz =>target),
+                        _ => dynasm!(self.ops ; .arch x64 ; jz =>target),
+                    }
+                } else if fused {
                     let last = block.insts.last().cloned();
                     if let Some(last) = last {
                         self.jump_unless(&last, target)?;
@@ -810,20 +837,74 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
+    /// For a block ending `r = x % 2**k; c = (r == 0)` (or `!=`; the constant on either side)
+    /// and a branch on `c`, where `r` has no other reader (not even an exit): `(x, 2**k - 1,
+    /// op)`. Python's floor modulo by a power of two is `x & mask` for every int, negative ones
+    /// included (two's complement), so `r == 0` iff the low `k` bits of `x` are zero; the
+    /// modulo by a positive constant cannot fail, so its exit is never taken.
+    fn low_bits_test(&self, block: &crate::lir::Block) -> Option<(VReg, i64, CompareOp)> {
+        let [.., Inst::IntArith { op: IntOp::Mod, dst: r, a: x, b, .. }, Inst::Compare { op, float: false, a, b: c, .. }] =
+            &block.insts[..]
+        else {
+            return None;
+        };
+        let k = power_of_two(*b)?;
+        let is_zero = |v: &VReg| self.func.constants.get(v) == Some(&0);
+        let matches = (a == r && is_zero(c)) || (c == r && is_zero(a));
+        if !matches || !matches!(op, CompareOp::Eq | CompareOp::Ne) || self.uses[r.index()] != 1 {
+            return None;
+        }
+        if self.func.constants.contains_key(x) {
+            return None; // folded before here in practice; keep the general path simple
+        }
+        Some((*x, (1i64 << k) - 1, *op))
+    }
+
     /// Moves edge arguments into the target's parameters, then jumps.
     /// `last`: the jump ends the block's code, so a jump to the next block can fall through.
     fn jump(&mut self, t: &Target, last: bool) {
         let params = self.func.blocks[t.block].params.clone();
+        let constant = |a: &VReg| self.func.constants.get(a).copied();
         let moves: Vec<(Location, Location)> = params
             .iter()
             .zip(&t.args)
+            .filter(|(_, a)| constant(a).is_none())
             .map(|(p, a)| (self.alloc.of(*p), self.alloc.of(*a)))
             .filter(|(d, s)| d != s)
             .collect();
+        let immediates: Vec<(Location, i64)> =
+            params.iter().zip(&t.args).filter_map(|(p, a)| Some((self.alloc.of(*p), constant(a)?))).collect();
         self.parallel_move(moves);
+        // Constant arguments have no register (see `regalloc::live_ranges`): written last, as
+        // they read no location.
+        for (dst, value) in immediates {
+            self.move_immediate(dst, value);
+        }
         if !(last && t.block == self.current_block + 1) {
             let label = self.block_labels[t.block];
             dynasm!(self.ops ; .arch x64 ; jmp =>label);
+        }
+    }
+
+    /// `dst = value` (an integer or a float's bits, by the location's kind).
+    fn move_immediate(&mut self, dst: Location, value: i64) {
+        match dst {
+            Location::Reg(d) => self.load(ALLOCATABLE[d as usize], Src::Imm(value)),
+            Location::Xmm(i) if value == 0 => dynasm!(self.ops ; .arch x64 ; xorps Rx(2 + i), Rx(2 + i)),
+            Location::Xmm(i) => {
+                let label = self.float_constant(value);
+                dynasm!(self.ops ; .arch x64 ; movsd Rx(2 + i), QWORD [=>label]);
+            }
+            Location::Stack(slot) => {
+                let off = Self::slot_offset(slot);
+                match i32::try_from(value) {
+                    Ok(v) => dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + off], v),
+                    Err(_) => {
+                        self.load(RAX, Src::Imm(value));
+                        dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + off], rax);
+                    }
+                }
+            }
         }
     }
 
@@ -859,7 +940,10 @@ impl<'a> Emitter<'a> {
     /// Whether an edge needs moves for its parameters.
     fn has_moves(&self, t: &Target) -> bool {
         let params = &self.func.blocks[t.block].params;
-        params.iter().zip(&t.args).any(|(p, a)| self.alloc.of(*p) != self.alloc.of(*a))
+        params
+            .iter()
+            .zip(&t.args)
+            .any(|(p, a)| self.func.constants.contains_key(a) || self.alloc.of(*p) != self.alloc.of(*a))
     }
 
     /// Emits the test of a comparison (the last instruction of a block, used only by its
@@ -989,6 +1073,8 @@ impl<'a> Emitter<'a> {
 
     fn inst(&mut self, inst: &Inst) -> Result<(), EmitError> {
         match inst {
+            // A constant has no location: its readers rematerialise it.
+            Inst::Move { dst, src: Src::Imm(_) } if self.func.constants.contains_key(dst) => {}
             Inst::Move { dst, src } => match (self.alloc.of(*dst), src) {
                 (Location::Reg(d), Src::Imm(_)) => self.load(ALLOCATABLE[d as usize], *src),
                 (Location::Xmm(i), Src::Imm(bits)) => {
@@ -1273,20 +1359,23 @@ impl<'a> Emitter<'a> {
             Inst::UnboxInt { dst, value, exit } => self.unbox_int(*dst, *value, *exit),
             Inst::ArrayIndex { dst, index, dim, exit } => {
                 let label = self.exit_labels[*exit as usize];
-                self.load_reg(RAX, *index);
                 let rd = self.gpr_or_load(*dim, RCX);
+                // Computed in the result's register when it has one other than dim's (the
+                // allocator keeps it apart from the values the exit reads), else in rax.
+                let w = self.gpr(*dst).filter(|&d| d != rd).unwrap_or(RAX);
+                self.load_reg(w, *index);
                 // A negative index counts from the end; anything still outside [0, dim) (as
                 // an unsigned compare) leaves.
                 dynasm!(self.ops
                     ; .arch x64
-                    ; test rax, rax
+                    ; test Rq(w), Rq(w)
                     ; jns >in_range
-                    ; add rax, Rq(rd)
+                    ; add Rq(w), Rq(rd)
                     ; in_range:
-                    ; cmp rax, Rq(rd)
+                    ; cmp Rq(w), Rq(rd)
                     ; jae =>label
                 );
-                self.store(*dst, RAX);
+                self.store(*dst, w);
             }
             // The loop's common case, a float64 at `base + i * 8`: one load, into its register.
             Inst::LoadElement { dst, at, dtype: DType::F64 } if at.offset.is_none() && at.index.is_some_and(|(_, s)| s == 8) => {
@@ -1299,13 +1388,16 @@ impl<'a> Emitter<'a> {
             Inst::LoadElement { dst, at, dtype } => {
                 let (rb, ro) = self.element_address(at);
                 match dtype {
+                    // Straight into the result's SSE register when it has one.
                     DType::F64 => {
-                        dynasm!(self.ops ; .arch x64 ; movsd xmm0, QWORD [Rq(rb) + Rq(ro)]);
-                        self.store_float(*dst, 0);
+                        let x = self.xmm(*dst).unwrap_or(0);
+                        dynasm!(self.ops ; .arch x64 ; movsd Rx(x), QWORD [Rq(rb) + Rq(ro)]);
+                        self.store_float(*dst, x);
                     }
                     DType::F32 => {
-                        dynasm!(self.ops ; .arch x64 ; cvtss2sd xmm0, DWORD [Rq(rb) + Rq(ro)]);
-                        self.store_float(*dst, 0);
+                        let x = self.xmm(*dst).unwrap_or(0);
+                        dynasm!(self.ops ; .arch x64 ; cvtss2sd Rx(x), DWORD [Rq(rb) + Rq(ro)]);
+                        self.store_float(*dst, x);
                     }
                     DType::Bool => {
                         dynasm!(self.ops ; .arch x64 ; cmp BYTE [Rq(rb) + Rq(ro)], 0 ; setne al ; movzx eax, al);
@@ -1887,6 +1979,27 @@ impl<'a> Emitter<'a> {
             // Two-address form in the result's register when it has one that is not b's (the
             // allocator keeps it apart from every value an exit reads, so a failed check
             // leaves the operands intact).
+            // Without an overflow check the flags are not needed: a sum into a register other
+            // than the first operand's is one `lea` instead of `mov` + `add`.
+            if let (IntOp::Add | IntOp::Sub, None, Some(d), Some(ra)) = (op, exit, self.gpr(dst), self.gpr(a)) {
+                if d != ra {
+                    match (op, b, rb) {
+                        (IntOp::Add, Src::Imm(i), _) if i32::try_from(i).is_ok() => {
+                            dynasm!(self.ops ; .arch x64 ; lea Rq(d), [Rq(ra) + i as i32]);
+                            return Ok(());
+                        }
+                        (IntOp::Sub, Src::Imm(i), _) if i != i64::from(i32::MIN) && i32::try_from(i).is_ok() => {
+                            dynasm!(self.ops ; .arch x64 ; lea Rq(d), [Rq(ra) - i as i32]);
+                            return Ok(());
+                        }
+                        (IntOp::Add, Src::Reg(_), Some(y)) => {
+                            dynasm!(self.ops ; .arch x64 ; lea Rq(d), [Rq(ra) + Rq(y)]);
+                            return Ok(());
+                        }
+                        _ => {}
+                    }
+                }
+            }
             let w = self.gpr(dst).filter(|&d| Some(d) != rb).unwrap_or(RAX);
             let imm = match b {
                 Src::Imm(i) => i32::try_from(i).ok(),
@@ -1935,7 +2048,21 @@ impl<'a> Emitter<'a> {
                 }
             }
             if let Some(label) = overflow {
-                dynasm!(self.ops ; .arch x64 ; jo =>label);
+                // The result overwrote `a` (its register: the allocator lets them share, see
+                // `regalloc::undoable_operand`): out of line, undo the wrapped `± imm` before
+                // leaving, so the exit finds `a`.
+                let undo = match (op, imm) {
+                    (IntOp::Add | IntOp::Sub, Some(i)) if self.gpr(a) == Some(w) => Some(i),
+                    _ => None,
+                };
+                if let Some(i) = undo {
+                    let slow = self.ops.new_dynamic_label();
+                    dynasm!(self.ops ; .arch x64 ; jo =>slow);
+                    let kind = ColdKind::Undo { reg: w, imm: i, add: op == IntOp::Sub };
+                    self.cold.push(Cold { slow, back: label, kind });
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; jo =>label);
+                }
             }
             self.store(dst, w);
             return Ok(());

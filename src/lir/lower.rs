@@ -201,8 +201,9 @@ fn order_blocks(func: &mut Func) {
 fn remove_dead_instructions(func: &mut Func) {
     loop {
         let mut used = vec![false; func.nregs as usize];
-        // Constants are rematerialised where they are read: only an edge argument (a move
-        // into a block parameter) needs the register.
+        // Constants are rematerialised where they are read (an edge argument too: the backend
+        // moves the immediate into the parameter); a constant passed along an edge keeps its
+        // definition, which records the value (`Func::constants`) and emits no code.
         let read = |r: VReg, used: &mut Vec<bool>| {
             if !func.constants.contains_key(&r) {
                 used[r.index()] = true;
@@ -754,6 +755,12 @@ impl Lowerer<'_> {
             Op::Box(v) => self.box_value(*v, dst(), instr.exit, out),
             Op::IntBinary { op, lhs, rhs } => {
                 let b = self.int_operand(*rhs);
+                // `//` and `%` by a positive power of two never fail (the backend shifts and
+                // masks): without the exit, the exit's values need not outlive the operation,
+                // so the result may take its operand's register.
+                let never_fails = matches!(op, hir::IntOp::FloorDiv | hir::IntOp::Mod)
+                    && matches!(b, Src::Imm(v) if v > 0 && v & (v - 1) == 0);
+                let exit = if never_fails { None } else { exit };
                 out.push(Inst::IntArith { op: *op, dst: dst(), a: reg(*lhs), b, exit });
             }
             Op::FloatBinary { op, lhs, rhs } => match op {

@@ -1,12 +1,17 @@
-//! Register allocation: linear scan over live intervals, spilling to stack slots.
+//! Register allocation: linear scan over live ranges with holes, after coalescing.
 //!
 //! Each virtual register gets one location for its whole life (a register of the backend's
 //! allocatable set, or a stack slot), so an exit stub finds every value where the guard left
-//! it. Intervals are conservative (first definition to last use, stretched over the blocks
-//! where the value is live in or out), which is what keeps loop-carried values alive across the
-//! back-edge. When no register is free, the interval that ends last is spilled: there is no
-//! limit on live values. The first `callee_saved` registers survive calls; the others are
-//! given only to intervals that contain no call (the machine-value code of a numeric loop).
+//! it. A value's live range is a list of position ranges: where it is not live (a branch that
+//! does not read it, the part of a loop after its last use) its register is free for others.
+//! Before allocation, values joined by a block edge (a parameter and the argument passed to
+//! it) or by a two-address operation (a result and the operand it overwrites) whose ranges do
+//! not overlap are coalesced into one group that gets one location: the edge needs no move and
+//! the operation no copy. The most frequently run joins (by loop depth) are tried first.
+//! Groups are then allocated in order of their start; when no register is free, the groups
+//! that are cheapest to keep in memory are spilled: there is no limit on live values. The
+//! first `callee_saved` registers survive calls; the others are given only to groups that
+//! contain no call (the machine-value code of a numeric loop).
 
 use std::collections::BTreeSet;
 
@@ -41,33 +46,40 @@ impl Allocation {
     }
 }
 
-/// A live interval in the linear numbering of instruction positions.
-#[derive(Debug, Clone, Copy)]
-struct Interval {
-    reg: VReg,
-    start: u32,
-    end: u32,
-}
+/// A value's live range: sorted, disjoint, closed position ranges (see `block_positions`).
+type Ranges = Vec<(u32, u32)>;
 
 /// Allocates `func`'s registers to `num_regs` general registers (the first `callee_saved` of
 /// which survive calls), `num_xmm` SSE registers for float values (none survives a call) and
 /// stack slots.
 pub fn allocate(func: &Func, num_regs: u8, callee_saved: u8, num_xmm: u8) -> Allocation {
-    let (floats, others): (Vec<Interval>, Vec<Interval>) =
-        intervals(func).into_iter().partition(|i| func.float_regs.get(i.reg.index()).copied().unwrap_or(false));
+    let ranges = live_ranges(func);
     let calls = call_positions(func, false);
     let strict_calls = call_positions(func, true);
-    let mut partners = edge_partners(func);
-    for (dst, src) in copy_hints(func) {
-        partners.entry(dst).or_default().push(src);
-    }
+    let is_float = |r: VReg| func.float_regs.get(r.index()).copied().unwrap_or(false);
+    let general = Class { num_regs, callee_saved, make: Location::Reg, args_ok: false };
+    let sse = Class { num_regs: num_xmm, callee_saved: 0, make: Location::Xmm, args_ok: true };
+    let class_of = |r: VReg| if is_float(r) { &sse } else { &general };
+    let needs = |rs: &Ranges, class: &Class| needs_callee_saved(rs, class, &calls, &strict_calls);
+    let costs = spill_costs(func);
+    let groups = coalesce(func, &ranges, &costs, |a, b| {
+        // One class, and one answer to "does it live across a call": joining a value that
+        // must survive a call to one that need not would take the second's cheap register.
+        let (ca, cb) = (class_of(a.0), class_of(b.0));
+        std::ptr::eq(ca, cb) && needs(a.1, ca) == needs(b.1, cb)
+    });
+    let partners = direct_partners(func);
+    let rivals = edge_rivals(func);
     let mut locations = vec![None; func.nregs as usize];
     let mut spill_slots = 0;
-    let costs = spill_costs(func);
-    let general = Class { num_regs, callee_saved, make: Location::Reg, args_ok: false };
-    linear_scan(&mut locations, &mut spill_slots, others, &general, &calls, &strict_calls, &partners, &costs);
-    let sse = Class { num_regs: num_xmm, callee_saved: 0, make: Location::Xmm, args_ok: true };
-    linear_scan(&mut locations, &mut spill_slots, floats, &sse, &calls, &strict_calls, &partners, &costs);
+    let (floats, others): (Vec<Group>, Vec<Group>) = groups.into_iter().partition(|g| is_float(g.members[0]));
+    for (class, groups) in [(&general, others), (&sse, floats)] {
+        let groups = groups.into_iter().map(|g| {
+            let needs = needs(&g.ranges, class);
+            (g, needs)
+        });
+        linear_scan(&mut locations, &mut spill_slots, groups.collect(), class, &partners, &rivals);
+    }
     let xmm_used = locations
         .iter()
         .filter_map(|l| match l {
@@ -90,63 +102,189 @@ struct Class {
     args_ok: bool,
 }
 
-/// Groups of registers connected by edges (an argument and the parameter it is passed to,
-/// transitively: a loop variable's parameter, its new value and the parameters in between):
-/// given one register, the edges between them need no moves. Maps each member to its group.
-fn edge_partners(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
-    // Union-find over the registers that appear on edges.
-    let mut parent: std::collections::HashMap<VReg, VReg> = std::collections::HashMap::new();
-    fn find(parent: &mut std::collections::HashMap<VReg, VReg>, r: VReg) -> VReg {
-        let p = *parent.entry(r).or_insert(r);
-        if p == r {
-            return r;
+/// Values that share one location: their live ranges (joined) do not overlap.
+#[derive(Debug, Clone)]
+struct Group {
+    /// Sorted; the first names the group in tie-breaks.
+    members: Vec<VReg>,
+    ranges: Ranges,
+    /// The members' spill costs, summed.
+    cost: u64,
+}
+
+/// Whether two live ranges share a position.
+fn overlap(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].1 < b[j].0 {
+            i += 1;
+        } else if b[j].1 < a[i].0 {
+            j += 1;
+        } else {
+            return true;
         }
-        let root = find(parent, p);
-        parent.insert(r, root);
+    }
+    false
+}
+
+/// The positions of `a` and `b` together, sorted and merged.
+fn join(a: &[(u32, u32)], b: &[(u32, u32)]) -> Ranges {
+    let mut all: Ranges = a.iter().chain(b).copied().collect();
+    all.sort_unstable();
+    normalise(all)
+}
+
+/// Merges overlapping and adjacent ranges of a sorted list. Ranges one position apart are
+/// merged too: the position between two blocks holds no instruction, so no other value is
+/// live there.
+fn normalise(sorted: Ranges) -> Ranges {
+    let mut out: Ranges = Vec::with_capacity(sorted.len());
+    for (s, e) in sorted {
+        match out.last_mut() {
+            Some(last) if s <= last.1 + 2 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+/// Whether a value with live range `ranges` needs a register that survives calls: a call
+/// inside it, or (unless the class's `args_ok`) a call reading it. General registers used as
+/// arguments are excluded too (loading the argument registers could overwrite them); an SSE
+/// register is read into an argument register before the call, so one that dies at the call
+/// is fine.
+fn needs_callee_saved(ranges: &Ranges, class: &Class, calls: &[u32], strict_calls: &[u32]) -> bool {
+    let inside = |calls: &[u32], (s, e): (u32, u32), args_ok: bool| {
+        let i = calls.partition_point(|&p| p < s);
+        if args_ok {
+            calls.get(i).is_some_and(|&p| p < e)
+        } else {
+            calls.get(i).is_some_and(|&p| p <= e + 1)
+        }
+    };
+    ranges.iter().any(|&r| inside(calls, r, true) || (!class.args_ok && inside(strict_calls, r, false)))
+}
+
+/// Coalescing: groups values joined by an edge (parameter and argument) or a two-address
+/// operation (result and overwritten operand) when their ranges are disjoint and
+/// `compatible(a, b)` (a register and its range, each group's first) allows. Joins in loops
+/// are tried first (more of them run), then in program order.
+fn coalesce(func: &Func, ranges: &[Ranges], costs: &[u64], compatible: impl Fn((VReg, &Ranges), (VReg, &Ranges)) -> bool) -> Vec<Group> {
+    let n = func.nregs as usize;
+    let depth = loop_depths(func);
+    // (weight, order, a, b)
+    let mut joins: Vec<(u32, usize, VReg, VReg)> = Vec::new();
+    for (b, block) in func.blocks.iter().enumerate() {
+        for t in block.term.targets() {
+            for (p, a) in func.blocks[t.block].params.iter().zip(&t.args) {
+                if !func.constants.contains_key(a) {
+                    joins.push((depth[b], joins.len(), *p, *a));
+                }
+            }
+        }
+        for (dst, src) in block_copy_hints(func, block) {
+            joins.push((depth[b], joins.len(), dst, src));
+        }
+    }
+    joins.sort_by_key(|&(w, order, ..)| (std::cmp::Reverse(w), order));
+    // Union-find: the root of a group holds its ranges.
+    let mut parent: Vec<usize> = (0..n).collect();
+    let mut group_ranges: Vec<Ranges> = ranges.to_vec();
+    fn find(parent: &mut [usize], r: usize) -> usize {
+        let mut root = r;
+        while parent[root] != root {
+            root = parent[root];
+        }
+        let mut x = r;
+        while parent[x] != root {
+            let next = parent[x];
+            parent[x] = root;
+            x = next;
+        }
         root
     }
+    for (_, _, a, b) in joins {
+        if a.index() >= n || b.index() >= n || ranges[a.index()].is_empty() || ranges[b.index()].is_empty() {
+            continue;
+        }
+        let (ra, rb) = (find(&mut parent, a.index()), find(&mut parent, b.index()));
+        if ra == rb || overlap(&group_ranges[ra], &group_ranges[rb]) {
+            continue;
+        }
+        if !compatible((VReg(ra as u32), &group_ranges[ra]), (VReg(rb as u32), &group_ranges[rb])) {
+            continue;
+        }
+        let joined = join(&group_ranges[ra], &group_ranges[rb]);
+        group_ranges[rb] = Vec::new();
+        group_ranges[ra] = joined;
+        parent[rb] = ra;
+    }
+    let mut groups: std::collections::BTreeMap<usize, Group> = std::collections::BTreeMap::new();
+    for r in 0..n {
+        if ranges[r].is_empty() {
+            continue;
+        }
+        let root = find(&mut parent, r);
+        let g = groups.entry(root).or_insert_with(|| Group { members: Vec::new(), ranges: Vec::new(), cost: 0 });
+        g.members.push(VReg(r as u32));
+        g.cost = g.cost.saturating_add(costs.get(r).copied().unwrap_or(0));
+    }
+    groups
+        .into_iter()
+        .map(|(root, mut g)| {
+            g.ranges = std::mem::take(&mut group_ranges[root]);
+            g
+        })
+        .collect()
+}
+
+/// For each register, the values it would like to share a location with (when they could not
+/// be coalesced into one group): the parameters it is passed to and the arguments passed to it
+/// along edges, and copy hints (`copy_hints`). Only direct partners: taking the register of a
+/// value further along a chain of edges (another parameter of the same loop header) would turn
+/// one move on the back-edge into a cycle of moves.
+fn direct_partners(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
+    let mut partners: std::collections::HashMap<VReg, Vec<VReg>> = std::collections::HashMap::new();
+    let mut pair = |a: VReg, b: VReg| {
+        partners.entry(a).or_default().push(b);
+        partners.entry(b).or_default().push(a);
+    };
     for block in &func.blocks {
         for t in block.term.targets() {
             for (p, a) in func.blocks[t.block].params.iter().zip(&t.args) {
-                if func.constants.contains_key(a) {
-                    continue; // rematerialised: no register to share
-                }
-                let (rp, ra) = (find(&mut parent, *p), find(&mut parent, *a));
-                if rp != ra {
-                    parent.insert(rp, ra);
+                if !func.constants.contains_key(a) {
+                    pair(*p, *a);
                 }
             }
         }
     }
-    let members: Vec<VReg> = parent.keys().copied().collect();
-    let mut groups: std::collections::HashMap<VReg, Vec<VReg>> = std::collections::HashMap::new();
-    for r in &members {
-        let root = find(&mut parent, *r);
-        groups.entry(root).or_default().push(*r);
-    }
-    // Hints are tried in order: a loop header's parameters first (a value carried around a
-    // loop then stays in one register, and the moves go to the edges into the loop's
-    // branches instead of the back-edge), then by number (the same code every time).
-    let mut loop_params: std::collections::HashSet<VReg> = std::collections::HashSet::new();
-    for (b, block) in func.blocks.iter().enumerate() {
-        for t in block.term.targets().into_iter().filter(|t| t.block <= b) {
-            loop_params.extend(func.blocks[t.block].params.iter().copied());
-        }
-    }
-    let mut partners = std::collections::HashMap::new();
-    for mut group in groups.into_values() {
-        group.sort_by_key(|r| (!loop_params.contains(r), *r));
-        for r in &group {
-            partners.insert(*r, group.clone());
-        }
+    for (dst, src) in copy_hints(func) {
+        pair(dst, src);
     }
     partners
 }
 
-/// What keeping each register in memory would cost: its definition and uses in the code
-/// (not in exits, which are cold), each weighing 8 per loop around it. A value only exits
-/// read costs nothing to spill; one a loop reads costs the most.
-fn spill_costs(func: &Func) -> Vec<u64> {
+/// For each edge argument, the other parameters of the block it is passed to: in another's
+/// register, the argument would be overwritten by the edge's own moves before it is read,
+/// which makes the moves a cycle (one more move through a scratch register).
+fn edge_rivals(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
+    let mut rivals: std::collections::HashMap<VReg, Vec<VReg>> = std::collections::HashMap::new();
+    for block in &func.blocks {
+        for t in block.term.targets() {
+            let params = &func.blocks[t.block].params;
+            for (i, a) in t.args.iter().enumerate() {
+                if !func.constants.contains_key(a) {
+                    let others = params.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, p)| *p);
+                    rivals.entry(*a).or_default().extend(others);
+                }
+            }
+        }
+    }
+    rivals
+}
+
+/// How many loops contain each block.
+fn loop_depths(func: &Func) -> Vec<u32> {
     let n = func.blocks.len();
     let targets = |b: usize| func.blocks[b].term.targets().into_iter().map(|t| t.block).collect::<Vec<_>>();
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -173,6 +311,14 @@ fn spill_costs(func: &Func) -> Vec<u64> {
             }
         }
     }
+    depth
+}
+
+/// What keeping each register in memory would cost: its definition and uses in the code
+/// (not in exits, which are cold), each weighing 8 per loop around it. A value only exits
+/// read costs nothing to spill; one a loop reads costs the most.
+fn spill_costs(func: &Func) -> Vec<u64> {
+    let depth = loop_depths(func);
     let mut cost = vec![0u64; func.nregs as usize];
     let mut add = |r: VReg, w: u64| {
         if let Some(c) = cost.get_mut(r.index()) {
@@ -209,21 +355,32 @@ fn spill_costs(func: &Func) -> Vec<u64> {
 /// instruction: a copy, and the two-address operations of the backend (`dst = a op b` is
 /// `dst = a; dst op= b`), whose move then disappears.
 fn copy_hints(func: &Func) -> Vec<(VReg, VReg)> {
+    func.blocks.iter().flat_map(|b| block_copy_hints(func, b)).collect()
+}
+
+/// `copy_hints` of one block.
+fn block_copy_hints(func: &Func, block: &super::Block) -> Vec<(VReg, VReg)> {
     use super::Inst;
     let mut hints = Vec::new();
-    for block in &func.blocks {
-        for inst in &block.insts {
-            let pair = match inst {
-                Inst::Move { dst, src: Src::Reg(s) } => Some((*dst, *s)),
-                Inst::FloatArith { dst, a, .. } => Some((*dst, *a)),
-                Inst::IntArith { dst, a, .. } => Some((*dst, *a)),
-                Inst::FloatNeg { dst, src } => Some((*dst, *src)),
-                _ => None,
-            };
-            if let Some((d, s)) = pair {
-                if !func.constants.contains_key(&s) {
-                    hints.push((d, s));
-                }
+    for inst in &block.insts {
+        let pair = match inst {
+            Inst::Move { dst, src: Src::Reg(s) } => Some((*dst, *s)),
+            Inst::FloatArith { dst, a, .. } => Some((*dst, *a)),
+            // A constant first operand of a commutative operator becomes the backend's
+            // immediate (`3 * x`): the other operand is the one overwritten.
+            Inst::IntArith { op, dst, a, b: Src::Reg(b), .. }
+                if func.constants.contains_key(a)
+                    && matches!(op, crate::hir::IntOp::Add | crate::hir::IntOp::Mul | crate::hir::IntOp::And | crate::hir::IntOp::Or | crate::hir::IntOp::Xor) =>
+            {
+                Some((*dst, *b))
+            }
+            Inst::IntArith { dst, a, .. } => Some((*dst, *a)),
+            Inst::FloatNeg { dst, src } => Some((*dst, *src)),
+            _ => None,
+        };
+        if let Some((d, s)) = pair {
+            if !func.constants.contains_key(&s) {
+                hints.push((d, s));
             }
         }
     }
@@ -247,19 +404,6 @@ fn call_positions(func: &Func, strict: bool) -> Vec<u32> {
         let _ = end;
     }
     calls
-}
-
-/// Whether an interval contains a call position: a value live across it, or (unless
-/// `args_ok`) used by it. General registers used as arguments are excluded too (loading the
-/// argument registers could overwrite them); an SSE register is read into an argument
-/// register before the call, so one that dies at the call is fine.
-fn crosses_call(calls: &[u32], interval: &Interval, args_ok: bool) -> bool {
-    let i = calls.partition_point(|&p| p < interval.start);
-    if args_ok {
-        calls.get(i).is_some_and(|&p| p < interval.end)
-    } else {
-        calls.get(i).is_some_and(|&p| p <= interval.end + 1)
-    }
 }
 
 /// Positions: each block takes `2 + 2 * insts` positions: its parameters are defined at its
@@ -289,7 +433,7 @@ fn live_in_sets(func: &Func) -> Vec<BTreeSet<VReg>> {
             let mut live: BTreeSet<VReg> = BTreeSet::new();
             for t in block.term.targets() {
                 live.extend(live_in[t.block].iter().copied());
-                live.extend(t.args.iter().copied());
+                live.extend(t.args.iter().copied().filter(|a| !func.constants.contains_key(a)));
             }
             match &block.term {
                 Term::Branch { cond, .. } if !func.constants.contains_key(cond) => {
@@ -324,141 +468,209 @@ fn live_in_sets(func: &Func) -> Vec<BTreeSet<VReg>> {
     live_in
 }
 
-fn intervals(func: &Func) -> Vec<Interval> {
+/// The registers live out of block `b`: into its successors, passed along its edges, read by
+/// its terminator.
+fn live_out(func: &Func, b: usize, live_in: &[BTreeSet<VReg>]) -> BTreeSet<VReg> {
+    let block = &func.blocks[b];
+    let mut out: BTreeSet<VReg> = BTreeSet::new();
+    for t in block.term.targets() {
+        out.extend(live_in[t.block].iter().copied());
+        out.extend(t.args.iter().copied().filter(|a| !func.constants.contains_key(a)));
+    }
+    match &block.term {
+        Term::Branch { cond, .. } if !func.constants.contains_key(cond) => {
+            out.insert(*cond);
+        }
+        Term::Return(r) if !func.constants.contains_key(r) => {
+            out.insert(*r);
+        }
+        Term::Exit(e) => out.extend(func.exit_uses(&func.exits[*e as usize])),
+        Term::Jump(_) | Term::Branch { .. } | Term::Return(_) => {}
+    }
+    out
+}
+
+/// Each register's live range. Within a block: from its definition (the position after the
+/// instruction's, so an operand dying there and the result may share a register) or the
+/// block's start (parameters, values live in) to its last use, or the block's end if it is
+/// live out. Values an exit reads stay live past the instruction's definition: the backend
+/// may compute the result in its register before a check that takes the exit. Constants have
+/// no range: they are rematerialised where read (edges included), so they need no location.
+fn live_ranges(func: &Func) -> Vec<Ranges> {
     let positions = block_positions(func);
     let live_in = live_in_sets(func);
-    let mut range: Vec<Option<(u32, u32)>> = vec![None; func.nregs as usize];
-    let mut touch = |r: VReg, pos: u32| {
-        if let Some(slot) = range.get_mut(r.index()) {
-            *slot = Some(match *slot {
-                None => (pos, pos),
-                Some((s, e)) => (s.min(pos), e.max(pos)),
-            });
+    let mut ranges: Vec<Ranges> = vec![Vec::new(); func.nregs as usize];
+    let mut add = |r: VReg, s: u32, e: u32| {
+        if let Some(v) = ranges.get_mut(r.index()) {
+            v.push((s, e));
         }
     };
     for (b, block) in func.blocks.iter().enumerate() {
         let (start, end) = positions[b];
-        for p in &block.params {
-            touch(*p, start);
-        }
-        for r in &live_in[b] {
-            touch(*r, start);
-        }
-        for (i, inst) in block.insts.iter().enumerate() {
+        // Registers live at the current point of the backward walk, with where they stop.
+        let mut open: std::collections::BTreeMap<VReg, u32> =
+            live_out(func, b, &live_in).into_iter().map(|r| (r, end)).collect();
+        for (i, inst) in block.insts.iter().enumerate().rev() {
             let pos = start + 2 + 2 * i as u32;
-            // Constants are rematerialised where read (only edges read their register).
-            for u in inst.uses().into_iter().filter(|r| !func.constants.contains_key(r)) {
-                touch(u, pos);
+            if let Some(d) = inst.def().filter(|d| !func.constants.contains_key(d)) {
+                let e = open.remove(&d).unwrap_or(pos + 1);
+                add(d, pos + 1, e);
             }
-            // Values an exit reads stay live past the definition: the backend may compute
-            // the result in its register before a check that takes the exit.
+            let undone = undoable_operand(inst);
             for e in inst.exits() {
                 for u in func.exit_uses(&func.exits[e as usize]) {
-                    touch(u, pos + 1);
+                    if Some(u) != undone {
+                        open.entry(u).or_insert(pos + 1);
+                    }
                 }
             }
-            if let Some(d) = inst.def() {
-                // A definition occupies the position after the instruction's uses, so an
-                // operand and the result may share a register.
-                touch(d, pos + 1);
+            for u in inst.uses().into_iter().filter(|r| !func.constants.contains_key(r)) {
+                open.entry(u).or_insert(pos);
             }
         }
-        // Values flowing out along an edge, and the terminator's operands.
-        let mut out: Vec<VReg> = Vec::new();
-        for t in block.term.targets() {
-            out.extend(live_in[t.block].iter().copied());
-            out.extend(t.args.iter().copied());
+        for p in &block.params {
+            let e = open.remove(p).unwrap_or(start);
+            add(*p, start, e);
         }
-        match &block.term {
-            Term::Branch { cond, .. } if !func.constants.contains_key(cond) => out.push(*cond),
-            Term::Return(r) if !func.constants.contains_key(r) => out.push(*r),
-            Term::Exit(e) => out.extend(func.exit_uses(&func.exits[*e as usize])),
-            Term::Jump(_) | Term::Branch { .. } | Term::Return(_) => {}
-        }
-        for r in out {
-            touch(r, end);
+        for (r, e) in open {
+            add(r, start, e);
         }
     }
-    let mut intervals: Vec<Interval> = range
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| r.map(|(start, end)| Interval { reg: VReg(i as u32), start, end }))
-        .collect();
-    intervals.sort_by_key(|i| (i.start, i.reg));
-    intervals
+    ranges
+        .into_iter()
+        .map(|mut v| {
+            v.sort_unstable();
+            normalise(v)
+        })
+        .collect()
 }
 
-/// Linear scan of one register class.
+/// The operand of `dst = a ± imm` with an overflow exit: if the result takes a's register,
+/// the backend undoes the operation (wrapping: exact) before it leaves, so the exit finds `a`
+/// there without `a` outliving the instruction.
+pub fn undoable_operand(inst: &super::Inst) -> Option<VReg> {
+    match inst {
+        super::Inst::IntArith { op: crate::hir::IntOp::Add | crate::hir::IntOp::Sub, a, b: Src::Imm(i), exit: Some(_), .. }
+            if i32::try_from(*i).is_ok() =>
+        {
+            Some(*a)
+        }
+        _ => None,
+    }
+}
+
+/// The ranges held by one machine register: `(start, end, group)`, sorted and disjoint.
+type Occupancy = Vec<(u32, u32, usize)>;
+
+/// The groups (by index) in `occ` that overlap `ranges`.
+fn conflicts(occ: &Occupancy, ranges: &Ranges) -> Vec<usize> {
+    let mut found = Vec::new();
+    for &(s, e) in ranges {
+        // The first held range that does not end before `s`.
+        let mut i = occ.partition_point(|&(_, oe, _)| oe < s);
+        while let Some(&(os, _, g)) = occ.get(i) {
+            if os > e {
+                break;
+            }
+            if !found.contains(&g) {
+                found.push(g);
+            }
+            i += 1;
+        }
+    }
+    found
+}
+
+/// Linear scan of one register class over its groups (each with whether it needs a
+/// callee-saved register).
 fn linear_scan(
     locations: &mut [Option<Location>],
     spill_slots: &mut u32,
-    intervals: Vec<Interval>,
+    mut groups: Vec<(Group, bool)>,
     class: &Class,
-    calls: &[u32],
-    strict_calls: &[u32],
     partners: &std::collections::HashMap<VReg, Vec<VReg>>,
-    costs: &[u64],
+    rivals: &std::collections::HashMap<VReg, Vec<VReg>>,
 ) {
+    groups.sort_by_key(|(g, _)| (g.ranges[0].0, g.members[0]));
+    let mut occupied: Vec<Occupancy> = vec![Vec::new(); class.num_regs as usize];
+    let mut assigned: Vec<Option<u8>> = vec![None; groups.len()];
+    let mut spilled: Vec<bool> = vec![false; groups.len()];
     let register = |l: Option<Location>| match l {
         Some(Location::Reg(r) | Location::Xmm(r)) => Some(r),
         _ => None,
     };
-    let callee_saved = class.callee_saved;
-    // Caller-saved registers are preferred for call-free intervals, keeping the callee-saved
-    // ones for the intervals that need them.
-    let mut free: Vec<u8> = (0..class.num_regs).collect();
-    let mut active: Vec<Interval> = Vec::new();
-    let mut spill = |locations: &mut [Option<Location>], r: VReg| {
-        locations[r.index()] = Some(Location::Stack(*spill_slots));
-        *spill_slots += 1;
+    let take = |occ: &mut Occupancy, ranges: &Ranges, g: usize| {
+        occ.extend(ranges.iter().map(|&(s, e)| (s, e, g)));
+        occ.sort_unstable();
     };
-    for current in intervals {
-        // Expire intervals that ended before this one starts.
-        active.retain(|a| {
-            if a.end < current.start {
-                if let Some(r) = register(locations[a.reg.index()]) {
-                    free.push(r);
-                }
-                false
-            } else {
-                true
+    for gi in 0..groups.len() {
+        let (group, needs) = (&groups[gi].0, groups[gi].1);
+        let usable = |r: u8| !needs || r < class.callee_saved;
+        let free = |r: u8| usable(r) && conflicts(&occupied[r as usize], &group.ranges).is_empty();
+        // The register of a value it is passed along an edge with or copied from (not joined
+        // to the group: their ranges overlap somewhere), if free.
+        let hinted = group
+            .members
+            .iter()
+            .filter_map(|m| partners.get(m))
+            .flatten()
+            .filter_map(|p| register(locations[p.index()]))
+            .find(|&r| free(r));
+        // Registers better avoided: those of the parameters an edge passes a member to
+        // besides its own (see `edge_rivals`).
+        let rival: Vec<u8> =
+            group.members.iter().filter_map(|m| rivals.get(m)).flatten().filter_map(|p| register(locations[p.index()])).collect();
+        let good = |r: u8| free(r) && !rival.contains(&r);
+        // Call-free groups take a caller-saved register when one is free, keeping the
+        // callee-saved ones for the groups that need them.
+        let preferred = (class.callee_saved..class.num_regs)
+            .find(|&r| !needs && good(r))
+            .or_else(|| (class.callee_saved..class.num_regs).find(|&r| !needs && free(r)));
+        let any = || (0..class.num_regs).find(|&r| good(r)).or_else(|| (0..class.num_regs).find(|&r| free(r)));
+        if let Some(r) = hinted.or(preferred).or_else(any) {
+            take(&mut occupied[r as usize], &group.ranges, gi);
+            assigned[gi] = Some(r);
+            for m in &group.members {
+                locations[m.index()] = Some((class.make)(r));
             }
-        });
-        let needs_callee_saved =
-            crosses_call(calls, &current, true) || (!class.args_ok && crosses_call(strict_calls, &current, false));
-        let usable = |r: u8| !needs_callee_saved || r < callee_saved;
-        // The register of a parameter or argument it is passed along an edge with, if free.
-        let hinted = partners.get(&current.reg).and_then(|ps| {
-            ps.iter().filter_map(|p| register(locations[p.index()])).find_map(|r| free.iter().position(|&f| f == r && usable(f)))
-        });
-        // Call-free intervals take a caller-saved register when one is free.
-        // Otherwise the register free the longest (freed ones go to the back): one just
-        // freed is often what a later member of an edge group is hinted to.
-        let preferred = free.iter().position(|&r| !needs_callee_saved && r >= callee_saved);
-        if let Some(pos) = hinted.or(preferred).or_else(|| free.iter().position(|&r| usable(r))) {
-            let r = free.remove(pos);
-            locations[current.reg.index()] = Some((class.make)(r));
-            active.push(current);
             continue;
         }
-        // No register: spill whichever of the active intervals (holding a register this one
-        // may use) and this one is cheapest to keep in memory (then: ends last).
-        let cost = |i: &Interval| costs.get(i.reg.index()).copied().unwrap_or(0);
-        let cheapest = active
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| register(locations[a.reg.index()]).is_some_and(usable))
-            .min_by_key(|(_, a)| (cost(a), std::cmp::Reverse(a.end)))
-            .map(|(i, a)| (i, *a));
-        match cheapest {
-            Some((i, victim)) if (cost(&victim), std::cmp::Reverse(victim.end)) < (cost(&current), std::cmp::Reverse(current.end)) => {
-                let reg = locations[victim.reg.index()];
-                spill(locations, victim.reg);
-                locations[current.reg.index()] = reg;
-                active.remove(i);
-                active.push(current);
+        // No register: free the usable one whose groups in the way are cheapest to keep in
+        // memory (then: end last), if that is cheaper than spilling this group.
+        let end = |g: usize| groups[g].0.ranges.last().map_or(0, |r| r.1);
+        let victim = (0..class.num_regs)
+            .filter(|&r| usable(r))
+            .map(|r| {
+                let in_way = conflicts(&occupied[r as usize], &group.ranges);
+                let cost = in_way.iter().map(|&g| groups[g].0.cost).fold(0u64, u64::saturating_add);
+                let last = in_way.iter().map(|&g| end(g)).max().unwrap_or(0);
+                (cost, std::cmp::Reverse(last), r, in_way)
+            })
+            .min_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        let own = (group.cost, std::cmp::Reverse(end(gi)));
+        match victim {
+            Some((cost, last, r, in_way)) if (cost, last) < own => {
+                let occ = &mut occupied[r as usize];
+                occ.retain(|&(_, _, g)| !in_way.contains(&g));
+                for g in in_way {
+                    assigned[g] = None;
+                    spilled[g] = true;
+                }
+                take(occ, &group.ranges, gi);
+                assigned[gi] = Some(r);
+                for m in &group.members {
+                    locations[m.index()] = Some((class.make)(r));
+                }
             }
-            _ => spill(locations, current.reg),
+            _ => spilled[gi] = true,
+        }
+    }
+    for (gi, (group, _)) in groups.iter().enumerate() {
+        if spilled[gi] {
+            for m in &group.members {
+                locations[m.index()] = Some(Location::Stack(*spill_slots));
+            }
+            *spill_slots += 1;
         }
     }
 }
@@ -528,5 +740,90 @@ mod tests {
         let alloc = allocate(&func, 4, 4, 0);
         // %1 is live from L1 to the return in L2, overlapping %2: they must differ.
         assert_ne!(alloc.of(VReg(1)), alloc.of(VReg(2)));
+    }
+
+    fn func(blocks: Vec<Block>, nregs: u32) -> Func {
+        Func { name: "t".into(), blocks, exits: vec![], nregs, nlocalsplus: 0, float_regs: vec![], constants: Default::default() }
+    }
+
+    fn block(params: Vec<u32>, insts: Vec<Inst>, term: Term) -> Block {
+        Block { params: params.into_iter().map(VReg).collect(), insts, term, end_at: 0 }
+    }
+
+    fn to(block: usize, args: Vec<u32>) -> Target {
+        Target { block, args: args.into_iter().map(VReg).collect() }
+    }
+
+    #[test]
+    fn values_of_both_sides_of_a_branch_share_the_join_parameter() {
+        // L0: %0 = 1; branch %0, L1, L2   L1: %1 = 2; jump L3(%1)   L2: %2 = 3; jump L3(%2)
+        // L3(%3): return %3. Neither side's value lives where the other's does: one location,
+        // no moves on either edge.
+        let blocks = vec![
+            block(vec![], vec![mov(0, 1)], Term::Branch { cond: VReg(0), if_true: to(1, vec![]), if_false: to(2, vec![]) }),
+            block(vec![], vec![mov(1, 2)], Term::Jump(to(3, vec![1]))),
+            block(vec![], vec![mov(2, 3)], Term::Jump(to(3, vec![2]))),
+            block(vec![3], vec![], Term::Return(VReg(3))),
+        ];
+        let alloc = allocate(&func(blocks, 4), 4, 4, 0);
+        assert_eq!(alloc.of(VReg(1)), alloc.of(VReg(3)));
+        assert_eq!(alloc.of(VReg(2)), alloc.of(VReg(3)));
+    }
+
+    #[test]
+    fn a_loop_variable_and_its_next_value_share_a_register() {
+        // L0: %0 = 0; jump L1(%0)   L1(%1): %2 = %1 + 1; %3 = %2 < 10; branch %3, L1(%2), L2
+        // L2: return %2. %1 dies at the add: %2 takes its register, the back-edge has no move.
+        let add = Inst::IntArith { op: crate::hir::IntOp::Add, dst: VReg(2), a: VReg(1), b: Src::Imm(1), exit: None };
+        let cmp = Inst::Compare { op: crate::hir::CompareOp::Lt, float: false, dst: VReg(3), a: VReg(2), b: VReg(4) };
+        let blocks = vec![
+            block(vec![], vec![mov(0, 0), mov(4, 10)], Term::Jump(to(1, vec![0]))),
+            block(vec![1], vec![add, cmp], Term::Branch { cond: VReg(3), if_true: to(1, vec![2]), if_false: to(2, vec![]) }),
+            block(vec![], vec![], Term::Return(VReg(2))),
+        ];
+        let alloc = allocate(&func(blocks, 5), 4, 4, 0);
+        assert_eq!(alloc.of(VReg(1)), alloc.of(VReg(2)));
+        assert_eq!(alloc.of(VReg(0)), alloc.of(VReg(1)));
+        assert!(matches!(alloc.of(VReg(2)), Location::Reg(_)));
+    }
+
+    #[test]
+    fn a_register_is_reused_in_a_live_range_hole() {
+        // One register. %0 is live in L1 and L3 but not in L2 (a branch that does not read
+        // it and leaves): %1, used only in L2, fits in %0's hole without a spill.
+        let blocks = vec![
+            block(vec![], vec![mov(0, 5)], Term::Jump(to(1, vec![]))),
+            block(vec![], vec![], Term::Branch { cond: VReg(0), if_true: to(3, vec![]), if_false: to(2, vec![]) }),
+            block(vec![], vec![mov(1, 7)], Term::Return(VReg(1))),
+            block(vec![], vec![], Term::Return(VReg(0))),
+        ];
+        let alloc = allocate(&func(blocks, 2), 1, 1, 0);
+        assert_eq!(alloc.spill_slots, 0);
+        assert_eq!(alloc.of(VReg(0)), alloc.of(VReg(1)));
+    }
+
+    #[test]
+    fn an_undoable_add_may_overwrite_its_operand_read_by_its_exit() {
+        // %1 = %0 + 1 or exit 0, where exit 0 reads %0 (and %0 is dead after): the backend
+        // undoes the add before leaving, so %1 may take %0's register.
+        let add = Inst::IntArith { op: crate::hir::IntOp::Add, dst: VReg(1), a: VReg(0), b: Src::Imm(1), exit: Some(0) };
+        let blocks = vec![block(vec![], vec![mov(0, 3), add], Term::Return(VReg(1)))];
+        let exit = crate::lir::Exit {
+            kind: crate::hir::ExitKind::Resume,
+            offset: 0,
+            prelude: None,
+            release: vec![],
+            stack: vec![(VReg(0), None)],
+            locals: vec![],
+            deopt_index: None,
+            range_positions: vec![],
+            range_iters: vec![],
+            borrowed: vec![],
+            numpy: vec![],
+        };
+        let mut f = func(blocks, 2);
+        f.exits = vec![exit];
+        let alloc = allocate(&f, 2, 2, 0);
+        assert_eq!(alloc.of(VReg(0)), alloc.of(VReg(1)));
     }
 }
