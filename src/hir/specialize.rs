@@ -23,6 +23,8 @@ use std::collections::{HashMap, HashSet};
 #[path = "specialize_arrays.rs"]
 mod arrays;
 use arrays::{ArrayPlan, Scope, View};
+#[path = "specialize_lists.rs"]
+mod lists;
 
 use super::build::compact_exits;
 use super::{
@@ -314,7 +316,7 @@ fn numeric(kind: Kind) -> Option<Kind> {
 
 /// The kind of every value of `func` (indexed by value), as the specialiser infers them.
 pub fn value_kinds(func: &Function, facts: &Facts) -> Vec<Kind> {
-    infer_kinds(func, facts, &HashSet::new()).kind
+    infer_kinds(func, facts, &HashSet::new(), &HashSet::new()).kind
 }
 
 /// The single numeric kind of a set that cannot be NULL.
@@ -422,7 +424,8 @@ fn after_call_exits(func: &Function) -> HashMap<ValueId, ExitId> {
 
 /// `generic_loads`: element loads of arrays that stay generic (their results are objects of
 /// unknown kind).
-fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>) -> Kinds {
+/// `bool_items`: items read from lists of bools kept as bytes (see `lists`).
+fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>, bool_items: &HashSet<ValueId>) -> Kinds {
     let mut kind = vec![0 as Kind; func.values.len()];
     let mut range_iters = HashSet::new();
     let mut range_nexts = HashSet::new();
@@ -602,6 +605,7 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>)
                     }
                 };
                 let result = match &instr.op {
+                    _ if bool_items.contains(&r) => BOOL,
                     Op::LoadArg { local } => facts.args.get(*local as usize).copied().unwrap_or(OTHER),
                     Op::Null => NULL,
                     Op::Const { index } => match facts.consts.get(*index as usize) {
@@ -796,13 +800,30 @@ enum Repr {
 /// Specialises `func` (built with deopt states) for `facts`. Returns None when nothing was
 /// specialised (the generic function is as good).
 pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
+    // Lists of bools found to need a real list (see `lists`): specialised again without.
+    let not_virtual = std::cell::RefCell::new(HashSet::new());
+    loop {
+        let demoted = not_virtual.borrow().len();
+        let out = specialize_with(func, facts, &not_virtual);
+        if out.is_some() || not_virtual.borrow().len() == demoted {
+            return out;
+        }
+    }
+}
+
+fn specialize_with(func: &Function, facts: &Facts, not_virtual: &std::cell::RefCell<HashSet<ValueId>>) -> Option<Function> {
     // Array accesses without a view stay generic, which may make more code generic (and
     // kill more views): repeat until the plan is stable.
     let mut generic_loads = HashSet::new();
     let mut rounds = 0;
     let mut s = loop {
-        let kinds = infer_kinds(func, facts, &generic_loads);
+        let bool_lists = lists::find(func, facts, not_virtual);
+        let kinds = infer_kinds(func, facts, &generic_loads, &bool_lists.items);
+        if !lists::kinds_fit(&bool_lists, func, &kinds) {
+            continue; // (a list fewer each time)
+        }
         let mut s = Specializer::new(func, kinds, facts);
+        s.lists = bool_lists;
         s.find_range_loops();
         s.find_native_ranges();
         s.plan = s.plan_arrays();
@@ -816,6 +837,7 @@ pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
         generic_loads.extend(s.plan.generic_loads.iter().copied());
     };
     s.choose_representations();
+    s.bool_list_representations();
     if !s.anything_unboxed() {
         return None;
     }
@@ -893,6 +915,8 @@ struct Specializer<'a> {
     /// The callable of such a call just made: the release of it and the eval-breaker and
     /// tracing checks the interpreter makes after a call follow (see `instr`).
     after_pure_builtin: Option<ValueId>,
+    /// Lists of bools kept as bytes (see `lists`).
+    lists: lists::BoolLists<'a>,
 }
 
 /// The machine values of a range loop whose iterator is never made.
@@ -983,6 +1007,7 @@ impl<'a> Specializer<'a> {
             flags: HashMap::new(),
             calling_pure_builtin: false,
             after_pure_builtin: None,
+            lists: Default::default(),
         }
     }
 
@@ -1151,6 +1176,7 @@ impl<'a> Specializer<'a> {
                 self.instr(instr, &mut e, &mut locals)?;
             }
             e.at = func.blocks[b].end_at;
+            self.free_bool_lists(&func.blocks[b].terminator, &locals, &mut e);
             let terminator = self.terminator(&func.blocks[b].terminator, &mut e)?;
             let block = &mut self.out.blocks[b];
             block.instrs = e.instrs;
@@ -1161,6 +1187,7 @@ impl<'a> Specializer<'a> {
         self.range_positions_in_exits();
         self.finish_native_ranges()?;
         self.finish_numpy()?;
+        self.finish_bool_lists();
         if self.failed {
             return None;
         }
@@ -1188,7 +1215,7 @@ impl<'a> Specializer<'a> {
             for instr in &block.instrs {
                 if let (Op::IterNext(it), Some(r)) = (&instr.op, instr.result) {
                     let array = self.kinds.array_nexts.get(&r).copied();
-                    if self.kinds.range_nexts.contains(&r) || array.is_some() {
+                    if self.kinds.range_nexts.contains(&r) || array.is_some() || self.lists.nexts.contains_key(&r) {
                         let body = func.blocks.iter().position(|bb| {
                             bb.instrs.iter().any(|i| matches!(i.op, Op::NonNull(v) if v == r))
                         });
@@ -1840,7 +1867,7 @@ impl<'a> Specializer<'a> {
                 // Entering the loop: the iterator must be a range iterator (its position is
                 // -1 otherwise); if not, the interpreter runs the FOR_ITER, with the frame as
                 // the header's deopt state seen through this edge.
-                let native = self.virtual_iters.contains_key(&l.it);
+                let native = self.virtual_iters.contains_key(&l.it) || self.lists.iters.contains_key(&l.it);
                 let index = match l.array {
                     Some((a, _)) => e.value(self, Op::SeqIterIndex { it: self.map(l.it), seq: self.map(a) }, None),
                     None if native => e.value(self, Op::ConstI64 { value: 0, origin: None }, None),
@@ -1979,6 +2006,7 @@ impl<'a> Specializer<'a> {
             _ => self.after_pure_builtin = None,
         }
         match &instr.op {
+            _ if self.is_bool_list_instr(self.current, self.current_instr, instr) => self.bool_list_instr(instr, e),
             Op::Incref(v) | Op::Decref(v) | Op::XDecref(v) if unboxed(self, v) => {}
             // Native range loops (see `native_range_call`): no objects to count or check.
             Op::Incref(v) | Op::Decref(v) | Op::XDecref(v)
@@ -2674,6 +2702,9 @@ impl<'a> Specializer<'a> {
         for (slot, v) in locals.iter().enumerate() {
             let v = self.map(*v);
             if !self.out.values[v.index()].is_unboxed() || self.written.get(&(slot as u32)) == Some(&v) {
+                continue;
+            }
+            if self.bool_list_needed_in_frame(v) {
                 continue;
             }
             self.written.insert(slot as u32, v);
