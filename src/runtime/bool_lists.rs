@@ -41,12 +41,14 @@ pub unsafe extern "C-unwind" fn rjit_rt_bool_list_new(n: i64, fill: i64) -> *mut
     }
     let len = n.max(0) as usize;
     let size = HEADER * std::mem::size_of::<usize>() + len;
-    // calloc: zero pages straight from the kernel for `[False] * n`.
-    let base = libc::calloc(size, 1).cast::<u8>();
+    // `[False] * n`: calloc (large buffers come zeroed from the kernel, untouched);
+    // `[True] * n`: written once.
+    let base = if fill != 0 { libc::malloc(size) } else { libc::calloc(size, 1) }.cast::<u8>();
     if base.is_null() {
         return ptr::null_mut();
     }
     let items = base.add(HEADER * std::mem::size_of::<usize>());
+    *header(items, 0) = 0;
     *header(items, 1) = len;
     if fill != 0 {
         ptr::write_bytes(items, 1, len);

@@ -336,3 +336,35 @@ def test_compiled_after_running_in_the_interpreter():
     plain = make_function(SIEVE, "f")
     for n in [3, 1000, -2, 17]:
         assert outcome(g, (n,)) == outcome(plain, (n,))
+
+
+def random_function(rng):
+    """A random function on a list of bools kept as bytes: stores with a stride that may run
+    past either end, loads at indices that may be out of range, a counting loop whose sum may
+    overflow 64 bits (each a way out of compiled code in the middle of a loop)."""
+    fill = rng.choice(["True", "False"])
+    value = rng.choice(["False", "True", "j % 3 == 0", "not flags[j]", "flags[j - 1]", "j > a"])
+    grow = rng.choice(["s += 1", "s += s >> 3", "s = s * 3 + 1", "s -= j"])
+    tail = rng.choice(["flags[b]", "flags[-1]", "len(flags)", "flags[a] and flags[c]"])
+    return (
+        f"def f(n, a, b, c):\n    flags = [{fill}] * n\n    for j in range(a, b, c):\n        flags[j] = {value}\n"
+        f"    s = 2**59\n    j = 0\n    for x in flags:\n        j += 1\n        if x:\n            {grow}\n"
+        f"    return s, j, {tail}\n"
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_functions(seed):
+    import random
+
+    rng = random.Random(seed)
+    source = random_function(rng)
+    cases = []
+    for _ in range(12):
+        n = rng.choice([0, 1, 2, 5, 17, 100, -3])
+        a = rng.choice([0, 1, 2, -1, -n - 1, n, n - 1])
+        b = rng.choice([n, n + 1, n + 5, 0, -1, 3])
+        c = rng.choice([1, 2, 3, -1, -2, 7])
+        cases.append((n, a, b, c))
+    same_outcome(source, cases, virtual=None)
+    assert is_virtual(source, cases[0])
