@@ -1890,6 +1890,8 @@ impl<'a> Specializer<'a> {
                 });
                 if !native {
                     e.effect(Op::GuardNonNegative(index), exit);
+                } else if let Some(v) = self.virtual_iters.get(&l.it).copied() {
+                    self.guard_bool_list_ranges(target, (v.start, v.step, v.len), exit, e);
                 }
                 // Arrays the loop body indexes: verified once per entry into the loop.
                 if let (Some(x), Some(arrays)) = (exit, self.plan.loop_arrays.get(&target).cloned()) {

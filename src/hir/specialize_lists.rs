@@ -26,7 +26,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use super::{numeric_bound, ConstValue, Emit, Facts, Intrinsic, Kinds, Op, Specializer, ValueId, BOOL, INT};
-use crate::hir::{BinaryOp, CompareOp, Function, Instr, Terminator, Type};
+use crate::hir::{BinaryOp, CompareOp, ExitId, Function, Instr, IntOp, Terminator, Type};
 use crate::numpy::DType;
 
 /// A list made by `[fill] * count`.
@@ -57,6 +57,14 @@ pub(super) struct BoolLists<'a> {
     lens: HashSet<ValueId>,
     /// The length made for each list (a machine int).
     len: HashMap<ValueId, ValueId>,
+    /// Accesses indexed by the item of a native range loop (by position), with the loop's
+    /// header: the loop checks on entry that all its items are indices in range (see
+    /// `guard_bool_list_ranges`), so they take no check of their own.
+    in_range: HashMap<(usize, usize), usize>,
+    /// The headers of the loops that made that check.
+    guarded_loops: HashSet<usize>,
+    /// The block making each list.
+    made_in: HashMap<ValueId, usize>,
     /// Lists found to need a real list (shared by the attempts to specialise a function).
     not_virtual: Option<&'a RefCell<HashSet<ValueId>>>,
 }
@@ -96,7 +104,7 @@ pub(super) fn find<'a>(func: &Function, facts: &Facts, not_virtual: &'a RefCell<
     };
     let in_exits: HashSet<ValueId> =
         func.exits.iter().flat_map(|x| x.state.locals.iter().chain(&x.state.stack).chain(&x.release)).copied().collect();
-    for block in &func.blocks {
+    for (b, block) in func.blocks.iter().enumerate() {
         for (i, instr) in block.instrs.iter().enumerate() {
             let (Op::Binary { op: BinaryOp::Multiply, lhs, rhs }, Some(r), Some(_)) = (&instr.op, instr.result, instr.deopt) else {
                 continue;
@@ -129,6 +137,7 @@ pub(super) fn find<'a>(func: &Function, facts: &Facts, not_virtual: &'a RefCell<
                 continue;
             }
             lists.sites.insert(r, Site { local: *local, count, fill });
+            lists.made_in.insert(r, b);
         }
     }
     let mut rejected: HashSet<ValueId> = HashSet::new();
@@ -274,12 +283,64 @@ pub(super) fn kinds_fit(lists: &BoolLists<'_>, func: &Function, kinds: &Kinds) -
 }
 
 impl Specializer<'_> {
-    /// Gives the lists their machine representation (a pointer).
+    /// Gives the lists their machine representation (a pointer), and finds the accesses
+    /// whose index is the item of a native range loop (`in_range`).
     pub(super) fn bool_list_representations(&mut self) {
         for &list in self.lists.sites.keys() {
             self.repr[list.index()] = super::Repr::Unboxed(Type::I64);
             self.out.values[list.index()] = Type::I64;
         }
+        let defs = self.func.defining_ops();
+        for &(b, i) in &self.lists.accesses {
+            let (Op::GetItem { obj, key } | Op::SetItem { obj, key, .. }) = &self.func.blocks[b].instrs[i].op else { continue };
+            let Some(Op::NonNull(next)) = defs.get(key) else { continue };
+            let Some(l) = self.range_loops.get(next) else { continue };
+            // (The list must exist where the loop is entered.)
+            let made_before = self.lists.made_in.get(obj).is_some_and(|&m| {
+                m != l.header && self.dominators.get(l.header).is_some_and(|d| d.contains(&super::BlockId(m as u32)))
+            });
+            if l.array.is_none() && self.native_range_object(l.it) && made_before {
+                self.lists.in_range.insert((b, i), l.header);
+            }
+        }
+    }
+
+    /// On entering native range loop `l` (whose virtual range is `range`): if the loop's items
+    /// index lists of bools in the loop, each must be an index in range of each such list (from
+    /// 0 to its length less one), else the loop is left to the interpreter (`exit`, which
+    /// raises the IndexError where the loop reaches a bad index, if it does).
+    pub(super) fn guard_bool_list_ranges(&mut self, header: usize, range: (ValueId, ValueId, ValueId), exit: Option<ExitId>, e: &mut Emit) {
+        let mut lists: Vec<ValueId> = Vec::new();
+        for (&(b, i), &h) in &self.lists.in_range {
+            let obj = self.func.blocks[b].instrs[i].op.operands().first().copied();
+            if let Some(obj) = obj.filter(|o| h == header && !lists.contains(o)) {
+                lists.push(obj);
+            }
+        }
+        if lists.is_empty() || exit.is_none() {
+            return;
+        }
+        let (start, step, len) = range;
+        let c = |s: &mut Self, e: &mut Emit, value: i64| e.value(s, Op::ConstI64 { value, origin: None }, None);
+        let (zero, one, minus_one) = (c(self, e, 0), c(self, e, 1), c(self, e, -1));
+        // The last item, start + (len - 1) * step, fits 64 bits: wrapping arithmetic is exact.
+        let before_last = e.value(self, Op::IntBinary { op: IntOp::Sub, lhs: len, rhs: one }, None);
+        let offset = e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: before_last, rhs: step }, None);
+        let last = e.value(self, Op::IntBinary { op: IntOp::Add, lhs: start, rhs: offset }, None);
+        let up = e.value(self, Op::IntCompare { op: CompareOp::Gt, lhs: step, rhs: zero }, None);
+        let lowest = e.value(self, Op::Select { cond: up, if_true: start, if_false: last, ty: Type::I64 }, None);
+        let highest = e.value(self, Op::Select { cond: up, if_true: last, if_false: start, ty: Type::I64 }, None);
+        let empty = e.value(self, Op::IntCompare { op: CompareOp::Le, lhs: len, rhs: zero }, None);
+        let from_zero = e.value(self, Op::IntCompare { op: CompareOp::Ge, lhs: lowest, rhs: zero }, None);
+        for list in lists {
+            let Some(&list_len) = self.lists.len.get(&list) else { return };
+            let below = e.value(self, Op::IntCompare { op: CompareOp::Lt, lhs: highest, rhs: list_len }, None);
+            let inside = e.value(self, Op::Select { cond: from_zero, if_true: below, if_false: from_zero, ty: Type::CBool }, None);
+            let fine = e.value(self, Op::Select { cond: empty, if_true: empty, if_false: inside, ty: Type::CBool }, None);
+            let sign = e.value(self, Op::Select { cond: fine, if_true: zero, if_false: minus_one, ty: Type::I64 }, None);
+            e.effect(Op::GuardNonNegative(sign), exit);
+        }
+        self.lists.guarded_loops.insert(header);
     }
 
     /// Whether `bool_list_instr` rewrites the instruction.
@@ -323,11 +384,11 @@ impl Specializer<'_> {
                 self.lists.len.insert(list, len);
             }
             Op::GetItem { obj, key } => {
-                let index = self.checked_index(*obj, *key, instr, e)?;
+                let index = self.list_index(*obj, *key, instr, e)?;
                 self.define(instr.result?, Op::LoadElement { data: self.map(*obj), offset: index, dtype: bool_item }, None, instr.exit, e);
             }
             Op::SetItem { obj, key, value } => {
-                let index = self.checked_index(*obj, *key, instr, e)?;
+                let index = self.list_index(*obj, *key, instr, e)?;
                 let value = self.machine(*value)?;
                 e.effect(Op::StoreElement { data: self.map(*obj), offset: index, value, dtype: bool_item }, None);
             }
@@ -365,9 +426,12 @@ impl Specializer<'_> {
 
     /// The index of `list[key]` as a list takes it (negative counts from the end), leaving
     /// through the instruction's deopt exit where it is out of range: the interpreter then
-    /// raises the IndexError.
-    fn checked_index(&mut self, list: ValueId, key: ValueId, instr: &Instr, e: &mut Emit) -> Option<ValueId> {
+    /// raises the IndexError. (An item of a loop that checked all its items: as it is.)
+    fn list_index(&mut self, list: ValueId, key: ValueId, instr: &Instr, e: &mut Emit) -> Option<ValueId> {
         let index = self.machine(key)?;
+        if self.lists.in_range.contains_key(&(self.current, self.current_instr)) {
+            return Some(index);
+        }
         let len = *self.lists.len.get(&list)?;
         let op = Op::ArrayIndex { index, dim: len, array: self.map(list), key: vec![], chained: false };
         Some(e.value(self, op, Some(instr.deopt?)))
@@ -442,6 +506,12 @@ impl Specializer<'_> {
             }
             let edge_args = block.terminator.edges().into_iter().flat_map(|e| e.args.clone());
             bad.extend(block.terminator.operands().into_iter().chain(edge_args).filter(|v| self.lists.is_list(*v)));
+        }
+        // An access left unchecked must be in a loop that checked it on entry.
+        for (&(b, i), header) in &self.lists.in_range {
+            if !self.lists.guarded_loops.contains(header) {
+                bad.extend(self.func.blocks[b].instrs[i].op.operands().first().copied());
+            }
         }
         for list in bad {
             self.lists.demote(list);

@@ -132,6 +132,29 @@ MID_LOOP = [
 ]
 
 
+# Range loops whose items index the list: checked once on entering the loop (all items in
+# range, or the loop is left to the interpreter there, which raises where it gets to a bad
+# index, if it does).
+RANGE_INDEXED = (
+    "def f(n, a, b, c, stop):\n    flags = [True] * n\n    k = 0\n    for j in range(a, b, c):\n"
+    "        if k == stop:\n            break\n        flags[j] = not flags[j]\n        k += 1\n"
+    "    c = 0\n    for x in flags:\n        if x:\n            c += 1\n    return c, k, j\n"
+)
+
+
+def test_range_loops_indexing_the_list():
+    ir = specialised_ir(RANGE_INDEXED, (10, 0, 10, 1, 100))
+    # The loop's accesses have no index check of their own.
+    assert "StoreElement" in ir and "ArrayIndex" not in ir, ir
+    cases = []
+    for n in [0, 1, 10]:
+        for a, b, c in [(0, n, 1), (0, n + 1, 1), (n - 1, -1, -1), (n, -1, -1), (-3, 0, 1), (-n, n, 2),
+                        (0, 2 * n, 3), (5, 5, 1), (7, 2, 1), (2**62, 2**63 - 1, 2**61), (-(2**63), 0, 2**62)]:
+            for stop in [0, 2, 100]:
+                cases.append((n, a, b, c, stop))
+    same_outcome(RANGE_INDEXED, cases)
+
+
 @pytest.mark.parametrize("index", range(len(MID_LOOP)))
 def test_deoptimisation_in_the_loops(index):
     source, cases = MID_LOOP[index]
