@@ -8,7 +8,10 @@
 //! `StoreElement` of `DType::Bool`, the index checked as a list checks it: `ArrayIndex`
 //! without a key, a deopt where it is out of range, the interpreter then raising the
 //! IndexError), and iterates it like a range (`Op::BoolListIter`, the position in a
-//! register). The list object is made only if the interpreter gets the frame: an exit makes
+//! register). A native range loop whose items index the list (`for j in range(a, b, c):
+//! flags[j] = False`) checks once on entry that all its items are in range
+//! (`guard_bool_list_ranges`, else the interpreter runs the loop); its accesses then take no
+//! check. The list object is made only if the interpreter gets the frame: an exit makes
 //! it from the buffer (`runtime::bool_lists`), once for every place of the frame holding it
 //! (its local, a stack entry, a list iterator at the loop's position).
 //!
