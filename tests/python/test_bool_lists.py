@@ -122,6 +122,13 @@ MID_LOOP = [
         "            if pairs > stop:\n                pairs = pairs * 2**62\n        else:\n            pairs -= 1\n    return pairs\n",
         [(4, 100), (6, 3), (9, 20)],
     ),
+    # an item guard failing in the marking loop (a list argument of ints holding a float):
+    # the interpreter goes on with the range iterator and the list made from the bytes
+    (
+        "def f(n, xs):\n    flags = [True] * n\n    for j in range(n):\n        flags[j] = xs[j] > 0\n"
+        "    c = 0\n    for x in flags:\n        if x:\n            c += 1\n    return c, flags[-1]\n",
+        [(6, [1, -2, 3, -4, 5, 6]), (6, [1, -2, 3, 4.5, -5, 6]), (6, [1, 2, 3, 4, 5, 2**70]), (7, [1] * 6)],
+    ),
     # stores of machine bools (comparisons, `not`, other items)
     (
         "def f(n):\n    flags = [False] * n\n    for i in range(n):\n        flags[i] = i % 3 == 0\n"
