@@ -1690,7 +1690,8 @@ impl<'a> Specializer<'a> {
                 preds[edge.target.index()] += 1;
             }
         }
-        let loops: Vec<(usize, usize)> = self.range_loops.values().map(|l| (l.header, l.body)).collect();
+        let mut loops: Vec<(usize, usize)> = self.range_loops.values().map(|l| (l.header, l.body)).collect();
+        loops.sort_unstable(); // (the new values' numbers do not depend on the map's order)
         for (h, body) in loops {
             let Terminator::Branch { if_true, if_false, .. } = &self.out.blocks[h].terminator else { continue };
             // The side that is not the loop's body (the branch may test either way).

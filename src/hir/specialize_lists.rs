@@ -323,6 +323,7 @@ impl Specializer<'_> {
         if lists.is_empty() || exit.is_none() {
             return;
         }
+        lists.sort_unstable(); // (deterministic value numbers)
         let (start, step, len) = range;
         let c = |s: &mut Self, e: &mut Emit, value: i64| e.value(s, Op::ConstI64 { value, origin: None }, None);
         let (zero, one, minus_one) = (c(self, e, 0), c(self, e, 1), c(self, e, -1));
