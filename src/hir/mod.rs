@@ -15,6 +15,7 @@
 
 pub mod build;
 pub mod direct;
+pub mod if_convert;
 pub mod inline;
 pub mod print;
 pub mod side_exits;

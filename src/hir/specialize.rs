@@ -843,6 +843,7 @@ fn specialize_with(func: &Function, facts: &Facts, not_virtual: &std::cell::RefC
     }
     let mut out = s.rewrite()?;
     clean_up(&mut out);
+    super::if_convert::conditional_increments(&mut out);
     Some(out)
 }
 
