@@ -49,8 +49,9 @@ pub fn conditional_increments(func: &mut Function) {
             moved.push(add_instr);
             func.blocks[b].instrs.extend(moved);
             func.blocks[b].terminator = Terminator::Jump(out);
-            // The body is no longer entered.
-            func.blocks[t].terminator = Terminator::Jump(other.clone());
+            // The body is no longer entered: it reads nothing (a jump to itself), so no value
+            // stays live into it (the allocator stretches a value to its last use).
+            func.blocks[t].terminator = Terminator::Jump(Edge { target: body.target, args: vec![] });
             preds[t] = 0;
             break;
         }
