@@ -2205,6 +2205,12 @@ impl<'a> Emitter<'a> {
     /// Boxes machine value `r` (of type `ty`, in rdi) in exit `x`'s stub: as a NumPy scalar
     /// if the exit says so (see `lir::Exit::numpy`).
     fn box_rdi_for(&mut self, ty: Type, r: VReg, x: usize) {
+        if self.func.exits[x].bool_lists.lists.contains(&r) {
+            // A list of bools kept as bytes: the list made from it (the same one each time).
+            let address = crate::runtime::rjit_rt_bool_list_box as *const () as i64;
+            dynasm!(self.ops ; .arch x64 ; mov rax, QWORD address ; call rax);
+            return;
+        }
         let numpy = self.func.exits[x].numpy.iter().find(|(v, _)| *v == r).map(|(_, flag)| *flag);
         let Some(flag) = numpy else { return self.box_rdi(ty) };
         match flag {
@@ -2360,7 +2366,14 @@ impl<'a> Emitter<'a> {
         let nlocals = self.func.nlocalsplus;
         for (d, (r, machine)) in exit.stack.iter().enumerate() {
             let made = exit.range_iters.iter().find(|(i, _)| *i as usize == d).map(|(_, regs)| *regs);
+            let list_iter = exit.bool_lists.iters.iter().find(|(i, _)| *i as usize == d).map(|(_, regs)| *regs);
             match machine {
+                // An iterator over a list of bools kept as bytes, made now at its position.
+                _ if list_iter.is_some() => {
+                    let args: Vec<Arg> = list_iter.into_iter().flatten().map(|r| Arg::Val(Src::Reg(r))).collect();
+                    let address = crate::runtime::rjit_rt_bool_list_iter_at as *const () as usize;
+                    self.call(Callee { name: "rjit_rt_bool_list_iter_at", address, returns_int: false }, &args)?;
+                }
                 // A range iterator the compiled loop never made, made now at its position.
                 _ if made.is_some() => {
                     let args: Vec<Arg> = made.into_iter().flatten().map(|r| Arg::Val(Src::Reg(r))).collect();
@@ -2402,6 +2415,12 @@ impl<'a> Emitter<'a> {
             );
             self.call_address(self.ctx.dealloc);
             dynasm!(self.ops ; .arch x64 ; done:);
+        }
+        // Lists of bools kept as bytes are in the frame now: their buffers go.
+        for &r in &exit.bool_lists.lists {
+            self.load_reg(RDI, r);
+            let address = crate::runtime::rjit_rt_bool_list_free as *const () as i64;
+            dynasm!(self.ops ; .arch x64 ; mov rax, QWORD address ; call rax);
         }
         let stacktop = (nlocals as usize + exit.stack.len()) as i32;
         let stacktop_field = l.frame_stacktop as i32;

@@ -15,6 +15,7 @@
 
 pub mod build;
 pub mod direct;
+pub mod if_convert;
 pub mod inline;
 pub mod print;
 pub mod side_exits;
@@ -662,6 +663,19 @@ pub enum Op {
     /// The machine value of an exact float the operation consumes (its reference is released:
     /// a call's result unboxed at once, whose box then goes back to the float free list).
     UnboxFloatOwned(ValueId),
+
+    // ---- lists of bools kept as bytes (`specialize_lists`) ----
+    /// `[fill] * len` for a list that never escapes the function: a buffer of one byte per
+    /// item (`len` items, a machine int; none if it is not positive), as a machine pointer
+    /// (I64) to the first item. Leaves through the exit (a deopt: the interpreter makes the list, or
+    /// raises MemoryError) when it is too large to make here. Exits make the real list from
+    /// it (`runtime::bool_lists`).
+    BoolListNew { len: ValueId, fill: bool },
+    /// The list iterator of `iter(list)` for a bool list at position 0, never made: its
+    /// position lives in a register (a range loop's), and exits make it. Emits no code.
+    BoolListIter { list: ValueId },
+    /// Frees a bool list's buffer (the function returns: its frame no longer holds it).
+    BoolListFree(ValueId),
 }
 
 impl Op {
@@ -736,6 +750,8 @@ impl Op {
             DirectArg { .. } => vec![],
             CallCFunction { callable, args } => std::iter::once(*callable).chain(args.iter().copied()).collect(),
             UnboxFloatOwned(v) => vec![*v],
+            BoolListNew { len, .. } => vec![*len],
+            BoolListIter { list } | BoolListFree(list) => vec![*list],
         }
     }
 
@@ -809,6 +825,8 @@ impl Op {
             DirectArg { .. } => vec![],
             CallCFunction { callable, args } => std::iter::once(callable).chain(args.iter_mut()).collect(),
             UnboxFloatOwned(v) => vec![v],
+            BoolListNew { len, .. } => vec![len],
+            BoolListIter { list } | BoolListFree(list) => vec![list],
         }
     }
 
@@ -828,6 +846,7 @@ impl Op {
                 | GuardIs { .. } | GuardArray { .. } | LoadField { .. } | ArrayIndex { .. } | LoadElement { .. }
                 | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. } | Copy(_) | GuardFinite(_)
                 | GuardCallee { .. } | CallDirect { .. } | DirectArg { .. } | UnboxFloatOwned(_) | LoadItemUnboxed { .. }
+                | BoolListNew { .. } | BoolListIter { .. } | BoolListFree(_)
         )
     }
 
@@ -841,6 +860,7 @@ impl Op {
                 | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | FloatNeg(_) | NonNull(_) | IsNull(_)
                 | IsNone(_) | LoadArg { .. } | RangeIterItem { .. } | RangeIndexNext(_) | RangeIterIndex(_) | SeqIterIndex { .. }
                 | LoadField { .. } | LoadElement { .. } | Copy(_) | RangeLen { .. } | RangeIterVirtual { .. }
+                | BoolListIter { .. }
         ) || matches!(self, Unbox { to, .. } if *to != Type::I64)
             || matches!(self, FloatBinary { op: FloatOp::Add | FloatOp::Sub | FloatOp::Mul, .. })
     }
@@ -852,7 +872,7 @@ impl Op {
             Incref(_) | Decref(_) | XDecref(_) | StoreLocal { .. } | StoreAttr { .. } | SetItem { .. }
             | DelItem { .. } | ListAppend { .. } | CheckEvalBreaker { .. } | CheckTracing | CellSet { .. } | MapAdd { .. }
             | SetAdd { .. } | ListExtend { .. } | DictUpdate { .. } | DictMerge { .. } | DelAttr { .. }
-            | StoreGlobal { .. } | SetUpdate { .. } => None,
+            | StoreGlobal { .. } | SetUpdate { .. } | BoolListFree(_) => None,
             Null => Some(Type::Null),
             IterNext(_) | BoxIfBound { .. } => Some(Type::MaybeNull),
             IsTrue(_) | IsTrueBorrowed(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),
@@ -886,7 +906,7 @@ impl Op {
             ConstF64 { .. } | FloatBinary { .. } | FloatNeg(_) | IntToFloat { .. } | MathCall { .. } | MathCall2 { .. } | UnboxFloatOwned(_) => {
                 Some(Type::F64)
             }
-            LenOf(_) => Some(Type::I64),
+            LenOf(_) | BoolListNew { .. } => Some(Type::I64),
             IsInstanceOf { .. } => Some(Type::CBool),
             ConstBool(_) | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | RangeIterHasNext { .. } => {
                 Some(Type::CBool)

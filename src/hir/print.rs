@@ -196,6 +196,9 @@ impl fmt::Display for OpText<'_> {
             GuardNonNegative(v) => write!(f, "GuardNonNegative {v}"),
             RangeLen { start, stop, step } => write!(f, "RangeLen {start}, {stop}, {step}"),
             RangeIterVirtual { start, step, len } => write!(f, "RangeIterVirtual start {start} step {step} len {len}"),
+            BoolListNew { len, fill } => write!(f, "BoolListNew [{}] * {len}", if *fill { "True" } else { "False" }),
+            BoolListIter { list } => write!(f, "BoolListIter {list}"),
+            BoolListFree(list) => write!(f, "BoolListFree {list}"),
             // Addresses vary between runs: snapshots show only that the guard is there.
             GuardFunction { value, .. } => write!(f, "GuardFunction {value} is the inlined function"),
             GuardIs { value, .. } => write!(f, "GuardIs {value} is the known object"),

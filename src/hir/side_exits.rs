@@ -158,6 +158,8 @@ fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
         Op::GuardCallee { .. } => "callee is not this function with these globals (direct-call guard)".into(),
         Op::CallDirect { .. } => "direct call could not finish without the interpreter".into(),
         Op::CheckTracing => "tracing or profiling is on".into(),
+        Op::ArrayIndex { key, .. } if key.is_empty() => "index out of range (the interpreter raises the IndexError)".into(),
+        Op::BoolListNew { .. } => "list of bools too large to keep as bytes ([x] * n)".into(),
         Op::LoadItemUnboxed { seq, ty, .. } => format!(
             "item read is not {} of an exact {}, in range (sequence type profile guard)",
             if *ty == super::Type::F64 { "a float" } else { "an int that fits 64 bits" },

@@ -23,6 +23,8 @@ use std::collections::{HashMap, HashSet};
 #[path = "specialize_arrays.rs"]
 mod arrays;
 use arrays::{ArrayPlan, Scope, View};
+#[path = "specialize_lists.rs"]
+mod lists;
 
 use super::build::compact_exits;
 use super::{
@@ -320,7 +322,7 @@ fn numeric(kind: Kind) -> Option<Kind> {
 
 /// The kind of every value of `func` (indexed by value), as the specialiser infers them.
 pub fn value_kinds(func: &Function, facts: &Facts) -> Vec<Kind> {
-    infer_kinds(func, facts, &HashSet::new(), &HashSet::new()).kind
+    infer_kinds(func, facts, &HashSet::new(), &HashSet::new(), &HashSet::new()).kind
 }
 
 /// The single numeric kind of a set that cannot be NULL.
@@ -498,7 +500,14 @@ fn after_call_exits(func: &Function) -> HashMap<ValueId, ExitId> {
 /// unknown kind).
 /// `demoted`: arrays the function makes (`Facts::array_results`) that stay objects (see
 /// `ArrayPlan::demoted`).
-fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>, demoted: &HashSet<ValueId>) -> Kinds {
+/// `bool_items`: items read from lists of bools kept as bytes (see `lists`).
+fn infer_kinds(
+    func: &Function,
+    facts: &Facts,
+    generic_loads: &HashSet<ValueId>,
+    demoted: &HashSet<ValueId>,
+    bool_items: &HashSet<ValueId>,
+) -> Kinds {
     let mut kind = vec![0 as Kind; func.values.len()];
     let mut range_iters = HashSet::new();
     let mut range_nexts = HashSet::new();
@@ -682,6 +691,7 @@ fn infer_kinds(func: &Function, facts: &Facts, generic_loads: &HashSet<ValueId>,
                     }
                 };
                 let result = match &instr.op {
+                    _ if bool_items.contains(&r) => BOOL,
                     Op::LoadArg { local } => facts.args.get(*local as usize).copied().unwrap_or(OTHER),
                     Op::Null => NULL,
                     Op::Const { index } => match facts.consts.get(*index as usize) {
@@ -895,6 +905,18 @@ enum Repr {
 /// Specialises `func` (built with deopt states) for `facts`. Returns None when nothing was
 /// specialised (the generic function is as good).
 pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
+    // Lists of bools found to need a real list (see `lists`): specialised again without.
+    let not_virtual = std::cell::RefCell::new(HashSet::new());
+    loop {
+        let demoted = not_virtual.borrow().len();
+        let out = specialize_with(func, facts, &not_virtual);
+        if out.is_some() || not_virtual.borrow().len() == demoted {
+            return out;
+        }
+    }
+}
+
+fn specialize_with(func: &Function, facts: &Facts, not_virtual: &std::cell::RefCell<HashSet<ValueId>>) -> Option<Function> {
     // Array accesses without a view stay generic, which may make more code generic (and
     // kill more views): repeat until the plan is stable.
     // So may arrays the function makes that are used where they cannot be verified.
@@ -902,8 +924,13 @@ pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
     let mut demoted = HashSet::new();
     let mut rounds = 0;
     let mut s = loop {
-        let kinds = infer_kinds(func, facts, &generic_loads, &demoted);
+        let bool_lists = lists::find(func, facts, not_virtual);
+        let kinds = infer_kinds(func, facts, &generic_loads, &demoted, &bool_lists.items);
+        if !lists::kinds_fit(&bool_lists, func, &kinds) {
+            continue; // (a list fewer each time)
+        }
         let mut s = Specializer::new(func, kinds, facts);
+        s.lists = bool_lists;
         s.find_range_loops();
         s.find_native_ranges();
         s.plan = s.plan_arrays();
@@ -918,11 +945,13 @@ pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
         demoted.extend(s.plan.demoted.iter().copied());
     };
     s.choose_representations();
+    s.bool_list_representations();
     if !s.anything_unboxed() {
         return None;
     }
     let mut out = s.rewrite()?;
     clean_up(&mut out);
+    super::if_convert::conditional_increments(&mut out);
     Some(out)
 }
 
@@ -1000,6 +1029,8 @@ struct Specializer<'a> {
     after_pure_builtin: Option<ValueId>,
     /// `q, r = divmod(a, b)` compiled as machine ints, by call: the quotient and remainder.
     divmod_values: HashMap<ValueId, [ValueId; 2]>,
+    /// Lists of bools kept as bytes (see `lists`).
+    lists: lists::BoolLists<'a>,
 }
 
 /// The machine values of a range loop whose iterator is never made.
@@ -1092,6 +1123,7 @@ impl<'a> Specializer<'a> {
             calling_pure_builtin: false,
             after_pure_builtin: None,
             divmod_values: HashMap::new(),
+            lists: Default::default(),
         }
     }
 
@@ -1260,6 +1292,7 @@ impl<'a> Specializer<'a> {
                 self.instr(instr, &mut e, &mut locals)?;
             }
             e.at = func.blocks[b].end_at;
+            self.free_bool_lists(&func.blocks[b].terminator, &locals, &mut e);
             let terminator = self.terminator(&func.blocks[b].terminator, &mut e)?;
             let block = &mut self.out.blocks[b];
             block.instrs = e.instrs;
@@ -1270,6 +1303,7 @@ impl<'a> Specializer<'a> {
         self.range_positions_in_exits();
         self.finish_native_ranges()?;
         self.finish_numpy()?;
+        self.finish_bool_lists();
         if self.failed {
             return None;
         }
@@ -1297,7 +1331,7 @@ impl<'a> Specializer<'a> {
             for instr in &block.instrs {
                 if let (Op::IterNext(it), Some(r)) = (&instr.op, instr.result) {
                     let array = self.kinds.array_nexts.get(&r).copied();
-                    if self.kinds.range_nexts.contains(&r) || array.is_some() {
+                    if self.kinds.range_nexts.contains(&r) || array.is_some() || self.lists.nexts.contains_key(&r) {
                         let body = func.blocks.iter().position(|bb| {
                             bb.instrs.iter().any(|i| matches!(i.op, Op::NonNull(v) if v == r))
                         });
@@ -1824,7 +1858,8 @@ impl<'a> Specializer<'a> {
                 preds[edge.target.index()] += 1;
             }
         }
-        let loops: Vec<(usize, usize)> = self.range_loops.values().map(|l| (l.header, l.body)).collect();
+        let mut loops: Vec<(usize, usize)> = self.range_loops.values().map(|l| (l.header, l.body)).collect();
+        loops.sort_unstable(); // (the new values' numbers do not depend on the map's order)
         for (h, body) in loops {
             let Terminator::Branch { if_true, if_false, .. } = &self.out.blocks[h].terminator else { continue };
             // The side that is not the loop's body (the branch may test either way).
@@ -2001,7 +2036,7 @@ impl<'a> Specializer<'a> {
                 // Entering the loop: the iterator must be a range iterator (its position is
                 // -1 otherwise); if not, the interpreter runs the FOR_ITER, with the frame as
                 // the header's deopt state seen through this edge.
-                let native = self.virtual_iters.contains_key(&l.it);
+                let native = self.virtual_iters.contains_key(&l.it) || self.lists.iters.contains_key(&l.it);
                 let index = match l.array {
                     Some((a, _)) => e.value(self, Op::SeqIterIndex { it: self.map(l.it), seq: self.map(a) }, None),
                     None if native => e.value(self, Op::ConstI64 { value: 0, origin: None }, None),
@@ -2024,6 +2059,8 @@ impl<'a> Specializer<'a> {
                 });
                 if !native {
                     e.effect(Op::GuardNonNegative(index), exit);
+                } else if let Some(v) = self.virtual_iters.get(&l.it).copied() {
+                    self.guard_bool_list_ranges(target, (v.start, v.step, v.len), exit, e);
                 }
                 // Arrays the loop body indexes: verified once per entry into the loop.
                 if let (Some(x), Some(arrays)) = (exit, self.plan.loop_arrays.get(&target).cloned()) {
@@ -2134,6 +2171,7 @@ impl<'a> Specializer<'a> {
             _ => self.after_pure_builtin = None,
         }
         match &instr.op {
+            _ if self.is_bool_list_instr(self.current, self.current_instr, instr) => self.bool_list_instr(instr, e),
             Op::Incref(v) | Op::Decref(v) | Op::XDecref(v) if unboxed(self, v) => {}
             // Native range loops (see `native_range_call`): no objects to count or check.
             Op::Incref(v) | Op::Decref(v) | Op::XDecref(v)
@@ -2850,6 +2888,9 @@ impl<'a> Specializer<'a> {
         for (slot, v) in locals.iter().enumerate() {
             let v = self.map(*v);
             if !self.out.values[v.index()].is_unboxed() || self.written.get(&(slot as u32)) == Some(&v) {
+                continue;
+            }
+            if self.bool_list_needed_in_frame(v) {
                 continue;
             }
             self.written.insert(slot as u32, v);

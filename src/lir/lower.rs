@@ -3,7 +3,7 @@
 
 use pyo3_ffi as ffi;
 
-use super::{Arg, Block, Callee, ElementAddress, Exit, Func, Inst, Src, Target, Term, VReg};
+use super::{Arg, Block, BoolListExit, Callee, ElementAddress, Exit, Func, Inst, Src, Target, Term, VReg};
 use crate::cpython::shim::Layout;
 use crate::hir::{self, ExitKind, FloatOp, Op, PyClass, Terminator, Type, UnaryOp};
 use crate::runtime;
@@ -81,6 +81,16 @@ pub fn lower(func: &hir::Function, constants: &CodeConstants, layout: &Layout) -
                 .flat_map(|b| &b.instrs)
                 .filter_map(|i| match (&i.op, i.result) {
                     (Op::RangeIterVirtual { start, step, len }, Some(r)) => Some((r, [*start, *step, *len])),
+                    _ => None,
+                })
+                .collect(),
+            bool_lists: func
+                .blocks
+                .iter()
+                .flat_map(|b| &b.instrs)
+                .filter_map(|i| match (&i.op, i.result) {
+                    (Op::BoolListNew { .. }, Some(r)) => Some((r, r)),
+                    (Op::BoolListIter { list }, Some(r)) => Some((r, *list)),
                     _ => None,
                 })
                 .collect(),
@@ -265,6 +275,9 @@ struct Lowerer<'a> {
     int_ops: std::collections::HashMap<hir::ValueId, (hir::IntOp, hir::ValueId, hir::ValueId)>,
     /// Range iterators never made (`Op::RangeIterVirtual`): their start, step and length.
     virtual_iters: std::collections::HashMap<hir::ValueId, [hir::ValueId; 3]>,
+    /// Lists of bools kept as bytes (`Op::BoolListNew`), each by itself, and their
+    /// iterators never made (`Op::BoolListIter`), by iterator: the list of each.
+    bool_lists: std::collections::HashMap<hir::ValueId, hir::ValueId>,
 }
 
 /// The number of `LoadAttr` sites of a function: how many `AttrCache`s it needs.
@@ -357,7 +370,7 @@ impl Lowerer<'_> {
             range_positions: exit
                 .range_positions
                 .iter()
-                .filter(|(it, _)| !self.virtual_iters.contains_key(it))
+                .filter(|(it, _)| !self.virtual_iters.contains_key(it) && !self.bool_lists.contains_key(it))
                 .map(|(it, index)| (reg(*it), reg(*index)))
                 .collect(),
             range_iters: exit
@@ -379,7 +392,28 @@ impl Lowerer<'_> {
                 .chain(&exit.state.locals)
                 .filter_map(|v| Some((reg(*v), self.func.numpy_boxes.get(v)?.map(reg))))
                 .collect(),
+            bool_lists: self.exit_bool_lists(exit),
         }
+    }
+
+    /// What exit `exit` makes of lists of bools kept as bytes: the lists its frame holds
+    /// (in a slot or through an iterator), and the iterators on its stack with their list
+    /// and position.
+    fn exit_bool_lists(&self, exit: &hir::Exit) -> BoolListExit {
+        let mut made = BoolListExit::default();
+        let state = exit.state.locals.iter().chain(&exit.state.stack);
+        for list in state.filter_map(|v| self.bool_lists.get(v)) {
+            if !made.lists.contains(&reg(*list)) {
+                made.lists.push(reg(*list));
+            }
+        }
+        for (d, v) in exit.state.stack.iter().enumerate() {
+            let Some(list) = self.bool_lists.get(v).filter(|list| *list != v) else { continue };
+            if let Some((_, position)) = exit.range_positions.iter().find(|(it, _)| it == v) {
+                made.iters.push((d as u32, [reg(*list), reg(*position)]));
+            }
+        }
+        made
     }
 
     /// A call whose pointer result is NULL on error.
@@ -908,6 +942,16 @@ impl Lowerer<'_> {
             }
             // Made by exits that need it (`Exit::range_iters`).
             Op::RangeIterVirtual { .. } => {}
+            Op::BoolListNew { len, fill } => {
+                let callee = callee!(runtime::rjit_rt_bool_list_new, "rjit_rt_bool_list_new");
+                self.call_checked(out, callee, vec![val(*len), imm(i64::from(*fill))], dst(), instr.exit);
+            }
+            // Made by exits that need it (`Exit::bool_lists`).
+            Op::BoolListIter { .. } => {}
+            Op::BoolListFree(list) => {
+                let callee = callee!(runtime::rjit_rt_bool_list_free, "rjit_rt_bool_list_free");
+                out.push(Inst::Call { callee, args: vec![val(*list)], ret: None });
+            }
             Op::RangeIndexNext(index) => {
                 out.push(Inst::IntArith { op: hir::IntOp::Add, dst: dst(), a: reg(*index), b: Src::Imm(1), exit: None });
             }

@@ -305,6 +305,21 @@ pub struct Exit {
     /// Machine values of the stack and locals that box to NumPy scalars, always or when a
     /// flag register is set (see `hir::Function::numpy_boxes`).
     pub numpy: Vec<(VReg, Option<VReg>)>,
+    /// Lists of bools kept as bytes that the frame holds (see `BoolListExit`).
+    pub bool_lists: BoolListExit,
+}
+
+/// What an exit makes of the lists of bools kept as bytes (`hir::Op::BoolListNew`) its frame
+/// holds: each list, made once from its buffer for all the places holding it (its local, a
+/// stack entry: those are machine values of the exit, boxed as the list), and its buffer
+/// freed once the frame is written; and the list iterators never made
+/// (`hir::Op::BoolListIter`) on the stack.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BoolListExit {
+    /// The lists' buffers.
+    pub lists: Vec<VReg>,
+    /// Iterators: the stack entry, the list's buffer and the position.
+    pub iters: Vec<(u32, [VReg; 2])>,
 }
 
 /// A function in LIR.
@@ -524,9 +539,12 @@ impl Exit {
                     .iter()
                     .enumerate()
                     .filter(|(d, _)| !self.range_iters.iter().any(|(i, _)| *i as usize == *d))
+                    .filter(|(d, _)| !self.bool_lists.iters.iter().any(|(i, _)| *i as usize == *d))
                     .map(|(_, (r, _))| *r),
             )
             .chain(self.range_iters.iter().flat_map(|(_, regs)| *regs))
+            .chain(self.bool_lists.iters.iter().flat_map(|(_, regs)| *regs))
+            .chain(self.bool_lists.lists.iter().copied())
             .chain(self.locals.iter().map(|(_, r, _, _)| *r))
             .chain(self.range_positions.iter().flat_map(|(it, index)| [*it, *index]))
             .chain(self.borrowed.iter().copied())

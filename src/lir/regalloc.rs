@@ -701,6 +701,7 @@ mod tests {
             range_iters: vec![],
             borrowed: vec![],
             numpy: vec![],
+            bool_lists: Default::default(),
         };
         let func = Func { name: "t".into(), blocks: vec![block], exits: vec![exit], nregs: 8, nlocalsplus: 8, float_regs: vec![], constants: Default::default() };
         let alloc = allocate(&func, 2, 2, 0);
@@ -820,6 +821,7 @@ mod tests {
             range_iters: vec![],
             borrowed: vec![],
             numpy: vec![],
+            bool_lists: Default::default(),
         };
         let mut f = func(blocks, 2);
         f.exits = vec![exit];

@@ -42,6 +42,7 @@
 //! `daemon_threads_in_helpers_exit_cleanly_at_finalization`.
 
 mod arrays;
+mod bool_lists;
 mod building;
 mod containers;
 mod fast;
@@ -65,6 +66,7 @@ pub use arrays::{
     array_check_code, rjit_rt_array_check, rjit_rt_array_index_error, rjit_rt_seq_iter_index, SEQ_ITER_INDEX, rjit_rt_box_np_bool, rjit_rt_box_np_f64, rjit_rt_box_np_i64,
     rjit_rt_ufunc_1, rjit_rt_ufunc_2,
 };
+pub use bool_lists::{rjit_rt_bool_list_box, rjit_rt_bool_list_free, rjit_rt_bool_list_iter_at, rjit_rt_bool_list_new};
 pub use building::{
     rjit_rt_before_with, rjit_rt_build_const_key_map, rjit_rt_build_map, rjit_rt_build_set, rjit_rt_build_string,
     rjit_rt_call_ex, rjit_rt_call_method, rjit_rt_unpack_ex, rjit_rt_dict_merge, rjit_rt_set_update, rjit_rt_dict_update, rjit_rt_format_value, rjit_rt_list_extend, rjit_rt_make_function,
