@@ -47,6 +47,9 @@ const ARG_REGS: [u8; 6] = [7, 6, 2, 1, 8, 9];
 
 /// Bytes below rbp taken by the saved registers (rbx, r12-r15).
 const SAVED_BYTES: i32 = 40;
+/// MXCSR's flags of the floating-point exceptions NumPy reports: invalid (bit 0), divide by
+/// zero (2), overflow (3), underflow (4).
+const FP_REPORTED: i8 = 0x1d;
 const TSTATE_SLOT: i32 = -(SAVED_BYTES + 8);
 
 /// What the code generator needs to know besides the LIR.
@@ -181,6 +184,9 @@ struct Emitter<'a> {
     /// Direct entry: how many `DirectArg`s open the entry block, in argument order (they
     /// read the argument registers themselves, untouched until then).
     leading_args: usize,
+    /// The exits of eval-breaker checks (their floating-point check comes before the
+    /// pending calls run, not in their stubs).
+    eval_breaker_exits: std::collections::HashSet<u32>,
 }
 
 /// A slow path moved out of line: it starts at `slow` and jumps back to `back`.
@@ -232,8 +238,12 @@ impl<'a> Emitter<'a> {
         // argument arrays.
         let saved = (ALLOCATABLE.len() - CALLEE_SAVED as usize) as i32;
         let flags = if uses_bound_flags(func) { func.nlocalsplus as i32 } else { 0 };
-        let mut frame_size =
-            8 + 8 * alloc.spill_slots as i32 + 8 * (saved + i32::from(alloc.xmm_used) + flags) + 8 * max_array;
+        // A word the SSE control/status register is stored to, read and written from.
+        let fp_scratch = i32::from(uses_fp_flags(func));
+        let mut frame_size = 8
+            + 8 * alloc.spill_slots as i32
+            + 8 * (saved + i32::from(alloc.xmm_used) + flags + fp_scratch)
+            + 8 * max_array;
         if (frame_size + SAVED_BYTES) % 16 != 0 {
             frame_size += 8;
         }
@@ -253,7 +263,18 @@ impl<'a> Emitter<'a> {
             b.insts.iter().enumerate().take_while(|(k, i)| matches!(i, Inst::DirectArg { index, .. } if *index as usize == *k)).count()
         });
         let refuse_label = ops.new_dynamic_label();
+        let eval_breaker_exits = func
+            .blocks
+            .iter()
+            .flat_map(|b| &b.insts)
+            .filter_map(|i| match i {
+                Inst::CheckEvalBreaker { exit, resume, .. } => Some([*exit, *resume]),
+                _ => None,
+            })
+            .flatten()
+            .collect();
         Ok(Emitter {
+            eval_breaker_exits,
             refuse_label,
             self_label,
             direct_saved,
@@ -286,6 +307,11 @@ impl<'a> Emitter<'a> {
             dynasm!(self.ops ; .arch x64 ; =>cold.slow);
             match cold.kind {
                 ColdKind::EvalBreaker { at, exit, resume, leave } => {
+                    // In a loop checking floating-point exceptions only when left: checked
+                    // before the pending calls run (they may run Python code).
+                    if let Some(redo) = self.func.exits[exit as usize].redo_from {
+                        self.jump_if_fp_flags(self.exit_labels[redo as usize]);
+                    }
                     // Signal handlers run here see the frame at this instruction (its line).
                     let (label, resume_label) = (self.exit_labels[exit as usize], self.exit_labels[resume as usize]);
                     dynasm!(self.ops
@@ -502,6 +528,26 @@ impl<'a> Emitter<'a> {
     fn bound_flag_offset(&self, local: u32) -> i32 {
         let general = (ALLOCATABLE.len() - CALLEE_SAVED as usize) as u32;
         Self::slot_offset(self.alloc.spill_slots + general + u32::from(self.alloc.xmm_used) + local)
+    }
+
+    /// The word the SSE control/status register is stored in (after the bound flags, which
+    /// are reserved only when used).
+    fn fp_scratch_offset(&self) -> i32 {
+        let general = (ALLOCATABLE.len() - CALLEE_SAVED as usize) as u32;
+        let flags = if uses_bound_flags(self.func) { self.func.nlocalsplus } else { 0 };
+        Self::slot_offset(self.alloc.spill_slots + general + u32::from(self.alloc.xmm_used) + flags)
+    }
+
+    /// Jumps to `label` if a floating-point exception NumPy reports (invalid, divide by
+    /// zero, overflow, underflow: MXCSR bits 0, 2, 3, 4) is flagged.
+    fn jump_if_fp_flags(&mut self, label: DynamicLabel) {
+        let off = self.fp_scratch_offset();
+        dynasm!(self.ops
+            ; .arch x64
+            ; stmxcsr [rbp + off]
+            ; test BYTE [rbp + off], FP_REPORTED
+            ; jnz =>label
+        );
     }
 
     /// Bytes below the three pushes for the SSE registers in use, keeping rsp 16-aligned.
@@ -1455,17 +1501,21 @@ impl<'a> Emitter<'a> {
                     }
                 }
             }
-            Inst::ExitIfNotFinite { value, exit } => {
-                // Finite unless the exponent bits are all ones (inf, nan): the inverted bits
-                // without the sign, shifted down to the exponent, are then zero.
+            Inst::ExitIfFpFlags { exit } => {
                 let label = self.exit_labels[*exit as usize];
-                self.load_reg(RAX, *value);
+                self.jump_if_fp_flags(label);
+            }
+            Inst::ClearFpFlags => {
+                // Writing the register is slow: only when a flag is set.
+                let off = self.fp_scratch_offset();
                 dynasm!(self.ops
                     ; .arch x64
-                    ; not rax
-                    ; shl rax, 1
-                    ; shr rax, 53
-                    ; jz =>label
+                    ; stmxcsr [rbp + off]
+                    ; test BYTE [rbp + off], FP_REPORTED
+                    ; jz >clear
+                    ; and DWORD [rbp + off], !0x3f
+                    ; ldmxcsr [rbp + off]
+                    ; clear:
                 );
             }
             Inst::ExitIfOutside { value, lo, hi, exit } => {
@@ -2302,6 +2352,14 @@ impl<'a> Emitter<'a> {
             self.epilogue();
             return Ok(());
         }
+        // In a loop checking floating-point exceptions only when left (see
+        // `hir::Exit::redo_from`), first thing: an eval-breaker check's exits were checked
+        // before its pending calls ran.
+        if let Some(redo) = self.func.exits[x].redo_from {
+            if !self.eval_breaker_exits.contains(&(x as u32)) {
+                self.jump_if_fp_flags(self.exit_labels[redo as usize]);
+            }
+        }
         // The stub calls C functions: park the caller-saved registers first.
         self.in_stub = false;
         for i in CALLEE_SAVED..ALLOCATABLE.len() as u8 {
@@ -2458,6 +2516,13 @@ impl<'a> Emitter<'a> {
 }
 
 /// Whether the function keeps bound flags of locals in its native frame.
+/// Whether `func` reads or clears floating-point exception flags.
+fn uses_fp_flags(func: &Func) -> bool {
+    let insts = func.blocks.iter().flat_map(|b| &b.insts);
+    insts.clone().any(|i| matches!(i, Inst::ExitIfFpFlags { .. } | Inst::ClearFpFlags))
+        || func.exits.iter().any(|e| e.redo_from.is_some())
+}
+
 fn uses_bound_flags(func: &Func) -> bool {
     let insts = func.blocks.iter().flat_map(|b| &b.insts);
     insts.clone().any(|i| matches!(i, Inst::SetBoundFlag { .. } | Inst::LoadBoundFlag { .. }))

@@ -140,6 +140,7 @@ impl<'a> Builder<'a> {
             nlocalsplus: facts.nlocalsplus,
             bound_flags: HashMap::new(),
             numpy_boxes: HashMap::new(),
+            loop_starts: HashMap::new(),
         };
         Builder {
             facts,
@@ -209,6 +210,7 @@ impl<'a> Builder<'a> {
             release,
             range_positions: Vec::new(),
             borrowed: Vec::new(),
+            redo_from: None,
         });
         ExitId(self.func.exits.len() as u32 - 1)
     }
@@ -1079,29 +1081,36 @@ fn drop_proven_checks(func: &mut Function) {
 /// unnecessary) and renumbers the rest in order of use.
 pub fn compact_exits(func: &mut Function) {
     let mut renumber: HashMap<ExitId, ExitId> = HashMap::new();
-    let mut kept = Vec::new();
-    let mut visit = |exit: &mut ExitId, exits: &[Exit]| {
+    let mut kept: Vec<Exit> = Vec::new();
+    let exits = std::mem::take(&mut func.exits);
+    let mut visit = |exit: &mut ExitId, kept: &mut Vec<Exit>| {
         let new = *renumber.entry(*exit).or_insert_with(|| {
             kept.push(exits[exit.index()].clone());
             ExitId(kept.len() as u32 - 1)
         });
         *exit = new;
     };
-    let exits = std::mem::take(&mut func.exits);
     for block in &mut func.blocks {
         for instr in &mut block.instrs {
             if let Some(exit) = &mut instr.exit {
-                visit(exit, &exits);
+                visit(exit, &mut kept);
             }
             if let Some(exit) = &mut instr.deopt {
-                visit(exit, &exits);
+                visit(exit, &mut kept);
             }
             if let Op::CheckEvalBreaker { resume, .. } = &mut instr.op {
-                visit(resume, &exits);
+                visit(resume, &mut kept);
             }
         }
         if let Terminator::Exit(exit) = &mut block.terminator {
-            visit(exit, &exits);
+            visit(exit, &mut kept);
+        }
+    }
+    // The exits kept exits may leave through instead (`Exit::redo_from`; those have none).
+    for k in 0..kept.len() {
+        if let Some(mut r) = kept[k].redo_from {
+            visit(&mut r, &mut kept);
+            kept[k].redo_from = Some(r);
         }
     }
     func.exits = kept;

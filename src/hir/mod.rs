@@ -15,8 +15,11 @@
 
 pub mod build;
 pub mod direct;
+pub mod fp_flags;
 pub mod if_convert;
 pub mod inline;
+pub mod loop_params;
+pub mod loops;
 pub mod print;
 pub mod side_exits;
 pub mod specialize;
@@ -635,8 +638,15 @@ pub enum Op {
     /// NumPy's own float64 loop of a ufunc (`numpy::UfuncLoop`) on machine floats; leaves
     /// through the exit (a deopt) if it raised a floating-point exception NumPy reports.
     UfuncCall { function: i64, data: i64, args: Vec<ValueId> },
-    /// Leaves through the exit (a deopt) unless machine float `value` is finite.
-    GuardFinite(ValueId),
+    /// Leaves through the exit (a deopt) if a floating-point exception NumPy reports
+    /// (invalid, divide by zero, overflow, underflow) was raised since the flags were last
+    /// clear: NumPy float64 arithmetic then warns (or raises, as `numpy.errstate` says), so
+    /// the interpreter redoes it. The flags are sticky: one check covers every operation since
+    /// the last one (see `fp_flags`).
+    GuardFpFlags,
+    /// Clears the floating-point exception flags NumPy reports, if any is set (code before
+    /// may have raised them without NumPy reporting it: Python's own float arithmetic).
+    ClearFpFlags,
     /// The same machine value under a new name (a loop's value after the loop, so the loop's
     /// own register need not survive the calls that follow).
     Copy(ValueId),
@@ -744,7 +754,8 @@ impl Op {
             StoreElement { data, offset, value, .. } => vec![*data, *offset, *value],
             GuardIntRange { value, .. } => vec![*value],
             UfuncCall { args, .. } => args.clone(),
-            Copy(v) | GuardFinite(v) => vec![*v],
+            Copy(v) => vec![*v],
+            GuardFpFlags | ClearFpFlags => vec![],
             GuardCallee { value, .. } => vec![*value],
             CallDirect { args, .. } => args.clone(),
             DirectArg { .. } => vec![],
@@ -819,7 +830,8 @@ impl Op {
             StoreElement { data, offset, value, .. } => vec![data, offset, value],
             GuardIntRange { value, .. } => vec![value],
             UfuncCall { args, .. } => args.iter_mut().collect(),
-            Copy(v) | GuardFinite(v) => vec![v],
+            Copy(v) => vec![v],
+            GuardFpFlags | ClearFpFlags => vec![],
             GuardCallee { value, .. } => vec![value],
             CallDirect { args, .. } => args.iter_mut().collect(),
             DirectArg { .. } => vec![],
@@ -844,7 +856,7 @@ impl Op {
                 | RangeIndexNext(_) | SeqIterIndex { .. } | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
                 | RangeLen { .. } | RangeIterVirtual { .. }
                 | GuardIs { .. } | GuardArray { .. } | LoadField { .. } | ArrayIndex { .. } | LoadElement { .. }
-                | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. } | Copy(_) | GuardFinite(_)
+                | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. } | Copy(_) | GuardFpFlags | ClearFpFlags
                 | GuardCallee { .. } | CallDirect { .. } | DirectArg { .. } | UnboxFloatOwned(_) | LoadItemUnboxed { .. }
                 | BoolListNew { .. } | BoolListIter { .. } | BoolListFree(_)
         )
@@ -888,7 +900,8 @@ impl Op {
             | StoreElement { .. }
             | GuardIntRange { .. }
             | GuardCallee { .. }
-            | GuardFinite(_) => None,
+            | GuardFpFlags
+            | ClearFpFlags => None,
             LoadField { .. } | ArrayIndex { .. } => Some(Type::I64),
             LoadElement { dtype: crate::numpy::DType::F64 | crate::numpy::DType::F32, .. } | UfuncCall { .. } => Some(Type::F64),
             LoadElement { dtype: crate::numpy::DType::Bool, .. } => Some(Type::CBool),
@@ -961,6 +974,11 @@ pub struct Exit {
     /// while compiled code runs): it takes a reference to each, once per entry, before the
     /// frame is handed over.
     pub borrowed: Vec<ValueId>,
+    /// Checked before leaving (inside a loop whose NumPy float64 arithmetic is checked only
+    /// once the loop is left, see `fp_flags`): if a floating-point exception NumPy reports was
+    /// raised, the code leaves through this exit instead, to the loop's start, and the
+    /// interpreter redoes the loop (warning as NumPy does).
+    pub redo_from: Option<ExitId>,
 }
 
 /// An instruction: an operation, its result, and the exit it takes when it fails.
@@ -1081,6 +1099,10 @@ pub struct Function {
     /// machine bool `Some(flag)` is set (a value that is one or the other, e.g. `s = 0.0`
     /// then `s += a[i]` in a loop).
     pub numpy_boxes: std::collections::HashMap<ValueId, Option<ValueId>>,
+    /// Deopt exits to the start of range loops (by header: the frame as the loop is entered,
+    /// valid on the edge entering it), made by the specialiser for the checks it moves there;
+    /// read by `fp_flags` while specialised code is cleaned up, then emptied.
+    pub loop_starts: std::collections::HashMap<BlockId, ExitId>,
 }
 
 impl Function {

@@ -229,7 +229,8 @@ impl fmt::Display for OpText<'_> {
             // Addresses vary between runs.
             UfuncCall { args, .. } => write!(f, "UfuncCall float64 loop({})", list(args)),
             Copy(v) => write!(f, "Copy {v}"),
-            GuardFinite(v) => write!(f, "GuardFinite {v}"),
+            GuardFpFlags => write!(f, "GuardFpFlags"),
+            ClearFpFlags => write!(f, "ClearFpFlags"),
         }
     }
 }

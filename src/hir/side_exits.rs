@@ -149,7 +149,7 @@ fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
         }
         Op::GuardIntRange { lo, hi, .. } => format!("value outside {lo}..={hi} stored into an array"),
         Op::UfuncCall { .. } => "NumPy ufunc raised a floating-point exception".into(),
-        Op::GuardFinite(_) => "NumPy float64 result not finite (NumPy warns)".into(),
+        Op::GuardFpFlags => "NumPy float64 arithmetic raised a floating-point exception (NumPy warns)".into(),
         Op::GuardIs { .. } => "builtin, math or NumPy function (or NumPy type) was rebound (callable guard)".into(),
         Op::FloatToInt { .. } => "float not convertible to an int (nan, inf or too large)".into(),
         Op::MathCall2 { func, .. } => format!("math.{} domain error or overflow", format!("{func:?}").to_lowercase()),

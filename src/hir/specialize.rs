@@ -1559,6 +1559,7 @@ impl<'a> Specializer<'a> {
             release: vec![],
             range_positions: vec![],
             borrowed: vec![],
+            redo_from: None,
         });
         let mut guards = Vec::new();
         for instr in &entry.instrs {
@@ -2055,7 +2056,9 @@ impl<'a> Specializer<'a> {
                         exit.range_positions.push((l.it, index));
                     }
                     self.out.exits.push(exit);
-                    ExitId(self.out.exits.len() as u32 - 1)
+                    let x = ExitId(self.out.exits.len() as u32 - 1);
+                    self.out.loop_starts.insert(edge.target, x);
+                    x
                 });
                 if !native {
                     e.effect(Op::GuardNonNegative(index), exit);
@@ -2298,11 +2301,11 @@ impl<'a> Specializer<'a> {
                     if flavour(self.kind(r)) == Flavour::Python {
                         self.define(r, op, exit, instr.exit, e);
                     } else {
-                        // NumPy float64 arithmetic warns where a result overflows or is
-                        // invalid (Python's floats do not): a result that is not finite is
-                        // redone by the interpreter, which warns (or raises) as NumPy does.
+                        // NumPy float64 arithmetic warns where an operation raises a
+                        // floating-point exception (Python's floats do not): then the
+                        // interpreter redoes it, and warns (or raises) as NumPy does.
                         let t = e.value(self, op, exit);
-                        e.effect(Op::GuardFinite(t), deopt);
+                        e.effect(Op::GuardFpFlags, deopt);
                         // `r` itself (its own name: boxing follows its kind, a NumPy scalar).
                         let yes = e.value(self, Op::ConstBool(true), None);
                         self.define(r, Op::Select { cond: yes, if_true: t, if_false: t, ty: Type::F64 }, None, instr.exit, e);
@@ -2960,9 +2963,16 @@ fn clean_up(func: &mut Function) {
         }
     }
     fold_negated_branches(func);
-    merge_finite_guards(func);
+    merge_fp_guards(func);
     drop_clears_of_empty_slots(func);
     cancel_reference_pairs(func);
+    // Loop parameters rebuilt after loops (a loop's variable and its bound flag), checks of
+    // NumPy's floating-point exceptions moved to where loops are left, then the parameters
+    // that freed (flags of values that were held by the exits of those checks).
+    super::loop_params::rebuild_after_loops(func);
+    let loop_starts = std::mem::take(&mut func.loop_starts);
+    super::fp_flags::place_checks(func, &loop_starts);
+    super::loop_params::rebuild_after_loops(func);
     loop {
         let mut used: HashSet<ValueId> = HashSet::new();
         for (b, block) in func.blocks.iter().enumerate() {
@@ -2980,7 +2990,8 @@ fn clean_up(func: &mut Function) {
                 }
             }
         }
-        let live_exits: HashSet<ExitId> = func.blocks.iter().flat_map(|b| b.referenced_exits()).collect();
+        let mut live_exits: HashSet<ExitId> = func.blocks.iter().flat_map(|b| b.referenced_exits()).collect();
+        live_exits.extend(live_exits.clone().iter().filter_map(|x| func.exits[x.index()].redo_from));
         for x in &live_exits {
             let exit = &func.exits[x.index()];
             for v in exit.state.locals.iter().chain(&exit.state.stack).chain(&exit.release) {
@@ -3133,66 +3144,31 @@ fn drop_clears_of_empty_slots(func: &mut Function) {
     }
 }
 
-/// Removes `Incref v ... Decref v` pairs within a block around machine operations only (e.g.
-/// arithmetic on an argument's shadow): another owner (the frame's local slot) keeps `v` alive
-/// meanwhile, and no code that could look at its reference count runs. Exits in between that would release the stack's reference
-/// to `v` no longer do (none may hold `v` on its stack).
-/// NumPy float64 arithmetic warns where a result is not finite: each such result is guarded
-/// (`GuardFinite`), the interpreter redoing the operation. A guard is dropped where a later
-/// guard of the same block checks a result computed from it by `+`, `-`, `*` or as the
-/// numerator of `/` (inf and nan propagate through those: if the first is not finite neither
-/// is the second). The later guard then leaves through the first one's exit, the interpreter
-/// redoing both operations; only pure machine operations lie between (nothing the
-/// interpreter would do differently from there).
-fn merge_finite_guards(func: &mut Function) {
+/// NumPy float64 arithmetic warns where an operation raises a floating-point exception: each
+/// such operation is followed by a check of the (sticky) flags (`GuardFpFlags`), the
+/// interpreter redoing the operation. A check is dropped where a later one of the same block
+/// follows with only machine operations that cannot leave in between: the later check sees
+/// the flags of both and leaves through the first one's exit, the interpreter redoing
+/// everything from there (nothing it would do differently).
+fn merge_fp_guards(func: &mut Function) {
     for block in &mut func.blocks {
-        // Guarded values whose guard may still go (by value: the guard's index and exit), and
-        // values computed from them (by value: the guarded value).
-        let mut pending: HashMap<ValueId, (usize, Option<ExitId>)> = HashMap::new();
-        let mut derived: HashMap<ValueId, ValueId> = HashMap::new();
+        // The check that may still go: its index and exit.
+        let mut pending: Option<(usize, Option<ExitId>)> = None;
         let mut dropped: Vec<usize> = Vec::new();
         for i in 0..block.instrs.len() {
-            let instr = block.instrs[i].clone();
-            let source = |v: &ValueId| derived.get(v).copied().or_else(|| pending.contains_key(v).then_some(*v));
-            match (&instr.op, instr.result) {
-                (Op::GuardFinite(v), None) => {
-                    let exit = match source(v).and_then(|x| pending.get(&x).copied()) {
-                        Some((earlier, exit)) => {
-                            dropped.push(earlier);
-                            exit
-                        }
-                        None => instr.exit,
-                    };
-                    block.instrs[i].exit = exit;
-                    pending.clear();
-                    derived.clear();
-                    pending.insert(*v, (i, exit));
-                }
-                (Op::Select { if_true, if_false, .. }, Some(r)) if if_true == if_false && instr.exit.is_none() => {
-                    if let Some(x) = source(if_true) {
-                        derived.insert(r, x);
+            let instr = &block.instrs[i];
+            let quiet = instr.exit.is_none()
+                && (instr.op.is_pure() || matches!(instr.op, Op::IntBinary { .. } | Op::FloatBinary { .. } | Op::Select { .. }));
+            match &instr.op {
+                Op::GuardFpFlags => {
+                    if let Some((earlier, exit)) = pending {
+                        dropped.push(earlier);
+                        block.instrs[i].exit = exit;
                     }
+                    pending = Some((i, block.instrs[i].exit));
                 }
-                (Op::Copy(v), Some(r)) => {
-                    if let Some(x) = source(v) {
-                        derived.insert(r, x);
-                    }
-                }
-                (Op::FloatBinary { op, lhs, rhs }, Some(r)) if instr.exit.is_none() => {
-                    let from = match op {
-                        FloatOp::Add | FloatOp::Sub | FloatOp::Mul => source(lhs).or_else(|| source(rhs)),
-                        FloatOp::Div => source(lhs),
-                        _ => None,
-                    };
-                    if let Some(x) = from {
-                        derived.insert(r, x);
-                    }
-                }
-                (op, _) if instr.exit.is_none() && (op.is_pure() || matches!(op, Op::IntBinary { .. } | Op::Select { .. })) => {}
-                _ => {
-                    pending.clear();
-                    derived.clear();
-                }
+                _ if quiet => {}
+                _ => pending = None,
             }
         }
         for i in dropped.into_iter().rev() {
@@ -3201,6 +3177,10 @@ fn merge_finite_guards(func: &mut Function) {
     }
 }
 
+/// Removes `Incref v ... Decref v` pairs within a block around machine operations only (e.g.
+/// arithmetic on an argument's shadow): another owner (the frame's local slot) keeps `v` alive
+/// meanwhile, and no code that could look at its reference count runs. Exits in between that
+/// would release the stack's reference to `v` no longer do (none may hold `v` on its stack).
 fn cancel_reference_pairs(func: &mut Function) {
     for b in 0..func.blocks.len() {
         let mut i = 0;

@@ -393,6 +393,7 @@ impl Lowerer<'_> {
                 .filter_map(|v| Some((reg(*v), self.func.numpy_boxes.get(v)?.map(reg))))
                 .collect(),
             bool_lists: self.exit_bool_lists(exit),
+            redo_from: exit.redo_from.map(|r| r.index() as u32),
         }
     }
 
@@ -1004,11 +1005,12 @@ impl Lowerer<'_> {
             }
             Op::LoadField { base, offset } => out.push(Inst::Load { dst: dst(), base: reg(*base), offset: *offset }),
             Op::Copy(v) => out.push(Inst::Move { dst: dst(), src: Src::Reg(reg(*v)) }),
-            Op::GuardFinite(v) => {
+            Op::GuardFpFlags => {
                 if let Some(e) = exit {
-                    out.push(Inst::ExitIfNotFinite { value: reg(*v), exit: e });
+                    out.push(Inst::ExitIfFpFlags { exit: e });
                 }
             }
+            Op::ClearFpFlags => out.push(Inst::ClearFpFlags),
             Op::ArrayIndex { index, dim, array, key, chained } => {
                 let e = instr.exit.expect("an array index has its IndexError exit");
                 // The exit raises NumPy's IndexError for the key as written (no key: the

@@ -225,8 +225,11 @@ pub enum Inst {
     StoreElement { at: ElementAddress, value: VReg, dtype: crate::numpy::DType },
     /// Leaves through `exit` unless `lo <= value <= hi`.
     ExitIfOutside { value: VReg, lo: i64, hi: i64, exit: ExitIndex },
-    /// Leaves through `exit` unless float `value` is finite.
-    ExitIfNotFinite { value: VReg, exit: ExitIndex },
+    /// Leaves through `exit` if a floating-point exception NumPy reports (invalid, divide by
+    /// zero, overflow, underflow) is flagged (see `hir::Op::GuardFpFlags`).
+    ExitIfFpFlags { exit: ExitIndex },
+    /// Clears the floating-point exception flags NumPy reports, if any is set.
+    ClearFpFlags,
     /// `dst` = item `index` (negative counts from the end) of exact list (or, with `tuple`,
     /// exact tuple) `obj`, as a machine float (with `float`) or int, no reference taken;
     /// leaves through `exit` for another container, an index out of range, or an item that
@@ -307,6 +310,10 @@ pub struct Exit {
     pub numpy: Vec<(VReg, Option<VReg>)>,
     /// Lists of bools kept as bytes that the frame holds (see `BoolListExit`).
     pub bool_lists: BoolListExit,
+    /// The exit taken instead if floating-point exceptions are flagged (see
+    /// `hir::Exit::redo_from`): checked first thing by the exit's stub, or, for an
+    /// eval-breaker check's exits, before the pending calls run.
+    pub redo_from: Option<ExitIndex>,
 }
 
 /// What an exit makes of the lists of bools kept as bytes (`hir::Op::BoolListNew`) its frame
@@ -342,7 +349,9 @@ impl Func {
     /// The registers an exit reads that must be kept in a location (constants are
     /// rematerialised).
     pub fn exit_uses(&self, exit: &Exit) -> Vec<VReg> {
-        exit.uses().into_iter().filter(|r| !self.constants.contains_key(r)).collect()
+        // An exit that may leave through another instead reads what that one reads too.
+        let redo = exit.redo_from.map(|r| self.exits[r as usize].uses()).unwrap_or_default();
+        exit.uses().into_iter().chain(redo).filter(|r| !self.constants.contains_key(r)).collect()
     }
 }
 
@@ -449,7 +458,8 @@ impl Inst {
                 regs.push(*value);
                 regs
             }
-            Inst::ExitIfOutside { value, .. } | Inst::ExitIfNotFinite { value, .. } => vec![*value],
+            Inst::ExitIfOutside { value, .. } => vec![*value],
+            Inst::ExitIfFpFlags { .. } | Inst::ClearFpFlags => vec![],
             Inst::CallDirect { args, .. } => args.clone(),
             Inst::DirectArg { .. } => vec![],
         }
@@ -506,7 +516,7 @@ impl Inst {
             | Inst::ExitIfEqual { exit, .. }
             | Inst::ArrayIndex { exit, .. }
             | Inst::ExitIfOutside { exit, .. }
-            | Inst::ExitIfNotFinite { exit, .. }
+            | Inst::ExitIfFpFlags { exit }
             | Inst::LoadItem { exit, .. }
             | Inst::CallDirect { exit, .. } => vec![*exit],
             Inst::IntArith { exit, .. }
@@ -675,7 +685,8 @@ impl fmt::Display for InstText<'_> {
             Inst::LoadElement { dst, at, dtype } => write!(f, "{dst} = {}[{at}]", dtype.name()),
             Inst::StoreElement { at, value, dtype } => write!(f, "{}[{at}] = {value}", dtype.name()),
             Inst::ExitIfOutside { value, lo, hi, exit } => write!(f, "exit {exit} unless {lo} <= {value} <= {hi}"),
-            Inst::ExitIfNotFinite { value, exit } => write!(f, "exit {exit} unless {value} is finite"),
+            Inst::ExitIfFpFlags { exit } => write!(f, "exit {exit} if fp exceptions flagged"),
+            Inst::ClearFpFlags => write!(f, "clear fp exception flags"),
             Inst::CallDirect { dst, args, target, exit } => {
                 let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
                 let target = if *target == 0 { "self".to_owned() } else { "direct entry".to_owned() };

@@ -702,6 +702,7 @@ mod tests {
             borrowed: vec![],
             numpy: vec![],
             bool_lists: Default::default(),
+            redo_from: None,
         };
         let func = Func { name: "t".into(), blocks: vec![block], exits: vec![exit], nregs: 8, nlocalsplus: 8, float_regs: vec![], constants: Default::default() };
         let alloc = allocate(&func, 2, 2, 0);
@@ -822,6 +823,7 @@ mod tests {
             borrowed: vec![],
             numpy: vec![],
             bool_lists: Default::default(),
+            redo_from: None,
         };
         let mut f = func(blocks, 2);
         f.exits = vec![exit];
