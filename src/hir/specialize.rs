@@ -1024,9 +1024,9 @@ struct Specializer<'a> {
     /// Set while `generic` emits the call of a builtin known to run no Python code (see
     /// `Intrinsic::CFunction`).
     calling_pure_builtin: bool,
-    /// The callable of such a call just made: the release of it and the eval-breaker and
-    /// tracing checks the interpreter makes after a call follow (see `instr`).
-    after_pure_builtin: Option<ValueId>,
+    /// The callable and arguments of such a call just made: the releases of them and the
+    /// eval-breaker and tracing checks the interpreter makes after a call follow (see `instr`).
+    after_pure_builtin: Option<Vec<ValueId>>,
     /// `q, r = divmod(a, b)` compiled as machine ints, by call: the quotient and remainder.
     divmod_values: HashMap<ValueId, [ValueId; 2]>,
     /// Lists of bools kept as bytes (see `lists`).
@@ -2168,9 +2168,9 @@ impl<'a> Specializer<'a> {
         // left to the next ones (the next call's, the loop's back-edge): a signal is served a
         // few instructions later, as if it had come later (the interpreter serves them at
         // any call or back-edge), and only Python code of this thread turns tracing on.
-        match (&instr.op, self.after_pure_builtin) {
+        match (&instr.op, &self.after_pure_builtin) {
             (Op::CheckEvalBreaker { .. } | Op::CheckTracing, Some(_)) => return Some(()),
-            (Op::Decref(v), Some(callable)) if *v == callable => {}
+            (Op::Decref(v), Some(operands)) if operands.contains(v) => {}
             _ => self.after_pure_builtin = None,
         }
         match &instr.op {
@@ -2487,6 +2487,10 @@ impl<'a> Specializer<'a> {
                     }
                     let op = Op::UfuncCall { function: l.function as i64, data: l.data as i64, args: floats };
                     self.define(r, op, instr.deopt, instr.exit, e);
+                    // NumPy's inner loop runs no Python code (a floating-point exception it
+                    // reports is redone by the interpreter): the checks after CALL are left
+                    // to the next ones, as after a pure builtin.
+                    self.after_pure_builtin = Some([*callable].into_iter().chain(args.iter().copied()).collect());
                     return Some(());
                 }
                 if let (Intrinsic::Len | Intrinsic::IsInstance(_) | Intrinsic::Math2(_) | Intrinsic::Pow, _) =
@@ -2656,7 +2660,7 @@ impl<'a> Specializer<'a> {
         self.generic(&Instr { op, result: Some(boxed), ..instr.clone() }, e);
         self.calling_pure_builtin = false;
         if pure {
-            self.after_pure_builtin = Some(callable);
+            self.after_pure_builtin = Some(vec![callable]);
         }
         if !specialisable {
             return Some(());
