@@ -1233,6 +1233,31 @@ impl<'a> Emitter<'a> {
                 if *op == FloatOp::Div {
                     self.load_reg(RCX, *b);
                 }
+                // `+` and `*` are commutative (IEEE 754: the same result either way; only
+                // which NaN payload survives two NaN operands could differ, which C compilers
+                // do not keep either): when the result shares b's register (a loop-carried
+                // sum `s = x + s`), it is computed as `b op a` in place, without a copy.
+                let commutative = matches!(op, FloatOp::Add | FloatOp::Mul);
+                let (a, b) = match (self.xmm(*dst), self.xmm(*a), self.xmm(*b)) {
+                    (Some(d), xa, Some(xb)) if commutative && d == xb && xa != Some(d) => (b, a),
+                    _ => (a, b),
+                };
+                // A spilled b is read from its slot by the operation itself.
+                if let (Location::Stack(slot), false, false) =
+                    (self.alloc.of(*b), self.in_stub, self.func.constants.contains_key(b) || *op == FloatOp::Div)
+                {
+                    let off = Self::slot_offset(slot);
+                    let w = self.xmm(*dst).unwrap_or(0);
+                    self.load_float(w, *a);
+                    match op {
+                        FloatOp::Add => dynasm!(self.ops ; .arch x64 ; addsd Rx(w), QWORD [rbp + off]),
+                        FloatOp::Sub => dynasm!(self.ops ; .arch x64 ; subsd Rx(w), QWORD [rbp + off]),
+                        FloatOp::Mul => dynasm!(self.ops ; .arch x64 ; mulsd Rx(w), QWORD [rbp + off]),
+                        _ => return Err(EmitError::Assembler(format!("float {op:?} is a runtime call"))),
+                    }
+                    self.store_float(*dst, w);
+                    return Ok(());
+                }
                 // Computed in the result's register when it has one that is not b's (the
                 // allocator keeps it apart from every value an exit reads).
                 let xb = self.xmm_or_load(*b, 1);
