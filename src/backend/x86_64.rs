@@ -880,10 +880,42 @@ impl<'a> Emitter<'a> {
         for (dst, value) in immediates {
             self.move_immediate(dst, value);
         }
+        if t.block <= self.current_block && self.rotate_loop(t.block) {
+            return;
+        }
         if !(last && t.block == self.current_block + 1) {
             let label = self.block_labels[t.block];
             dynasm!(self.ops ; .arch x64 ; jmp =>label);
         }
+    }
+
+    /// A back-edge to a loop header that only compares two ints and branches, staying in the
+    /// loop by falling through to the next block: the comparison is repeated here, and the
+    /// loop continues with one taken conditional jump (`cmp; jl body`) instead of a jump to
+    /// the header and another out of it. Returns whether it did.
+    fn rotate_loop(&mut self, header: usize) -> bool {
+        let block = &self.func.blocks[header];
+        let (Term::Branch { cond, if_true, if_false }, [Inst::Compare { op, float: false, dst, a, b }]) =
+            (&block.term, &block.insts[..])
+        else {
+            return false;
+        };
+        if dst != cond || self.uses[cond.index()] != 1 || if_true.block != header + 1 || self.has_moves(if_true) || self.has_moves(if_false) {
+            return false;
+        }
+        let (op, a, b) = (*op, *a, *b);
+        let (body, out) = (self.block_labels[if_true.block], self.block_labels[if_false.block]);
+        self.compare_ints(a, b);
+        match op {
+            CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; jl =>body),
+            CompareOp::Le => dynasm!(self.ops ; .arch x64 ; jle =>body),
+            CompareOp::Eq => dynasm!(self.ops ; .arch x64 ; je =>body),
+            CompareOp::Ne => dynasm!(self.ops ; .arch x64 ; jne =>body),
+            CompareOp::Gt => dynasm!(self.ops ; .arch x64 ; jg =>body),
+            CompareOp::Ge => dynasm!(self.ops ; .arch x64 ; jge =>body),
+        }
+        dynasm!(self.ops ; .arch x64 ; jmp =>out);
+        true
     }
 
     /// `dst = value` (an integer or a float's bits, by the location's kind).

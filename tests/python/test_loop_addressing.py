@@ -177,3 +177,40 @@ def f(xs, y):
     nan = xs.copy()
     nan[7] = np.nan
     check(source, [(xs, 1.5), (xs, -0.0), (nan, 2.0), (xs[::-3], 0.25), (np.zeros(0), 1.0)])
+
+
+@pytest.mark.parametrize("cond", ["k < n", "k <= n", "n > k", "n >= k", "k != n", "not k == n"])
+def test_rotated_loop_conditions(cond):
+    # The back-edge repeats the header's comparison (one conditional jump per iteration):
+    # every comparison, loops that run 0, 1 and many times, and an exit in the middle.
+    source = f"""
+def f(xs, n):
+    s = 0.0
+    k = 0
+    while {cond}:
+        s = s * 0.75 + xs[k]
+        k += 1
+    return s, k
+"""
+    xs = rng.random(40)
+    cases = [(xs, 10), (xs, 0), (xs, 1), (xs, 39)]
+    if cond not in ("k != n", "not k == n"):
+        cases += [(xs, -3), (xs, 45)]  # 45: IndexError in the middle (k <= n: at n = 39 too)
+    check(source, cases)
+
+
+def test_rotated_nested_loops_with_a_descending_inner_loop():
+    source = """
+def f(a):
+    t = 0.0
+    i = 0
+    while i < a.shape[0]:
+        j = a.shape[1] - 1
+        while j >= 0:
+            t = a[i, j] - t * 0.5
+            j -= 1
+        i += 1
+    return t
+"""
+    a = rng.random((7, 9))
+    check(source, [(a,), (a[:, :1],), (a[:0],), (a[::-1, ::2],)])
