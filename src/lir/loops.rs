@@ -16,7 +16,8 @@
 //!   single addressing form.
 //!
 //! A loop is rewritten only when its header has a single predecessor outside it that jumps
-//! there unconditionally (its preheader: where code hoisted out of the loop goes). Exits are
+//! there unconditionally (its preheader: where code hoisted out of the loop goes), and when
+//! nothing in it calls C code (which would need more callee-saved registers). Exits are
 //! untouched: they read the values they read before (the rewritten multiply's result keeps
 //! its register name, now a parameter with the same value in each iteration).
 
@@ -29,6 +30,11 @@ use crate::hir::IntOp;
 pub fn optimise(func: &mut Func) {
     for (header, body) in natural_loops(func) {
         let Some(pre) = preheader(func, header, &body) else { continue };
+        // Values made to live across a loop that calls C code would need the few registers
+        // that survive calls: left alone (the calls cost more than the arithmetic anyway).
+        if body.iter().any(|&b| func.blocks[b].insts.iter().any(Inst::clobbers_caller_saved)) {
+            continue;
+        }
         strength_reduce(func, header, pre, &body);
         hoist_addresses(func, pre, &body);
     }
@@ -407,5 +413,15 @@ mod tests {
         let before = f.clone();
         optimise(&mut f);
         assert_eq!(f.blocks[2], before.blocks[2]);
+    }
+
+    #[test]
+    fn a_loop_that_calls_is_left_alone() {
+        let mut f = matmul_like();
+        let callee = crate::lir::Callee { name: "c", address: 0, returns_int: false };
+        f.blocks[2].insts.push(Inst::Call { callee, args: vec![], ret: None });
+        let before = f.clone();
+        optimise(&mut f);
+        assert_eq!(f, before);
     }
 }
