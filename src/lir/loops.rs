@@ -79,6 +79,11 @@ fn predecessors(func: &Func) -> Vec<Vec<usize>> {
 /// The loop's single outside predecessor, if it ends with a jump to the header.
 fn preheader(func: &Func, header: usize, body: &HashSet<usize>) -> Option<usize> {
     let preds = predecessors(func);
+    // Entered only through the header (a loop that is entered in the middle too is not one
+    // the header dominates: nothing there may be assumed to have run the preheader's code).
+    if body.iter().any(|&b| b != header && preds[b].iter().any(|p| !body.contains(p))) {
+        return None;
+    }
     let outside: Vec<usize> = preds[header].iter().copied().filter(|p| !body.contains(p)).collect();
     match outside.as_slice() {
         [p] if matches!(&func.blocks[*p].term, Term::Jump(t) if t.block == header) => Some(*p),
