@@ -363,6 +363,15 @@ fn block_copy_hints(func: &Func, block: &super::Block) -> Vec<(VReg, VReg)> {
     use super::Inst;
     let mut hints = Vec::new();
     for inst in &block.insts {
+        // `+` and `*` of floats are computed in either operand's register (the backend swaps
+        // them when the result shares b's): b is the second choice, when a lives on.
+        if let Inst::FloatArith { op: crate::hir::FloatOp::Add | crate::hir::FloatOp::Mul, dst, a, b, .. } = inst {
+            if a != b && !func.constants.contains_key(a) && !func.constants.contains_key(b) {
+                hints.push((*dst, *a));
+                hints.push((*dst, *b));
+                continue;
+            }
+        }
         let pair = match inst {
             Inst::Move { dst, src: Src::Reg(s) } => Some((*dst, *s)),
             Inst::FloatArith { dst, a, .. } => Some((*dst, *a)),
@@ -899,5 +908,34 @@ mod loop_tests {
         let alloc = allocate(&loop_with_bystanders(), 7, 4, 0);
         assert_eq!(alloc.spill_slots, 0, "{:?}", alloc.locations);
         assert!(alloc.locations.iter().any(|l| matches!(l, Some(Location::Reg(i)) if *i >= 4)));
+    }
+
+    #[test]
+    fn a_float_sum_takes_the_register_of_whichever_operand_dies() {
+        // %2 = %0 + %1 where %0 is read again later and %1 is not: the sum shares %1's SSE
+        // register (the backend computes %1 += %0 in place), not the first free one (%7's, which
+        // died just before); %4 = %0 * %3 likewise.
+        let float = |op, dst: u32, a: u32, b: u32| Inst::FloatArith { op, dst: VReg(dst), a: VReg(a), b: VReg(b), exit: None };
+        let load = |d: u32, off: u32| Inst::LoadFrame { dst: VReg(d), offset: off };
+        let blocks = vec![block(
+            vec![],
+            vec![
+                load(7, 24),
+                load(0, 0),
+                load(1, 8),
+                Inst::StoreFrame { offset: 40, src: Src::Reg(VReg(7)) },
+                float(crate::hir::FloatOp::Add, 2, 0, 1),
+                load(3, 16),
+                float(crate::hir::FloatOp::Mul, 4, 0, 3),
+                float(crate::hir::FloatOp::Sub, 5, 0, 2),
+                float(crate::hir::FloatOp::Sub, 6, 5, 4),
+            ],
+            Term::Return(VReg(6)),
+        )];
+        let f = Func { name: "t".into(), blocks, exits: vec![], nregs: 8, nlocalsplus: 0, float_regs: vec![true; 8], constants: Default::default() };
+        let alloc = allocate(&f, 4, 4, 8);
+        assert_eq!(alloc.of(VReg(2)), alloc.of(VReg(1)), "{:?}", alloc.locations);
+        assert_eq!(alloc.of(VReg(4)), alloc.of(VReg(3)), "{:?}", alloc.locations);
+        assert!(matches!(alloc.of(VReg(2)), Location::Xmm(_)));
     }
 }
