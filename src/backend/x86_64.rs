@@ -926,10 +926,42 @@ impl<'a> Emitter<'a> {
         for (dst, value) in immediates {
             self.move_immediate(dst, value);
         }
+        if t.block <= self.current_block && self.rotate_loop(t.block) {
+            return;
+        }
         if !(last && t.block == self.current_block + 1) {
             let label = self.block_labels[t.block];
             dynasm!(self.ops ; .arch x64 ; jmp =>label);
         }
+    }
+
+    /// A back-edge to a loop header that only compares two ints and branches, staying in the
+    /// loop by falling through to the next block: the comparison is repeated here, and the
+    /// loop continues with one taken conditional jump (`cmp; jl body`) instead of a jump to
+    /// the header and another out of it. Returns whether it did.
+    fn rotate_loop(&mut self, header: usize) -> bool {
+        let block = &self.func.blocks[header];
+        let (Term::Branch { cond, if_true, if_false }, [Inst::Compare { op, float: false, dst, a, b }]) =
+            (&block.term, &block.insts[..])
+        else {
+            return false;
+        };
+        if dst != cond || self.uses[cond.index()] != 1 || if_true.block != header + 1 || self.has_moves(if_true) || self.has_moves(if_false) {
+            return false;
+        }
+        let (op, a, b) = (*op, *a, *b);
+        let (body, out) = (self.block_labels[if_true.block], self.block_labels[if_false.block]);
+        self.compare_ints(a, b);
+        match op {
+            CompareOp::Lt => dynasm!(self.ops ; .arch x64 ; jl =>body),
+            CompareOp::Le => dynasm!(self.ops ; .arch x64 ; jle =>body),
+            CompareOp::Eq => dynasm!(self.ops ; .arch x64 ; je =>body),
+            CompareOp::Ne => dynasm!(self.ops ; .arch x64 ; jne =>body),
+            CompareOp::Gt => dynasm!(self.ops ; .arch x64 ; jg =>body),
+            CompareOp::Ge => dynasm!(self.ops ; .arch x64 ; jge =>body),
+        }
+        dynasm!(self.ops ; .arch x64 ; jmp =>out);
+        true
     }
 
     /// `dst = value` (an integer or a float's bits, by the location's kind).
@@ -1278,6 +1310,31 @@ impl<'a> Emitter<'a> {
             Inst::FloatArith { op, dst, a, b, exit } => {
                 if *op == FloatOp::Div {
                     self.load_reg(RCX, *b);
+                }
+                // `+` and `*` are commutative (IEEE 754: the same result either way; only
+                // which NaN payload survives two NaN operands could differ, which C compilers
+                // do not keep either): when the result shares b's register (a loop-carried
+                // sum `s = x + s`), it is computed as `b op a` in place, without a copy.
+                let commutative = matches!(op, FloatOp::Add | FloatOp::Mul);
+                let (a, b) = match (self.xmm(*dst), self.xmm(*a), self.xmm(*b)) {
+                    (Some(d), xa, Some(xb)) if commutative && d == xb && xa != Some(d) => (b, a),
+                    _ => (a, b),
+                };
+                // A spilled b is read from its slot by the operation itself.
+                if let (Location::Stack(slot), false, false) =
+                    (self.alloc.of(*b), self.in_stub, self.func.constants.contains_key(b) || *op == FloatOp::Div)
+                {
+                    let off = Self::slot_offset(slot);
+                    let w = self.xmm(*dst).unwrap_or(0);
+                    self.load_float(w, *a);
+                    match op {
+                        FloatOp::Add => dynasm!(self.ops ; .arch x64 ; addsd Rx(w), QWORD [rbp + off]),
+                        FloatOp::Sub => dynasm!(self.ops ; .arch x64 ; subsd Rx(w), QWORD [rbp + off]),
+                        FloatOp::Mul => dynasm!(self.ops ; .arch x64 ; mulsd Rx(w), QWORD [rbp + off]),
+                        _ => return Err(EmitError::Assembler(format!("float {op:?} is a runtime call"))),
+                    }
+                    self.store_float(*dst, w);
+                    return Ok(());
                 }
                 // Computed in the result's register when it has one that is not b's (the
                 // allocator keeps it apart from every value an exit reads).

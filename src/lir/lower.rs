@@ -119,6 +119,7 @@ pub fn lower(func: &hir::Function, constants: &CodeConstants, layout: &Layout) -
         .collect();
     remove_dead_instructions(&mut out);
     order_blocks(&mut out);
+    super::loops::optimise(&mut out);
     out
 }
 

@@ -7,6 +7,7 @@
 //! `backend::current` turns the result into machine code. Blocks keep SSA block parameters;
 //! the backend resolves them into moves on each edge.
 
+pub mod loops;
 pub mod lower;
 pub mod regalloc;
 
