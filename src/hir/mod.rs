@@ -15,6 +15,7 @@
 
 pub mod build;
 pub mod direct;
+pub mod hoist_inlined;
 pub mod if_convert;
 pub mod inline;
 pub mod print;
@@ -385,6 +386,9 @@ pub enum Op {
     CheckBound { value: ValueId, local: u32 },
     /// The global or builtin `co_names[name]`; NameError if neither has it.
     LoadGlobal { name: u32 },
+    /// `LoadGlobal` for a check that must not raise (`hoist_inlined`): the value (a new
+    /// reference) or NULL, with no exception set, if the lookup fails. Cannot fail.
+    PeekGlobal { name: u32 },
     /// `getattr(obj, co_names[name])`.
     LoadAttr { obj: ValueId, name: u32 },
     /// `setattr(obj, co_names[name], value)`. No result.
@@ -683,7 +687,7 @@ impl Op {
     pub fn operands(&self) -> Vec<ValueId> {
         use Op::*;
         match self {
-            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => vec![],
+            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | PeekGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => vec![],
             Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsTrueBorrowed(v) | IsNone(v) | IsNull(v)
             | NonNull(v) | GetIter(v) | IterNext(v) => vec![*v],
             CheckBound { value, .. } | StoreLocal { value, .. } => vec![*value],
@@ -759,7 +763,7 @@ impl Op {
     pub fn operands_mut(&mut self) -> Vec<&mut ValueId> {
         use Op::*;
         match self {
-            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => vec![],
+            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | PeekGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => vec![],
             Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsTrueBorrowed(v) | IsNone(v) | IsNull(v)
             | NonNull(v) | GetIter(v) | IterNext(v) => vec![v],
             CheckBound { value, .. } | StoreLocal { value, .. } | Unary { value, .. } => vec![value],
@@ -874,7 +878,7 @@ impl Op {
             | SetAdd { .. } | ListExtend { .. } | DictUpdate { .. } | DictMerge { .. } | DelAttr { .. }
             | StoreGlobal { .. } | SetUpdate { .. } | BoolListFree(_) => None,
             Null => Some(Type::Null),
-            IterNext(_) | BoxIfBound { .. } => Some(Type::MaybeNull),
+            IterNext(_) | BoxIfBound { .. } | PeekGlobal { .. } => Some(Type::MaybeNull),
             IsTrue(_) | IsTrueBorrowed(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),
             GuardType { .. }
             | ClearLocal { .. }
@@ -1059,6 +1063,16 @@ impl Block {
     }
 }
 
+/// A deopt exit with the frame as at a loop's header, seen through the edge entering the loop
+/// from block `from`: made by the specialiser on entering each range loop, for checks made
+/// once there (see `Function::loop_entries`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoopEntry {
+    pub from: BlockId,
+    pub header: BlockId,
+    pub exit: ExitId,
+}
+
 /// A function in HIR. Blocks, values and exits live in vectors indexed by their ids.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Function {
@@ -1081,6 +1095,10 @@ pub struct Function {
     /// machine bool `Some(flag)` is set (a value that is one or the other, e.g. `s = 0.0`
     /// then `s += a[i]` in a loop).
     pub numpy_boxes: std::collections::HashMap<ValueId, Option<ValueId>>,
+    /// The loop entries the specialiser's rewrite made exits for, for the passes that run
+    /// before its clean-up (`hoist_inlined`); the clean-up drops the exits no check took, and
+    /// this list with them (empty everywhere else).
+    pub loop_entries: Vec<LoopEntry>,
 }
 
 impl Function {
