@@ -14,6 +14,7 @@
 //! over (bytecode offset), the frame state to rebuild there, and the values to release first.
 
 pub mod build;
+pub mod cse;
 pub mod direct;
 pub mod hoist_inlined;
 pub mod if_convert;

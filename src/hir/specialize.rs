@@ -955,6 +955,7 @@ fn specialize_with(func: &Function, facts: &Facts, not_virtual: &std::cell::RefC
     let mut out = s.rewrite()?;
     super::hoist_inlined::hoist(&mut out, &facts.inlined);
     out.loop_entries.clear();
+    super::cse::reuse_repeated(&mut out);
     clean_up(&mut out);
     super::if_convert::conditional_increments(&mut out);
     Some(out)
