@@ -1097,8 +1097,8 @@ pub struct Function {
     /// then `s += a[i]` in a loop).
     pub numpy_boxes: std::collections::HashMap<ValueId, Option<ValueId>>,
     /// The loop entries the specialiser's rewrite made exits for, for the passes that run
-    /// before its clean-up (`hoist_inlined`); the clean-up drops the exits no check took, and
-    /// this list with them (empty everywhere else).
+    /// before its clean-up (`hoist_inlined`). Cleared before the clean-up, which then drops the
+    /// exits no check took (so it is empty everywhere else).
     pub loop_entries: Vec<LoopEntry>,
 }
 

@@ -285,7 +285,8 @@ pub fn attr_sites(func: &hir::Function) -> usize {
     func.blocks.iter().flat_map(|b| &b.instrs).filter(|i| matches!(i.op, Op::LoadAttr { .. })).count()
 }
 
-/// The number of `LoadGlobal` sites of a function: how many `GlobalCache`s it needs.
+/// The number of `LoadGlobal` and `PeekGlobal` sites of a function: how many `GlobalCache`s
+/// it needs.
 pub fn global_sites(func: &hir::Function) -> usize {
     func.blocks.iter().flat_map(|b| &b.instrs).filter(|i| matches!(i.op, Op::LoadGlobal { .. } | Op::PeekGlobal { .. })).count()
 }
