@@ -243,6 +243,7 @@ fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyR
         self_calls: Default::default(),
         dtype: Default::default(),
         array_results: Default::default(),
+        inlined: Vec::new(),
         array_loops: SEQ_ITER_LAYOUT_OK.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
@@ -630,6 +631,11 @@ fn inline_pure_calls(
                 // The callee's code object (kept alive) owns its constants.
                 inlining.consts.push(item?.as_ptr() as i64);
             }
+            // The function itself, as a constant (kept alive below).
+            let constant = facts.consts.len() as u32;
+            facts.consts.push(specialize::ConstValue::Other);
+            inlining.consts.push(func_addr);
+            facts.inlined.push(crate::hir::hoist_inlined::Inlined { func: func_addr, code: code_addr, constant });
             inlining.objects.push(func.unbind());
             inlining.objects.push(callee_code.unbind());
         }

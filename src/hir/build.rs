@@ -140,7 +140,7 @@ impl<'a> Builder<'a> {
             nlocalsplus: facts.nlocalsplus,
             bound_flags: HashMap::new(),
             numpy_boxes: HashMap::new(),
-            loop_starts: HashMap::new(),
+            loop_entries: Vec::new(),
         };
         Builder {
             facts,

@@ -20,12 +20,12 @@
 use std::collections::{HashMap, HashSet};
 
 use super::loops::{instr, jump, natural_loops, new_block, Loop};
-use super::{BlockId, Edge, ExitId, ExitKind, Function, Instr, Op, Terminator};
+use super::{BlockId, Edge, ExitId, ExitKind, Function, Instr, LoopEntry, Op, Terminator};
 
 /// Moves the checks of loops that only compute to where they are left, then clears the flags
-/// where the function starts and where loops with checks are entered. `loop_starts` are the
-/// deopt exits to range loops' starts (by header), valid on the edge entering the loop.
-pub fn place_checks(func: &mut Function, loop_starts: &HashMap<BlockId, ExitId>) {
+/// where the function starts and where loops with checks are entered. `loop_entries` give the
+/// deopt exits to range loops' starts, valid on the edge entering the loop.
+pub fn place_checks(func: &mut Function, loop_entries: &[LoopEntry]) {
     if !func.blocks.iter().flat_map(|b| &b.instrs).any(|i| i.op == Op::GuardFpFlags) {
         return;
     }
@@ -39,7 +39,8 @@ pub fn place_checks(func: &mut Function, loop_starts: &HashMap<BlockId, ExitId>)
         if done.iter().any(|d| d.contains(&l.header)) {
             continue;
         }
-        if let Some(&start) = loop_starts.get(&l.header) {
+        let start = loop_entries.iter().find(|e| e.header == l.header && l.entries == [e.from]).map(|e| e.exit);
+        if let Some(start) = start {
             if let Some(checks) = check_when_left(func, l, start) {
                 done.push(l.blocks.clone());
                 covered.extend(checks);

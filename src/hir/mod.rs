@@ -14,8 +14,10 @@
 //! over (bytecode offset), the frame state to rebuild there, and the values to release first.
 
 pub mod build;
+pub mod cse;
 pub mod direct;
 pub mod fp_flags;
+pub mod hoist_inlined;
 pub mod if_convert;
 pub mod inline;
 pub mod loop_params;
@@ -388,6 +390,9 @@ pub enum Op {
     CheckBound { value: ValueId, local: u32 },
     /// The global or builtin `co_names[name]`; NameError if neither has it.
     LoadGlobal { name: u32 },
+    /// `LoadGlobal` for a check that must not raise (`hoist_inlined`): the value (a new
+    /// reference) or NULL, with no exception set, if the lookup fails. Cannot fail.
+    PeekGlobal { name: u32 },
     /// `getattr(obj, co_names[name])`.
     LoadAttr { obj: ValueId, name: u32 },
     /// `setattr(obj, co_names[name], value)`. No result.
@@ -693,7 +698,7 @@ impl Op {
     pub fn operands(&self) -> Vec<ValueId> {
         use Op::*;
         match self {
-            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => vec![],
+            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | PeekGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => vec![],
             Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsTrueBorrowed(v) | IsNone(v) | IsNull(v)
             | NonNull(v) | GetIter(v) | IterNext(v) => vec![*v],
             CheckBound { value, .. } | StoreLocal { value, .. } => vec![*value],
@@ -770,7 +775,7 @@ impl Op {
     pub fn operands_mut(&mut self) -> Vec<&mut ValueId> {
         use Op::*;
         match self {
-            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => vec![],
+            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | PeekGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => vec![],
             Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsTrueBorrowed(v) | IsNone(v) | IsNull(v)
             | NonNull(v) | GetIter(v) | IterNext(v) => vec![v],
             CheckBound { value, .. } | StoreLocal { value, .. } | Unary { value, .. } => vec![value],
@@ -886,7 +891,7 @@ impl Op {
             | SetAdd { .. } | ListExtend { .. } | DictUpdate { .. } | DictMerge { .. } | DelAttr { .. }
             | StoreGlobal { .. } | SetUpdate { .. } | BoolListFree(_) => None,
             Null => Some(Type::Null),
-            IterNext(_) | BoxIfBound { .. } => Some(Type::MaybeNull),
+            IterNext(_) | BoxIfBound { .. } | PeekGlobal { .. } => Some(Type::MaybeNull),
             IsTrue(_) | IsTrueBorrowed(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),
             GuardType { .. }
             | ClearLocal { .. }
@@ -1077,6 +1082,16 @@ impl Block {
     }
 }
 
+/// A deopt exit with the frame as at a loop's header, seen through the edge entering the loop
+/// from block `from`: made by the specialiser on entering each range loop, for checks made
+/// once there (see `Function::loop_entries`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoopEntry {
+    pub from: BlockId,
+    pub header: BlockId,
+    pub exit: ExitId,
+}
+
 /// A function in HIR. Blocks, values and exits live in vectors indexed by their ids.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Function {
@@ -1099,10 +1114,11 @@ pub struct Function {
     /// machine bool `Some(flag)` is set (a value that is one or the other, e.g. `s = 0.0`
     /// then `s += a[i]` in a loop).
     pub numpy_boxes: std::collections::HashMap<ValueId, Option<ValueId>>,
-    /// Deopt exits to the start of range loops (by header: the frame as the loop is entered,
-    /// valid on the edge entering it), made by the specialiser for the checks it moves there;
-    /// read by `fp_flags` while specialised code is cleaned up, then emptied.
-    pub loop_starts: std::collections::HashMap<BlockId, ExitId>,
+    /// The loop entries the specialiser's rewrite made exits for (deopts to the loop's start,
+    /// valid on the edge entering it), for the passes that move checks there (`hoist_inlined`,
+    /// `fp_flags`). Emptied by the clean-up, which then drops the exits no check took (so it
+    /// is empty everywhere else).
+    pub loop_entries: Vec<LoopEntry>,
 }
 
 impl Function {

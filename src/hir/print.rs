@@ -95,6 +95,7 @@ impl fmt::Display for OpText<'_> {
             CheckBound { value, local } => write!(f, "CheckBound {value} (local {local})"),
             StoreLocal { local, value } => write!(f, "StoreLocal {local}, {value}"),
             LoadGlobal { name } => write!(f, "LoadGlobal name{name}"),
+            PeekGlobal { name } => write!(f, "PeekGlobal name{name}"),
             LoadAttr { obj, name } => write!(f, "LoadAttr {obj}, name{name}"),
             StoreAttr { obj, name, value } => write!(f, "StoreAttr {obj}, name{name}, {value}"),
             Binary { op, lhs, rhs } => write!(f, "Binary {} {lhs}, {rhs}", op.symbol()),

@@ -142,6 +142,9 @@ pub struct Facts {
     /// Calls (by result) expected to make a new array of this type (`np.zeros((n, m))`:
     /// `crate::array_results`), checked wherever they are indexed natively.
     pub array_results: HashMap<ValueId, crate::numpy::ArrayType>,
+    /// The functions inlined into the code (`hir::inline`), whose guards may move out of
+    /// loops (`hir::hoist_inlined`).
+    pub inlined: Vec<super::hoist_inlined::Inlined>,
 }
 
 /// Comparisons of array arguments' dtypes (`a.dtype == np.float64`, `a.dtype.kind == 'f'`)
@@ -950,6 +953,8 @@ fn specialize_with(func: &Function, facts: &Facts, not_virtual: &std::cell::RefC
         return None;
     }
     let mut out = s.rewrite()?;
+    super::hoist_inlined::hoist(&mut out, &facts.inlined);
+    super::cse::reuse_repeated(&mut out);
     clean_up(&mut out);
     super::if_convert::conditional_increments(&mut out);
     Some(out)
@@ -1523,8 +1528,15 @@ impl<'a> Specializer<'a> {
         if self.range_loops.is_empty() {
             return;
         }
-        let referenced: Vec<(usize, ExitId)> =
-            self.out.blocks.iter().enumerate().flat_map(|(b, block)| block.referenced_exits().into_iter().map(move |x| (b, x))).collect();
+        // (Loop entries' exits too: a check made on entering the loop may take one later.)
+        let referenced: Vec<(usize, ExitId)> = self
+            .out
+            .blocks
+            .iter()
+            .enumerate()
+            .flat_map(|(b, block)| block.referenced_exits().into_iter().map(move |x| (b, x)))
+            .chain(self.out.loop_entries.iter().map(|e| (e.from.index(), e.exit)))
+            .collect();
         let loops: Vec<RangeLoop> = self.range_loops.values().copied().collect();
         for (b, x) in referenced {
             let exit = &mut self.out.exits[x.index()];
@@ -2056,10 +2068,12 @@ impl<'a> Specializer<'a> {
                         exit.range_positions.push((l.it, index));
                     }
                     self.out.exits.push(exit);
-                    let x = ExitId(self.out.exits.len() as u32 - 1);
-                    self.out.loop_starts.insert(edge.target, x);
-                    x
+                    ExitId(self.out.exits.len() as u32 - 1)
                 });
+                if let Some(exit) = exit {
+                    let (from, header) = (BlockId(self.current as u32), BlockId(target as u32));
+                    self.out.loop_entries.push(super::LoopEntry { from, header, exit });
+                }
                 if !native {
                     e.effect(Op::GuardNonNegative(index), exit);
                 } else if let Some(v) = self.virtual_iters.get(&l.it).copied() {
@@ -2974,8 +2988,8 @@ fn clean_up(func: &mut Function) {
     // NumPy's floating-point exceptions moved to where loops are left, then the parameters
     // that freed (flags of values that were held by the exits of those checks).
     super::loop_params::rebuild_after_loops(func);
-    let loop_starts = std::mem::take(&mut func.loop_starts);
-    super::fp_flags::place_checks(func, &loop_starts);
+    let loop_entries = std::mem::take(&mut func.loop_entries);
+    super::fp_flags::place_checks(func, &loop_entries);
     super::loop_params::rebuild_after_loops(func);
     loop {
         let mut used: HashSet<ValueId> = HashSet::new();

@@ -286,9 +286,10 @@ pub fn attr_sites(func: &hir::Function) -> usize {
     func.blocks.iter().flat_map(|b| &b.instrs).filter(|i| matches!(i.op, Op::LoadAttr { .. })).count()
 }
 
-/// The number of `LoadGlobal` sites of a function: how many `GlobalCache`s it needs.
+/// The number of `LoadGlobal` and `PeekGlobal` sites of a function: how many `GlobalCache`s
+/// it needs.
 pub fn global_sites(func: &hir::Function) -> usize {
-    func.blocks.iter().flat_map(|b| &b.instrs).filter(|i| matches!(i.op, Op::LoadGlobal { .. })).count()
+    func.blocks.iter().flat_map(|b| &b.instrs).filter(|i| matches!(i.op, Op::LoadGlobal { .. } | Op::PeekGlobal { .. })).count()
 }
 
 /// The register of a HIR value (the same number).
@@ -467,16 +468,21 @@ impl Lowerer<'_> {
                 self.raise_unbound_if_zero(*value, *local, exit, out);
                 out.push(Inst::Move { dst: dst(), src: Src::Reg(reg(*value)) });
             }
-            Op::LoadGlobal { name } => {
+            Op::LoadGlobal { name } | Op::PeekGlobal { name } => {
                 let globals = self.temp();
                 let builtins = self.temp();
                 out.push(Inst::LoadFrame { dst: globals, offset: self.layout.frame_globals });
                 out.push(Inst::LoadFrame { dst: builtins, offset: self.layout.frame_builtins });
                 let name = self.constants.names[*name as usize];
-                // SAFETY: `global_caches` has one entry per LoadGlobal (see `global_sites`).
+                // SAFETY: `global_caches` has one entry per LoadGlobal or PeekGlobal (see
+                // `global_sites`).
                 let cache = unsafe { self.constants.global_caches.add(self.global_sites) } as i64;
                 self.global_sites += 1;
-                let slow = callee!(runtime::rjit_rt_load_global_cached, "rjit_rt_load_global_cached");
+                let slow = if matches!(instr.op, Op::PeekGlobal { .. }) {
+                    callee!(runtime::rjit_rt_peek_global_cached, "rjit_rt_peek_global_cached")
+                } else {
+                    callee!(runtime::rjit_rt_load_global_cached, "rjit_rt_load_global_cached")
+                };
                 out.push(Inst::LoadGlobal { dst: dst(), globals, builtins, name, cache, slow });
                 if let Some(exit) = exit {
                     out.push(Inst::ExitIfZero { value: dst(), exit: exit.0 });

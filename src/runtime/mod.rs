@@ -78,7 +78,7 @@ pub use fast::{
     FastBinaryFunc,
 };
 pub use names::{
-    rjit_rt_load_attr_cached, rjit_rt_load_global, rjit_rt_load_global_cached, rjit_rt_unbound_local, AttrCache,
+    rjit_rt_load_attr_cached, rjit_rt_load_global, rjit_rt_load_global_cached, rjit_rt_peek_global_cached, rjit_rt_unbound_local, AttrCache,
     GlobalCache,
 };
 pub use operators::{binary_op_function, rjit_rt_binary_op, rjit_rt_contains, rjit_rt_is_true, rjit_rt_not};

@@ -122,6 +122,30 @@ pub unsafe extern "C-unwind" fn rjit_rt_load_global_cached(
     value
 }
 
+/// `rjit_rt_load_global_cached` for a check that must not raise (the guard of an inlined
+/// callee made once before a loop, `hir::hoist_inlined`): NULL, with no exception left set,
+/// where the lookup fails, and where a dict is not exact (its `__getitem__` would be Python code
+/// run early). The interpreter then redoes the lookup where the code makes it (and raises
+/// there, if it still fails).
+///
+/// # Safety
+/// As `rjit_rt_load_global_cached`.
+pub unsafe extern "C-unwind" fn rjit_rt_peek_global_cached(
+    globals: *mut PyObject,
+    builtins: *mut PyObject,
+    name: *mut PyObject,
+    cache: *mut GlobalCache,
+) -> *mut PyObject {
+    if ffi::PyDict_CheckExact(globals) == 0 || ffi::PyDict_CheckExact(builtins) == 0 {
+        return ptr::null_mut();
+    }
+    let value = rjit_rt_load_global_cached(globals, builtins, name, cache);
+    if value.is_null() {
+        ffi::PyErr_Clear();
+    }
+    value
+}
+
 /// What one LOAD_ATTR/LOAD_METHOD site of compiled code remembers about a module attribute
 /// (`math.sqrt`, `random.random`): the module, its dict's version and the value found there,
 /// as the interpreter's LOAD_ATTR_MODULE specialisation does. Borrowed, like `GlobalCache`.

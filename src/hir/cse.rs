@@ -1,0 +1,83 @@
+//! Reuses the result of a machine operation that its block computes again with the same
+//! operands: `(i + j) * (i + j + 1)` (an inlined `eval_A`) adds `i + j` once.
+//!
+//! Only operations on machine values whose result depends on nothing but their operands. One
+//! with a deopt exit (an int add that may overflow) leaves the same way both times: if the first
+//! did not leave, the second would not either, so the second (and its exit) goes.
+
+use std::collections::HashMap;
+
+use super::{Function, Op, Terminator, ValueId};
+
+/// Whether `op` computes its result from its operands alone (no memory, no effect).
+fn repeatable(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::IntBinary { .. }
+            | Op::FloatBinary { .. }
+            | Op::IntToFloat { .. }
+            | Op::IntCompare { .. }
+            | Op::FloatCompare { .. }
+            | Op::FloatNeg(_)
+            | Op::BoolNot(_)
+            | Op::IntAbs(_)
+    )
+}
+
+/// Drops repeated machine operations within each block, renaming their results everywhere
+/// to the first one's. Returns how many were dropped.
+pub fn reuse_repeated(func: &mut Function) -> usize {
+    // NumPy-scalar boxing names flags by value: left alone.
+    if !func.numpy_boxes.is_empty() {
+        return 0;
+    }
+    let mut renamed: HashMap<ValueId, ValueId> = HashMap::new();
+    for block in &mut func.blocks {
+        let mut seen: Vec<(Op, ValueId)> = Vec::new();
+        block.instrs.retain_mut(|instr| {
+            // (Operands defined earlier in the block are renamed already.)
+            for operand in instr.op.operands_mut() {
+                if let Some(first) = renamed.get(operand) {
+                    *operand = *first;
+                }
+            }
+            let Some(result) = instr.result.filter(|_| repeatable(&instr.op)) else { return true };
+            if let Some((_, first)) = seen.iter().find(|(op, _)| *op == instr.op) {
+                renamed.insert(result, *first);
+                return false;
+            }
+            seen.push((instr.op.clone(), result));
+            true
+        });
+    }
+    if renamed.is_empty() {
+        return 0;
+    }
+    let rename = |v: &mut ValueId| {
+        if let Some(first) = renamed.get(v) {
+            *v = *first;
+        }
+    };
+    for block in &mut func.blocks {
+        for instr in &mut block.instrs {
+            instr.op.operands_mut().into_iter().for_each(rename);
+        }
+        match &mut block.terminator {
+            Terminator::Branch { cond, .. } => rename(cond),
+            Terminator::Return(v) => rename(v),
+            Terminator::Jump(_) | Terminator::Exit(_) => {}
+        }
+        for edge in block.terminator.edges_mut() {
+            edge.args.iter_mut().for_each(rename);
+        }
+    }
+    for exit in &mut func.exits {
+        let state = &mut exit.state;
+        state.locals.iter_mut().chain(&mut state.stack).chain(&mut exit.release).chain(&mut exit.borrowed).for_each(rename);
+        for (it, position) in &mut exit.range_positions {
+            rename(it);
+            rename(position);
+        }
+    }
+    renamed.len()
+}
