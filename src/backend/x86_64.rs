@@ -949,6 +949,12 @@ impl<'a> Emitter<'a> {
         if dst != cond || self.uses[cond.index()] != 1 || if_true.block != header + 1 || self.has_moves(if_true) || self.has_moves(if_false) {
             return false;
         }
+        // Only a comparison of registers (or a constant) is worth repeating: one with operands
+        // in memory grows the code for no fewer instructions (measured: nbody's outer loops).
+        let in_register = |r: &VReg| self.gpr(*r).is_some() || self.func.constants.contains_key(r);
+        if !in_register(a) || !in_register(b) {
+            return false;
+        }
         let (op, a, b) = (*op, *a, *b);
         let (body, out) = (self.block_labels[if_true.block], self.block_labels[if_false.block]);
         self.compare_ints(a, b);

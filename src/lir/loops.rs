@@ -244,6 +244,9 @@ fn strength_reduce(func: &mut Func, header: usize, pre: usize, body: &HashSet<us
     }
 }
 
+/// The parts of an element address added up once: base with an offset or a scaled index.
+type AddressParts = (VReg, Option<VReg>, Option<(VReg, u8)>);
+
 /// Hoists the loop-invariant part of element addresses into the preheader (see the module's
 /// comment).
 fn hoist_addresses(func: &mut Func, pre: usize, body: &HashSet<usize>) {
@@ -251,7 +254,7 @@ fn hoist_addresses(func: &mut Func, pre: usize, body: &HashSet<usize>) {
     // Constants are rematerialised anywhere: as invariant as it gets, but an address part
     // only when in a register (the backend's immediates cover the rest).
     let invariant = |r: VReg| !defined.contains(&r) && !func.constants.contains_key(&r);
-    let mut hoisted: HashMap<(VReg, Option<VReg>, Option<(VReg, u8)>), VReg> = HashMap::new();
+    let mut hoisted: HashMap<AddressParts, VReg> = HashMap::new();
     let mut new_insts: Vec<Inst> = Vec::new();
     let mut next_reg = func.nregs;
     let mut blocks: Vec<usize> = body.iter().copied().collect();
