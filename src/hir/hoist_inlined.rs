@@ -21,7 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{BlockId, Exit, ExitId, ExitKind, Function, Instr, Op, Terminator, Type, ValueId};
+use super::{Exit, ExitId, ExitKind, Function, Instr, Op, Terminator, Type, ValueId};
 
 /// A function inlined into the compiled code: its address, its code object's, and the index
 /// of the constant (in the caller's extended constant table) that is the function.
@@ -126,40 +126,12 @@ fn uses_of_values(func: &Function) -> HashMap<ValueId, Vec<Op>> {
     uses
 }
 
-/// The natural loops of `func`, one per header (the union of its back-edges' loops).
+/// The natural loops of `func` (see `loops::natural_loops`), by block index.
 fn natural_loops(func: &Function) -> Vec<Loop> {
-    let n = func.blocks.len();
-    let dominators = super::validate::dominators(func);
-    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (b, block) in func.blocks.iter().enumerate() {
-        for edge in block.terminator.edges() {
-            preds[edge.target.index()].push(b);
-        }
-    }
-    let mut loops: Vec<Loop> = Vec::new();
-    for (b, block) in func.blocks.iter().enumerate() {
-        for edge in block.terminator.edges() {
-            let h = edge.target.index();
-            if !dominators[b].contains(&BlockId(h as u32)) {
-                continue;
-            }
-            let index = match loops.iter().position(|l| l.header == h) {
-                Some(i) => i,
-                None => {
-                    loops.push(Loop { header: h, blocks: [h].into_iter().collect() });
-                    loops.len() - 1
-                }
-            };
-            let l = &mut loops[index];
-            let mut work = vec![b];
-            while let Some(x) = work.pop() {
-                if l.blocks.insert(x) {
-                    work.extend(&preds[x]);
-                }
-            }
-        }
-    }
-    loops
+    super::loops::natural_loops(func)
+        .into_iter()
+        .map(|l| Loop { header: l.header.index(), blocks: l.blocks.iter().map(|b| b.index()).collect() })
+        .collect()
 }
 
 /// Whether no operation of loop `l` can run Python code (or let another thread run), its eval
