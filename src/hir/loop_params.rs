@@ -51,7 +51,8 @@ fn rebuild_after(func: &mut Function, l: &Loop) -> bool {
     if from != h || !matches!(func.block(h).terminator, Terminator::Branch { .. }) {
         return false;
     }
-    let defs = definitions(func);
+    // (Owned: the function is changed below.)
+    let defs: HashMap<ValueId, Op> = func.defining_ops().into_iter().map(|(v, op)| (v, op.clone())).collect();
     let params = func.block(h).params.clone();
     let entry_args = match edge_to(func, entry, h) {
         Some(args) => args,
@@ -238,24 +239,27 @@ fn remove_params(func: &mut Function, l: &Loop, params: &[ValueId], gone: &[(usi
 fn values_read_outside(func: &Function, l: &Loop, which: usize) -> HashSet<ValueId> {
     let mut read = HashSet::new();
     read.extend(func.block(l.header).terminator.edges()[which].args.iter().copied());
-    for b in func.block_ids() {
-        if l.contains(b) {
-            continue;
-        }
-        let block = func.block(b);
-        for i in &block.instrs {
-            read.extend(i.op.operands());
-            read.extend(boxing_flag(func, &i.op));
-        }
-        read.extend(block.terminator.operands());
-        for edge in block.terminator.edges() {
+    for b in func.block_ids().filter(|b| !l.contains(*b)) {
+        block_reads(func, b, &mut read);
+        for edge in func.block(b).terminator.edges() {
             read.extend(edge.args.iter().copied());
-        }
-        for x in block.referenced_exits() {
-            exit_reads(func, x, &mut read);
         }
     }
     read
+}
+
+/// What block `b` reads, its edges' arguments aside: operands, the flags of values it boxes,
+/// its terminator's operands, what the exits it may take hold.
+fn block_reads(func: &Function, b: BlockId, read: &mut HashSet<ValueId>) {
+    let block = func.block(b);
+    for i in &block.instrs {
+        read.extend(i.op.operands());
+        read.extend(boxing_flag(func, &i.op));
+    }
+    read.extend(block.terminator.operands());
+    for x in block.referenced_exits() {
+        exit_reads(func, x, read);
+    }
 }
 
 /// The flag saying whether the value `op` boxes is a NumPy scalar (boxing reads it).
@@ -279,19 +283,6 @@ fn exit_reads(func: &Function, x: super::ExitId, read: &mut HashSet<ValueId>) {
     }
 }
 
-/// The operation defining each instruction result.
-fn definitions(func: &Function) -> HashMap<ValueId, Op> {
-    let mut defs = HashMap::new();
-    for block in &func.blocks {
-        for i in &block.instrs {
-            if let Some(r) = i.result {
-                defs.insert(r, i.op.clone());
-            }
-        }
-    }
-    defs
-}
-
 /// The arguments of `from`'s (only) edge to `to`.
 fn edge_to(func: &Function, from: BlockId, to: BlockId) -> Option<Vec<ValueId>> {
     let edges: Vec<&Edge> = func.block(from).terminator.edges().into_iter().filter(|e| e.target == to).collect();
@@ -313,21 +304,13 @@ fn defined_in(func: &Function, l: &Loop, v: ValueId) -> bool {
 fn values_read_in(func: &Function, l: &Loop) -> HashSet<ValueId> {
     let mut read = HashSet::new();
     for &b in &l.blocks {
-        let block = func.block(b);
-        for i in &block.instrs {
-            read.extend(i.op.operands());
-            read.extend(boxing_flag(func, &i.op));
-        }
-        read.extend(block.terminator.operands());
-        for edge in block.terminator.edges() {
+        block_reads(func, b, &mut read);
+        for edge in func.block(b).terminator.edges() {
             if l.contains(edge.target) {
                 // (A parameter passed back to itself is not read.)
                 let params = &func.block(edge.target).params;
                 read.extend(edge.args.iter().zip(params).filter(|(a, p)| a != p).map(|(a, _)| *a));
             }
-        }
-        for x in block.referenced_exits() {
-            exit_reads(func, x, &mut read);
         }
     }
     read

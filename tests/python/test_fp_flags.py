@@ -16,16 +16,9 @@ np = pytest.importorskip("numpy")
 import rjit
 from rjit import _rjit
 from test_compiled import make_function, outcome
+from test_finite_guards import DOT
 
 TINY, BIG, INF, NAN = 1e-200, 1e200, float("inf"), float("nan")
-
-DOT = """
-def f(a, b):
-    s = 0.0
-    for i in range(a.shape[0]):
-        s += a[i] * b[i]
-    return s
-"""
 
 # Not only computing: the loop stores, so it checks after each operation.
 SCALE = """
