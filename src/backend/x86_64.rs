@@ -47,9 +47,8 @@ const ARG_REGS: [u8; 6] = [7, 6, 2, 1, 8, 9];
 
 /// Bytes below rbp taken by the saved registers (rbx, r12-r15).
 const SAVED_BYTES: i32 = 40;
-/// MXCSR's flags of the floating-point exceptions NumPy reports: invalid (bit 0), divide by
-/// zero (2), overflow (3), underflow (4).
-const FP_REPORTED: i8 = 0x1d;
+/// The MXCSR flags of the floating-point exceptions NumPy reports (the low byte's).
+const FP_REPORTED: i8 = crate::runtime::FP_REPORTED as i8;
 const TSTATE_SLOT: i32 = -(SAVED_BYTES + 8);
 
 /// What the code generator needs to know besides the LIR.

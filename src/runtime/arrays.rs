@@ -151,9 +151,10 @@ pub unsafe extern "C-unwind" fn rjit_rt_box_np_bool(value: i64, numpy_flag: i64)
 /// A NumPy inner loop (`PyUFuncGenericFunction`).
 type UfuncFunction = unsafe extern "C" fn(*mut *mut u8, *const isize, *const isize, *mut std::ffi::c_void);
 
-/// The floating-point exceptions NumPy reports (invalid, divide by zero, overflow, underflow).
+/// MXCSR's flags of the floating-point exceptions NumPy reports: invalid (bit 0), divide by
+/// zero (2), overflow (3), underflow (4). (Compiled code tests the same bits.)
 #[cfg(target_arch = "x86_64")]
-const FP_REPORTED: u32 = 0x01 | 0x04 | 0x08 | 0x10;
+pub const FP_REPORTED: u32 = 0x01 | 0x04 | 0x08 | 0x10;
 
 /// Clears the sticky floating-point exception flags NumPy reports, if any is set (writing
 /// the control register is slow: it is only done when needed).

@@ -62,6 +62,8 @@ use std::panic::{self, AssertUnwindSafe};
 use pyo3_ffi as ffi;
 use pyo3_ffi::PyObject;
 
+#[cfg(target_arch = "x86_64")]
+pub use arrays::FP_REPORTED;
 pub use arrays::{
     array_check_code, rjit_rt_array_check, rjit_rt_array_index_error, rjit_rt_seq_iter_index, SEQ_ITER_INDEX, rjit_rt_box_np_bool, rjit_rt_box_np_f64, rjit_rt_box_np_i64,
     rjit_rt_ufunc_1, rjit_rt_ufunc_2,
