@@ -7,7 +7,7 @@
 //! array's type (`GuardArray`) wherever it indexes the array natively, as it does for
 //! arguments; a wrong guess costs a deopt, never a wrong result.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
@@ -41,7 +41,7 @@ pub fn find(
     globals: &Bound<'_, PyAny>,
     builtins: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<HashMap<ValueId, ArrayType>> {
-    let mut found = HashMap::new();
+    let mut found = HashMap::default();
     let (Some(np), Ok(globals)) = (crate::numpy::numpy(), globals.cast::<PyDict>()) else {
         return Ok(found);
     };

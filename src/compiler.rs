@@ -520,9 +520,9 @@ fn find_self_calls(
     func: &Function,
     code: &Bound<'_, PyAny>,
     globals: &Bound<'_, PyAny>,
-) -> PyResult<std::collections::HashMap<crate::hir::ValueId, specialize::SelfCall>> {
+) -> PyResult<crate::hashing::HashMap<crate::hir::ValueId, specialize::SelfCall>> {
     use crate::hir::Op;
-    let mut found = std::collections::HashMap::new();
+    let mut found = crate::hashing::HashMap::default();
     let Ok(dict) = globals.cast::<pyo3::types::PyDict>() else { return Ok(found) };
     let argcount: usize = code.getattr("co_argcount")?.extract()?;
     if !simple_signature(code, argcount)? {
@@ -759,11 +759,11 @@ fn find_intrinsics(
     globals: &Bound<'_, PyAny>,
     builtins: Option<&Bound<'_, PyAny>>,
     keep_alive: &mut Vec<Py<PyAny>>,
-) -> PyResult<std::collections::HashMap<crate::hir::ValueId, specialize::IntrinsicCall>> {
+) -> PyResult<crate::hashing::HashMap<crate::hir::ValueId, specialize::IntrinsicCall>> {
     use crate::hir::Op;
     use specialize::IntrinsicCall;
     let py = code.py();
-    let mut found = std::collections::HashMap::new();
+    let mut found = crate::hashing::HashMap::default();
     let (Some(known), Ok(globals)) = (KNOWN_INTRINSICS.get(), globals.cast::<pyo3::types::PyDict>()) else {
         return Ok(found);
     };

@@ -14,7 +14,7 @@
 //! dtype object, and `is` comparisons (identity of dtype objects is not guarded) run as
 //! written.
 
-use std::collections::{HashMap, HashSet};
+use crate::hashing::{HashMap, HashSet};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -320,12 +320,12 @@ pub fn find(
         np,
         dtype_type,
         generic_type,
-        descrs: HashMap::new(),
-        made_from: HashMap::new(),
-        calls: HashMap::new(),
+        descrs: HashMap::default(),
+        made_from: HashMap::default(),
+        calls: HashMap::default(),
     };
-    let mut sources: HashSet<ValueId> = HashSet::new();
-    let mut used_calls: HashSet<ValueId> = HashSet::new();
+    let mut sources: HashSet<ValueId> = HashSet::default();
+    let mut used_calls: HashSet<ValueId> = HashSet::default();
     for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
         let (Op::Compare { op, lhs, rhs }, Some(r)) = (&instr.op, instr.result) else { continue };
         if instr.deopt.is_none() {

@@ -13,6 +13,7 @@ pub mod cpython;
 pub mod backend;
 pub mod disasm;
 pub mod dtype_folds;
+pub mod hashing;
 pub mod hir;
 pub mod hook;
 pub mod lir;

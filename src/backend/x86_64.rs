@@ -185,7 +185,7 @@ struct Emitter<'a> {
     leading_args: usize,
     /// The exits of eval-breaker checks (their floating-point check comes before the
     /// pending calls run, not in their stubs).
-    eval_breaker_exits: std::collections::HashSet<u32>,
+    eval_breaker_exits: crate::hashing::HashSet<u32>,
 }
 
 /// A slow path moved out of line: it starts at `slow` and jumps back to `back`.

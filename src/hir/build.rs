@@ -10,7 +10,8 @@
 //! Exception handlers are not translated: an exception raised in compiled code leaves through a
 //! `Raise` exit and the interpreter unwinds, runs `except`/`finally` and continues the call.
 
-use std::collections::{HashMap, VecDeque};
+use crate::hashing::HashMap;
+use std::collections::VecDeque;
 use std::fmt;
 
 use super::{
@@ -138,15 +139,15 @@ impl<'a> Builder<'a> {
             values: Vec::new(),
             exits: Vec::new(),
             nlocalsplus: facts.nlocalsplus,
-            bound_flags: HashMap::new(),
-            numpy_boxes: HashMap::new(),
+            bound_flags: HashMap::default(),
+            numpy_boxes: HashMap::default(),
             loop_entries: Vec::new(),
         };
         Builder {
             facts,
             bytecode,
             func,
-            block_at: HashMap::new(),
+            block_at: HashMap::default(),
             worklist: VecDeque::new(),
             current: BlockId(0),
             kwnames: None,
@@ -1010,7 +1011,7 @@ enum Test {
 /// Gives each block parameter the union of the types flowing into it (a fixpoint over loops).
 fn infer_param_types(func: &mut Function) {
     // Parameters start unknown and only grow: this terminates.
-    let mut param_types: HashMap<ValueId, Option<Type>> = HashMap::new();
+    let mut param_types: HashMap<ValueId, Option<Type>> = HashMap::default();
     for block in &func.blocks {
         for &p in &block.params {
             param_types.insert(p, None);
@@ -1053,7 +1054,7 @@ fn infer_param_types(func: &mut Function) {
 /// simplifies `XDecref` of values whose NULL-ness is known.
 fn drop_proven_checks(func: &mut Function) {
     let types = func.values.clone();
-    let mut proven: HashMap<ValueId, ValueId> = HashMap::new();
+    let mut proven: HashMap<ValueId, ValueId> = HashMap::default();
     for block in &mut func.blocks {
         block.instrs.retain(|i| match (i.result, &i.op) {
             (Some(r), Op::CheckBound { value, .. }) if types[value.index()] == Type::Object => {
@@ -1080,7 +1081,7 @@ fn drop_proven_checks(func: &mut Function) {
 /// Drops exits no instruction or terminator refers to any more (their checks were proven
 /// unnecessary) and renumbers the rest in order of use.
 pub fn compact_exits(func: &mut Function) {
-    let mut renumber: HashMap<ExitId, ExitId> = HashMap::new();
+    let mut renumber: HashMap<ExitId, ExitId> = HashMap::default();
     let mut kept: Vec<Exit> = Vec::new();
     let exits = std::mem::take(&mut func.exits);
     let mut visit = |exit: &mut ExitId, kept: &mut Vec<Exit>| {
@@ -1120,7 +1121,7 @@ pub fn compact_exits(func: &mut Function) {
 /// itself, around a loop), replacing the parameter by that value everywhere.
 fn prune_params(func: &mut Function) {
     loop {
-        let mut replace: HashMap<ValueId, ValueId> = HashMap::new();
+        let mut replace: HashMap<ValueId, ValueId> = HashMap::default();
         for (b, block) in func.blocks.iter().enumerate() {
             if b == Function::ENTRY.index() {
                 continue;

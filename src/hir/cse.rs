@@ -5,7 +5,7 @@
 //! with a deopt exit (an int add that may overflow) leaves the same way both times: if the first
 //! did not leave, the second would not either, so the second (and its exit) goes.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 
 use super::{Function, Op, Terminator, ValueId};
 
@@ -31,7 +31,7 @@ pub fn reuse_repeated(func: &mut Function) -> usize {
     if !func.numpy_boxes.is_empty() {
         return 0;
     }
-    let mut renamed: HashMap<ValueId, ValueId> = HashMap::new();
+    let mut renamed: HashMap<ValueId, ValueId> = HashMap::default();
     for block in &mut func.blocks {
         let mut seen: Vec<(Op, ValueId)> = Vec::new();
         block.instrs.retain_mut(|instr| {

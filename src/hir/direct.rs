@@ -23,7 +23,7 @@
 //! direct entry is only made when every return of the specialised body returns a machine
 //! value of that kind, which makes the assumption true by induction on the depth of the calls.
 
-use std::collections::{HashMap, HashSet};
+use crate::hashing::{HashMap, HashSet};
 
 use super::{BlockId, Edge, FloatOp, Function, Instr, Op, Terminator, Type, ValueId};
 
@@ -65,8 +65,8 @@ pub fn has_direct_calls(func: &Function) -> bool {
 /// every exit means "not done" (its frame state is dropped).
 pub fn direct_variant(spec: &Function, returns: Type) -> Option<Function> {
     let mut out = spec.clone();
-    let mut arg_local: HashMap<ValueId, u32> = HashMap::new();
-    let mut callees: HashSet<ValueId> = HashSet::new();
+    let mut arg_local: HashMap<ValueId, u32> = HashMap::default();
+    let mut callees: HashSet<ValueId> = HashSet::default();
     for instr in spec.blocks.iter().flat_map(|b| &b.instrs) {
         match (&instr.op, instr.result) {
             (Op::LoadArg { local }, Some(r)) => {
@@ -79,9 +79,9 @@ pub fn direct_variant(spec: &Function, returns: Type) -> Option<Function> {
         }
     }
     // The machine value of each argument object (made by the entry guards).
-    let mut arg_value: HashMap<ValueId, ValueId> = HashMap::new();
-    let mut boxes: HashMap<ValueId, ValueId> = HashMap::new();
-    let mut nulls: HashSet<ValueId> = HashSet::new();
+    let mut arg_value: HashMap<ValueId, ValueId> = HashMap::default();
+    let mut boxes: HashMap<ValueId, ValueId> = HashMap::default();
+    let mut nulls: HashSet<ValueId> = HashSet::default();
     for block in &mut out.blocks {
         let mut instrs = Vec::with_capacity(block.instrs.len());
         for mut instr in std::mem::take(&mut block.instrs) {
@@ -201,7 +201,7 @@ pub fn inline_self_once(body: &Function) -> Function {
         after.instrs = rest;
         out.blocks.push(after);
         // A copy of the body: arguments are the call's, other values new.
-        let mut values: HashMap<ValueId, ValueId> = HashMap::new();
+        let mut values: HashMap<ValueId, ValueId> = HashMap::default();
         for instr in body.blocks.iter().flat_map(|bl| &bl.instrs) {
             if let (Op::DirectArg { index, .. }, Some(r)) = (&instr.op, instr.result) {
                 values.insert(r, args[*index as usize]);

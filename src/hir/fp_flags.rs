@@ -17,7 +17,7 @@
 //! interpreter a frame past that operation. (`s += a[i] * b[i]` then costs no check at all per
 //! iteration.)
 
-use std::collections::{HashMap, HashSet};
+use crate::hashing::{HashMap, HashSet};
 
 use super::loops::{instr, jump, natural_loops, new_block, Loop};
 use super::{BlockId, Edge, ExitId, ExitKind, Function, Instr, LoopEntry, Op, Terminator};
@@ -33,7 +33,7 @@ pub fn place_checks(func: &mut Function, loop_entries: &[LoopEntry]) {
     let mut done: Vec<HashSet<BlockId>> = Vec::new();
     // Blocks whose checks follow a clear on entering their loop (and the checks made where
     // loops that only compute are left).
-    let mut covered: HashSet<BlockId> = HashSet::new();
+    let mut covered: HashSet<BlockId> = HashSet::default();
     for l in &loops {
         // (Outermost first: a loop inside one already done has no checks left.)
         if done.iter().any(|d| d.contains(&l.header)) {
@@ -114,7 +114,7 @@ fn check_when_left(func: &mut Function, l: &Loop, start: ExitId) -> Option<Vec<B
         return None;
     }
     // Inside: no checks; every exit checks first (a copy of it: the exit may be shared).
-    let mut copies: HashMap<ExitId, ExitId> = HashMap::new();
+    let mut copies: HashMap<ExitId, ExitId> = HashMap::default();
     let mut blocks: Vec<BlockId> = l.blocks.iter().copied().collect();
     blocks.sort();
     for &b in &blocks {

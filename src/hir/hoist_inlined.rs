@@ -19,7 +19,7 @@
 //! for the loop's entry: `Function::loop_entries`), and the interpreter runs the loop as
 //! written. The pass runs inside the specialiser, before its clean-up.
 
-use std::collections::{HashMap, HashSet};
+use crate::hashing::{HashMap, HashSet};
 
 use super::{Exit, ExitId, ExitKind, Function, Instr, Op, Terminator, Type, ValueId};
 
@@ -111,7 +111,7 @@ fn find_site(func: &Function, inlined: &[Inlined]) -> Option<Site> {
 /// The operations reading each value (instructions only: a value passed along an edge or
 /// returned is listed with a `Null` stand-in, which no caller accepts).
 fn uses_of_values(func: &Function) -> HashMap<ValueId, Vec<Op>> {
-    let mut uses: HashMap<ValueId, Vec<Op>> = HashMap::new();
+    let mut uses: HashMap<ValueId, Vec<Op>> = HashMap::default();
     for block in &func.blocks {
         for instr in &block.instrs {
             for v in instr.op.operands() {

@@ -10,7 +10,7 @@
 //! converted, whose block the branch alone enters and which only jumps on to where the other
 //! side of the branch goes, passing the new value for the old one.
 
-use std::collections::HashSet;
+use crate::hashing::HashSet;
 
 use super::{Edge, Function, Instr, IntOp, Op, Terminator, Type, ValueId};
 

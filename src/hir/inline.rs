@@ -12,7 +12,7 @@
 //! guards that it is still the function inlined, running the same code object (`__code__` can be
 //! reassigned); the compiled code keeps both alive, so their addresses cannot be reused.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 
 use super::{Exit, ExitId, ExitKind, Function, Instr, Op, Terminator, ValueId};
 
@@ -77,7 +77,7 @@ pub fn inline_call(caller: &mut Function, block: usize, index: usize, callee: &F
     let Terminator::Return(ret) = callee.blocks[1].terminator else { return false };
     // Callee values: arguments are the caller's, the returned value is the call's result,
     // everything else is new.
-    let mut map: HashMap<ValueId, ValueId> = HashMap::new();
+    let mut map: HashMap<ValueId, ValueId> = HashMap::default();
     for instr in &callee.blocks[0].instrs {
         if let (Op::LoadArg { local }, Some(r)) = (&instr.op, instr.result) {
             match args.get(*local as usize) {
@@ -101,7 +101,7 @@ pub fn inline_call(caller: &mut Function, block: usize, index: usize, callee: &F
     // Callee exits become the caller's exits for the call, also releasing the references the
     // callee held there (its value stack and consumed operands; its locals are the caller's
     // borrowed arguments).
-    let mut exits: HashMap<ExitId, ExitId> = HashMap::new();
+    let mut exits: HashMap<ExitId, ExitId> = HashMap::default();
     for (k, exit) in callee.exits.iter().enumerate() {
         let base = if exit.kind == ExitKind::Raise { raise } else { deopt };
         let mut new: Exit = caller.exits[base.index()].clone();

@@ -14,7 +14,7 @@
 //! loop reads it, the parameter goes: on the edge leaving the loop a branch on "position at its
 //! start" rebuilds it, and the stores of its local's bound flag inside the loop go with it.
 
-use std::collections::{HashMap, HashSet};
+use crate::hashing::{HashMap, HashSet};
 
 use super::loops::{instr, jump, natural_loops, new_block, new_value, Loop};
 use super::{BlockId, CompareOp, Edge, Function, IntOp, Op, Terminator, Type, ValueId};
@@ -121,7 +121,7 @@ fn rebuild_after(func: &mut Function, l: &Loop) -> bool {
     let mut join_params = Vec::new();
     let (mut first_args, mut later_args) = (Vec::new(), Vec::new());
     let (mut first_instrs, mut later_instrs) = (Vec::new(), Vec::new());
-    let mut replace: HashMap<ValueId, ValueId> = HashMap::new();
+    let mut replace: HashMap<ValueId, ValueId> = HashMap::default();
     for &(p, later) in &rebuilt {
         let old = params[p];
         let ty = func.type_of(old);
@@ -237,7 +237,7 @@ fn remove_params(func: &mut Function, l: &Loop, params: &[ValueId], gone: &[(usi
 /// Every value read outside loop `l` (by blocks outside it, the exits they take, and along
 /// the edge `which` by which the header leaves the loop).
 fn values_read_outside(func: &Function, l: &Loop, which: usize) -> HashSet<ValueId> {
-    let mut read = HashSet::new();
+    let mut read = HashSet::default();
     read.extend(func.block(l.header).terminator.edges()[which].args.iter().copied());
     for b in func.block_ids().filter(|b| !l.contains(*b)) {
         block_reads(func, b, &mut read);
@@ -302,7 +302,7 @@ fn defined_in(func: &Function, l: &Loop, v: ValueId) -> bool {
 /// Every value the loop's code reads: operands, branch conditions, arguments of edges within
 /// the loop, what its exits hold (and the flags boxing those reads).
 fn values_read_in(func: &Function, l: &Loop) -> HashSet<ValueId> {
-    let mut read = HashSet::new();
+    let mut read = HashSet::default();
     for &b in &l.blocks {
         block_reads(func, b, &mut read);
         for edge in func.block(b).terminator.edges() {
@@ -318,7 +318,7 @@ fn values_read_in(func: &Function, l: &Loop) -> HashSet<ValueId> {
 
 /// The locals whose bound flag the loop's code reads (unbound-local checks, boxing, exits).
 fn flags_read_in(func: &Function, l: &Loop) -> HashSet<u32> {
-    let mut read = HashSet::new();
+    let mut read = HashSet::default();
     for &b in &l.blocks {
         let block = func.block(b);
         for i in &block.instrs {

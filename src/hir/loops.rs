@@ -1,7 +1,7 @@
 //! Natural loops of a function's control-flow graph, for the passes that work on loops after
 //! specialisation (`loop_params`, `fp_flags`).
 
-use std::collections::HashSet;
+use crate::hashing::HashSet;
 
 use super::{BlockId, Edge, Function, Instr, Op, Terminator, Type, ValueId};
 
@@ -82,7 +82,7 @@ pub fn natural_loops(func: &Function) -> Vec<Loop> {
 }
 
 fn reachable(func: &Function) -> HashSet<BlockId> {
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::default();
     let mut work = vec![Function::ENTRY];
     while let Some(b) = work.pop() {
         if seen.insert(b) {

@@ -1108,12 +1108,12 @@ pub struct Function {
     /// a register: it is read only by exits and unbound-local checks. The flag of local `l`
     /// says whether `l` is bound wherever `l`'s value is one of these parameters (a parameter
     /// seen in another local's slot got there through a checked load, so it is bound).
-    pub bound_flags: std::collections::HashMap<ValueId, u32>,
+    pub bound_flags: crate::hashing::HashMap<ValueId, u32>,
     /// Machine values that box to NumPy scalars (`numpy.float64`, `numpy.int64`,
     /// `numpy.bool_` by their type) rather than `float`, `int`, `bool`: always, or when the
     /// machine bool `Some(flag)` is set (a value that is one or the other, e.g. `s = 0.0`
     /// then `s += a[i]` in a loop).
-    pub numpy_boxes: std::collections::HashMap<ValueId, Option<ValueId>>,
+    pub numpy_boxes: crate::hashing::HashMap<ValueId, Option<ValueId>>,
     /// The loop entries the specialiser's rewrite made exits for (deopts to the loop's start,
     /// valid on the edge entering it), for the passes that move checks there (`hoist_inlined`,
     /// `fp_flags`). Emptied by the clean-up, which then drops the exits no check took (so it
@@ -1131,7 +1131,7 @@ impl Function {
     }
 
     /// The operation defining each value an instruction makes (block parameters have none).
-    pub fn defining_ops(&self) -> std::collections::HashMap<ValueId, &Op> {
+    pub fn defining_ops(&self) -> crate::hashing::HashMap<ValueId, &Op> {
         self.blocks.iter().flat_map(|b| &b.instrs).filter_map(|i| Some((i.result?, &i.op))).collect()
     }
 

@@ -18,7 +18,7 @@
 //!    unboxed has a NULL (or stale, still owned) frame slot, and exits box it back.
 //! 4. **Clean-up.** Dead pure instructions and block parameters go.
 
-use std::collections::{HashMap, HashSet};
+use crate::hashing::{HashMap, HashSet};
 
 #[path = "specialize_arrays.rs"]
 mod arrays;
@@ -325,7 +325,7 @@ fn numeric(kind: Kind) -> Option<Kind> {
 
 /// The kind of every value of `func` (indexed by value), as the specialiser infers them.
 pub fn value_kinds(func: &Function, facts: &Facts) -> Vec<Kind> {
-    infer_kinds(func, facts, &HashSet::new(), &HashSet::new(), &HashSet::new()).kind
+    infer_kinds(func, facts, &HashSet::default(), &HashSet::default(), &HashSet::default()).kind
 }
 
 /// The single numeric kind of a set that cannot be NULL.
@@ -415,7 +415,7 @@ struct Kinds {
 
 /// `q, r = divmod(a, b)` in `func` (see `Kinds::divmods`): the calls and the items.
 fn find_divmods(func: &Function, facts: &Facts) -> (HashMap<ValueId, (ValueId, ValueId, ValueId)>, HashMap<ValueId, (ValueId, u32)>) {
-    let mut calls: HashMap<ValueId, (ValueId, ValueId)> = HashMap::new();
+    let mut calls: HashMap<ValueId, (ValueId, ValueId)> = HashMap::default();
     for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
         if let (Op::Call { args, kwnames: None, .. }, Some(r)) = (&instr.op, instr.result) {
             if instr.deopt.is_some() && args.len() == 2 && facts.intrinsics.get(&r).is_some_and(|c| c.which == Intrinsic::DivMod) {
@@ -426,9 +426,9 @@ fn find_divmods(func: &Function, facts: &Facts) -> (HashMap<ValueId, (ValueId, V
     // Every use of a pair is one unpacking of two items (or a reference count), and every use
     // of the unpacked tuple takes an item; neither is in the frame of an exit (but the
     // unpacking's own, which cannot be taken, and the checks just after the call, dropped).
-    let mut unpacked: HashMap<ValueId, ValueId> = HashMap::new();
-    let mut items: HashMap<ValueId, (ValueId, u32)> = HashMap::new();
-    let mut bad: HashSet<ValueId> = HashSet::new();
+    let mut unpacked: HashMap<ValueId, ValueId> = HashMap::default();
+    let mut items: HashMap<ValueId, (ValueId, u32)> = HashMap::default();
+    let mut bad: HashSet<ValueId> = HashSet::default();
     for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
         match (&instr.op, instr.result) {
             (Op::UnpackSequence { value, count: 2 }, Some(u)) if calls.contains_key(value) => {
@@ -478,7 +478,7 @@ fn find_divmods(func: &Function, facts: &Facts) -> (HashMap<ValueId, (ValueId, V
 /// For each call's result, the first `CheckTracing` after the call in its block whose exit
 /// has the result on top of the stack: the frame as the interpreter has it after the call.
 fn after_call_exits(func: &Function) -> HashMap<ValueId, ExitId> {
-    let mut found = HashMap::new();
+    let mut found = HashMap::default();
     for block in &func.blocks {
         for (i, instr) in block.instrs.iter().enumerate() {
             let (Op::Call { .. }, Some(r)) = (&instr.op, instr.result) else { continue };
@@ -512,17 +512,17 @@ fn infer_kinds(
     bool_items: &HashSet<ValueId>,
 ) -> Kinds {
     let mut kind = vec![0 as Kind; func.values.len()];
-    let mut range_iters = HashSet::new();
-    let mut range_nexts = HashSet::new();
+    let mut range_iters = HashSet::default();
+    let mut range_nexts = HashSet::default();
     // Calls of the global `range`: their iterators are speculated to be range iterators.
-    let mut range_calls = HashSet::new();
-    let mut deopting_range_calls = HashSet::new();
-    let mut range_globals = HashSet::new();
+    let mut range_calls = HashSet::default();
+    let mut deopting_range_calls = HashSet::default();
+    let mut range_globals = HashSet::default();
     // `for x in a` over a 1-D array argument: its iterator (a sequence iterator), and its
     // `IterNext` results, unless the plan found the loop cannot keep a view of the array.
-    let mut vector_args = HashSet::new();
-    let mut array_iters: HashMap<ValueId, ValueId> = HashMap::new();
-    let mut array_nexts: HashMap<ValueId, ValueId> = HashMap::new();
+    let mut vector_args = HashSet::default();
+    let mut array_iters: HashMap<ValueId, ValueId> = HashMap::default();
+    let mut array_nexts: HashMap<ValueId, ValueId> = HashMap::default();
     for block in &func.blocks {
         for instr in &block.instrs {
             match (&instr.op, instr.result) {
@@ -595,10 +595,10 @@ fn infer_kinds(
         }
     }
     // NumPy arrays: the arguments observed as arrays, the index tuples and `a.shape`.
-    let mut arrays = HashMap::new();
-    let mut tuples = HashMap::new();
-    let mut shapes = HashMap::new();
-    let mut rows: HashMap<ValueId, (ValueId, Vec<ValueId>, ValueId)> = HashMap::new();
+    let mut arrays = HashMap::default();
+    let mut tuples = HashMap::default();
+    let mut shapes = HashMap::default();
+    let mut rows: HashMap<ValueId, (ValueId, Vec<ValueId>, ValueId)> = HashMap::default();
     let attr = |name: u32| facts.names.get(name as usize).map(String::as_str);
     for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
         match (&instr.op, instr.result) {
@@ -844,7 +844,7 @@ fn infer_kinds(
 /// The item is never stored, passed, returned or compared by identity: a boxed copy (made by
 /// an exit) is as good as the item for the operations that use it.
 fn item_loads(func: &Function, facts: &Facts) -> HashMap<ValueId, (super::Sequence, Kind)> {
-    let mut candidates: HashMap<ValueId, (super::Sequence, Kind)> = HashMap::new();
+    let mut candidates: HashMap<ValueId, (super::Sequence, Kind)> = HashMap::default();
     let arg_slots: HashMap<ValueId, u32> = func
         .blocks
         .iter()
@@ -856,7 +856,7 @@ fn item_loads(func: &Function, facts: &Facts) -> HashMap<ValueId, (super::Sequen
         .collect();
     // Reads of an argument observed as a list of one kind of number: that kind, whatever the
     // (missing) profile of the operations using the item says.
-    let mut sampled: HashSet<ValueId> = HashSet::new();
+    let mut sampled: HashSet<ValueId> = HashSet::default();
     for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
         if let (Op::GetItem { obj, .. }, Some(r), Some(_)) = (&instr.op, instr.result, instr.deopt) {
             if let Some(Some(seq)) = facts.sequences.get(instr.at as usize) {
@@ -867,7 +867,7 @@ fn item_loads(func: &Function, facts: &Facts) -> HashMap<ValueId, (super::Sequen
             }
         }
     }
-    let mut rejected: HashSet<ValueId> = HashSet::new();
+    let mut rejected: HashSet<ValueId> = HashSet::default();
     for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
         let operands = instr.op.operands();
         let hint = match instr.op {
@@ -909,7 +909,7 @@ enum Repr {
 /// specialised (the generic function is as good).
 pub fn specialize(func: &Function, facts: &Facts) -> Option<Function> {
     // Lists of bools found to need a real list (see `lists`): specialised again without.
-    let not_virtual = std::cell::RefCell::new(HashSet::new());
+    let not_virtual = std::cell::RefCell::new(HashSet::default());
     loop {
         let demoted = not_virtual.borrow().len();
         let out = specialize_with(func, facts, &not_virtual);
@@ -923,8 +923,8 @@ fn specialize_with(func: &Function, facts: &Facts, not_virtual: &std::cell::RefC
     // Array accesses without a view stay generic, which may make more code generic (and
     // kill more views): repeat until the plan is stable.
     // So may arrays the function makes that are used where they cannot be verified.
-    let mut generic_loads = HashSet::new();
-    let mut demoted = HashSet::new();
+    let mut generic_loads = HashSet::default();
+    let mut demoted = HashSet::default();
     let mut rounds = 0;
     let mut s = loop {
         let bool_lists = lists::find(func, facts, not_virtual);
@@ -1098,36 +1098,36 @@ impl<'a> Specializer<'a> {
             func,
             kinds,
             repr: vec![Repr::Boxed; func.values.len()],
-            shadow: HashMap::new(),
+            shadow: HashMap::default(),
             out,
-            subst: HashMap::new(),
-            used_arg_shadows: HashSet::new(),
+            subst: HashMap::default(),
+            used_arg_shadows: HashSet::default(),
             args,
             facts,
-            range_loops: HashMap::new(),
-            native_range_calls: HashMap::new(),
-            native_range_args: HashMap::new(),
-            native_calls_made: HashSet::new(),
-            virtual_iters: HashMap::new(),
-            below: HashMap::new(),
+            range_loops: HashMap::default(),
+            native_range_calls: HashMap::default(),
+            native_range_args: HashMap::default(),
+            native_calls_made: HashSet::default(),
+            virtual_iters: HashMap::default(),
+            below: HashMap::default(),
             dominators: Vec::new(),
             current: 0,
-            const_origin: HashMap::new(),
-            written: HashMap::new(),
+            const_origin: HashMap::default(),
+            written: HashMap::default(),
             header_params: vec![Vec::new(); func.blocks.len()],
             plan: ArrayPlan::default(),
-            views: HashMap::new(),
+            views: HashMap::default(),
             entry_arrays: Vec::new(),
             entry_view_instrs: Vec::new(),
             current_instr: 0,
-            hoisted_parts: HashMap::new(),
-            bounded: HashSet::new(),
+            hoisted_parts: HashMap::default(),
+            bounded: HashSet::default(),
             failed: false,
             maybe_unbound_boxes: Vec::new(),
-            flags: HashMap::new(),
+            flags: HashMap::default(),
             calling_pure_builtin: false,
             after_pure_builtin: None,
-            divmod_values: HashMap::new(),
+            divmod_values: HashMap::default(),
             lists: Default::default(),
         }
     }
@@ -1143,7 +1143,7 @@ impl<'a> Specializer<'a> {
     fn choose_representations(&mut self) {
         let facts = self.facts;
         let func = self.func;
-        let mut is_param = HashSet::new();
+        let mut is_param = HashSet::default();
         for block in &func.blocks {
             is_param.extend(block.params.iter().copied());
         }
@@ -1480,7 +1480,7 @@ impl<'a> Specializer<'a> {
     /// machine ints, neither object is made (see `native_range_call`).
     fn find_native_ranges(&mut self) {
         let func = self.func;
-        let mut defs: HashMap<ValueId, &Op> = HashMap::new();
+        let mut defs: HashMap<ValueId, &Op> = HashMap::default();
         for block in &func.blocks {
             for instr in &block.instrs {
                 if let Some(r) = instr.result {
@@ -1502,7 +1502,7 @@ impl<'a> Specializer<'a> {
             return;
         }
         // Any other use keeps the objects real.
-        let mut other_uses: HashSet<ValueId> = HashSet::new();
+        let mut other_uses: HashSet<ValueId> = HashSet::default();
         for block in &func.blocks {
             for instr in &block.instrs {
                 match &instr.op {
@@ -1887,7 +1887,7 @@ impl<'a> Specializer<'a> {
             let after: Vec<usize> = (0..n).filter(|&b| self.dominators[b].contains(&BlockId(done as u32))).collect();
             let params: Vec<ValueId> =
                 self.out.blocks[h].params.iter().copied().filter(|p| self.out.values[p.index()].is_unboxed()).collect();
-            let mut renames: HashMap<ValueId, ValueId> = HashMap::new();
+            let mut renames: HashMap<ValueId, ValueId> = HashMap::default();
             let mut copies = Vec::new();
             for p in params {
                 if self.out.bound_flags.contains_key(&p) {
@@ -1911,7 +1911,7 @@ impl<'a> Specializer<'a> {
                     *v = *c;
                 }
             };
-            let mut exit_map: HashMap<ExitId, ExitId> = HashMap::new();
+            let mut exit_map: HashMap<ExitId, ExitId> = HashMap::default();
             for &b in &after {
                 let block = &mut self.out.blocks[b];
                 for instr in &mut block.instrs {
@@ -2992,7 +2992,7 @@ fn clean_up(func: &mut Function) {
     super::fp_flags::place_checks(func, &loop_entries);
     super::loop_params::rebuild_after_loops(func);
     loop {
-        let mut used: HashSet<ValueId> = HashSet::new();
+        let mut used: HashSet<ValueId> = HashSet::default();
         for (b, block) in func.blocks.iter().enumerate() {
             for instr in &block.instrs {
                 used.extend(instr.op.operands());

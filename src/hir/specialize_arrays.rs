@@ -15,7 +15,7 @@
 //! signal handlers, which may reshape an array: a function with views leaves for the
 //! interpreter once its eval breaker has run (`CheckEvalBreaker::leave`).
 
-use std::collections::{HashMap, HashSet};
+use crate::hashing::{HashMap, HashSet};
 
 use super::{numeric_bound, BlockId, Instr, Kinds, Op, Specializer, ValueId, INT};
 use crate::numpy::DType;
@@ -252,7 +252,7 @@ impl Specializer<'_> {
         // The loop variables' previous values: parameters fed only by items (or NULL).
         let items = found.released.clone();
         // Parameters, optimistically, then those fed anything else are dropped.
-        let mut incoming: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
+        let mut incoming: HashMap<ValueId, Vec<ValueId>> = HashMap::default();
         for block in &func.blocks {
             for edge in block.terminator.edges() {
                 for (p, a) in func.block(edge.target).params.iter().zip(&edge.args) {
@@ -298,7 +298,7 @@ impl Specializer<'_> {
             return plan;
         }
         let defs = func.defining_ops();
-        let mut intrinsic_callables = HashSet::new();
+        let mut intrinsic_callables = HashSet::default();
         for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
             if let (Op::Call { callable, .. }, Some(r)) = (&instr.op, instr.result) {
                 if self.facts.intrinsics.contains_key(&r) {
@@ -352,7 +352,7 @@ impl Specializer<'_> {
         }
         // Range loops whose body kills nothing, entered by one edge.
         let mut loops: Vec<(usize, HashSet<usize>)> = Vec::new();
-        let mut array_loops: HashSet<usize> = HashSet::new();
+        let mut array_loops: HashSet<usize> = HashSet::default();
         for (next, l) in &self.range_loops {
             let region = regions[&l.header].clone();
             let entering = preds[l.header].iter().filter(|p| !region.contains(p)).count();
@@ -381,7 +381,7 @@ impl Specializer<'_> {
             let in_array_loop = loops.iter().any(|(h, region)| region.contains(&b) && array_loops.contains(h));
             plan.scope[b] = if valid_in[b] && !in_array_loop { Some(Scope::Entry) } else { in_loop.map(|(h, _)| Scope::Loop(*h)) };
         }
-        let mut uses: HashMap<ValueId, usize> = HashMap::new();
+        let mut uses: HashMap<ValueId, usize> = HashMap::default();
         for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
             if !matches!(instr.op, Op::Incref(_) | Op::Decref(_) | Op::XDecref(_)) {
                 for v in instr.op.operands() {
@@ -394,9 +394,9 @@ impl Specializer<'_> {
                 *uses.entry(v).or_default() += 2; // never virtual
             }
         }
-        let mut shape_reads: HashMap<ValueId, (usize, usize)> = HashMap::new(); // shape -> native reads, all reads
+        let mut shape_reads: HashMap<ValueId, (usize, usize)> = HashMap::default(); // shape -> native reads, all reads
         // The block defining each value (parameters: their block).
-        let mut def_block: HashMap<ValueId, usize> = HashMap::new();
+        let mut def_block: HashMap<ValueId, usize> = HashMap::default();
         for (b, block) in func.blocks.iter().enumerate() {
             def_block.extend(block.params.iter().map(|p| (*p, b)));
             def_block.extend(block.instrs.iter().filter_map(|i| Some((i.result?, b))));
@@ -563,8 +563,8 @@ impl Specializer<'_> {
 /// so they cannot free it (the operand of an operation that borrows it, as `c[i] = x` does
 /// with `c`).
 fn balanced_decrefs(instrs: &[Instr]) -> HashSet<usize> {
-    let mut taken: HashMap<ValueId, usize> = HashMap::new();
-    let mut balanced = HashSet::new();
+    let mut taken: HashMap<ValueId, usize> = HashMap::default();
+    let mut balanced = HashSet::default();
     for (i, instr) in instrs.iter().enumerate() {
         match instr.op {
             Op::Incref(v) => *taken.entry(v).or_default() += 1,

@@ -26,7 +26,7 @@
 //! locals, which would need the list in its slot: the function is specialised again without.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use crate::hashing::{HashMap, HashSet};
 
 use super::{numeric_bound, ConstValue, Emit, Facts, Intrinsic, Kinds, Op, Specializer, ValueId, BOOL, INT};
 use crate::hir::{BinaryOp, CompareOp, ExitId, Function, Instr, IntOp, Terminator, Type};
@@ -89,7 +89,7 @@ pub(super) fn find<'a>(func: &Function, facts: &Facts, not_virtual: &'a RefCell<
     let mut lists = BoolLists { not_virtual: Some(not_virtual), ..Default::default() };
     let defs = func.defining_ops();
     // Everything each value is used by: (block, instruction index) or None for a terminator.
-    let mut uses: HashMap<ValueId, Vec<Option<(usize, usize)>>> = HashMap::new();
+    let mut uses: HashMap<ValueId, Vec<Option<(usize, usize)>>> = HashMap::default();
     for (b, block) in func.blocks.iter().enumerate() {
         for (i, instr) in block.instrs.iter().enumerate() {
             for v in instr.op.operands() {
@@ -143,7 +143,7 @@ pub(super) fn find<'a>(func: &Function, facts: &Facts, not_virtual: &'a RefCell<
             lists.made_in.insert(r, b);
         }
     }
-    let mut rejected: HashSet<ValueId> = HashSet::new();
+    let mut rejected: HashSet<ValueId> = HashSet::default();
     for (&list, site) in &lists.sites {
         for &u in uses.get(&list).into_iter().flatten() {
             let Some(instr) = instr_at(u) else {
@@ -476,7 +476,7 @@ impl Specializer<'_> {
         }
         let iters = self.lists.iters.clone();
         let referenced: HashSet<usize> = self.out.blocks.iter().flat_map(|b| b.referenced_exits()).map(|x| x.index()).collect();
-        let mut bad: HashSet<ValueId> = HashSet::new();
+        let mut bad: HashSet<ValueId> = HashSet::default();
         for (x, exit) in self.out.exits.iter_mut().enumerate() {
             exit.release.retain(|v| !iters.contains_key(v));
             if !referenced.contains(&x) {

@@ -1,7 +1,7 @@
 //! The HIR validator: structural invariants every pass must keep. Run between passes in debug
 //! builds and in tests; a violation is a compiler bug, reported as text (never a panic here).
 
-use std::collections::HashSet;
+use crate::hashing::HashSet;
 
 use super::{BlockId, Function, Op, Terminator, Type, ValueId};
 
@@ -98,7 +98,7 @@ pub fn validate(func: &Function) -> Result<(), Vec<String>> {
 
 /// Every defined value; reports values defined twice.
 fn definitions(func: &Function, errors: &mut Vec<String>) -> HashSet<ValueId> {
-    let mut defined = HashSet::new();
+    let mut defined = HashSet::default();
     for id in func.block_ids() {
         let block = func.block(id);
         let results = block.instrs.iter().filter_map(|i| i.result);
@@ -111,8 +111,8 @@ fn definitions(func: &Function, errors: &mut Vec<String>) -> HashSet<ValueId> {
     defined
 }
 
-fn definition_blocks(func: &Function) -> std::collections::HashMap<ValueId, BlockId> {
-    let mut map = std::collections::HashMap::new();
+fn definition_blocks(func: &Function) -> crate::hashing::HashMap<ValueId, BlockId> {
+    let mut map = crate::hashing::HashMap::default();
     for id in func.block_ids() {
         let block = func.block(id);
         for v in block.params.iter().copied().chain(block.instrs.iter().filter_map(|i| i.result)) {

@@ -21,7 +21,7 @@
 //! untouched: they read the values they read before (the rewritten multiply's result keeps
 //! its register name, now a parameter with the same value in each iteration).
 
-use std::collections::{HashMap, HashSet};
+use crate::hashing::{HashMap, HashSet};
 
 use super::{ElementAddress, Func, Inst, Src, Term, VReg};
 use crate::hir::IntOp;
@@ -45,14 +45,14 @@ pub fn optimise(func: &mut Func) {
 fn natural_loops(func: &Func) -> Vec<(usize, HashSet<usize>)> {
     let n = func.blocks.len();
     let preds = predecessors(func);
-    let mut loops: HashMap<usize, HashSet<usize>> = HashMap::new();
+    let mut loops: HashMap<usize, HashSet<usize>> = HashMap::default();
     for b in 0..n {
         for t in func.blocks[b].term.targets() {
             let h = t.block;
             if h > b {
                 continue;
             }
-            let body = loops.entry(h).or_insert_with(|| HashSet::from([h]));
+            let body = loops.entry(h).or_insert_with(|| HashSet::from_iter([h]));
             let mut work = vec![b];
             while let Some(x) = work.pop() {
                 if body.insert(x) {
@@ -110,7 +110,7 @@ fn definition_counts(func: &Func) -> Vec<u32> {
 
 /// Registers defined inside the loop.
 fn defined_in(func: &Func, body: &HashSet<usize>) -> HashSet<VReg> {
-    let mut defined = HashSet::new();
+    let mut defined = HashSet::default();
     for &b in body {
         let block = &func.blocks[b];
         defined.extend(block.params.iter().copied());
@@ -254,7 +254,7 @@ fn hoist_addresses(func: &mut Func, pre: usize, body: &HashSet<usize>) {
     // Constants are rematerialised anywhere: as invariant as it gets, but an address part
     // only when in a register (the backend's immediates cover the rest).
     let invariant = |r: VReg| !defined.contains(&r) && !func.constants.contains_key(&r);
-    let mut hoisted: HashMap<AddressParts, VReg> = HashMap::new();
+    let mut hoisted: HashMap<AddressParts, VReg> = HashMap::default();
     let mut new_insts: Vec<Inst> = Vec::new();
     let mut next_reg = func.nregs;
     let mut blocks: Vec<usize> = body.iter().copied().collect();

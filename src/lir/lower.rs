@@ -269,16 +269,16 @@ struct Lowerer<'a> {
     /// `LoadAttr`s lowered so far.
     attr_sites: usize,
     /// Values of the function's `ConstI64`s (small ones become immediates).
-    int_consts: std::collections::HashMap<hir::ValueId, i64>,
+    int_consts: crate::hashing::HashMap<hir::ValueId, i64>,
     /// The `co_consts` index machine constants stand for (boxing them is that object).
-    const_origins: std::collections::HashMap<hir::ValueId, u32>,
+    const_origins: crate::hashing::HashMap<hir::ValueId, u32>,
     /// Integer operations that cannot leave (offsets), by result.
-    int_ops: std::collections::HashMap<hir::ValueId, (hir::IntOp, hir::ValueId, hir::ValueId)>,
+    int_ops: crate::hashing::HashMap<hir::ValueId, (hir::IntOp, hir::ValueId, hir::ValueId)>,
     /// Range iterators never made (`Op::RangeIterVirtual`): their start, step and length.
-    virtual_iters: std::collections::HashMap<hir::ValueId, [hir::ValueId; 3]>,
+    virtual_iters: crate::hashing::HashMap<hir::ValueId, [hir::ValueId; 3]>,
     /// Lists of bools kept as bytes (`Op::BoolListNew`), each by itself, and their
     /// iterators never made (`Op::BoolListIter`), by iterator: the list of each.
-    bool_lists: std::collections::HashMap<hir::ValueId, hir::ValueId>,
+    bool_lists: crate::hashing::HashMap<hir::ValueId, hir::ValueId>,
 }
 
 /// The number of `LoadAttr` sites of a function: how many `AttrCache`s it needs.

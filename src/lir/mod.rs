@@ -343,7 +343,7 @@ pub struct Func {
     pub float_regs: Vec<bool>,
     /// Registers defined by a constant (`Move` of an immediate): exits rematerialise them
     /// instead of keeping them alive in a register until the exit.
-    pub constants: std::collections::HashMap<VReg, i64>,
+    pub constants: crate::hashing::HashMap<VReg, i64>,
 }
 
 impl Func {

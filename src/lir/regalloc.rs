@@ -243,8 +243,8 @@ fn coalesce(func: &Func, ranges: &[Ranges], costs: &[u64], compatible: impl Fn((
 /// along edges, and copy hints (`copy_hints`). Only direct partners: taking the register of a
 /// value further along a chain of edges (another parameter of the same loop header) would turn
 /// one move on the back-edge into a cycle of moves.
-fn direct_partners(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
-    let mut partners: std::collections::HashMap<VReg, Vec<VReg>> = std::collections::HashMap::new();
+fn direct_partners(func: &Func) -> crate::hashing::HashMap<VReg, Vec<VReg>> {
+    let mut partners: crate::hashing::HashMap<VReg, Vec<VReg>> = crate::hashing::HashMap::default();
     let mut pair = |a: VReg, b: VReg| {
         partners.entry(a).or_default().push(b);
         partners.entry(b).or_default().push(a);
@@ -267,8 +267,8 @@ fn direct_partners(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
 /// For each edge argument, the other parameters of the block it is passed to: in another's
 /// register, the argument would be overwritten by the edge's own moves before it is read,
 /// which makes the moves a cycle (one more move through a scratch register).
-fn edge_rivals(func: &Func) -> std::collections::HashMap<VReg, Vec<VReg>> {
-    let mut rivals: std::collections::HashMap<VReg, Vec<VReg>> = std::collections::HashMap::new();
+fn edge_rivals(func: &Func) -> crate::hashing::HashMap<VReg, Vec<VReg>> {
+    let mut rivals: crate::hashing::HashMap<VReg, Vec<VReg>> = crate::hashing::HashMap::default();
     for block in &func.blocks {
         for t in block.term.targets() {
             let params = &func.blocks[t.block].params;
@@ -597,8 +597,8 @@ fn linear_scan(
     spill_slots: &mut u32,
     mut groups: Vec<(Group, bool)>,
     class: &Class,
-    partners: &std::collections::HashMap<VReg, Vec<VReg>>,
-    rivals: &std::collections::HashMap<VReg, Vec<VReg>>,
+    partners: &crate::hashing::HashMap<VReg, Vec<VReg>>,
+    rivals: &crate::hashing::HashMap<VReg, Vec<VReg>>,
 ) {
     groups.sort_by_key(|(g, _)| (g.ranges[0].0, g.members[0]));
     let mut occupied: Vec<Occupancy> = vec![Vec::new(); class.num_regs as usize];
@@ -719,7 +719,7 @@ mod tests {
         assert_eq!(in_regs, 2);
         assert_eq!(alloc.spill_slots, 6);
         // No two values share a location.
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = crate::hashing::HashSet::default();
         for l in alloc.locations.iter().flatten() {
             assert!(seen.insert(*l), "{l:?} given twice");
         }
