@@ -77,6 +77,8 @@ pub struct Compiled {
     _code: crate::backend::current::Code,
     /// The direct entry the machine code calls (`hir::direct`), if it has one.
     _direct: Option<crate::backend::current::Code>,
+    /// Other functions' direct entries the machine code calls.
+    _other_entries: Vec<crate::backend::current::Code>,
     /// The LOAD_GLOBAL and LOAD_ATTR caches the machine code points into.
     _global_caches: Box<[crate::runtime::GlobalCache]>,
     _attr_caches: Box<[crate::runtime::AttrCache]>,
@@ -240,7 +242,7 @@ fn specialize_facts(code: &Bound<'_, PyAny>, args: Vec<specialize::Kind>) -> PyR
         arrays: Vec::new(),
         list_items: Vec::new(),
         names,
-        self_calls: Default::default(),
+        direct_calls: Default::default(),
         dtype: Default::default(),
         array_results: Default::default(),
         inlined: Vec::new(),
@@ -380,7 +382,7 @@ pub fn compile(
 
     let started = std::time::Instant::now();
     let py_error = |e: PyErr| CompileError::Python(e.to_string());
-    let Frontend { hir, specialised: is_specialised, inlined, facts: used_facts, direct } =
+    let Frontend { hir, specialised: is_specialised, inlined, facts: used_facts, direct, .. } =
         frontend(code, args, arrays, list_items, globals, builtins).map_err(py_error)?.map_err(CompileError::Frontend)?;
     let direct = match direct {
         Some(direct) => Some(compile_direct(code, &direct)?),
@@ -447,6 +449,7 @@ pub fn compile(
     Ok(Compiled {
         _code: machine,
         _direct: direct,
+        _other_entries: inlined.direct_entries,
         _global_caches: global_caches,
         _attr_caches: attr_caches,
         entry,
@@ -475,7 +478,9 @@ fn compile_direct(code: &Bound<'_, PyAny>, hir: &Function) -> Result<crate::back
     let layout = crate::cpython::shim::layout();
     // Two levels of the recursion per call, unless that makes too much code.
     let size: usize = hir.blocks.iter().map(|b| b.instrs.len()).sum();
-    let (hir, levels) = if size <= DIRECT_INLINE_MAX_INSTRS { (direct::inline_self_once(hir), 2) } else { (hir.clone(), 1) };
+    let recursive = direct::has_direct_calls(hir);
+    let (hir, levels) =
+        if recursive && size <= DIRECT_INLINE_MAX_INSTRS { (direct::inline_self_once(hir), 2) } else { (hir.clone(), 1) };
     let hir = &hir;
     let mut lir = lower::lower(hir, &constants, &layout);
     // No frame: the line of a return is nobody's business.
@@ -515,45 +520,196 @@ fn compile_direct(code: &Bound<'_, PyAny>, hir: &Function) -> Result<crate::back
 
 /// The calls in `func` of the function being compiled through a global of `globals` (the
 /// global is, at compile time, a plain function running `code` with `globals`), with all its
-/// arguments (see `hir::direct`); their result kind is filled in by `frontend`.
+/// arguments (see `hir::direct`), by result, with the global's name.
 fn find_self_calls(
     func: &Function,
     code: &Bound<'_, PyAny>,
     globals: &Bound<'_, PyAny>,
-) -> PyResult<crate::hashing::HashMap<crate::hir::ValueId, specialize::SelfCall>> {
-    use crate::hir::Op;
-    let mut found = crate::hashing::HashMap::default();
-    let Ok(dict) = globals.cast::<pyo3::types::PyDict>() else { return Ok(found) };
+) -> PyResult<crate::hashing::HashMap<crate::hir::ValueId, String>> {
     let argcount: usize = code.getattr("co_argcount")?.extract()?;
     if !simple_signature(code, argcount)? {
-        return Ok(found);
+        return Ok(Default::default());
     }
-    let names: Vec<String> = code.getattr("co_names")?.extract()?;
-    let defs = func.defining_ops();
-    for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
-        let (Op::Call { method, callable, args, kwnames: None }, Some(r)) = (&instr.op, instr.result) else { continue };
-        let (Some(Op::Null), Some(Op::LoadGlobal { name })) = (defs.get(method), defs.get(callable)) else { continue };
-        if args.len() != argcount {
-            continue;
-        }
-        let Some(f) = dict.get_item(&names[*name as usize])? else { continue };
-        // SAFETY: reads the type of a live object.
-        let is_function = unsafe { pyo3::ffi::Py_TYPE(f.as_ptr()) == std::ptr::addr_of_mut!(pyo3::ffi::PyFunction_Type) };
-        if is_function && f.getattr("__code__")?.is(code) && f.getattr("__globals__")?.is(globals) {
-            found.insert(r, specialize::SelfCall { code: code.as_ptr() as i64, returns: 0 });
+    let mut found = crate::hashing::HashMap::default();
+    for (r, name, f) in global_function_calls(func, code, globals)? {
+        if f.getattr("__code__")?.is(code) && call_arity(func, r) == Some(argcount) {
+            found.insert(r, name);
         }
     }
     Ok(found)
 }
 
-/// What inlining added to a function: the callees' constants (addresses, appended to the
-/// caller's `co_consts` in the constant tables) and the objects to keep alive.
+/// The number of arguments of the call whose result is `r`.
+fn call_arity(func: &Function, r: crate::hir::ValueId) -> Option<usize> {
+    func.blocks.iter().flat_map(|b| &b.instrs).find(|i| i.result == Some(r)).and_then(|i| match &i.op {
+        crate::hir::Op::Call { args, .. } => Some(args.len()),
+        _ => None,
+    })
+}
+
+/// The calls `name(args...)` in `func` (positional arguments only) of a global of `globals`
+/// that is, at compile time, a plain Python function with those globals: by result, the
+/// name and the function.
+fn global_function_calls<'py>(
+    func: &Function,
+    code: &Bound<'py, PyAny>,
+    globals: &Bound<'py, PyAny>,
+) -> PyResult<Vec<(crate::hir::ValueId, String, Bound<'py, PyAny>)>> {
+    use crate::hir::Op;
+    let mut found = Vec::new();
+    let Ok(dict) = globals.cast::<pyo3::types::PyDict>() else { return Ok(found) };
+    let names: Vec<String> = code.getattr("co_names")?.extract()?;
+    let defs = func.defining_ops();
+    for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
+        let (Op::Call { method, callable, kwnames: None, .. }, Some(r)) = (&instr.op, instr.result) else { continue };
+        let (Some(Op::Null), Some(Op::LoadGlobal { name })) = (defs.get(method), defs.get(callable)) else { continue };
+        let name = &names[*name as usize];
+        let Some(f) = dict.get_item(name)? else { continue };
+        // SAFETY: reads the type of a live object.
+        let is_function = unsafe { pyo3::ffi::Py_TYPE(f.as_ptr()) == std::ptr::addr_of_mut!(pyo3::ffi::PyFunction_Type) };
+        if is_function && f.getattr("__globals__")?.is(globals) {
+            found.push((r, name.clone(), f));
+        }
+    }
+    Ok(found)
+}
+
+/// Calls in `caller` of *other* functions of the same globals that have a direct entry for
+/// the kinds of the arguments at the call (Python ints and floats: `hir::direct`), compiled
+/// now. Adds them to `facts.direct_calls`, and the entries and callees' code objects (the
+/// call's guard compares its address) to `added`. The callee's entry must not need guards of
+/// its own: the caller's guard on the callee is all that is checked before the call (a
+/// recursive callee's calls of itself go through the same global, which that guard checked,
+/// and no Python code runs in the chain to rebind it).
+fn add_other_direct_calls(
+    caller: &Function,
+    facts: &mut specialize::Facts,
+    code: &Bound<'_, PyAny>,
+    globals: &Bound<'_, PyAny>,
+    builtins: Option<&Bound<'_, PyAny>>,
+    added: &mut Inlining,
+) -> PyResult<()> {
+    let calls = global_function_calls(caller, code, globals)?;
+    let calls: Vec<_> = calls.into_iter().filter(|(r, _, f)| !facts.direct_calls.contains_key(r) && !f.getattr("__code__").is_ok_and(|c| c.is(code))).collect();
+    if calls.is_empty() {
+        return Ok(());
+    }
+    let kinds = specialize::value_kinds(caller, facts);
+    let defs = caller.defining_ops();
+    // One entry per callee and argument kinds.
+    type Entry = Option<(i64, specialize::Kind, Vec<(String, i64)>)>;
+    let mut entries: crate::hashing::HashMap<(usize, String, Vec<specialize::Kind>), Entry> = Default::default();
+    for (r, name, function) in calls {
+        let Some(crate::hir::Op::Call { args, .. }) = defs.get(&r) else { continue };
+        let arg_kinds: Vec<specialize::Kind> = args.iter().map(|a| kinds.get(a.index()).copied().unwrap_or(0)).collect();
+        if arg_kinds.is_empty() || !arg_kinds.iter().all(|&k| k == specialize::INT || k == specialize::FLOAT) {
+            continue;
+        }
+        let callee_code = function.getattr("__code__")?;
+        let key = (callee_code.as_ptr() as usize, name.clone(), arg_kinds.clone());
+        let entry = match entries.get(&key) {
+            Some(entry) => entry.clone(),
+            None => {
+                let entry = other_direct_entry(&callee_code, &name, &arg_kinds, globals, builtins)?.map(|entry| {
+                    let address = entry.machine.buffer.ptr(entry.machine.entry) as i64;
+                    added.direct_entries.push(entry.machine);
+                    added.objects.push(callee_code.clone().unbind());
+                    (address, entry.returns, entry.requires)
+                });
+                entries.insert(key, entry.clone());
+                entry
+            }
+        };
+        let Some((target, returns, requires)) = entry else { continue };
+        // The caller checks the globals the entry relies on through its own names.
+        let requires: Option<Vec<(u32, i64)>> = requires
+            .iter()
+            .map(|(n, expected)| facts.names.iter().position(|m| m == n).map(|i| (i as u32, *expected)))
+            .collect();
+        let Some(requires) = requires else { continue };
+        let code = callee_code.as_ptr() as i64;
+        facts.direct_calls.insert(r, specialize::DirectCall { code, args: arg_kinds, returns, target, requires });
+    }
+    Ok(())
+}
+
+/// The direct entry of `code` (another function, called through the global `name` of
+/// `globals`) for arguments of kinds `args`, with the kind of its result and the globals it
+/// relies on (by name: `direct::Requirement`), if it has one that needs no guard on other
+/// functions (see `add_other_direct_calls`).
+fn other_direct_entry(
+    code: &Bound<'_, PyAny>,
+    name: &str,
+    args: &[specialize::Kind],
+    globals: &Bound<'_, PyAny>,
+    builtins: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<OtherEntry>> {
+    if !plain_positional(code, args.len())? {
+        return Ok(None);
+    }
+    let others = CallsOfOthers { inline: false, direct: false };
+    let frontend = match frontend_inlining(code, Some(args.to_vec()), Vec::new(), Vec::new(), Some(globals), builtins, others)? {
+        Ok(Some(f)) if f.specialised && f.inlined.consts.is_empty() => f,
+        _ => return Ok(None),
+    };
+    let own = code.as_ptr() as i64;
+    let (body, returns, requirements) = match frontend.direct {
+        // Recursive: its calls of itself must be through the global the caller checks.
+        Some(body) => {
+            if frontend.self_call_names.iter().any(|n| n != name) {
+                return Ok(None);
+            }
+            let facts = frontend.facts.as_ref().expect("specialised with facts");
+            let Some(call) = facts.direct_calls.values().find(|c| c.target == 0) else { return Ok(None) };
+            (body, call.returns, frontend.direct_requires)
+        }
+        None => {
+            let found = [(crate::hir::Type::I64, specialize::INT), (crate::hir::Type::F64, specialize::FLOAT)]
+                .into_iter()
+                .find_map(|(ty, kind)| direct::direct_variant(&frontend.hir, ty, own).map(|(body, r)| (body, kind, r)));
+            let Some(found) = found else { return Ok(None) };
+            found
+        }
+    };
+    let names: Vec<String> = code.getattr("co_names")?.extract()?;
+    let requires = requirements.iter().map(|r| (names[r.name as usize].clone(), r.expected)).collect();
+    match compile_direct(code, &body) {
+        Ok(machine) => Ok(Some(OtherEntry { machine, returns, requires })),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Another function's direct entry (`other_direct_entry`).
+struct OtherEntry {
+    machine: crate::backend::current::Code,
+    returns: specialize::Kind,
+    /// The globals it relies on, by name, with the objects they must be.
+    requires: Vec<(String, i64)>,
+}
+
+/// Whether a call with `nargs` positional arguments binds them, in order, to a plain
+/// function's parameters (no `*args`, `**kwargs`, keyword-only parameters, cells or
+/// generator).
+fn plain_positional(code: &Bound<'_, PyAny>, nargs: usize) -> PyResult<bool> {
+    const NOT_PLAIN: u32 = CO_VARARGS | CO_VARKEYWORDS | 0x20 | 0x80 | 0x100 | 0x200;
+    let flags: u32 = code.getattr("co_flags")?.extract()?;
+    let argcount: usize = code.getattr("co_argcount")?.extract()?;
+    let kwonly: usize = code.getattr("co_kwonlyargcount")?.extract()?;
+    let cells: usize = code.getattr("co_cellvars")?.len()? + code.getattr("co_freevars")?.len()?;
+    Ok(flags & NOT_PLAIN == 0 && argcount == nargs && kwonly == 0 && cells == 0)
+}
+
+/// What inlining (and direct calls of other functions) added to a function: the callees'
+/// constants (addresses, appended to the caller's `co_consts` in the constant tables), the
+/// objects and the machine code to keep alive.
 #[derive(Default)]
 struct Inlining {
     consts: Vec<i64>,
     objects: Vec<Py<PyAny>>,
     /// Code units of the calls inlined.
     call_ats: Vec<u32>,
+    /// The direct entries of other functions the code calls (`add_other_direct_calls`).
+    direct_entries: Vec<crate::backend::current::Code>,
 }
 
 /// Whether an inlined callee's body kept an operation that can raise where the caller was
@@ -1068,6 +1224,19 @@ struct Frontend {
     facts: Option<specialize::Facts>,
     /// The HIR of the direct entry `hir` calls (`hir::direct`), if it has one.
     direct: Option<Function>,
+    /// The globals through which the direct entry calls itself.
+    self_call_names: Vec<String>,
+    /// The globals the direct entry relies on (checked before it is called).
+    direct_requires: Vec<direct::Requirement>,
+}
+
+/// Which calls of other Python functions the front end compiles natively.
+#[derive(Clone, Copy)]
+struct CallsOfOthers {
+    /// Pure callees are inlined (`hir::inline`).
+    inline: bool,
+    /// Other functions' direct entries are called (`add_other_direct_calls`).
+    direct: bool,
 }
 
 /// Bytecode -> HIR, specialised for arguments of kinds `args` when given: pure callees
@@ -1081,17 +1250,18 @@ fn frontend(
     globals: Option<&Bound<'_, PyAny>>,
     builtins: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Result<Frontend, FrontendError>> {
-    let first = frontend_inlining(code, args.clone(), arrays.clone(), list_items.clone(), globals, builtins, true)?;
+    let all = CallsOfOthers { inline: true, direct: true };
+    let first = frontend_inlining(code, args.clone(), arrays.clone(), list_items.clone(), globals, builtins, all)?;
     match first {
         Ok(Some(frontend)) => Ok(Ok(frontend)),
-        Ok(None) => Ok(frontend_inlining(code, args, arrays, list_items, globals, builtins, false)?
+        Ok(None) => Ok(frontend_inlining(code, args, arrays, list_items, globals, builtins, CallsOfOthers { inline: false, ..all })?
             .map(|f| f.expect("a frontend without inlining is never redone"))),
         Err(e) => Ok(Err(e)),
     }
 }
 
-/// `frontend`, inlining pure callees if `inline`; None if an inlined body did not specialise
-/// to machine operations (`inlined_body_generic`).
+/// `frontend`, with the calls of other functions `others` says; None if an inlined body did
+/// not specialise to machine operations (`inlined_body_generic`).
 fn frontend_inlining(
     code: &Bound<'_, PyAny>,
     args: Option<Vec<specialize::Kind>>,
@@ -1099,52 +1269,82 @@ fn frontend_inlining(
     list_items: Vec<Option<specialize::Kind>>,
     globals: Option<&Bound<'_, PyAny>>,
     builtins: Option<&Bound<'_, PyAny>>,
-    inline: bool,
+    others: CallsOfOthers,
 ) -> PyResult<Result<Option<Frontend>, FrontendError>> {
     let mut generic = match hir_for(code, args.is_some())? {
         Ok(generic) => generic,
         Err(e) => return Ok(Err(e)),
     };
     let Some(args) = args else {
-        return Ok(Ok(Some(Frontend { hir: generic, specialised: false, inlined: Inlining::default(), facts: None, direct: None })));
+        let hir = generic;
+        return Ok(Ok(Some(Frontend { hir, specialised: false, inlined: Inlining::default(), facts: None, direct: None, self_call_names: Vec::new(), direct_requires: Vec::new() })));
     };
     let mut facts = specialize_facts(code, args)?;
     facts.arrays = arrays;
     facts.list_items = list_items;
     let mut inlined = Inlining::default();
     if let Some(globals) = globals {
-        if inline {
+        if others.inline {
             inlined = inline_pure_calls(&mut generic, &mut facts, code, globals)?;
         }
         facts.intrinsics = find_intrinsics(&generic, code, globals, builtins, &mut inlined.objects)?;
         facts.dtype = crate::dtype_folds::find(&generic, code, globals, builtins, &facts.arrays)?;
         facts.array_results = crate::array_results::find(&generic, code, globals, builtins)?;
         let self_calls = find_self_calls(&generic, code, globals)?;
+        if others.direct {
+            add_other_direct_calls(&generic, &mut facts, code, globals, builtins, &mut inlined)?;
+        }
         if !self_calls.is_empty() {
             // The direct entry returns an int, else a float, if the specialised body agrees.
+            let own = code.as_ptr() as i64;
             for returns in [specialize::INT, specialize::FLOAT] {
-                facts.self_calls = self_calls.iter().map(|(r, c)| (*r, specialize::SelfCall { returns, ..*c })).collect();
+                for r in self_calls.keys() {
+                    let call = specialize::DirectCall { code: own, args: facts.args.clone(), returns, target: 0, requires: Vec::new() };
+                    facts.direct_calls.insert(*r, call);
+                }
                 let Some(mut hir) = specialize::specialize(&generic, &facts) else { continue };
                 if !direct::has_direct_calls(&hir) {
                     continue;
                 }
                 direct::drop_checks_after_direct_calls(&mut hir);
                 let ty = if returns == specialize::INT { crate::hir::Type::I64 } else { crate::hir::Type::F64 };
-                if let Some(body) = direct::direct_variant(&hir, ty) {
-                    if inlined_body_generic(&hir, &inlined) {
-                        return Ok(Ok(None));
+                let Some((mut body, requirements)) = direct::direct_variant(&hir, ty, own) else { continue };
+                if !requirements.is_empty() {
+                    // The frame code checks the globals the entry relies on (`range`) before
+                    // each call of it (the entry's own calls need not: no Python code runs in
+                    // the chain).
+                    for call in facts.direct_calls.values_mut().filter(|c| c.target == 0) {
+                        call.requires = requirements.iter().map(|r| (r.name, r.expected)).collect();
                     }
-                    return Ok(Ok(Some(Frontend { hir, specialised: true, inlined, facts: Some(facts), direct: Some(body) })));
+                    let Some(checked) = specialize::specialize(&generic, &facts) else { continue };
+                    hir = checked;
+                    direct::drop_checks_after_direct_calls(&mut hir);
+                    match direct::direct_variant(&hir, ty, own) {
+                        Some((again, same)) if same == requirements => body = again,
+                        _ => continue,
+                    }
                 }
+                if inlined_body_generic(&hir, &inlined) {
+                    return Ok(Ok(None));
+                }
+                let self_call_names = self_calls.into_values().collect();
+                let facts = Some(facts);
+                let direct = Some(body);
+                return Ok(Ok(Some(Frontend { hir, specialised: true, inlined, facts, direct, self_call_names, direct_requires: requirements })));
             }
-            facts.self_calls.clear();
+            facts.direct_calls.retain(|_, call| call.target != 0);
         }
     }
-    if let Some(hir) = specialize::specialize(&generic, &facts) {
+    if let Some(mut hir) = specialize::specialize(&generic, &facts) {
         if inlined_body_generic(&hir, &inlined) {
             return Ok(Ok(None));
         }
-        return Ok(Ok(Some(Frontend { hir, specialised: true, inlined, facts: Some(facts), direct: None })));
+        // Calls of other functions' direct entries (its own needs one of its own: above).
+        if direct::has_direct_calls(&hir) {
+            direct::drop_checks_after_direct_calls(&mut hir);
+        }
+        let facts = Some(facts);
+        return Ok(Ok(Some(Frontend { hir, specialised: true, inlined, facts, direct: None, self_call_names: Vec::new(), direct_requires: Vec::new() })));
     }
     // Nothing to specialise: the function as written (not with inlined bodies, which would
     // run generically).
@@ -1155,7 +1355,8 @@ fn frontend_inlining(
         };
     }
     let hir = without_deopt_states(generic);
-    Ok(Ok(Some(Frontend { hir, specialised: false, inlined: Inlining::default(), facts: Some(facts), direct: None })))
+    let facts = Some(facts);
+    Ok(Ok(Some(Frontend { hir, specialised: false, inlined: Inlining::default(), facts, direct: None, self_call_names: Vec::new(), direct_requires: Vec::new() })))
 }
 
 /// The HIR and LIR of a code object as text (for tests and debugging): generic, or

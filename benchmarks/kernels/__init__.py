@@ -32,6 +32,7 @@ ALL = [
     "spectral_norm",
     "dot",
     "sum_iter",
+    "calls",
     "matmul",
     "go_fast_small",
     "go_fast_large",

@@ -1,5 +1,5 @@
-//! Direct calls of a function by itself (recursion such as `fib(n - 1) + fib(n - 2)`),
-//! without a Python frame and on machine values.
+//! Direct calls of compiled functions, by themselves (recursion such as `fib(n - 1) +
+//! fib(n - 2)`) or by other functions, without a Python frame and on machine values.
 //!
 //! A function specialised for its arguments' kinds gets, besides its frame entry (the PEP 523
 //! hook runs it on an interpreter frame), a *direct entry*: the same specialised code taking
@@ -13,15 +13,23 @@
 //! call for real, with a frame, so results, exceptions, tracebacks, recursion errors, signals
 //! and tracing are exactly the interpreter's.
 //!
-//! A call site qualifies (`Facts::self_calls`) when it calls, through a global, the function
+//! A call site qualifies (`Facts::direct_calls`) when it calls, through a global, the function
 //! being compiled (found at compile time) with arguments of the kinds it is specialised for.
 //! At run time the frame code checks, before calling the direct entry, that the callable is a
 //! plain function running this code object with the calling frame's globals and that no tracer
 //! is on (`GuardCallee`, `CheckTracing`): inside the chain nothing can rebind the global or
 //! turn tracing on, since no Python code runs there. The result kind of the direct entry is an
-//! assumption the specialiser makes for the recursive calls (`SelfCall::returns`); the
+//! assumption the specialiser makes for the recursive calls (`DirectCall::returns`); the
 //! direct entry is only made when every return of the specialised body returns a machine
 //! value of that kind, which makes the assumption true by induction on the depth of the calls.
+//!
+//! Another function of the same globals (`sum_to(n)` with a loop, called from a loop of
+//! `main`) may be called through its direct entry too: the caller compiles it for the kinds
+//! of the arguments at the call (`compiler::add_other_direct_calls`) and guards the callee
+//! the same way. Such an entry may only rely on that one guard: it has no guards on other
+//! functions (nor calls of their entries), and its own recursive calls go through the very
+//! global the caller checked. A function calling another's entry has no direct entry itself,
+//! so chains stay one function deep (with its recursion).
 
 use crate::hashing::{HashMap, HashSet};
 
@@ -58,23 +66,44 @@ pub fn has_direct_calls(func: &Function) -> bool {
     func.blocks.iter().flat_map(|b| &b.instrs).any(|i| matches!(i.op, Op::CallDirect { .. }))
 }
 
+/// A global a direct entry relies on without checking it: it must be the object at address
+/// `expected` (`range`, a builtin, in a range loop), checked by the frame code before the
+/// call. `name` indexes the callee's `co_names`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requirement {
+    pub name: u32,
+    pub expected: i64,
+}
+
 /// The body of the direct entry made from `spec`, the specialised function (frame entry),
-/// whose direct entry returns machine values of type `returns`; None if it does not qualify
-/// (see the module documentation). Arguments become `DirectArg`s; the frame's argument
-/// objects, the loads of the function's own global and the boxing of returned values go;
-/// every exit means "not done" (its frame state is dropped).
-pub fn direct_variant(spec: &Function, returns: Type) -> Option<Function> {
+/// whose direct entry returns machine values of type `returns`, and the globals it relies on;
+/// None if it does not qualify (see the module documentation). Arguments become
+/// `DirectArg`s; the frame's argument objects, the loads of the function's own global and of
+/// the globals it requires, and the boxing of returned values go; every exit means "not
+/// done" (its frame state is dropped).
+pub fn direct_variant(spec: &Function, returns: Type, own_code: i64) -> Option<(Function, Vec<Requirement>)> {
     let mut out = spec.clone();
     let mut arg_local: HashMap<ValueId, u32> = HashMap::default();
     let mut callees: HashSet<ValueId> = HashSet::default();
+    // Globals checked to be one object (`GuardIs`), by the value loaded: that object.
+    let mut checked: HashMap<ValueId, i64> = HashMap::default();
+    let mut reads_flags = false;
     for instr in spec.blocks.iter().flat_map(|b| &b.instrs) {
         match (&instr.op, instr.result) {
             (Op::LoadArg { local }, Some(r)) => {
                 arg_local.insert(r, *local);
             }
-            (Op::GuardCallee { value, .. }, _) => {
+            (Op::GuardIs { value, expected }, _) => {
+                checked.insert(*value, *expected);
+            }
+            (Op::CheckFlag { .. }, _) => reads_flags = true,
+            (Op::GuardCallee { value, code }, _) if *code == own_code => {
                 callees.insert(*value);
             }
+            // A guard on another function (or a call of its entry) would need checking before
+            // the chain of direct calls starts, which only checks the function itself.
+            (Op::GuardCallee { .. }, _) => return None,
+            (Op::CallDirect { target, .. }, _) if *target != 0 => return None,
             _ => {}
         }
     }
@@ -82,6 +111,9 @@ pub fn direct_variant(spec: &Function, returns: Type) -> Option<Function> {
     let mut arg_value: HashMap<ValueId, ValueId> = HashMap::default();
     let mut boxes: HashMap<ValueId, ValueId> = HashMap::default();
     let mut nulls: HashSet<ValueId> = HashSet::default();
+    let mut required: HashSet<ValueId> = HashSet::default();
+    let mut requirements = Vec::new();
+    let mut virtual_ranges: HashSet<ValueId> = HashSet::default();
     for block in &mut out.blocks {
         let mut instrs = Vec::with_capacity(block.instrs.len());
         for mut instr in std::mem::take(&mut block.instrs) {
@@ -104,7 +136,26 @@ pub fn direct_variant(spec: &Function, returns: Type) -> Option<Function> {
                     continue
                 }
                 Op::LoadGlobal { .. } if result.is_some_and(|r| callees.contains(&r)) => continue,
-                Op::GuardCallee { .. } | Op::CheckTracing => continue,
+                Op::LoadGlobal { name } if result.is_some_and(|r| checked.contains_key(&r)) => {
+                    let r = result?;
+                    required.insert(r);
+                    requirements.push(Requirement { name: *name, expected: checked[&r] });
+                    continue;
+                }
+                Op::GuardIs { value, .. } | Op::Incref(value) | Op::Decref(value) if required.contains(value) => continue,
+                // Emits no code: only exits (which make the iterator) read it.
+                Op::RangeIterVirtual { .. } => {
+                    virtual_ranges.insert(result?);
+                    continue;
+                }
+                // Bound flags only matter to exits when nothing reads them.
+                Op::SetBound { .. } if !reads_flags => continue,
+                // Checked by the frame code before the chain of calls starts; and the
+                // frame's slots (the objects of unboxed locals, for exits): a direct entry
+                // has none.
+                Op::GuardCallee { .. } | Op::CheckTracing | Op::GuardGlobalIs { .. } | Op::ClearLocal { .. } | Op::StoreLocal { .. } => {
+                    continue
+                }
                 Op::Box(m) => {
                     boxes.insert(result?, *m);
                     continue;
@@ -120,6 +171,8 @@ pub fn direct_variant(spec: &Function, returns: Type) -> Option<Function> {
                 | Op::FloatCompare { .. }
                 | Op::BoolNot(_)
                 | Op::Select { .. }
+                | Op::Copy(_)
+                | Op::RangeIndexNext(_)
                 | Op::CallDirect { .. }
                 | Op::CheckEvalBreaker { .. } => {}
                 _ => return None,
@@ -143,10 +196,26 @@ pub fn direct_variant(spec: &Function, returns: Type) -> Option<Function> {
             block.terminator = Terminator::Return(machine);
         }
     }
+    // Every exit only says "not done".
+    for exit in &mut out.exits {
+        exit.state.locals.clear();
+        exit.state.stack.clear();
+        exit.release.clear();
+        exit.range_positions.clear();
+        exit.borrowed.clear();
+    }
+    // Parameters only exits read (a loop variable that may be unbound) go with them.
+    drop_unread_params(&mut out);
     // Nothing left may read a value the direct entry does not have; block parameters are
     // machine values.
-    let gone =
-        |v: &ValueId| arg_local.contains_key(v) || callees.contains(v) || boxes.contains_key(v) || nulls.contains(v);
+    let gone = |v: &ValueId| {
+        arg_local.contains_key(v)
+            || callees.contains(v)
+            || boxes.contains_key(v)
+            || nulls.contains(v)
+            || required.contains(v)
+            || virtual_ranges.contains(v)
+    };
     for block in &out.blocks {
         if block.params.iter().any(|p| !out.values[p.index()].is_unboxed()) {
             return None;
@@ -158,18 +227,45 @@ pub fn direct_variant(spec: &Function, returns: Type) -> Option<Function> {
             return None;
         }
     }
-    // Every exit only says "not done".
-    for exit in &mut out.exits {
-        exit.state.locals.clear();
-        exit.state.stack.clear();
-        exit.release.clear();
-        exit.range_positions.clear();
-        exit.borrowed.clear();
-    }
     out.bound_flags.clear();
     // No frame, no local slots.
     out.nlocalsplus = 0;
-    Some(out)
+    Some((out, requirements))
+}
+
+/// Removes the block parameters of `func` that nothing reads but edges into other such
+/// parameters, with their edges' arguments.
+fn drop_unread_params(func: &mut Function) {
+    let mut read: HashSet<ValueId> = HashSet::default();
+    for block in &func.blocks {
+        read.extend(block.instrs.iter().flat_map(|i| i.op.operands()));
+        read.extend(block.terminator.operands());
+    }
+    // A parameter read makes what its edges pass read, up to a fixed point.
+    loop {
+        let before = read.len();
+        for block in &func.blocks {
+            for edge in block.terminator.edges() {
+                let params = &func.blocks[edge.target.index()].params;
+                for (param, arg) in params.iter().zip(&edge.args) {
+                    if read.contains(param) {
+                        read.insert(*arg);
+                    }
+                }
+            }
+        }
+        if read.len() == before {
+            break;
+        }
+    }
+    let keep: Vec<Vec<bool>> = func.blocks.iter().map(|b| b.params.iter().map(|p| read.contains(p)).collect()).collect();
+    for (b, block) in func.blocks.iter_mut().enumerate() {
+        block.params = block.params.iter().zip(&keep[b]).filter(|(_, k)| **k).map(|(p, _)| *p).collect();
+        for edge in block.terminator.edges_mut() {
+            let kept = &keep[edge.target.index()];
+            edge.args = edge.args.iter().zip(kept).filter(|(_, k)| **k).map(|(a, _)| *a).collect();
+        }
+    }
 }
 
 /// Inlines the direct entry's body, once, into each of its own direct calls in `body` (the

@@ -656,16 +656,21 @@ pub enum Op {
     /// own register need not survive the calls that follow).
     Copy(ValueId),
 
-    // ---- direct calls of the function being compiled (`direct`) ----
+    // ---- direct calls of compiled functions (`direct`) ----
     /// Leaves through the exit (a deopt) unless `value` is a plain function running the code
     /// object at address `code` with the frame's globals: a call of it may enter the code's
     /// direct entry. No result.
     GuardCallee { value: ValueId, code: i64 },
-    /// Calls the direct entry of the function being compiled with machine arguments (the
-    /// kinds its entry guards check), without a Python frame; its machine result has type
-    /// `ty`. When the callee cannot finish without the interpreter, leaves through the exit
-    /// (a deopt: the interpreter redoes the call, which had no effect).
-    CallDirect { args: Vec<ValueId>, ty: Type },
+    /// Calls a direct entry with machine arguments (the kinds its entry guards check),
+    /// without a Python frame; its machine result has type `ty`. `target`: the entry's
+    /// address, or 0 for the function being compiled's own. When the callee cannot finish
+    /// without the interpreter, leaves through the exit (a deopt: the interpreter redoes the
+    /// call, which had no effect).
+    CallDirect { args: Vec<ValueId>, ty: Type, target: i64 },
+    /// Leaves through the exit (a deopt) unless the global or builtin `co_names[name]` is the
+    /// object at address `expected` (a global another function's direct entry relies on:
+    /// `direct::Requirement`). Looks it up without raising. No result.
+    GuardGlobalIs { name: u32, expected: i64 },
     /// In a direct entry: machine argument `index`.
     DirectArg { index: u32, ty: Type },
 
@@ -698,7 +703,8 @@ impl Op {
     pub fn operands(&self) -> Vec<ValueId> {
         use Op::*;
         match self {
-            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | PeekGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => vec![],
+            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | PeekGlobal { .. } | GuardGlobalIs { .. } | CheckEvalBreaker { .. }
+            | CheckTracing => vec![],
             Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsTrueBorrowed(v) | IsNone(v) | IsNull(v)
             | NonNull(v) | GetIter(v) | IterNext(v) => vec![*v],
             CheckBound { value, .. } | StoreLocal { value, .. } => vec![*value],
@@ -775,7 +781,8 @@ impl Op {
     pub fn operands_mut(&mut self) -> Vec<&mut ValueId> {
         use Op::*;
         match self {
-            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | PeekGlobal { .. } | CheckEvalBreaker { .. } | CheckTracing => vec![],
+            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | PeekGlobal { .. } | GuardGlobalIs { .. } | CheckEvalBreaker { .. }
+            | CheckTracing => vec![],
             Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsTrueBorrowed(v) | IsNone(v) | IsNull(v)
             | NonNull(v) | GetIter(v) | IterNext(v) => vec![v],
             CheckBound { value, .. } | StoreLocal { value, .. } | Unary { value, .. } => vec![value],
@@ -905,6 +912,7 @@ impl Op {
             | StoreElement { .. }
             | GuardIntRange { .. }
             | GuardCallee { .. }
+            | GuardGlobalIs { .. }
             | GuardFpFlags
             | ClearFpFlags => None,
             LoadField { .. } | ArrayIndex { .. } => Some(Type::I64),

@@ -96,6 +96,7 @@ impl fmt::Display for OpText<'_> {
             StoreLocal { local, value } => write!(f, "StoreLocal {local}, {value}"),
             LoadGlobal { name } => write!(f, "LoadGlobal name{name}"),
             PeekGlobal { name } => write!(f, "PeekGlobal name{name}"),
+            GuardGlobalIs { name, .. } => write!(f, "GuardGlobalIs name{name} is the known object"),
             LoadAttr { obj, name } => write!(f, "LoadAttr {obj}, name{name}"),
             StoreAttr { obj, name, value } => write!(f, "StoreAttr {obj}, name{name}, {value}"),
             Binary { op, lhs, rhs } => write!(f, "Binary {} {lhs}, {rhs}", op.symbol()),
@@ -204,7 +205,9 @@ impl fmt::Display for OpText<'_> {
             GuardFunction { value, .. } => write!(f, "GuardFunction {value} is the inlined function"),
             GuardIs { value, .. } => write!(f, "GuardIs {value} is the known object"),
             GuardCallee { value, .. } => write!(f, "GuardCallee {value} runs this code"),
-            CallDirect { args, ty } => write!(f, "CallDirect({}) -> {ty:?}", list(args)),
+            // Another function's entry (its address changes from run to run).
+            CallDirect { args, ty, target } if *target != 0 => write!(f, "CallDirect({}) -> {ty:?} (another function)", list(args)),
+            CallDirect { args, ty, .. } => write!(f, "CallDirect({}) -> {ty:?}", list(args)),
             DirectArg { index, ty } => write!(f, "DirectArg {index} as {ty:?}"),
             ClearLocal { local } => write!(f, "ClearLocal {local}"),
             CheckFlag { local } => write!(f, "CheckFlag local {local}"),

@@ -156,6 +156,7 @@ fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
         Op::LenOf(_) => "len() of something other than an exact list, tuple, str or dict".into(),
         Op::IsInstanceOf { .. } => "isinstance() of an object whose __class__ may not be its type".into(),
         Op::GuardCallee { .. } => "callee is not this function with these globals (direct-call guard)".into(),
+        Op::GuardGlobalIs { .. } => "a global a direct call relies on was rebound (direct-call guard)".into(),
         Op::CallDirect { .. } => "direct call could not finish without the interpreter".into(),
         Op::CheckTracing => "tracing or profiling is on".into(),
         Op::ArrayIndex { key, .. } if key.is_empty() => "index out of range (the interpreter raises the IndexError)".into(),

@@ -133,10 +133,11 @@ pub struct Facts {
     /// Whether `for x in a` over a 1-D array argument may keep its position in a machine
     /// register (sequence iterators have the layout compiled code reads).
     pub array_loops: bool,
-    /// Calls (by their result) of the function being compiled through a global (recursion),
-    /// with the kind its direct entry is assumed to return (`direct`): with arguments of the
-    /// kinds in `args`, such a call becomes `CallDirect`.
-    pub self_calls: HashMap<ValueId, SelfCall>,
+    /// Calls (by their result) through a global of a function that has a direct entry
+    /// (`hir::direct`): the function being compiled (recursion) or another compiled function
+    /// of the same globals. With arguments of the kinds the entry takes, such a call becomes
+    /// `CallDirect`.
+    pub direct_calls: HashMap<ValueId, DirectCall>,
     /// `a.dtype` comparisons decided at compile time (`crate::dtype_folds`).
     pub dtype: DtypeFacts,
     /// Calls (by result) expected to make a new array of this type (`np.zeros((n, m))`:
@@ -171,13 +172,21 @@ pub struct DtypeFold {
     pub guards: Vec<(ValueId, i64)>,
 }
 
-/// A call of the function being compiled (see `Facts::self_calls`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SelfCall {
-    /// The code object's address (the callee is guarded to run it).
+/// A call of a function through its direct entry (see `Facts::direct_calls`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectCall {
+    /// The callee's code object's address (the callee is guarded to run it).
     pub code: i64,
-    /// The kind of the direct entry's result.
+    /// The kinds of the arguments the direct entry takes (Python ints or floats).
+    pub args: Vec<Kind>,
+    /// The kind of the direct entry's result (for the function being compiled, an assumption:
+    /// see `hir::direct`).
     pub returns: Kind,
+    /// The direct entry's address; 0 for the function being compiled (its own, made with it).
+    pub target: i64,
+    /// Globals (by index in `co_names`) the entry relies on, and the objects they must be:
+    /// checked before the call (`Op::GuardGlobalIs`).
+    pub requires: Vec<(u32, i64)>,
 }
 
 /// A builtin or `math` function compiled as machine code on a number.
@@ -770,10 +779,10 @@ fn infer_kinds(
                     }
                     // A call of this function with arguments of the kinds it is specialised for
                     // (exactly: the direct entry takes those machine values).
-                    Op::Call { args, .. } if facts.self_calls.contains_key(&r) && args.len() == facts.args.len() => {
-                        let returns = facts.self_calls[&r].returns;
+                    Op::Call { args, .. } if facts.direct_calls.get(&r).is_some_and(|c| c.args.len() == args.len()) => {
+                        let call = &facts.direct_calls[&r];
                         from_numbers(args, true, &|n, f| {
-                            (n == facts.args.as_slice() && f.iter().all(|x| *x == Flavour::Python)).then_some(returns)
+                            (n == call.args.as_slice() && f.iter().all(|x| *x == Flavour::Python)).then_some(call.returns)
                         })
                     }
                     // An item of `q, r = divmod(a, b)` of two Python ints.
@@ -2530,17 +2539,21 @@ impl<'a> Specializer<'a> {
                 }
             }
             Op::Call { callable, args, .. }
-                if self.specialisable(result) && instr.deopt.is_some() && result.is_some_and(|r| self.facts.self_calls.contains_key(&r)) =>
+                if self.specialisable(result) && instr.deopt.is_some() && result.is_some_and(|r| self.facts.direct_calls.contains_key(&r)) =>
             {
                 let r = result?;
-                let call = self.facts.self_calls[&r];
+                let facts = self.facts;
+                let call = &facts.direct_calls[&r];
                 let args = args.iter().map(|a| self.machine(*a)).collect::<Option<Vec<_>>>()?;
                 // Still this function, with these globals, and no tracer to see the call?
                 // Otherwise the interpreter makes the call.
                 e.effect(Op::GuardCallee { value: self.map(*callable), code: call.code }, instr.deopt);
                 e.effect(Op::CheckTracing, instr.deopt);
-                let ty = unboxed_type(call.returns);
-                self.define(r, Op::CallDirect { args, ty }, instr.deopt, instr.exit, e);
+                for &(name, expected) in &call.requires {
+                    e.effect(Op::GuardGlobalIs { name, expected }, instr.deopt);
+                }
+                let (ty, target) = (unboxed_type(call.returns), call.target);
+                self.define(r, Op::CallDirect { args, ty, target }, instr.deopt, instr.exit, e);
             }
             // NumPy arrays (see `arrays`): index tuples and `a.shape` only native accesses
             // read are never built.

@@ -289,7 +289,8 @@ pub fn attr_sites(func: &hir::Function) -> usize {
 /// The number of `LoadGlobal` and `PeekGlobal` sites of a function: how many `GlobalCache`s
 /// it needs.
 pub fn global_sites(func: &hir::Function) -> usize {
-    func.blocks.iter().flat_map(|b| &b.instrs).filter(|i| matches!(i.op, Op::LoadGlobal { .. } | Op::PeekGlobal { .. })).count()
+    let global = |op: &Op| matches!(op, Op::LoadGlobal { .. } | Op::PeekGlobal { .. } | Op::GuardGlobalIs { .. });
+    func.blocks.iter().flat_map(|b| &b.instrs).filter(|i| global(&i.op)).count()
 }
 
 /// The register of a HIR value (the same number).
@@ -487,6 +488,22 @@ impl Lowerer<'_> {
                 if let Some(exit) = exit {
                     out.push(Inst::ExitIfZero { value: dst(), exit: exit.0 });
                 }
+            }
+            Op::GuardGlobalIs { name, expected } => {
+                let e = exit.expect("a global guard has an exit");
+                let (globals, builtins, value, same) = (self.temp(), self.temp(), self.temp(), self.temp());
+                out.push(Inst::LoadFrame { dst: globals, offset: self.layout.frame_globals });
+                out.push(Inst::LoadFrame { dst: builtins, offset: self.layout.frame_builtins });
+                let name = self.constants.names[*name as usize];
+                // SAFETY: as for LoadGlobal.
+                let cache = unsafe { self.constants.global_caches.add(self.global_sites) } as i64;
+                self.global_sites += 1;
+                let slow = callee!(runtime::rjit_rt_peek_global_cached, "rjit_rt_peek_global_cached");
+                out.push(Inst::LoadGlobal { dst: value, globals, builtins, name, cache, slow });
+                out.push(Inst::SetEq { dst: same, a: value, b: Src::Imm(*expected), negate: false });
+                // The dictionary holds another reference: only the address matters here.
+                out.push(Inst::XDecref { reg: value, at: instr.at });
+                out.push(Inst::ExitIfZero { value: same, exit: e.0 });
             }
             Op::LoadAttr { obj, name } => {
                 let name = self.constants.names[*name as usize];
@@ -916,7 +933,7 @@ impl Lowerer<'_> {
             Op::GuardCallee { value, code } => {
                 if let Some(e) = exit {
                     // A plain function (not a subclass: functions have none) running `code`
-                    // with this frame's globals.
+                    // with this frame's globals and builtins.
                     let value = reg(*value);
                     let function_type = std::ptr::addr_of_mut!(ffi::PyFunction_Type) as i64;
                     out.push(Inst::GuardType { value, type_addr: function_type, exit: e });
@@ -930,12 +947,22 @@ impl Lowerer<'_> {
                     out.push(Inst::LoadFrame { dst: globals, offset: self.layout.frame_globals });
                     out.push(Inst::SetEq { dst: same_globals, a: globals_field, b: Src::Reg(globals), negate: false });
                     out.push(Inst::ExitIfZero { value: same_globals, exit: e });
+                    // And the frame's builtins (what the callee's direct entry assumes of
+                    // `range`: `direct::Requirement`), which a function fixes when it is made.
+                    let (builtins_field, builtins, same_builtins) = (self.temp(), self.temp(), self.temp());
+                    let offset = std::mem::offset_of!(ffi::PyFunctionObject, func_builtins) as u32;
+                    out.push(Inst::Load { dst: builtins_field, base: value, offset });
+                    out.push(Inst::LoadFrame { dst: builtins, offset: self.layout.frame_builtins });
+                    out.push(Inst::SetEq { dst: same_builtins, a: builtins_field, b: Src::Reg(builtins), negate: false });
+                    out.push(Inst::ExitIfZero { value: same_builtins, exit: e });
                 }
             }
-            Op::CallDirect { args, .. } => {
+            Op::CallDirect { args, target, .. } => {
                 let exit = exit.expect("a direct call has an exit");
                 let args = args.iter().map(|a| reg(*a)).collect();
-                out.push(Inst::CallDirect { dst: dst(), args, target: self.constants.direct_entry, exit });
+                // 0: the function's own direct entry.
+                let target = if *target == 0 { self.constants.direct_entry } else { *target };
+                out.push(Inst::CallDirect { dst: dst(), args, target, exit });
             }
             Op::DirectArg { index, .. } => out.push(Inst::DirectArg { dst: dst(), index: *index }),
             Op::GuardNonNegative(v) => {
