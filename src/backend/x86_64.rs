@@ -815,9 +815,26 @@ impl<'a> Emitter<'a> {
         let low_bits = if fused { self.low_bits_test(block) } else { None };
         let skip = if low_bits.is_some() { 2 } else { usize::from(fused) };
         let body = &block.insts[..block.insts.len() - skip];
-        for (i, inst) in body.iter().enumerate() {
+        let mut i = 0;
+        while i < body.len() {
             self.mark(Mark::Inst { block: b as u32, inst: i as u32 });
-            self.inst(inst)?;
+            // `a % b` and `a // b` side by side (`hir::cse::pair_divisions`): one division.
+            if let (Inst::IntArith { op: first @ (IntOp::FloorDiv | IntOp::Mod), dst, a, b: d, exit }, Some(next)) =
+                (&body[i], body.get(i + 1))
+            {
+                let other = if *first == IntOp::Mod { IntOp::FloorDiv } else { IntOp::Mod };
+                if let Inst::IntArith { op, dst: dst2, a: a2, b: d2, exit: None } = next {
+                    if *op == other && a2 == a && d2 == d && power_of_two(*d).is_none() {
+                        let (quotient, remainder) = if *first == IntOp::FloorDiv { (*dst, *dst2) } else { (*dst2, *dst) };
+                        self.mark(Mark::Inst { block: b as u32, inst: i as u32 + 1 });
+                        self.int_divmod(quotient, remainder, *a, *d, *exit)?;
+                        i += 2;
+                        continue;
+                    }
+                }
+            }
+            self.inst(&body[i])?;
+            i += 1;
         }
         self.mark(Mark::Term(b as u32));
         match &block.term {
@@ -2196,42 +2213,19 @@ impl<'a> Emitter<'a> {
             self.store(dst, w);
             return Ok(());
         }
+        if matches!(op, IntOp::FloorDiv | IntOp::Mod) {
+            self.floor_divide(a, b, exit)?;
+            let result = if op == IntOp::Mod { RDX } else { RAX };
+            self.store(dst, result);
+            return Ok(());
+        }
         self.load_reg(RAX, a);
         self.load(RCX, b);
         match op {
             IntOp::And | IntOp::Or | IntOp::Xor | IntOp::Add | IntOp::Sub | IntOp::Mul => {
                 return Err(EmitError::Assembler(format!("{op:?} is emitted in two-address form")));
             }
-            IntOp::FloorDiv | IntOp::Mod => {
-                // Zero divisors raise; MIN // -1 overflows (and idiv would fault): both leave.
-                let label = self.exit_label(exit)?;
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; test rcx, rcx
-                    ; jz =>label
-                    ; cmp rcx, -1
-                    ; jne >divide
-                    ; mov rdx, QWORD i64::MIN
-                    ; cmp rax, rdx
-                    ; je =>label
-                    ; divide:
-                    ; cqo
-                    ; idiv rcx
-                    // C truncates; Python floors: when the remainder's sign differs from the
-                    // divisor's, q -= 1 and r += b.
-                    ; test rdx, rdx
-                    ; jz >done
-                    ; mov r8, rdx
-                    ; xor r8, rcx
-                    ; jns >done
-                    ; sub rax, 1
-                    ; add rdx, rcx
-                    ; done:
-                );
-                if op == IntOp::Mod {
-                    dynasm!(self.ops ; .arch x64 ; mov rax, rdx);
-                }
-            }
+            IntOp::FloorDiv | IntOp::Mod => unreachable!("divisions are emitted by floor_divide"),
             IntOp::Lshift => {
                 // Negative counts raise; bits shifted out mean a big int: both leave.
                 let label = self.exit_label(exit)?;
@@ -2263,6 +2257,48 @@ impl<'a> Emitter<'a> {
             }
         }
         self.store(dst, RAX);
+        Ok(())
+    }
+
+    /// Python's floor division of `a` by `b`: the quotient in rax, the remainder in rdx.
+    fn floor_divide(&mut self, a: VReg, b: Src, exit: Option<u32>) -> Result<(), EmitError> {
+        self.load_reg(RAX, a);
+        self.load(RCX, b);
+        // Zero divisors raise; MIN // -1 overflows (and idiv would fault): both leave.
+        let label = self.exit_label(exit)?;
+        dynasm!(self.ops
+            ; .arch x64
+            ; test rcx, rcx
+            ; jz =>label
+            ; cmp rcx, -1
+            ; jne >divide
+            ; mov rdx, QWORD i64::MIN
+            ; cmp rax, rdx
+            ; je =>label
+            ; divide:
+            ; cqo
+            ; idiv rcx
+            // C truncates; Python floors: when the remainder's sign differs from the
+            // divisor's, q -= 1 and r += b.
+            ; test rdx, rdx
+            ; jz >done
+            ; mov r8, rdx
+            ; xor r8, rcx
+            ; jns >done
+            ; sub rax, 1
+            ; add rdx, rcx
+            ; done:
+        );
+        Ok(())
+    }
+
+    /// `a // b` and `a % b` of the same operands, from one division. The results' registers
+    /// are neither rax nor rdx (not allocatable), and `a` and `b` are loaded before either
+    /// is written.
+    fn int_divmod(&mut self, quotient: VReg, remainder: VReg, a: VReg, b: Src, exit: Option<u32>) -> Result<(), EmitError> {
+        self.floor_divide(a, b, exit)?;
+        self.store(remainder, RDX);
+        self.store(quotient, RAX);
         Ok(())
     }
 

@@ -5,9 +5,9 @@
 //! with a deopt exit (an int add that may overflow) leaves the same way both times: if the first
 //! did not leave, the second would not either, so the second (and its exit) goes.
 
-use crate::hashing::HashMap;
+use crate::hashing::{HashMap, HashSet};
 
-use super::{Function, Op, Terminator, ValueId};
+use super::{Function, IntOp, Op, Terminator, ValueId};
 
 /// Whether `op` computes its result from its operands alone (no memory, no effect).
 fn repeatable(op: &Op) -> bool {
@@ -80,4 +80,49 @@ pub fn reuse_repeated(func: &mut Function) -> usize {
         }
     }
     renamed.len()
+}
+
+/// Moves `a // b` next to an earlier `a % b` in the same block (or `a % b` next to an earlier
+/// `a // b`), so the back end makes both with one division (`idiv` gives quotient and
+/// remainder). Both fail on exactly the same operands (a zero divisor; `MIN // -1`), so once
+/// the first succeeded the second cannot fail: it moves without its exit. Divisors that are
+/// constant powers of two are left alone (a shift and a mask are cheaper). Returns how many
+/// moved.
+pub fn pair_divisions(func: &mut Function) -> usize {
+    let powers_of_two: HashSet<ValueId> = func
+        .blocks
+        .iter()
+        .flat_map(|b| &b.instrs)
+        .filter(|i| matches!(i.op, Op::ConstI64 { value, .. } if value > 0 && value & (value - 1) == 0))
+        .filter_map(|i| i.result)
+        .collect();
+    let power_of_two = |v: &ValueId| powers_of_two.contains(v);
+    let mut moved = 0;
+    for block in &mut func.blocks {
+        let mut i = 0;
+        while i < block.instrs.len() {
+            let Op::IntBinary { op: first @ (IntOp::FloorDiv | IntOp::Mod), lhs, rhs } = block.instrs[i].op else {
+                i += 1;
+                continue;
+            };
+            let other = if first == IntOp::Mod { IntOp::FloorDiv } else { IntOp::Mod };
+            let later = block.instrs[i + 1..]
+                .iter()
+                .position(|instr| matches!(instr.op, Op::IntBinary { op, lhs: l, rhs: r } if op == other && l == lhs && r == rhs));
+            if let Some(k) = later.filter(|_| !power_of_two(&rhs)) {
+                let mut second = block.instrs.remove(i + 1 + k);
+                second.exit = None;
+                second.deopt = None;
+                block.instrs.insert(i + 1, second);
+                moved += 1;
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    if moved > 0 {
+        super::build::compact_exits(func);
+    }
+    moved
 }

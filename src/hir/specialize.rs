@@ -964,6 +964,7 @@ fn specialize_with(func: &Function, facts: &Facts, not_virtual: &std::cell::RefC
     let mut out = s.rewrite()?;
     super::hoist_inlined::hoist(&mut out, &facts.inlined);
     super::cse::reuse_repeated(&mut out);
+    super::cse::pair_divisions(&mut out);
     clean_up(&mut out);
     super::if_convert::conditional_increments(&mut out);
     Some(out)
