@@ -824,7 +824,9 @@ impl<'a> Emitter<'a> {
             {
                 let other = if *first == IntOp::Mod { IntOp::FloorDiv } else { IntOp::Mod };
                 if let Inst::IntArith { op, dst: dst2, a: a2, b: d2, exit: None } = next {
-                    if *op == other && a2 == a && d2 == d && power_of_two(*d).is_none() {
+                    // Both results read (an unread one may share the other's register).
+                    let read = self.uses[dst.index()] > 0 && self.uses[dst2.index()] > 0;
+                    if *op == other && a2 == a && d2 == d && power_of_two(*d).is_none() && read {
                         let (quotient, remainder) = if *first == IntOp::FloorDiv { (*dst, *dst2) } else { (*dst2, *dst) };
                         self.mark(Mark::Inst { block: b as u32, inst: i as u32 + 1 });
                         self.int_divmod(quotient, remainder, *a, *d, *exit)?;

@@ -79,3 +79,33 @@ def test_either_order_with_signs_zero_and_overflow():
 
 def test_in_a_loop_with_a_zero_divisor_and_negative_ranges():
     same(LOOP, [(-50, 50, 7), (-50, 50, -7), (-5, 5, 1), (-5, 5, -1), (0, 10, 0), (3, 3, 0), (INT_MIN, INT_MIN + 3, -1)])
+
+
+def test_an_unread_quotient_does_not_overwrite_the_remainder():
+    # (Found in review: the unread result's register may be the other's.)
+    source = """
+    def f(a, b):
+        t = 0
+        for i in range(a):
+            i // b
+            t += i % b
+        return t
+    """
+    same(source, [(17, 5), (100, 7), (100, -7)])
+    same(source.replace("i // b\n", "i % b\n").replace("t += i % b", "t += i // b"), [(17, 5), (100, -7)])
+
+
+def test_pairs_before_a_numpy_loop_compile():
+    # (Found in review: exit ids of loop entries went stale, and the compiler panicked.)
+    np = __import__("pytest").importorskip("numpy")
+    source = """
+    def f(a, n, k):
+        q = n // k
+        r = n % k
+        s = 0.0
+        for i in range(q):
+            s += a[i] * a[i]
+        return s + r
+    """
+    plain, compiled = same(source, [(np.array([1.0, 2.0, 1e200, 3.0, 4.0]), 4, 2), (np.arange(6.0), 5, 2)])
+    assert rjit.info(compiled).compiled
