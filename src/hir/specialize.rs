@@ -954,6 +954,8 @@ fn specialize_with(func: &Function, facts: &Facts, not_virtual: &std::cell::RefC
     }
     let mut out = s.rewrite()?;
     super::hoist_inlined::hoist(&mut out, &facts.inlined);
+    super::ufunc_batch::batch(&mut out);
+    super::ufunc_flags::check_after_calls(&mut out);
     super::cse::reuse_repeated(&mut out);
     clean_up(&mut out);
     super::if_convert::conditional_increments(&mut out);
