@@ -10,7 +10,9 @@
 //! - the ufunc's argument is an element of an array (int64 or float64) whose address is
 //!   `data + offset(p)`, `offset` made of additions and multiplications of `p` with values
 //!   fixed in the loop (so elements of the next iterations lie `step` bytes apart, `step` its
-//!   derivative, computed on entering the loop),
+//!   derivative, computed on entering the loop), and
+//! - NumPy's loop gives each element of a chunk the bits it gives it alone
+//!   (`runtime::ufunc_batch::lanes_agree`, probed once per NumPy loop and process),
 //!
 //! the call becomes `UfuncBatched`: the runtime reads the elements of the iterations left
 //! (all valid: the specialiser checked the array's bounds for every index the loop can reach,
@@ -102,6 +104,10 @@ fn find_site(func: &Function) -> Option<Site> {
             let instr = &func.blocks[b].instrs[k];
             let Op::UfuncCall { function, data, args } = &instr.op else { continue };
             if !instr.exit.is_some_and(|x| func.exit(x).kind == ExitKind::Deopt) {
+                continue;
+            }
+            // SAFETY: the specialiser's UfuncCall calls a ufunc's float64 loop of one argument.
+            if !unsafe { crate::runtime::ufunc_lanes_agree(*function as usize, *data as usize) } {
                 continue;
             }
             // The argument: an element, as a float64.

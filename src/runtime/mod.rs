@@ -69,7 +69,7 @@ pub use arrays::{
     array_check_code, rjit_rt_array_check, rjit_rt_array_index_error, rjit_rt_seq_iter_index, SEQ_ITER_INDEX, rjit_rt_box_np_bool, rjit_rt_box_np_f64, rjit_rt_box_np_i64,
     rjit_rt_ufunc_1, rjit_rt_ufunc_2, rjit_rt_ufunc_1_unchecked, rjit_rt_ufunc_2_unchecked,
 };
-pub use ufunc_batch::{SLOTS as UFUNC_BATCH_SLOTS, rjit_rt_ufunc_batch_begin, rjit_rt_ufunc_batched_f64, rjit_rt_ufunc_batched_i64};
+pub use ufunc_batch::{SLOTS as UFUNC_BATCH_SLOTS, lanes_agree as ufunc_lanes_agree, rjit_rt_ufunc_batch_begin, rjit_rt_ufunc_batched_f64, rjit_rt_ufunc_batched_i64};
 pub use bool_lists::{rjit_rt_bool_list_box, rjit_rt_bool_list_free, rjit_rt_bool_list_iter_at, rjit_rt_bool_list_new};
 pub use building::{
     rjit_rt_before_with, rjit_rt_build_const_key_map, rjit_rt_build_map, rjit_rt_build_set, rjit_rt_build_string,

@@ -68,6 +68,57 @@ pub extern "C-unwind" fn rjit_rt_ufunc_batch_begin() -> u64 {
     })
 }
 
+/// Whether NumPy's float64 loop `function` (with `data`) gives each element of a chunk the
+/// bits it gives the element alone, on probes of every kind (signs, zeros, subnormals,
+/// infinities, NaNs, small and large magnitudes): a loop that computed a chunk's tail (or its
+/// vectors) by other means would not, and is not batched. Checked once per loop and process.
+///
+/// # Safety
+/// `function` is a ufunc's float64 loop of one argument.
+pub unsafe fn lanes_agree(function: usize, data: usize) -> bool {
+    static CHECKED: std::sync::Mutex<Vec<(usize, usize, bool)>> = std::sync::Mutex::new(Vec::new());
+    let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&(_, _, agree)) = checked.iter().find(|(f, d, _)| *f == function && *d == data) {
+        return agree;
+    }
+    let mut probes: Vec<f64> = vec![
+        0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, 3.0, 10.0, -10.0, 100.0, 710.0, -745.0, 1e300, -1e300, 1e-300, 5e-324,
+        -5e-324, 2.2250738585072014e-308, f64::MAX, f64::MIN, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -f64::NAN,
+        std::f64::consts::PI, std::f64::consts::FRAC_PI_2, 1e22, 0.7853981633974483, 0.999999, 1.000001,
+    ];
+    probes.extend((0..66).map(|k| (k as f64 - 33.0) * 0.37 + 0.011 * k as f64));
+    let f: UfuncFunction = std::mem::transmute(function);
+    let call = |inputs: &mut [f64], out: &mut [f64]| {
+        let mut args: [*mut u8; 2] = [inputs.as_mut_ptr().cast(), out.as_mut_ptr().cast()];
+        let n = inputs.len() as isize;
+        let steps: [isize; 2] = [8, 8];
+        f(args.as_mut_ptr(), &n, steps.as_ptr(), data as *mut std::ffi::c_void);
+    };
+    let saved = save_fp_flags();
+    let mut agree = true;
+    // Each length up to a chunk, from several places of the probes, with the input and the
+    // output at every alignment to 64 bytes (a loop may treat elements before an aligned
+    // address apart).
+    let mut inputs = vec![0f64; CHUNK + 8];
+    let mut outputs = vec![0f64; CHUNK + 8];
+    for len in 1..=CHUNK {
+        for (n, start) in (0..probes.len() - len).step_by(len.max(7)).enumerate() {
+            let (i, o) = (n % 8, (n * 3 + len) % 8);
+            inputs[i..i + len].copy_from_slice(&probes[start..start + len]);
+            call(&mut inputs[i..i + len], &mut outputs[o..o + len]);
+            for k in 0..len {
+                let mut one = [probes[start + k]];
+                let mut out = [0f64];
+                call(&mut one, &mut out);
+                agree &= out[0].to_bits() == outputs[o + k].to_bits();
+            }
+        }
+    }
+    restore_fp_flags(saved);
+    checked.push((function, data, agree));
+    agree
+}
+
 /// An element type the compiled code reads (`numpy::DType` of the array).
 trait Element: Copy {
     fn as_f64(self) -> f64;

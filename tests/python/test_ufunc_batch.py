@@ -60,10 +60,13 @@ def test_every_ufunc_gives_the_interpreters_bits_for_every_length(name):
     plain, jit = namespace(source), namespace(source)
     f, g = rjit.jit(jit["f"]), rjit.jit(jit["g"])
     rng = np.random.default_rng(abs(hash(name)) % 1000)
-    pool = np.concatenate([rng.uniform(-3.0, 3.0, 300), rng.uniform(0.0, 1.0, 100), rng.uniform(1.0, 50.0, 100), [0.0, -0.0, 0.5, 1.0]])
+    special = [0.0, -0.0, 0.5, 1.0, np.nan, -np.nan, np.inf, -np.inf, 5e-324, 1e300, -1e300, 710.0, -745.0]
+    pool = np.concatenate([rng.uniform(-3.0, 3.0, 300), rng.uniform(0.0, 1.0, 100), rng.uniform(1.0, 50.0, 100), special])
     for n in [0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 130]:
         values = rng.choice(pool, n)
-        for a in (values, (values * 7).astype(np.int64), np.diag(values), np.diag(values).astype(np.int64)):
+        with np.errstate(all="ignore"):
+            ints = np.nan_to_num(values * 7, posinf=2**62, neginf=-(2**62)).astype(np.int64)
+        for a in (values, ints, np.diag(values), np.diag(ints)):
             func, py = (f, plain["f"]) if a.ndim == 2 else (g, plain["g"])
             with warnings.catch_warnings(record=True) as got_w, np.errstate(all="warn"):
                 warnings.simplefilter("always")
@@ -75,7 +78,11 @@ def test_every_ufunc_gives_the_interpreters_bits_for_every_length(name):
             assert [str(w.message) for w in got_w] == [str(w.message) for w in want_w]
             if got[0] == "ok":
                 with np.errstate(all="ignore"):
-                    assert bits(func(a)) == bits(py(a))
+                    mine, theirs = func(a), py(a)
+                # (The sign of a NaN sum depends on the order NaNs are added in, which float
+                # addition does not define: compiled code and NumPy's scalars already differ
+                # there without batching.)
+                assert bits(mine) == bits(theirs) or (np.isnan(mine) and np.isnan(theirs) and type(mine) is type(theirs))
 
 
 def test_strided_and_reversed_views():
