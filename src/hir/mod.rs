@@ -25,6 +25,8 @@ pub mod loops;
 pub mod print;
 pub mod side_exits;
 pub mod specialize;
+pub mod ufunc_batch;
+pub mod ufunc_flags;
 pub mod validate;
 
 use std::fmt;
@@ -393,6 +395,14 @@ pub enum Op {
     /// `LoadGlobal` for a check that must not raise (`hoist_inlined`): the value (a new
     /// reference) or NULL, with no exception set, if the lookup fails. Cannot fail.
     PeekGlobal { name: u32 },
+    /// `LoadAttr` for a check that must not raise (`hoist_inlined`): attribute `co_names[name]`
+    /// of `obj` (a new reference) where `obj` is a plain module whose dict holds it (and the
+    /// module type has no attribute of that name: the dict is where `getattr` finds it), else
+    /// NULL with no exception set (also for a NULL `obj`). Runs no Python code. Cannot fail.
+    PeekAttr { obj: ValueId, name: u32 },
+    /// The object at address `address`, borrowed: one the compiled code keeps alive (checked
+    /// once to be what the code loads: `hoist_inlined`).
+    ConstObject { address: i64 },
     /// `getattr(obj, co_names[name])`.
     LoadAttr { obj: ValueId, name: u32 },
     /// `setattr(obj, co_names[name], value)`. No result.
@@ -642,7 +652,24 @@ pub enum Op {
     GuardIntRange { value: ValueId, lo: i64, hi: i64 },
     /// NumPy's own float64 loop of a ufunc (`numpy::UfuncLoop`) on machine floats; leaves
     /// through the exit (a deopt) if it raised a floating-point exception NumPy reports.
+    /// Without an exit, the flags are left to a `GuardFpFlags` after it (`ufunc_flags`).
     UfuncCall { function: i64, data: i64, args: Vec<ValueId> },
+    /// A new generation for the ufunc calls batched in the loop being entered (`ufunc_batch`):
+    /// results computed for another entry are never reused. A machine int. Cannot fail.
+    UfuncBatchBegin,
+    /// `UfuncCall` of the element of type `dtype` (int64 or float64, as a float64) at
+    /// `address`, made with those of the loop's next iterations (`address + k * step` for
+    /// `k < remaining`) in one call of NumPy's loop per chunk, in generation `generation`
+    /// (`runtime::ufunc_batch`); leaves through the exit (a deopt) as `UfuncCall` does.
+    UfuncBatched {
+        function: i64,
+        data: i64,
+        dtype: crate::numpy::DType,
+        generation: ValueId,
+        address: ValueId,
+        step: ValueId,
+        remaining: ValueId,
+    },
     /// Leaves through the exit (a deopt) if a floating-point exception NumPy reports
     /// (invalid, divide by zero, overflow, underflow) was raised since the flags were last
     /// clear: NumPy float64 arithmetic then warns (or raises, as `numpy.errstate` says), so
@@ -703,10 +730,11 @@ impl Op {
     pub fn operands(&self) -> Vec<ValueId> {
         use Op::*;
         match self {
-            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | PeekGlobal { .. } | GuardGlobalIs { .. } | CheckEvalBreaker { .. }
-            | CheckTracing => vec![],
+            LoadArg { .. } | Const { .. } | ConstObject { .. } | Null | LoadGlobal { .. } | PeekGlobal { .. } | GuardGlobalIs { .. }
+            | CheckEvalBreaker { .. } | CheckTracing => vec![],
             Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsTrueBorrowed(v) | IsNone(v) | IsNull(v)
             | NonNull(v) | GetIter(v) | IterNext(v) => vec![*v],
+            PeekAttr { obj, .. } => vec![*obj],
             CheckBound { value, .. } | StoreLocal { value, .. } => vec![*value],
             Unary { value, .. } => vec![*value],
             LoadAttr { obj, .. } => vec![*obj],
@@ -765,6 +793,8 @@ impl Op {
             StoreElement { data, offset, value, .. } => vec![*data, *offset, *value],
             GuardIntRange { value, .. } => vec![*value],
             UfuncCall { args, .. } => args.clone(),
+            UfuncBatchBegin => vec![],
+            UfuncBatched { generation, address, step, remaining, .. } => vec![*generation, *address, *step, *remaining],
             Copy(v) => vec![*v],
             GuardFpFlags | ClearFpFlags => vec![],
             GuardCallee { value, .. } => vec![*value],
@@ -781,10 +811,11 @@ impl Op {
     pub fn operands_mut(&mut self) -> Vec<&mut ValueId> {
         use Op::*;
         match self {
-            LoadArg { .. } | Const { .. } | Null | LoadGlobal { .. } | PeekGlobal { .. } | GuardGlobalIs { .. } | CheckEvalBreaker { .. }
-            | CheckTracing => vec![],
+            LoadArg { .. } | Const { .. } | ConstObject { .. } | Null | LoadGlobal { .. } | PeekGlobal { .. } | GuardGlobalIs { .. }
+            | CheckEvalBreaker { .. } | CheckTracing => vec![],
             Incref(v) | Decref(v) | XDecref(v) | Not(v) | IsTrue(v) | IsTrueBorrowed(v) | IsNone(v) | IsNull(v)
             | NonNull(v) | GetIter(v) | IterNext(v) => vec![v],
+            PeekAttr { obj, .. } => vec![obj],
             CheckBound { value, .. } | StoreLocal { value, .. } | Unary { value, .. } => vec![value],
             LoadAttr { obj, .. } => vec![obj],
             StoreAttr { obj, value, .. } => vec![obj, value],
@@ -842,6 +873,8 @@ impl Op {
             StoreElement { data, offset, value, .. } => vec![data, offset, value],
             GuardIntRange { value, .. } => vec![value],
             UfuncCall { args, .. } => args.iter_mut().collect(),
+            UfuncBatchBegin => vec![],
+            UfuncBatched { generation, address, step, remaining, .. } => vec![generation, address, step, remaining],
             Copy(v) => vec![v],
             GuardFpFlags | ClearFpFlags => vec![],
             GuardCallee { value, .. } => vec![value],
@@ -868,7 +901,7 @@ impl Op {
                 | RangeIndexNext(_) | SeqIterIndex { .. } | CheckFlag { .. } | SetBound { .. } | GuardNonNegative(_) | GuardFunction { .. }
                 | RangeLen { .. } | RangeIterVirtual { .. }
                 | GuardIs { .. } | GuardArray { .. } | LoadField { .. } | ArrayIndex { .. } | LoadElement { .. }
-                | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. } | Copy(_) | GuardFpFlags | ClearFpFlags
+                | StoreElement { .. } | GuardIntRange { .. } | UfuncCall { .. } | UfuncBatchBegin | UfuncBatched { .. } | Copy(_) | GuardFpFlags | ClearFpFlags
                 | GuardCallee { .. } | CallDirect { .. } | DirectArg { .. } | UnboxFloatOwned(_) | LoadItemUnboxed { .. }
                 | BoolListNew { .. } | BoolListIter { .. } | BoolListFree(_)
         )
@@ -880,7 +913,7 @@ impl Op {
         use Op::*;
         matches!(
             self,
-            Const { .. } | Null | ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | IntToFloat { exact: false, .. }
+            Const { .. } | ConstObject { .. } | Null | ConstI64 { .. } | ConstF64 { .. } | ConstBool(_) | IntToFloat { exact: false, .. }
                 | IntCompare { .. } | FloatCompare { .. } | BoolNot(_) | FloatNeg(_) | NonNull(_) | IsNull(_)
                 | IsNone(_) | LoadArg { .. } | RangeIterItem { .. } | RangeIndexNext(_) | RangeIterIndex(_) | SeqIterIndex { .. }
                 | LoadField { .. } | LoadElement { .. } | Copy(_) | RangeLen { .. } | RangeIterVirtual { .. }
@@ -898,7 +931,7 @@ impl Op {
             | SetAdd { .. } | ListExtend { .. } | DictUpdate { .. } | DictMerge { .. } | DelAttr { .. }
             | StoreGlobal { .. } | SetUpdate { .. } | BoolListFree(_) => None,
             Null => Some(Type::Null),
-            IterNext(_) | BoxIfBound { .. } | PeekGlobal { .. } => Some(Type::MaybeNull),
+            IterNext(_) | BoxIfBound { .. } | PeekGlobal { .. } | PeekAttr { .. } => Some(Type::MaybeNull),
             IsTrue(_) | IsTrueBorrowed(_) | IsNone(_) | IsNull(_) => Some(Type::CBool),
             GuardType { .. }
             | ClearLocal { .. }
@@ -916,7 +949,8 @@ impl Op {
             | GuardFpFlags
             | ClearFpFlags => None,
             LoadField { .. } | ArrayIndex { .. } => Some(Type::I64),
-            LoadElement { dtype: crate::numpy::DType::F64 | crate::numpy::DType::F32, .. } | UfuncCall { .. } => Some(Type::F64),
+            LoadElement { dtype: crate::numpy::DType::F64 | crate::numpy::DType::F32, .. } | UfuncCall { .. } | UfuncBatched { .. } => Some(Type::F64),
+            UfuncBatchBegin => Some(Type::I64),
             LoadElement { dtype: crate::numpy::DType::Bool, .. } => Some(Type::CBool),
             LoadElement { .. } => Some(Type::I64),
             CallDirect { ty, .. } | DirectArg { ty, .. } | LoadItemUnboxed { ty, .. } => Some(*ty),

@@ -97,6 +97,8 @@ impl fmt::Display for OpText<'_> {
             LoadGlobal { name } => write!(f, "LoadGlobal name{name}"),
             PeekGlobal { name } => write!(f, "PeekGlobal name{name}"),
             GuardGlobalIs { name, .. } => write!(f, "GuardGlobalIs name{name} is the known object"),
+            PeekAttr { obj, name } => write!(f, "PeekAttr {obj}, name{name}"),
+            ConstObject { .. } => write!(f, "ConstObject (a known object)"),
             LoadAttr { obj, name } => write!(f, "LoadAttr {obj}, name{name}"),
             StoreAttr { obj, name, value } => write!(f, "StoreAttr {obj}, name{name}, {value}"),
             Binary { op, lhs, rhs } => write!(f, "Binary {} {lhs}, {rhs}", op.symbol()),
@@ -232,6 +234,10 @@ impl fmt::Display for OpText<'_> {
             GuardIntRange { value, lo, hi } => write!(f, "GuardIntRange {lo} <= {value} <= {hi}"),
             // Addresses vary between runs.
             UfuncCall { args, .. } => write!(f, "UfuncCall float64 loop({})", list(args)),
+            UfuncBatchBegin => write!(f, "UfuncBatchBegin"),
+            UfuncBatched { dtype, generation, address, step, remaining, .. } => {
+                write!(f, "UfuncBatched float64 loop({dtype:?} at {address}, step {step}, {remaining} left, generation {generation})")
+            }
             Copy(v) => write!(f, "Copy {v}"),
             GuardFpFlags => write!(f, "GuardFpFlags"),
             ClearFpFlags => write!(f, "ClearFpFlags"),

@@ -148,7 +148,7 @@ fn reason(op: &Op, is_arg: &dyn Fn(super::ValueId) -> bool) -> String {
             format!("array is no longer an {array}{} (array guard)", if *writeable { " (writeable)" } else { "" })
         }
         Op::GuardIntRange { lo, hi, .. } => format!("value outside {lo}..={hi} stored into an array"),
-        Op::UfuncCall { .. } => "NumPy ufunc raised a floating-point exception".into(),
+        Op::UfuncCall { .. } | Op::UfuncBatched { .. } => "NumPy ufunc raised a floating-point exception".into(),
         Op::GuardFpFlags => "NumPy float64 arithmetic raised a floating-point exception (NumPy warns)".into(),
         Op::GuardIs { .. } => "builtin, math or NumPy function (or NumPy type) was rebound (callable guard)".into(),
         Op::FloatToInt { .. } => "float not convertible to an int (nan, inf or too large)".into(),

@@ -963,6 +963,8 @@ fn specialize_with(func: &Function, facts: &Facts, not_virtual: &std::cell::RefC
     }
     let mut out = s.rewrite()?;
     super::hoist_inlined::hoist(&mut out, &facts.inlined);
+    super::ufunc_batch::batch(&mut out);
+    super::ufunc_flags::check_after_calls(&mut out);
     super::cse::reuse_repeated(&mut out);
     super::cse::pair_divisions(&mut out);
     clean_up(&mut out);

@@ -281,9 +281,10 @@ struct Lowerer<'a> {
     bool_lists: crate::hashing::HashMap<hir::ValueId, hir::ValueId>,
 }
 
-/// The number of `LoadAttr` sites of a function: how many `AttrCache`s it needs.
+/// The number of `LoadAttr` and `PeekAttr` sites of a function: how many `AttrCache`s it
+/// needs.
 pub fn attr_sites(func: &hir::Function) -> usize {
-    func.blocks.iter().flat_map(|b| &b.instrs).filter(|i| matches!(i.op, Op::LoadAttr { .. })).count()
+    func.blocks.iter().flat_map(|b| &b.instrs).filter(|i| matches!(i.op, Op::LoadAttr { .. } | Op::PeekAttr { .. })).count()
 }
 
 /// The number of `LoadGlobal` and `PeekGlobal` sites of a function: how many `GlobalCache`s
@@ -461,6 +462,7 @@ impl Lowerer<'_> {
             Op::Const { index } => {
                 out.push(Inst::Move { dst: dst(), src: Src::Imm(self.constants.consts[*index as usize]) })
             }
+            Op::ConstObject { address } => out.push(Inst::Move { dst: dst(), src: Src::Imm(*address) }),
             Op::Null => out.push(Inst::Move { dst: dst(), src: Src::Imm(0) }),
             Op::Incref(v) => out.push(Inst::Incref(reg(*v))),
             Op::Decref(v) => out.push(Inst::Decref { reg: reg(*v), at: instr.at }),
@@ -515,6 +517,14 @@ impl Lowerer<'_> {
                 if let Some(exit) = exit {
                     out.push(Inst::ExitIfZero { value: dst(), exit: exit.0 });
                 }
+            }
+            Op::PeekAttr { obj, name } => {
+                let name = self.constants.names[*name as usize];
+                // SAFETY: as for `LoadAttr` (`attr_sites` counts both).
+                let cache = unsafe { self.constants.attr_caches.add(self.attr_sites) } as i64;
+                self.attr_sites += 1;
+                let callee = callee!(runtime::rjit_rt_peek_attr_cached, "rjit_rt_peek_attr_cached");
+                out.push(Inst::Call { callee, args: vec![val(*obj), imm(name), imm(cache)], ret: Some(dst()) });
             }
             Op::StoreAttr { obj, name, value } => {
                 let name = self.constants.names[*name as usize];
@@ -1072,12 +1082,31 @@ impl Lowerer<'_> {
                 }
             }
             Op::UfuncCall { function, data, args } => {
-                let (callee, mut call_args) = match args.len() {
-                    1 => (callee!(runtime::rjit_rt_ufunc_1, "rjit_rt_ufunc_1"), vec![imm(*function), imm(*data)]),
-                    _ => (callee!(runtime::rjit_rt_ufunc_2, "rjit_rt_ufunc_2"), vec![imm(*function), imm(*data)]),
+                // Without an exit, a `GuardFpFlags` after it checks the flags (`ufunc_flags`).
+                let callee = match (args.len(), exit.is_some()) {
+                    (1, true) => callee!(runtime::rjit_rt_ufunc_1, "rjit_rt_ufunc_1"),
+                    (_, true) => callee!(runtime::rjit_rt_ufunc_2, "rjit_rt_ufunc_2"),
+                    (1, false) => callee!(runtime::rjit_rt_ufunc_1_unchecked, "rjit_rt_ufunc_1_unchecked"),
+                    (_, false) => callee!(runtime::rjit_rt_ufunc_2_unchecked, "rjit_rt_ufunc_2_unchecked"),
                 };
+                let mut call_args = vec![imm(*function), imm(*data)];
                 call_args.extend(args.iter().map(|a| val(*a)));
                 out.push(Inst::Call { callee, args: call_args, ret: Some(dst()) });
+                if let Some(e) = exit {
+                    out.push(Inst::ExitIfEqual { value: dst(), imm: runtime::FLOAT_DEOPT as i64, exit: e });
+                }
+            }
+            Op::UfuncBatchBegin => {
+                let callee = callee!(runtime::rjit_rt_ufunc_batch_begin, "rjit_rt_ufunc_batch_begin");
+                out.push(Inst::Call { callee, args: vec![], ret: Some(dst()) });
+            }
+            Op::UfuncBatched { function, data, dtype, generation, address, step, remaining } => {
+                let callee = match dtype {
+                    crate::numpy::DType::I64 => callee!(runtime::rjit_rt_ufunc_batched_i64, "rjit_rt_ufunc_batched_i64"),
+                    _ => callee!(runtime::rjit_rt_ufunc_batched_f64, "rjit_rt_ufunc_batched_f64"),
+                };
+                let args = vec![imm(*function), imm(*data), val(*generation), val(*address), val(*step), val(*remaining)];
+                out.push(Inst::Call { callee, args, ret: Some(dst()) });
                 if let Some(e) = exit {
                     out.push(Inst::ExitIfEqual { value: dst(), imm: runtime::FLOAT_DEOPT as i64, exit: e });
                 }

@@ -149,7 +149,7 @@ pub unsafe extern "C-unwind" fn rjit_rt_box_np_bool(value: i64, numpy_flag: i64)
 }
 
 /// A NumPy inner loop (`PyUFuncGenericFunction`).
-type UfuncFunction = unsafe extern "C" fn(*mut *mut u8, *const isize, *const isize, *mut std::ffi::c_void);
+pub(super) type UfuncFunction = unsafe extern "C" fn(*mut *mut u8, *const isize, *const isize, *mut std::ffi::c_void);
 
 /// MXCSR's flags of the floating-point exceptions NumPy reports: invalid (bit 0), divide by
 /// zero (2), overflow (3), underflow (4). (Compiled code tests the same bits.)
@@ -159,7 +159,7 @@ pub const FP_REPORTED: u32 = 0x01 | 0x04 | 0x08 | 0x10;
 /// Clears the sticky floating-point exception flags NumPy reports, if any is set (writing
 /// the control register is slow: it is only done when needed).
 #[cfg(target_arch = "x86_64")]
-fn clear_fp_flags() {
+pub(super) fn clear_fp_flags() {
     let mut csr: u32 = 0;
     // SAFETY: reads (and, with a flag set, writes) the SSE control/status register's flags.
     unsafe {
@@ -172,41 +172,51 @@ fn clear_fp_flags() {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn fp_flags_raised() -> bool {
+pub(super) fn fp_flags_raised() -> bool {
+    save_fp_flags() & FP_REPORTED != 0
+}
+
+/// The SSE control/status register (its flags, to put back with `restore_fp_flags`).
+#[cfg(target_arch = "x86_64")]
+pub(super) fn save_fp_flags() -> u32 {
     let mut csr: u32 = 0;
     // SAFETY: reads the SSE control/status register.
     unsafe { std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack)) };
-    csr & FP_REPORTED != 0
+    csr
+}
+
+/// Sets the exception flags to those of `saved` (see `save_fp_flags`), the controls kept.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn restore_fp_flags(saved: u32) {
+    let csr = (save_fp_flags() & !0x3f) | (saved & 0x3f);
+    // SAFETY: writes the flags read before back; the control bits are the current ones.
+    unsafe { std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack)) };
 }
 
 // Elsewhere no flags are read: every call is redone by the interpreter.
 #[cfg(not(target_arch = "x86_64"))]
-fn clear_fp_flags() {}
+pub(super) fn clear_fp_flags() {}
 #[cfg(not(target_arch = "x86_64"))]
-fn fp_flags_raised() -> bool {
+pub(super) fn fp_flags_raised() -> bool {
     true
 }
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) fn save_fp_flags() -> u32 {
+    0
+}
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) fn restore_fp_flags(_: u32) {}
 
 /// NumPy's float64 loop `function` (with its `data`) on `inputs`: the result's bits, or
 /// `FLOAT_DEOPT` if it raised a floating-point exception NumPy would report (a warning or an
 /// error, as `numpy.errstate` says: the interpreter redoes the call).
-unsafe fn run_loop(function: usize, data: usize, inputs: &mut [f64]) -> u64 {
-    let mut out = 0f64;
-    let mut args: [*mut u8; 3] = [std::ptr::null_mut(); 3];
-    for (slot, x) in args.iter_mut().zip(inputs.iter_mut()) {
-        *slot = (x as *mut f64).cast();
-    }
-    args[inputs.len()] = (&mut out as *mut f64).cast();
-    let n: isize = 1;
-    let steps: [isize; 3] = [8, 8, 8];
-    // SAFETY: `function` is the ufunc's loop for float64 arguments (see `numpy::float64_loop`).
-    let f: UfuncFunction = std::mem::transmute(function);
+pub(super) unsafe fn run_loop(function: usize, data: usize, inputs: &mut [f64]) -> u64 {
     clear_fp_flags();
-    f(args.as_mut_ptr(), &n, steps.as_ptr(), data as *mut std::ffi::c_void);
+    let out = run_loop_unchecked(function, data, inputs);
     if fp_flags_raised() {
         return FLOAT_DEOPT;
     }
-    out.to_bits()
+    out
 }
 
 /// A one-argument float64 ufunc on IEEE bits (see `run_loop`).
@@ -217,6 +227,36 @@ pub unsafe extern "C-unwind" fn rjit_rt_ufunc_1(function: usize, data: usize, x:
 /// A two-argument float64 ufunc on IEEE bits (see `run_loop`).
 pub unsafe extern "C-unwind" fn rjit_rt_ufunc_2(function: usize, data: usize, x: u64, y: u64) -> u64 {
     run_loop(function, data, &mut [f64::from_bits(x), f64::from_bits(y)])
+}
+
+/// NumPy's float64 loop `function` (with its `data`) on `inputs`, leaving the floating-point
+/// exception flags to the compiled code, which checks them after the call (`GuardFpFlags`:
+/// `hir::ufunc_flags`). Flags left set before the call make that check leave for nothing
+/// (slow, not wrong: the interpreter redoes the call), so the call need not clear them.
+unsafe fn run_loop_unchecked(function: usize, data: usize, inputs: &mut [f64]) -> u64 {
+    let mut out = 0f64;
+    let mut args: [*mut u8; 3] = [std::ptr::null_mut(); 3];
+    for (slot, x) in args.iter_mut().zip(inputs.iter_mut()) {
+        *slot = (x as *mut f64).cast();
+    }
+    args[inputs.len()] = (&mut out as *mut f64).cast();
+    let n: isize = 1;
+    let steps: [isize; 3] = [8, 8, 8];
+    // SAFETY: `function` is the ufunc's loop for float64 arguments (see `numpy::float64_loop`).
+    let f: UfuncFunction = std::mem::transmute(function);
+    f(args.as_mut_ptr(), &n, steps.as_ptr(), data as *mut std::ffi::c_void);
+    out.to_bits()
+}
+
+/// A one-argument float64 ufunc on IEEE bits, flags left to the caller (see
+/// `run_loop_unchecked`).
+pub unsafe extern "C-unwind" fn rjit_rt_ufunc_1_unchecked(function: usize, data: usize, x: u64) -> u64 {
+    run_loop_unchecked(function, data, &mut [f64::from_bits(x)])
+}
+
+/// A two-argument float64 ufunc on IEEE bits, likewise.
+pub unsafe extern "C-unwind" fn rjit_rt_ufunc_2_unchecked(function: usize, data: usize, x: u64, y: u64) -> u64 {
+    run_loop_unchecked(function, data, &mut [f64::from_bits(x), f64::from_bits(y)])
 }
 
 /// An arithmetic operator of an array and a number done here (see `array_scalar`).

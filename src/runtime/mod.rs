@@ -50,6 +50,7 @@ mod control;
 mod names;
 mod numeric;
 mod operators;
+mod ufunc_batch;
 
 pub use numeric::{
     rjit_rt_box_bool, rjit_rt_box_f64, rjit_rt_box_i64, rjit_rt_float_floordiv, rjit_rt_float_mod, rjit_rt_float_pow, libm_pow_address, rjit_rt_float_to_int, rjit_rt_int_abs, rjit_rt_math_1, math_fn_index, FLOAT_DEOPT,
@@ -66,8 +67,9 @@ use pyo3_ffi::PyObject;
 pub use arrays::FP_REPORTED;
 pub use arrays::{
     array_check_code, rjit_rt_array_check, rjit_rt_array_index_error, rjit_rt_seq_iter_index, SEQ_ITER_INDEX, rjit_rt_box_np_bool, rjit_rt_box_np_f64, rjit_rt_box_np_i64,
-    rjit_rt_ufunc_1, rjit_rt_ufunc_2,
+    rjit_rt_ufunc_1, rjit_rt_ufunc_2, rjit_rt_ufunc_1_unchecked, rjit_rt_ufunc_2_unchecked,
 };
+pub use ufunc_batch::{SLOTS as UFUNC_BATCH_SLOTS, lanes_agree as ufunc_lanes_agree, rjit_rt_ufunc_batch_begin, rjit_rt_ufunc_batched_f64, rjit_rt_ufunc_batched_i64};
 pub use bool_lists::{rjit_rt_bool_list_box, rjit_rt_bool_list_free, rjit_rt_bool_list_iter_at, rjit_rt_bool_list_new};
 pub use building::{
     rjit_rt_before_with, rjit_rt_build_const_key_map, rjit_rt_build_map, rjit_rt_build_set, rjit_rt_build_string,
@@ -80,7 +82,7 @@ pub use fast::{
     FastBinaryFunc,
 };
 pub use names::{
-    rjit_rt_load_attr_cached, rjit_rt_load_global, rjit_rt_load_global_cached, rjit_rt_peek_global_cached, rjit_rt_unbound_local, AttrCache,
+    rjit_rt_load_attr_cached, rjit_rt_peek_attr_cached, rjit_rt_load_global, rjit_rt_load_global_cached, rjit_rt_peek_global_cached, rjit_rt_unbound_local, AttrCache,
     GlobalCache,
 };
 pub use operators::{binary_op_function, rjit_rt_binary_op, rjit_rt_contains, rjit_rt_is_true, rjit_rt_not};

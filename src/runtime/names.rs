@@ -200,6 +200,46 @@ pub unsafe extern "C-unwind" fn rjit_rt_load_attr_cached(obj: *mut PyObject, nam
     value
 }
 
+/// `rjit_rt_load_attr_cached` for a check that must not raise (a module attribute guarded once
+/// before a loop, `hir::hoist_inlined`): the attribute (a new reference) only where `getattr`
+/// would find it in the dict of a plain module (the module type has no attribute of that
+/// name), else NULL with no exception set: for a NULL `obj`, any other object (its
+/// `__getattribute__` or descriptors may be Python code), and a name the dict lacks (the
+/// module's `__getattr__` would run). The interpreter then redoes the lookup where the code
+/// makes it.
+///
+/// # Safety
+/// GIL held; `obj` NULL or a live object, `name` a live str; `cache` points at this site's
+/// live `AttrCache`.
+pub unsafe extern "C-unwind" fn rjit_rt_peek_attr_cached(obj: *mut PyObject, name: *mut PyObject, cache: *mut AttrCache) -> *mut PyObject {
+    if obj.is_null() || ffi::Py_TYPE(obj) != ptr::addr_of_mut!(ffi::PyModule_Type) {
+        return ptr::null_mut();
+    }
+    let dict = ffi::PyModule_GetDict(obj);
+    if dict.is_null() || ffi::PyDict_CheckExact(dict) == 0 {
+        ffi::PyErr_Clear();
+        return ptr::null_mut();
+    }
+    let cache = &mut *cache;
+    let version = dict_version(dict);
+    if cache.module == obj && cache.version == version && !cache.value.is_null() {
+        ffi::Py_INCREF(cache.value);
+        return cache.value;
+    }
+    if !_PyType_Lookup(ptr::addr_of_mut!(ffi::PyModule_Type), name).is_null() {
+        return ptr::null_mut();
+    }
+    let value = ffi::PyDict_GetItemWithError(dict, name);
+    if value.is_null() {
+        ffi::PyErr_Clear();
+        return ptr::null_mut();
+    }
+    // (A str key's lookup runs no Python code: the version read before still holds.)
+    *cache = AttrCache { module: obj, version, value };
+    ffi::Py_INCREF(value);
+    value
+}
+
 /// Sets the error for reading the unbound variable in `localsplus` slot `local` of `code`:
 /// for a local or cell variable (LOAD_FAST, DELETE_FAST, LOAD_DEREF of a cell)
 /// `UnboundLocalError("cannot access local variable 'x' where it is not associated with a

@@ -27,7 +27,8 @@ def f(a):
 def test_no_checks_between_the_ufunc_call_and_the_add():
     f = make_function(SOURCE, "f", {"np": np})
     ir = _rjit.dump_ir(f.__code__, (np.arange(4.0),), f.__globals__).split("lir ")[0].split("HIR after")[-1]
-    between = ir[ir.index("UfuncCall"): ir.index("FloatAdd")]
+    call = "UfuncBatched" if "UfuncBatched" in ir else "UfuncCall"  # (batched: `hir::ufunc_batch`)
+    between = ir[ir.index(call): ir.index("FloatAdd")]
     assert "CheckEvalBreaker" not in between and "CheckTracing" not in between, ir
     # The back-edge's check is still there.
     assert "CheckEvalBreaker" in ir[ir.index("FloatAdd"):], ir
