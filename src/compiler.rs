@@ -614,6 +614,7 @@ fn add_other_direct_calls(
                     let address = entry.machine.buffer.ptr(entry.machine.entry) as i64;
                     added.direct_entries.push(entry.machine);
                     added.objects.push(callee_code.clone().unbind());
+                    added.objects.extend(entry.objects);
                     (address, entry.returns, entry.requires)
                 });
                 entries.insert(key, entry.clone());
@@ -673,8 +674,11 @@ fn other_direct_entry(
     };
     let names: Vec<String> = code.getattr("co_names")?.extract()?;
     let requires = requirements.iter().map(|r| (names[r.name as usize].clone(), r.expected)).collect();
+    // The objects its guards compare by address (builtins, math functions) stay alive with
+    // the caller's code, so no other object can take their addresses.
+    let objects = frontend.inlined.objects;
     match compile_direct(code, &body) {
-        Ok(machine) => Ok(Some(OtherEntry { machine, returns, requires })),
+        Ok(machine) => Ok(Some(OtherEntry { machine, returns, requires, objects })),
         Err(_) => Ok(None),
     }
 }
@@ -685,6 +689,8 @@ struct OtherEntry {
     returns: specialize::Kind,
     /// The globals it relies on, by name, with the objects they must be.
     requires: Vec<(String, i64)>,
+    /// Objects to keep alive with the code calling it.
+    objects: Vec<Py<PyAny>>,
 }
 
 /// Whether a call with `nargs` positional arguments binds them, in order, to a plain
