@@ -16,6 +16,7 @@ import types
 
 import rjit
 from conftest import make_function
+from test_direct_calls import namespace
 
 STEPS = """
 def steps(x):
@@ -81,13 +82,6 @@ def fibs(m):
         t = t + fib(i)
     return t
 """
-
-
-def namespace(source):
-    """Runs `source` in a fresh namespace (fresh code objects) and returns it."""
-    ns = {}
-    make_function(source, None, ns)
-    return ns
 
 
 def outcome(func, args):
