@@ -531,44 +531,36 @@ fn find_self_calls(
         return Ok(Default::default());
     }
     let mut found = crate::hashing::HashMap::default();
-    for (r, name, f) in global_function_calls(func, code, globals)? {
-        if f.getattr("__code__")?.is(code) && call_arity(func, r) == Some(argcount) {
+    for (r, name, nargs, f) in global_function_calls(func, code, globals)? {
+        if f.getattr("__code__")?.is(code) && nargs == argcount {
             found.insert(r, name);
         }
     }
     Ok(found)
 }
 
-/// The number of arguments of the call whose result is `r`.
-fn call_arity(func: &Function, r: crate::hir::ValueId) -> Option<usize> {
-    func.blocks.iter().flat_map(|b| &b.instrs).find(|i| i.result == Some(r)).and_then(|i| match &i.op {
-        crate::hir::Op::Call { args, .. } => Some(args.len()),
-        _ => None,
-    })
-}
-
 /// The calls `name(args...)` in `func` (positional arguments only) of a global of `globals`
 /// that is, at compile time, a plain Python function with those globals: by result, the
-/// name and the function.
+/// name, the number of arguments and the function.
 fn global_function_calls<'py>(
     func: &Function,
     code: &Bound<'py, PyAny>,
     globals: &Bound<'py, PyAny>,
-) -> PyResult<Vec<(crate::hir::ValueId, String, Bound<'py, PyAny>)>> {
+) -> PyResult<Vec<(crate::hir::ValueId, String, usize, Bound<'py, PyAny>)>> {
     use crate::hir::Op;
     let mut found = Vec::new();
     let Ok(dict) = globals.cast::<pyo3::types::PyDict>() else { return Ok(found) };
     let names: Vec<String> = code.getattr("co_names")?.extract()?;
     let defs = func.defining_ops();
     for instr in func.blocks.iter().flat_map(|b| &b.instrs) {
-        let (Op::Call { method, callable, kwnames: None, .. }, Some(r)) = (&instr.op, instr.result) else { continue };
+        let (Op::Call { method, callable, args, kwnames: None }, Some(r)) = (&instr.op, instr.result) else { continue };
         let (Some(Op::Null), Some(Op::LoadGlobal { name })) = (defs.get(method), defs.get(callable)) else { continue };
         let name = &names[*name as usize];
         let Some(f) = dict.get_item(name)? else { continue };
         // SAFETY: reads the type of a live object.
         let is_function = unsafe { pyo3::ffi::Py_TYPE(f.as_ptr()) == std::ptr::addr_of_mut!(pyo3::ffi::PyFunction_Type) };
         if is_function && f.getattr("__globals__")?.is(globals) {
-            found.push((r, name.clone(), f));
+            found.push((r, name.clone(), args.len(), f));
         }
     }
     Ok(found)
@@ -590,7 +582,10 @@ fn add_other_direct_calls(
     added: &mut Inlining,
 ) -> PyResult<()> {
     let calls = global_function_calls(caller, code, globals)?;
-    let calls: Vec<_> = calls.into_iter().filter(|(r, _, f)| !facts.direct_calls.contains_key(r) && !f.getattr("__code__").is_ok_and(|c| c.is(code))).collect();
+    let calls: Vec<_> = calls
+        .into_iter()
+        .filter(|(r, _, _, f)| !facts.direct_calls.contains_key(r) && !f.getattr("__code__").is_ok_and(|c| c.is(code)))
+        .collect();
     if calls.is_empty() {
         return Ok(());
     }
@@ -599,7 +594,7 @@ fn add_other_direct_calls(
     // One entry per callee and argument kinds.
     type Entry = Option<(i64, specialize::Kind, Vec<(String, i64)>)>;
     let mut entries: crate::hashing::HashMap<(usize, String, Vec<specialize::Kind>), Entry> = Default::default();
-    for (r, name, function) in calls {
+    for (r, name, _, function) in calls {
         let Some(crate::hir::Op::Call { args, .. }) = defs.get(&r) else { continue };
         let arg_kinds: Vec<specialize::Kind> = args.iter().map(|a| kinds.get(a.index()).copied().unwrap_or(0)).collect();
         if arg_kinds.is_empty() || !arg_kinds.iter().all(|&k| k == specialize::INT || k == specialize::FLOAT) {
@@ -1077,13 +1072,8 @@ pub(crate) fn pin(object: &Bound<'_, PyAny>) {
 /// slots (no local variables, cells or free variables, no `*args`/`**kwargs`), and is a plain
 /// function (not a generator or coroutine).
 fn simple_signature(code: &Bound<'_, PyAny>, nargs: usize) -> PyResult<bool> {
-    const NOT_PLAIN: u32 = CO_VARARGS | CO_VARKEYWORDS | 0x20 | 0x80 | 0x100 | 0x200;
-    let flags: u32 = code.getattr("co_flags")?.extract()?;
-    let argcount: usize = code.getattr("co_argcount")?.extract()?;
-    let kwonly: usize = code.getattr("co_kwonlyargcount")?.extract()?;
     let nlocals: usize = code.getattr("co_nlocals")?.extract()?;
-    let cells: usize = code.getattr("co_cellvars")?.len()? + code.getattr("co_freevars")?.len()?;
-    Ok(flags & NOT_PLAIN == 0 && argcount == nargs && kwonly == 0 && nlocals == nargs && cells == 0)
+    Ok(nlocals == nargs && plain_positional(code, nargs)?)
 }
 
 /// The HIR the backend gets for a code object: specialised with `facts` where that applies,

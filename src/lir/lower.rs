@@ -287,8 +287,8 @@ pub fn attr_sites(func: &hir::Function) -> usize {
     func.blocks.iter().flat_map(|b| &b.instrs).filter(|i| matches!(i.op, Op::LoadAttr { .. } | Op::PeekAttr { .. })).count()
 }
 
-/// The number of `LoadGlobal` and `PeekGlobal` sites of a function: how many `GlobalCache`s
-/// it needs.
+/// The number of global lookups of a function (`LoadGlobal`, `PeekGlobal`, `GuardGlobalIs`):
+/// how many `GlobalCache`s it needs.
 pub fn global_sites(func: &hir::Function) -> usize {
     let global = |op: &Op| matches!(op, Op::LoadGlobal { .. } | Op::PeekGlobal { .. } | Op::GuardGlobalIs { .. });
     func.blocks.iter().flat_map(|b| &b.instrs).filter(|i| global(&i.op)).count()
@@ -308,6 +308,24 @@ fn imm(i: i64) -> Arg {
 }
 
 impl Lowerer<'_> {
+    /// `dst` = the global or builtin `co_names[name]` of the frame (a new reference), through
+    /// the site's `GlobalCache`; NULL if it has none, with NameError set unless `peek`.
+    fn global_lookup(&mut self, dst: VReg, name: u32, peek: bool, out: &mut Vec<Inst>) {
+        let (globals, builtins) = (self.temp(), self.temp());
+        out.push(Inst::LoadFrame { dst: globals, offset: self.layout.frame_globals });
+        out.push(Inst::LoadFrame { dst: builtins, offset: self.layout.frame_builtins });
+        let name = self.constants.names[name as usize];
+        // SAFETY: `global_caches` has one entry per global lookup (see `global_sites`).
+        let cache = unsafe { self.constants.global_caches.add(self.global_sites) } as i64;
+        self.global_sites += 1;
+        let slow = if peek {
+            callee!(runtime::rjit_rt_peek_global_cached, "rjit_rt_peek_global_cached")
+        } else {
+            callee!(runtime::rjit_rt_load_global_cached, "rjit_rt_load_global_cached")
+        };
+        out.push(Inst::LoadGlobal { dst, globals, builtins, name, cache, slow });
+    }
+
     fn temp(&mut self) -> VReg {
         self.next_reg += 1;
         VReg(self.next_reg - 1)
@@ -472,36 +490,16 @@ impl Lowerer<'_> {
                 out.push(Inst::Move { dst: dst(), src: Src::Reg(reg(*value)) });
             }
             Op::LoadGlobal { name } | Op::PeekGlobal { name } => {
-                let globals = self.temp();
-                let builtins = self.temp();
-                out.push(Inst::LoadFrame { dst: globals, offset: self.layout.frame_globals });
-                out.push(Inst::LoadFrame { dst: builtins, offset: self.layout.frame_builtins });
-                let name = self.constants.names[*name as usize];
-                // SAFETY: `global_caches` has one entry per LoadGlobal or PeekGlobal (see
-                // `global_sites`).
-                let cache = unsafe { self.constants.global_caches.add(self.global_sites) } as i64;
-                self.global_sites += 1;
-                let slow = if matches!(instr.op, Op::PeekGlobal { .. }) {
-                    callee!(runtime::rjit_rt_peek_global_cached, "rjit_rt_peek_global_cached")
-                } else {
-                    callee!(runtime::rjit_rt_load_global_cached, "rjit_rt_load_global_cached")
-                };
-                out.push(Inst::LoadGlobal { dst: dst(), globals, builtins, name, cache, slow });
+                let peek = matches!(instr.op, Op::PeekGlobal { .. });
+                self.global_lookup(dst(), *name, peek, out);
                 if let Some(exit) = exit {
                     out.push(Inst::ExitIfZero { value: dst(), exit: exit.0 });
                 }
             }
             Op::GuardGlobalIs { name, expected } => {
                 let e = exit.expect("a global guard has an exit");
-                let (globals, builtins, value, same) = (self.temp(), self.temp(), self.temp(), self.temp());
-                out.push(Inst::LoadFrame { dst: globals, offset: self.layout.frame_globals });
-                out.push(Inst::LoadFrame { dst: builtins, offset: self.layout.frame_builtins });
-                let name = self.constants.names[*name as usize];
-                // SAFETY: as for LoadGlobal.
-                let cache = unsafe { self.constants.global_caches.add(self.global_sites) } as i64;
-                self.global_sites += 1;
-                let slow = callee!(runtime::rjit_rt_peek_global_cached, "rjit_rt_peek_global_cached");
-                out.push(Inst::LoadGlobal { dst: value, globals, builtins, name, cache, slow });
+                let (value, same) = (self.temp(), self.temp());
+                self.global_lookup(value, *name, true, out);
                 out.push(Inst::SetEq { dst: same, a: value, b: Src::Imm(*expected), negate: false });
                 // The dictionary holds another reference: only the address matters here.
                 out.push(Inst::XDecref { reg: value, at: instr.at });
