@@ -237,36 +237,63 @@ fn runs_no_python(func: &Function, l: &Loop, defs: &HashMap<ValueId, &Op>, loads
             _ => true,
         })
     };
-    l.blocks.iter().flat_map(|b| &func.blocks[*b].instrs).all(|instr| match &instr.op {
-        // Another Python function's code.
-        Op::CallDirect { .. } => false,
-        // NumPy's inner loop for float64 is C code; a floating-point exception it raises is
-        // left to the interpreter (a deopt), which warns as NumPy does.
-        Op::UfuncCall { .. } => true,
-        // Numbers are not tracked by the garbage collector: making one cannot start a
-        // collection (whose finalisers would be Python code). (NumPy scalars: not vetted.)
-        Op::Box(v) | Op::BoxIfBound { value: v, .. } => !func.numpy_boxes.contains_key(v),
-        op if op.is_machine() => true,
-        Op::LoadAttr { .. } => instr.result.is_some_and(|r| hoisted.contains(&r)),
-        Op::Const { .. }
-        | Op::ConstObject { .. }
-        | Op::Null
-        | Op::LoadArg { .. }
-        | Op::LoadGlobal { .. }
-        | Op::PeekGlobal { .. }
-        | Op::PeekAttr { .. }
-        | Op::Incref(_)
-        | Op::StoreLocal { .. }
-        | Op::CheckEvalBreaker { .. }
-        | Op::CheckTracing
-        | Op::IsNull(_)
-        | Op::NonNull(_)
-        | Op::IsNone(_)
-        | Op::Is { .. } => true,
-        Op::Decref(v) | Op::XDecref(v) => harmless_release(v),
-        Op::ClearLocal { local } => number_local(*local),
-        _ => false,
+    let runs_no_python_op = |instr: &Instr| match &instr.op {
+            // Another Python function's code.
+            Op::CallDirect { .. } => false,
+            // NumPy's inner loop for float64 is C code; a floating-point exception it raises is
+            // left to the interpreter (a deopt), which warns as NumPy does.
+            Op::UfuncCall { .. } => true,
+            // Numbers are not tracked by the garbage collector: making one cannot start a
+            // collection (whose finalisers would be Python code). (NumPy scalars: not vetted.)
+            Op::Box(v) | Op::BoxIfBound { value: v, .. } => !func.numpy_boxes.contains_key(v),
+            op if op.is_machine() => true,
+            Op::LoadAttr { .. } => instr.result.is_some_and(|r| hoisted.contains(&r)),
+            Op::Const { .. }
+            | Op::ConstObject { .. }
+            | Op::Null
+            | Op::LoadArg { .. }
+            | Op::LoadGlobal { .. }
+            | Op::PeekGlobal { .. }
+            | Op::PeekAttr { .. }
+            | Op::Incref(_)
+            | Op::StoreLocal { .. }
+            | Op::CheckEvalBreaker { .. }
+            | Op::CheckTracing
+            | Op::IsNull(_)
+            | Op::NonNull(_)
+            | Op::IsNone(_)
+            | Op::Is { .. } => true,
+            Op::Decref(v) | Op::XDecref(v) => harmless_release(v),
+            Op::ClearLocal { local } => number_local(*local),
+            _ => false,
+        };
+    l.blocks.iter().all(|b| {
+        let instrs = &func.blocks[*b].instrs;
+        instrs.iter().enumerate().all(|(k, instr)| match &instr.op {
+            Op::Decref(v) | Op::XDecref(v) if released_after_incref(&instrs[..k], *v) => true,
+            _ => runs_no_python_op(instr),
+        })
     })
+}
+
+/// Whether `before` (the instructions of a block before a release of `v`) took a reference
+/// to `v` that nothing since could have let go of: then the release leaves at least the
+/// reference `v` had when it was taken (`LOAD_FAST c` ... `STORE_SUBSCR` consuming it: the
+/// local keeps `c` alive). Nothing in between releases anything, calls C code that could, or
+/// lets another thread run.
+fn released_after_incref(before: &[Instr], v: ValueId) -> bool {
+    for instr in before.iter().rev() {
+        match &instr.op {
+            Op::Incref(x) if *x == v => return true,
+            Op::Decref(_) | Op::XDecref(_) | Op::StoreLocal { .. } | Op::ClearLocal { .. } | Op::CheckEvalBreaker { .. } => {
+                return false
+            }
+            op if op.is_machine() => {}
+            Op::Incref(_) | Op::Const { .. } | Op::ConstObject { .. } | Op::Null | Op::LoadArg { .. } | Op::IsNull(_) | Op::NonNull(_) => {}
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// The block entering loop `l` (its only predecessor outside the loop, ending with a jump to

@@ -120,6 +120,9 @@ pub fn lower(func: &hir::Function, constants: &CodeConstants, layout: &Layout) -
     remove_dead_instructions(&mut out);
     order_blocks(&mut out);
     super::loops::optimise(&mut out);
+    if super::unroll::unroll(&mut out) {
+        order_blocks(&mut out);
+    }
     out
 }
 

@@ -10,6 +10,7 @@
 pub mod loops;
 pub mod lower;
 pub mod regalloc;
+pub mod unroll;
 
 use std::fmt;
 
@@ -535,6 +536,33 @@ impl Inst {
 }
 
 impl Exit {
+    /// Replaces every register the exit reads by `f` of it (see `Exit::uses`).
+    pub fn map_regs(&mut self, f: impl Fn(VReg) -> VReg) {
+        let src = |s: &mut Src| {
+            if let Src::Reg(r) = s {
+                *r = f(*r);
+            }
+        };
+        if let Some((_, args)) = &mut self.prelude {
+            args.iter_mut().for_each(src);
+        }
+        self.release.iter_mut().for_each(|(r, _)| *r = f(*r));
+        self.stack.iter_mut().for_each(|(r, _)| *r = f(*r));
+        self.range_iters.iter_mut().flat_map(|(_, regs)| regs.iter_mut()).for_each(|r| *r = f(*r));
+        self.bool_lists.iters.iter_mut().flat_map(|(_, regs)| regs.iter_mut()).for_each(|r| *r = f(*r));
+        self.bool_lists.lists.iter_mut().for_each(|r| *r = f(*r));
+        self.locals.iter_mut().for_each(|(_, r, _, _)| *r = f(*r));
+        self.range_positions.iter_mut().for_each(|(it, index)| {
+            *it = f(*it);
+            *index = f(*index);
+        });
+        self.borrowed.iter_mut().for_each(|r| *r = f(*r));
+        self.numpy.iter_mut().for_each(|(v, flag)| {
+            *v = f(*v);
+            *flag = flag.map(&f);
+        });
+    }
+
     /// The registers the exit reads.
     pub fn uses(&self) -> Vec<VReg> {
         let prelude = self.prelude.iter().flat_map(|(_, args)| {

@@ -349,3 +349,41 @@ def test_another_thread_rebinding_the_helper_is_seen_at_once():
     for s, stale in results:
         assert stale == 0.0
     assert results[-1] == (2000.0, 0.0)
+
+
+
+ARRAY_STORE = """
+import numpy as np
+
+def caller(a, b):
+    c = np.zeros((a.shape[0], b.shape[1]))
+    for i in range(a.shape[0]):
+        for j in range(b.shape[1]):
+            s = 0.0
+            for k in range(a.shape[1]):
+                s += a[i, k] * b[k, j]
+            c[i, j] = s
+    return c
+"""
+
+
+def test_a_loop_storing_into_an_array_a_local_holds_checks_range_once():
+    # `c[i, j] = s` takes a reference to `c` and releases it after the store: the local still
+    # holds the array, so the release runs no destructor, the loop over `j` runs no Python
+    # code, and the load of `range` for the loop over `k` moves out of it.
+    import io
+
+    import numpy as np
+
+    a, b = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+    plain, jit = namespace(ARRAY_STORE), namespace(ARRAY_STORE)
+    compiled = rjit.jit(jit["caller"])
+    for _ in range(2):
+        assert compiled(a, b).tobytes() == plain["caller"](a, b).tobytes()
+    text = io.StringIO()
+    rjit.dis(compiled, file=text)
+    final_hir = text.getvalue().split("HIR after specialisation")[1].split("== LIR")[0]
+    assert final_hir.count("PeekGlobal") == 2, final_hir
+    # Rebinding `range` between calls: the entry checks see it.
+    jit["range"] = plain["range"] = lambda n: [0] * n
+    assert compiled(a, b).tobytes() == plain["caller"](a, b).tobytes()
