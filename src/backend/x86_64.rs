@@ -468,7 +468,8 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Registers `(b, o)` with `[b + o]` the element address `at` (scratch: rax, rcx).
+    /// Registers `(b, o)` with `[b + o + at.disp]` the element address `at` (scratch: rax,
+    /// rcx).
     fn element_address(&mut self, at: &crate::lir::ElementAddress) -> (u8, u8) {
         let rb = self.gpr_or_load(at.base, RAX);
         let Some((index, scale)) = at.index else {
@@ -495,6 +496,34 @@ impl<'a> Emitter<'a> {
             }
         }
         (rb, RCX)
+    }
+
+    /// `dst = a op element` for `+ - *`, the float64 element read from memory by the operation.
+    fn float_op_with_element(&mut self, op: FloatOp, dst: VReg, a: VReg, at: &crate::lir::ElementAddress) {
+        let w = self.xmm(dst).unwrap_or(0);
+        // (First: loading `a` may go through rax, which the address may then use.)
+        self.load_float(w, a);
+        let d = at.disp;
+        match at.index {
+            Some((index, 8)) if at.offset.is_none() => {
+                let rb = self.gpr_or_load(at.base, RAX);
+                let ri = self.gpr_or_load(index, RCX);
+                match op {
+                    FloatOp::Add => dynasm!(self.ops ; .arch x64 ; addsd Rx(w), QWORD [Rq(rb) + Rq(ri) * 8 + d]),
+                    FloatOp::Sub => dynasm!(self.ops ; .arch x64 ; subsd Rx(w), QWORD [Rq(rb) + Rq(ri) * 8 + d]),
+                    _ => dynasm!(self.ops ; .arch x64 ; mulsd Rx(w), QWORD [Rq(rb) + Rq(ri) * 8 + d]),
+                }
+            }
+            _ => {
+                let (rb, ro) = self.element_address(at);
+                match op {
+                    FloatOp::Add => dynasm!(self.ops ; .arch x64 ; addsd Rx(w), QWORD [Rq(rb) + Rq(ro) + d]),
+                    FloatOp::Sub => dynasm!(self.ops ; .arch x64 ; subsd Rx(w), QWORD [Rq(rb) + Rq(ro) + d]),
+                    _ => dynasm!(self.ops ; .arch x64 ; mulsd Rx(w), QWORD [Rq(rb) + Rq(ro) + d]),
+                }
+            }
+        }
+        self.store_float(dst, w);
     }
 
     /// The SSE register holding float `r`: its own, or scratch `x` loaded with it.
@@ -640,6 +669,13 @@ impl<'a> Emitter<'a> {
     fn load_reg(&mut self, dst: u8, r: VReg) {
         if let Some(&value) = self.func.constants.get(&r) {
             return self.load(dst, Src::Imm(value));
+        }
+        // An exit computes a derived value from its base (which `Func::exit_uses` keeps live
+        // there in its stead).
+        if let (true, Some(&(base, offset))) = (self.in_stub, self.func.derived.get(&r)) {
+            self.load_reg(dst, base);
+            dynasm!(self.ops ; .arch x64 ; add Rq(dst), offset);
+            return;
         }
         self.load_loc(dst, self.alloc.of(r));
     }
@@ -833,6 +869,23 @@ impl<'a> Emitter<'a> {
                         i += 2;
                         continue;
                     }
+                }
+            }
+            // A float64 element read only by the float operation after it: the operation
+            // reads it from memory (`mulsd x, [a + i*8]`: one instruction fewer).
+            if let (Inst::LoadElement { dst: x, at, dtype: DType::F64 }, Some(Inst::FloatArith { op, dst, a, b: rb, exit: None })) =
+                (&body[i], body.get(i + 1))
+            {
+                let other = match (*a == *x, *rb == *x) {
+                    (false, true) => Some(*a),
+                    (true, false) if matches!(op, FloatOp::Add | FloatOp::Mul) => Some(*rb),
+                    _ => None,
+                };
+                if let (Some(other), 1, FloatOp::Add | FloatOp::Sub | FloatOp::Mul) = (other, self.uses[x.index()], op) {
+                    self.mark(Mark::Inst { block: b as u32, inst: i as u32 + 1 });
+                    self.float_op_with_element(*op, *dst, other, at);
+                    i += 2;
+                    continue;
                 }
             }
             self.inst(&body[i])?;
@@ -1508,76 +1561,78 @@ impl<'a> Emitter<'a> {
             Inst::LoadElement { dst, at, dtype: DType::F64 } if at.offset.is_none() && at.index.is_some_and(|(_, s)| s == 8) => {
                 let rb = self.gpr_or_load(at.base, RAX);
                 let ri = self.gpr_or_load(at.index.expect("checked").0, RCX);
-                let x = self.xmm(*dst).unwrap_or(0);
-                dynasm!(self.ops ; .arch x64 ; movsd Rx(x), QWORD [Rq(rb) + Rq(ri) * 8]);
+                let (x, d) = (self.xmm(*dst).unwrap_or(0), at.disp);
+                dynasm!(self.ops ; .arch x64 ; movsd Rx(x), QWORD [Rq(rb) + Rq(ri) * 8 + d]);
                 self.store_float(*dst, x);
             }
             Inst::LoadElement { dst, at, dtype } => {
                 let (rb, ro) = self.element_address(at);
+                let d = at.disp;
                 match dtype {
                     // Straight into the result's SSE register when it has one.
                     DType::F64 => {
                         let x = self.xmm(*dst).unwrap_or(0);
-                        dynasm!(self.ops ; .arch x64 ; movsd Rx(x), QWORD [Rq(rb) + Rq(ro)]);
+                        dynasm!(self.ops ; .arch x64 ; movsd Rx(x), QWORD [Rq(rb) + Rq(ro) + d]);
                         self.store_float(*dst, x);
                     }
                     DType::F32 => {
                         let x = self.xmm(*dst).unwrap_or(0);
-                        dynasm!(self.ops ; .arch x64 ; cvtss2sd Rx(x), DWORD [Rq(rb) + Rq(ro)]);
+                        dynasm!(self.ops ; .arch x64 ; cvtss2sd Rx(x), DWORD [Rq(rb) + Rq(ro) + d]);
                         self.store_float(*dst, x);
                     }
                     DType::Bool => {
-                        dynasm!(self.ops ; .arch x64 ; cmp BYTE [Rq(rb) + Rq(ro)], 0 ; setne al ; movzx eax, al);
+                        dynasm!(self.ops ; .arch x64 ; cmp BYTE [Rq(rb) + Rq(ro) + d], 0 ; setne al ; movzx eax, al);
                         self.store(*dst, RAX);
                     }
                     DType::I8 => {
-                        dynasm!(self.ops ; .arch x64 ; movsx rax, BYTE [Rq(rb) + Rq(ro)]);
+                        dynasm!(self.ops ; .arch x64 ; movsx rax, BYTE [Rq(rb) + Rq(ro) + d]);
                         self.store(*dst, RAX);
                     }
                     DType::U8 => {
-                        dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [Rq(rb) + Rq(ro)]);
+                        dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [Rq(rb) + Rq(ro) + d]);
                         self.store(*dst, RAX);
                     }
                     DType::I16 => {
-                        dynasm!(self.ops ; .arch x64 ; movsx rax, WORD [Rq(rb) + Rq(ro)]);
+                        dynasm!(self.ops ; .arch x64 ; movsx rax, WORD [Rq(rb) + Rq(ro) + d]);
                         self.store(*dst, RAX);
                     }
                     DType::U16 => {
-                        dynasm!(self.ops ; .arch x64 ; movzx eax, WORD [Rq(rb) + Rq(ro)]);
+                        dynasm!(self.ops ; .arch x64 ; movzx eax, WORD [Rq(rb) + Rq(ro) + d]);
                         self.store(*dst, RAX);
                     }
                     DType::I32 => {
-                        dynasm!(self.ops ; .arch x64 ; movsxd rax, DWORD [Rq(rb) + Rq(ro)]);
+                        dynasm!(self.ops ; .arch x64 ; movsxd rax, DWORD [Rq(rb) + Rq(ro) + d]);
                         self.store(*dst, RAX);
                     }
                     DType::U32 => {
-                        dynasm!(self.ops ; .arch x64 ; mov eax, DWORD [Rq(rb) + Rq(ro)]);
+                        dynasm!(self.ops ; .arch x64 ; mov eax, DWORD [Rq(rb) + Rq(ro) + d]);
                         self.store(*dst, RAX);
                     }
                     DType::I64 | DType::U64 => {
-                        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [Rq(rb) + Rq(ro)]);
+                        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [Rq(rb) + Rq(ro) + d]);
                         self.store(*dst, RAX);
                     }
                 }
             }
             Inst::StoreElement { at, value, dtype } => {
                 let (rb, ro) = self.element_address(at);
+                let d = at.disp;
                 match dtype {
                     DType::F64 => {
                         let x = self.xmm_or_load(*value, 0);
-                        dynasm!(self.ops ; .arch x64 ; movsd QWORD [Rq(rb) + Rq(ro)], Rx(x));
+                        dynasm!(self.ops ; .arch x64 ; movsd QWORD [Rq(rb) + Rq(ro) + d], Rx(x));
                     }
                     DType::F32 => {
                         let x = self.xmm_or_load(*value, 0);
-                        dynasm!(self.ops ; .arch x64 ; cvtsd2ss xmm1, Rx(x) ; movss DWORD [Rq(rb) + Rq(ro)], xmm1);
+                        dynasm!(self.ops ; .arch x64 ; cvtsd2ss xmm1, Rx(x) ; movss DWORD [Rq(rb) + Rq(ro) + d], xmm1);
                     }
                     _ => {
                         let rv = self.gpr_or_load(*value, RDX);
                         match dtype.size() {
-                            1 => dynasm!(self.ops ; .arch x64 ; mov BYTE [Rq(rb) + Rq(ro)], Rb(rv)),
-                            2 => dynasm!(self.ops ; .arch x64 ; mov WORD [Rq(rb) + Rq(ro)], Rw(rv)),
-                            4 => dynasm!(self.ops ; .arch x64 ; mov DWORD [Rq(rb) + Rq(ro)], Rd(rv)),
-                            _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [Rq(rb) + Rq(ro)], Rq(rv)),
+                            1 => dynasm!(self.ops ; .arch x64 ; mov BYTE [Rq(rb) + Rq(ro) + d], Rb(rv)),
+                            2 => dynasm!(self.ops ; .arch x64 ; mov WORD [Rq(rb) + Rq(ro) + d], Rw(rv)),
+                            4 => dynasm!(self.ops ; .arch x64 ; mov DWORD [Rq(rb) + Rq(ro) + d], Rd(rv)),
+                            _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [Rq(rb) + Rq(ro) + d], Rq(rv)),
                         }
                     }
                 }

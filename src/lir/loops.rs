@@ -42,7 +42,7 @@ pub fn optimise(func: &mut Func) {
 
 /// Each loop header with its body (the header included), innermost loops first. Blocks are
 /// in reverse postorder: an edge to an earlier block (or itself) is a back-edge.
-fn natural_loops(func: &Func) -> Vec<(usize, HashSet<usize>)> {
+pub(super) fn natural_loops(func: &Func) -> Vec<(usize, HashSet<usize>)> {
     let n = func.blocks.len();
     let preds = predecessors(func);
     let mut loops: HashMap<usize, HashSet<usize>> = HashMap::default();
@@ -77,7 +77,7 @@ fn predecessors(func: &Func) -> Vec<Vec<usize>> {
 }
 
 /// The loop's single outside predecessor, if it ends with a jump to the header.
-fn preheader(func: &Func, header: usize, body: &HashSet<usize>) -> Option<usize> {
+pub(super) fn preheader(func: &Func, header: usize, body: &HashSet<usize>) -> Option<usize> {
     let preds = predecessors(func);
     // Entered only through the header (a loop that is entered in the middle too is not one
     // the header dominates: nothing there may be assumed to have run the preheader's code).
@@ -265,17 +265,17 @@ fn hoist_addresses(func: &mut Func, pre: usize, body: &HashSet<usize>) {
                 Inst::LoadElement { at, .. } | Inst::StoreElement { at, .. } => *at,
                 _ => continue,
             };
-            let ElementAddress { base, offset, index } = at;
+            let ElementAddress { base, offset, index, disp } = at;
             if !invariant(base) {
                 continue;
             }
             // The parts to add up once, and what the access keeps.
             let (key, rest): (_, ElementAddress) = match (offset, index) {
                 (Some(o), Some(ix)) if invariant(o) && !invariant(ix.0) => {
-                    ((base, Some(o), None), ElementAddress { base, offset: None, index: Some(ix) })
+                    ((base, Some(o), None), ElementAddress { base, offset: None, index: Some(ix), disp })
                 }
                 (Some(o), Some(ix)) if !invariant(o) && invariant(ix.0) => {
-                    ((base, None, Some(ix)), ElementAddress { base, offset: Some(o), index: None })
+                    ((base, None, Some(ix)), ElementAddress { base, offset: Some(o), index: None, disp })
                 }
                 _ => continue,
             };
@@ -343,12 +343,12 @@ mod tests {
                     Inst::IntArith { op: IntOp::Mul, dst: VReg(7), a: VReg(4), b: Src::Reg(VReg(2)), exit: None },
                     Inst::LoadElement {
                         dst: VReg(8),
-                        at: ElementAddress { base: VReg(0), offset: Some(VReg(1)), index: Some((VReg(4), 8)) },
+                        at: ElementAddress { base: VReg(0), offset: Some(VReg(1)), index: Some((VReg(4), 8)), disp: 0 },
                         dtype: DType::F64,
                     },
                     Inst::LoadElement {
                         dst: VReg(9),
-                        at: ElementAddress { base: VReg(0), offset: Some(VReg(7)), index: Some((VReg(1), 8)) },
+                        at: ElementAddress { base: VReg(0), offset: Some(VReg(7)), index: Some((VReg(1), 8)), disp: 0 },
                         dtype: DType::F64,
                     },
                 ],
@@ -364,6 +364,7 @@ mod tests {
             nlocalsplus: 0,
             float_regs: vec![false; 11],
             constants: Default::default(),
+            derived: Default::default(),
         };
         f.float_regs[8] = true;
         f.float_regs[9] = true;

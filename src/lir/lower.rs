@@ -107,6 +107,7 @@ pub fn lower(func: &hir::Function, constants: &CodeConstants, layout: &Layout) -
         nlocalsplus: func.nlocalsplus,
         float_regs,
         constants: Default::default(),
+            derived: Default::default(),
     };
     out.constants = out
         .blocks
@@ -121,8 +122,11 @@ pub fn lower(func: &hir::Function, constants: &CodeConstants, layout: &Layout) -
     order_blocks(&mut out);
     super::loops::optimise(&mut out);
     if super::unroll::unroll(&mut out) {
+        // (The increments between the unrolled copies that addresses no longer read.)
+        remove_dead_instructions(&mut out);
         order_blocks(&mut out);
     }
+    super::fp_clears::reduce(&mut out);
     out
 }
 
@@ -1130,14 +1134,14 @@ impl Lowerer<'_> {
         };
         let base = reg(data);
         if let Some(index) = scaled(offset) {
-            return ElementAddress { base, offset: None, index: Some(index) };
+            return ElementAddress { base, offset: None, index: Some(index), disp: 0 };
         }
         if let Some(&(hir::IntOp::Add, a, b)) = self.int_ops.get(&offset) {
             if let Some(index) = scaled(b) {
-                return ElementAddress { base, offset: Some(reg(a)), index: Some(index) };
+                return ElementAddress { base, offset: Some(reg(a)), index: Some(index), disp: 0 };
             }
         }
-        ElementAddress { base, offset: Some(reg(offset)), index: None }
+        ElementAddress { base, offset: Some(reg(offset)), index: None, disp: 0 }
     }
 
     fn int_operand(&self, v: hir::ValueId) -> Src {

@@ -7,6 +7,7 @@
 //! `backend::current` turns the result into machine code. Blocks keep SSA block parameters;
 //! the backend resolves them into moves on each edge.
 
+pub mod fp_clears;
 pub mod loops;
 pub mod lower;
 pub mod regalloc;
@@ -65,13 +66,15 @@ pub struct Callee {
     pub returns_int: bool,
 }
 
-/// The address of an array element: `base + offset + index * scale` (an index scaled by 1,
-/// 2, 4 or 8: an element size the addressing of the machine does without a multiplication).
+/// The address of an array element: `base + offset + index * scale + disp` (an index scaled
+/// by 1, 2, 4 or 8: an element size the addressing of the machine does without a
+/// multiplication; `disp`: bytes, e.g. the `+ 1` of `a[i + 1]` in an unrolled loop).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ElementAddress {
     pub base: VReg,
     pub offset: Option<VReg>,
     pub index: Option<(VReg, u8)>,
+    pub disp: i32,
 }
 
 impl ElementAddress {
@@ -88,6 +91,9 @@ impl fmt::Display for ElementAddress {
         }
         if let Some((i, scale)) = self.index {
             write!(f, " + {i}*{scale}")?;
+        }
+        if self.disp != 0 {
+            write!(f, " + {}", self.disp)?;
         }
         Ok(())
     }
@@ -345,6 +351,10 @@ pub struct Func {
     /// Registers defined by a constant (`Move` of an immediate): exits rematerialise them
     /// instead of keeping them alive in a register until the exit.
     pub constants: crate::hashing::HashMap<VReg, i64>,
+    /// Registers equal to another plus a constant (`base + offset`, wrapping): the copies of
+    /// an induction variable in an unrolled loop (`lir::unroll`). Exits compute them from the
+    /// base, so a value only exits read needs no instruction and no location of its own.
+    pub derived: crate::hashing::HashMap<VReg, (VReg, i32)>,
 }
 
 impl Func {
@@ -353,7 +363,12 @@ impl Func {
     pub fn exit_uses(&self, exit: &Exit) -> Vec<VReg> {
         // An exit that may leave through another instead reads what that one reads too.
         let redo = exit.redo_from.map(|r| self.exits[r as usize].uses()).unwrap_or_default();
-        exit.uses().into_iter().chain(redo).filter(|r| !self.constants.contains_key(r)).collect()
+        exit.uses()
+            .into_iter()
+            .chain(redo)
+            .filter(|r| !self.constants.contains_key(r))
+            .map(|r| self.derived.get(&r).map_or(r, |&(base, _)| base))
+            .collect()
     }
 }
 

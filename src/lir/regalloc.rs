@@ -713,7 +713,7 @@ mod tests {
             bool_lists: Default::default(),
             redo_from: None,
         };
-        let func = Func { name: "t".into(), blocks: vec![block], exits: vec![exit], nregs: 8, nlocalsplus: 8, float_regs: vec![], constants: Default::default() };
+        let func = Func { name: "t".into(), blocks: vec![block], exits: vec![exit], nregs: 8, nlocalsplus: 8, float_regs: vec![], constants: Default::default(), derived: Default::default() };
         let alloc = allocate(&func, 2, 2, 0);
         let in_regs = alloc.locations.iter().filter(|l| matches!(l, Some(Location::Reg(_)))).count();
         assert_eq!(in_regs, 2);
@@ -747,14 +747,14 @@ mod tests {
             },
             Block { params: vec![], insts: vec![], term: Term::Return(VReg(1)), end_at: 0 },
         ];
-        let func = Func { name: "t".into(), blocks, exits: vec![], nregs: 3, nlocalsplus: 0, float_regs: vec![], constants: Default::default() };
+        let func = Func { name: "t".into(), blocks, exits: vec![], nregs: 3, nlocalsplus: 0, float_regs: vec![], constants: Default::default(), derived: Default::default() };
         let alloc = allocate(&func, 4, 4, 0);
         // %1 is live from L1 to the return in L2, overlapping %2: they must differ.
         assert_ne!(alloc.of(VReg(1)), alloc.of(VReg(2)));
     }
 
     fn func(blocks: Vec<Block>, nregs: u32) -> Func {
-        Func { name: "t".into(), blocks, exits: vec![], nregs, nlocalsplus: 0, float_regs: vec![], constants: Default::default() }
+        Func { name: "t".into(), blocks, exits: vec![], nregs, nlocalsplus: 0, float_regs: vec![], constants: Default::default(), derived: Default::default() }
     }
 
     fn block(params: Vec<u32>, insts: Vec<Inst>, term: Term) -> Block {
@@ -885,7 +885,7 @@ mod loop_tests {
             ),
             block(vec![], vec![add(11, 0, 1), add(12, 11, 6)], Term::Return(VReg(12))),
         ];
-        let mut f = Func { name: "t".into(), blocks, exits: vec![], nregs: 13, nlocalsplus: 0, float_regs: vec![false; 13], constants: Default::default() };
+        let mut f = Func { name: "t".into(), blocks, exits: vec![], nregs: 13, nlocalsplus: 0, float_regs: vec![false; 13], constants: Default::default(), derived: Default::default() };
         f.constants.insert(VReg(5), 0);
         f
     }
@@ -934,7 +934,7 @@ mod loop_tests {
             ],
             Term::Return(VReg(6)),
         )];
-        let f = Func { name: "t".into(), blocks, exits: vec![], nregs: 8, nlocalsplus: 0, float_regs: vec![true; 8], constants: Default::default() };
+        let f = Func { name: "t".into(), blocks, exits: vec![], nregs: 8, nlocalsplus: 0, float_regs: vec![true; 8], constants: Default::default(), derived: Default::default() };
         let alloc = allocate(&f, 4, 4, 8);
         assert_eq!(alloc.of(VReg(2)), alloc.of(VReg(1)), "{:?}", alloc.locations);
         assert_eq!(alloc.of(VReg(4)), alloc.of(VReg(3)), "{:?}", alloc.locations);

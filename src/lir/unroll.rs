@@ -3,7 +3,7 @@
 //! An innermost loop `for k in range(n)` whose body is straight-line arithmetic and element
 //! accesses spends much of each iteration on its own upkeep: the eval-breaker check, the
 //! index increment and compare, the taken branch. Unrolled `UNROLL` times, that upkeep is
-//! paid once per `UNROLL` iterations:
+//! paid once per `UNROLL` iterations (`SMALL_UNROLL` for the smallest bodies):
 //!
 //! ```text
 //! pre:   lim = n - step*(UNROLL-1)    (the lowest int if that wraps: the copy never runs)
@@ -33,6 +33,10 @@ use crate::hir::{CompareOp, IntOp};
 
 /// Iterations per pass through the unrolled body.
 const UNROLL: i64 = 4;
+/// Iterations per pass for a body of at most `SMALL_BODY` instructions (matmul's and dot's
+/// inner loops: a load or two, a multiply, an add).
+const SMALL_UNROLL: i64 = 8;
+const SMALL_BODY: usize = 12;
 /// The largest body (instructions of the header and the body) unrolled.
 const MAX_BODY: usize = 24;
 /// The most instructions with an exit (besides the eval-breaker check) in a body unrolled:
@@ -78,6 +82,8 @@ struct Shape {
     induction: usize,
     step: i64,
     bound: VReg,
+    /// Iterations per pass.
+    factor: i64,
 }
 
 fn shape_of(func: &Func, header: usize) -> Option<Shape> {
@@ -128,7 +134,8 @@ fn shape_of(func: &Func, header: usize) -> Option<Shape> {
         return None;
     }
     let step = induction_step(func, header, induction, latch)?;
-    (1..=1 << 20).contains(&step).then_some(Shape { header, preheader, chain, induction, step, bound: b })
+    let factor = if insts().count() + 1 <= SMALL_BODY { SMALL_UNROLL } else { UNROLL };
+    (1..=1 << 20).contains(&step).then_some(Shape { header, preheader, chain, induction, step, bound: b, factor })
 }
 
 /// The instructions a copy may contain: no calls, nothing that keeps state outside the
@@ -218,6 +225,11 @@ struct Copier<'f> {
     func: &'f mut Func,
     /// Original register -> its value in the copy being made.
     map: HashMap<VReg, VReg>,
+    /// Copies known to be `base + constant` (the induction variable of each copy, from the
+    /// unrolled header's): computed from `base` directly rather than from the previous copy,
+    /// and folded into element addresses as a displacement (`a[i + 2]`: `[a + i*8 + 16]`),
+    /// so that the increments between copies are left unread and removed.
+    offsets: HashMap<VReg, (VReg, i64)>,
 }
 
 impl Copier<'_> {
@@ -238,7 +250,22 @@ impl Copier<'_> {
     }
 
     fn at(&self, at: ElementAddress) -> ElementAddress {
-        ElementAddress { base: self.get(at.base), offset: at.offset.map(|o| self.get(o)), index: at.index.map(|(i, s)| (self.get(i), s)) }
+        let mut out = ElementAddress {
+            base: self.get(at.base),
+            offset: at.offset.map(|o| self.get(o)),
+            index: at.index.map(|(i, s)| (self.get(i), s)),
+            disp: at.disp,
+        };
+        if let Some((i, scale)) = out.index {
+            if let Some(&(base, off)) = self.offsets.get(&i) {
+                let disp = off.checked_mul(i64::from(scale)).and_then(|d| d.checked_add(i64::from(out.disp)));
+                if let Some(disp) = disp.and_then(|d| i32::try_from(d).ok()) {
+                    out.index = Some((base, scale));
+                    out.disp = disp;
+                }
+            }
+        }
+        out
     }
 
     /// A fresh register for `dst` in this copy.
@@ -290,6 +317,20 @@ impl Copier<'_> {
             Inst::Select { dst, cond, if_true, if_false } => {
                 let (cond, if_true, if_false) = (self.get(cond), self.src(if_true), self.src(if_false));
                 Inst::Select { dst: self.def(dst), cond, if_true, if_false }
+            }
+            Inst::IntArith { op: IntOp::Add, dst, a, b: Src::Imm(c), exit: None } => {
+                let a = self.get(a);
+                match self.offsets.get(&a).and_then(|&(base, off)| Some((base, off.checked_add(c)?))) {
+                    Some((base, off)) => {
+                        let dst = self.def(dst);
+                        self.offsets.insert(dst, (base, off));
+                        if let Ok(off) = i32::try_from(off) {
+                            self.func.derived.insert(dst, (base, off));
+                        }
+                        Inst::IntArith { op: IntOp::Add, dst, a: base, b: Src::Imm(off), exit: None }
+                    }
+                    None => Inst::IntArith { op: IntOp::Add, dst: self.def(dst), a, b: Src::Imm(c), exit: None },
+                }
             }
             Inst::IntArith { op, dst, a, b, exit } => {
                 let (a, b, exit) = (self.get(a), self.src(b), self.opt_exit(exit));
@@ -344,7 +385,7 @@ fn fresh(func: &mut Func, float: bool) -> VReg {
 }
 
 fn rewrite(func: &mut Func, shape: &Shape) {
-    let Shape { header, preheader, ref chain, induction, step, bound } = *shape;
+    let Shape { header, preheader, ref chain, induction, step, bound, factor } = *shape;
     let params = func.blocks[header].params.clone();
     let latch = *chain.last().expect("not empty");
     let Term::Jump(back) = func.blocks[latch].term.clone() else { unreachable!("the latch jumps") };
@@ -352,7 +393,7 @@ fn rewrite(func: &mut Func, shape: &Shape) {
 
     // The bound of the unrolled loop, in the preheader: `bound - step*(UNROLL-1)`, or the
     // lowest int where that would wrap (no index is below it: the unrolled copy never runs).
-    let margin = step * (UNROLL - 1);
+    let margin = step * (factor - 1);
     let (lowest_safe, fits, lowered, lim) = (fresh(func, false), fresh(func, false), fresh(func, false), fresh(func, false));
     func.constants.insert(lowest_safe, i64::MIN + margin);
     func.blocks[preheader].insts.extend([
@@ -367,17 +408,18 @@ fn rewrite(func: &mut Func, shape: &Shape) {
         let float = func.float_regs[p.index()];
         fresh(func, float)
     }).collect();
-    let mut copier = Copier { func, map: HashMap::default() };
+    let mut copier = Copier { func, map: HashMap::default(), offsets: HashMap::default() };
+    copier.offsets.insert(unrolled_params[induction], (unrolled_params[induction], 0));
     let mut current = unrolled_params.clone();
     let mut insts = Vec::new();
-    for k in 0..UNROLL {
+    for k in 0..factor {
         copier.map.clear();
         for (p, v) in params.iter().zip(&current) {
             copier.map.insert(*p, *v);
         }
         for (block_insts, term) in &body {
             for inst in block_insts {
-                if matches!(inst, Inst::CheckEvalBreaker { .. }) && k + 1 < UNROLL {
+                if matches!(inst, Inst::CheckEvalBreaker { .. }) && k + 1 < factor {
                     continue;
                 }
                 let copy = copier.inst(inst);
@@ -395,6 +437,16 @@ fn rewrite(func: &mut Func, shape: &Shape) {
             }
         }
         current = back.args.iter().map(|a| copier.get(*a)).collect();
+    }
+    // The last increment of the induction variable at the end, after the last address that
+    // reads the variable (which then dies there, and may share the increment's register).
+    // (Exits read a derived value's base instead; no instruction after it may read it.)
+    let next = current[induction];
+    if let Some(pos) = insts.iter().position(|i| i.def() == Some(next) && matches!(i, Inst::IntArith { exit: None, .. })) {
+        if copier.func.derived.contains_key(&next) && !insts[pos + 1..].iter().any(|i| i.uses().contains(&next)) {
+            let increment = insts.remove(pos);
+            insts.push(increment);
+        }
     }
     let func = copier.func;
     let body_block = func.blocks.len() + 1;
@@ -458,7 +510,7 @@ mod tests {
                     Inst::IntArith { op: IntOp::Add, dst: VReg(7), a: VReg(4), b: Src::Imm(1), exit: None },
                     Inst::LoadElement {
                         dst: VReg(8),
-                        at: ElementAddress { base: VReg(0), offset: None, index: Some((VReg(4), 8)) },
+                        at: ElementAddress { base: VReg(0), offset: None, index: Some((VReg(4), 8)), disp: 0 },
                         dtype: DType::F64,
                     },
                     Inst::FloatArith { op: crate::hir::FloatOp::Add, dst: VReg(9), a: VReg(5), b: VReg(8), exit: None },
@@ -475,6 +527,7 @@ mod tests {
             nlocalsplus: 0,
             float_regs: vec![false; 10],
             constants: Default::default(),
+            derived: Default::default(),
         };
         for r in [3, 5, 8, 9] {
             f.float_regs[r] = true;
@@ -493,10 +546,11 @@ mod tests {
         let u = entry.block;
         let Term::Branch { if_true, if_false, .. } = &f.blocks[u].term else { panic!() };
         assert_eq!(if_false.block, 1);
-        // The unrolled body: UNROLL loads, adds in order, then back to the unrolled header.
+        // The unrolled body (a small one): SMALL_UNROLL loads, adds in order, then back to the
+        // unrolled header.
         let b = &f.blocks[if_true.block];
         let loads = b.insts.iter().filter(|i| matches!(i, Inst::LoadElement { .. })).count();
-        assert_eq!(loads as i64, UNROLL);
+        assert_eq!(loads as i64, SMALL_UNROLL);
         let adds: Vec<(VReg, VReg)> = b
             .insts
             .iter()
@@ -520,9 +574,9 @@ mod tests {
     fn the_unrolled_bound_cannot_wrap() {
         let mut f = sum_loop();
         unroll(&mut f);
-        // lim = len - 3 when len >= MIN + 3, else MIN.
+        // lim = len - 7 when len >= MIN + 7, else MIN.
         let pre = &f.blocks[0].insts;
-        assert!(pre.iter().any(|i| matches!(i, Inst::IntArith { op: IntOp::Sub, b: Src::Imm(3), exit: None, .. })));
+        assert!(pre.iter().any(|i| matches!(i, Inst::IntArith { op: IntOp::Sub, b: Src::Imm(7), exit: None, .. })));
         assert!(pre.iter().any(|i| matches!(i, Inst::Select { if_false: Src::Imm(i64::MIN), .. })));
     }
 

@@ -1,14 +1,15 @@
 """Differential tests of loop unrolling (src/lir/unroll.rs), plain vs compiled.
 
-An innermost counted loop with a straight-line body runs four iterations per pass through an
-unrolled copy of its body, then the remaining ones in the original loop. What must not change:
+An innermost counted loop with a straight-line body runs four iterations (eight for the
+smallest bodies) per pass through an unrolled copy of its body, then the remaining ones in the
+original loop. What must not change:
 
 - the result, to the bit (a float sum adds in the same order), for every trip count (0 to
-  past a multiple of four: the remainder loop runs 0-3 iterations);
+  past a multiple of eight: the remainder loop runs 0-7 iterations);
 - where a guard fails: an int overflow, an index out of range, a non-finite NumPy result
-  leaving in the first, second, third or fourth copy hands the interpreter the frame of that
-  iteration (the same result, exception, message, warnings and stores done before it);
-- bounds next to the ends of the 64-bit range (the unrolled bound `n - 3` must not wrap).
+  leaving in any of the copies hands the interpreter the frame of that iteration (the same
+  result, exception, message, warnings and stores done before it);
+- bounds next to the ends of the 64-bit range (the unrolled bound `n - 7` must not wrap).
 """
 
 from __future__ import annotations
@@ -62,20 +63,22 @@ def f(a, n):
 """
 
 
-def test_the_loop_is_unrolled_four_times():
+def test_the_loop_is_unrolled_eight_times():
     plain, _ = check(FLOAT_SUM, [(np.linspace(0.1, 3.0, 20), 20)])
     text = lir(plain, (np.linspace(0.1, 3.0, 20), 20))
-    # One block with four element loads (the unrolled body) and one with a single load (the
-    # loop of the remaining iterations).
+    # One block with eight element loads (the unrolled body, small enough for eight) and one
+    # with a single load (the loop of the remaining iterations).
     blocks = text.split("\nL")
     loads = sorted(b.count("float64[") for b in blocks if "float64[" in b)
-    assert loads == [1, 4], loads
+    assert loads == [1, 8], loads
+    # Each copy's element at a displacement from the same index: no increment between them.
+    assert "*8 + 56]" in text
 
 
-@pytest.mark.parametrize("n", range(0, 14))
+@pytest.mark.parametrize("n", range(0, 20))
 def test_float_sums_add_in_the_same_order_for_every_trip_count(n):
     # Values of very different magnitudes: any change in the order of the additions shows.
-    a = np.array([1e16, 1.0, -1e16, 3.0, 0.1, 1e-3, 7e15, 2.5, -7e15, 0.3, 1e-8, 5.0, 1e10, -1e10])
+    a = np.array([1e16, 1.0, -1e16, 3.0, 0.1, 1e-3, 7e15, 2.5, -7e15, 0.3, 1e-8, 5.0, 1e10, -1e10, 4.5, 1e17, 0.7, -1e17, 2.0, 1e-5])
     check(FLOAT_SUM, [(a, n)])
 
 
@@ -88,9 +91,9 @@ def f(lo, hi, m):
 """
 
 
-@pytest.mark.parametrize("stop", range(1, 9))
+@pytest.mark.parametrize("stop", range(1, 18))
 def test_an_int_overflow_in_each_copy_leaves_with_that_iteration(stop):
-    # s passes 2**63 at iteration `stop - 1` (0-based): in each of the four copies in turn.
+    # s passes 2**63 at iteration `stop - 1` (0-based): in each of the copies in turn.
     m = (2**63 - 1) // (stop * (stop - 1) // 2 + stop) + 1
     check(INT_SUM, [(1, stop + 1, m), (1, stop + 5, m), (0, 20, 3)])
 
@@ -109,9 +112,9 @@ def f(a, n, off):
 """
 
 
-@pytest.mark.parametrize("n", range(4, 10))
+@pytest.mark.parametrize("n", range(4, 20))
 def test_an_index_out_of_range_in_each_copy_raises_as_numpy_does(n):
-    a = np.arange(6, dtype=np.float64) + 0.25
+    a = np.arange(10, dtype=np.float64) + 0.25
     check(INDEXED, [(a, n, 0), (a, n, 1), (a, n, -8), (a, 3, 0)])
 
 
@@ -123,12 +126,12 @@ def f(a, out, n):
 """
 
 
-@pytest.mark.parametrize("bad", range(0, 9))
+@pytest.mark.parametrize("bad", range(0, 17))
 def test_stores_before_a_failing_guard_are_the_interpreters(bad):
     # a[bad] * 1e300 overflows: NumPy warns; the stores before it are done, as interpreted.
-    a = np.full(9, 0.5)
+    a = np.full(17, 0.5)
     a[bad] = 1e10
-    check(STORES, [(a, np.zeros(9), 9), (a, np.zeros(9), bad + 1)])
+    check(STORES, [(a, np.zeros(17), 17), (a, np.zeros(17), bad + 1)])
 
 
 INT64_ARRAY = """
@@ -140,11 +143,11 @@ def f(a, n):
 """
 
 
-@pytest.mark.parametrize("where", range(0, 8))
+@pytest.mark.parametrize("where", range(0, 17))
 def test_int64_array_overflow_in_each_copy(where):
-    a = np.ones(8, dtype=np.int64)
+    a = np.ones(17, dtype=np.int64)
     a[where] = np.iinfo(np.int64).max
-    check(INT64_ARRAY, [(a, 8), (a, where + 1), (a, where)])
+    check(INT64_ARRAY, [(a, 17), (a, where + 1), (a, where)])
 
 
 MATMUL = """
@@ -161,7 +164,7 @@ def f(a, b):
 """
 
 
-@pytest.mark.parametrize("inner", [0, 1, 3, 4, 5, 8, 11])
+@pytest.mark.parametrize("inner", [0, 1, 3, 4, 5, 7, 8, 9, 11, 16, 19])
 def test_matmul_inner_lengths(inner):
     rng = np.random.default_rng(inner)
     a, b = rng.random((3, inner)) - 0.5, rng.random((inner, 4)) - 0.5
@@ -187,6 +190,6 @@ def test_matmul_inner_lengths(inner):
     ],
 )
 def test_every_case_here_is_unrolled(source, args):
-    # The unrolled loop's bound: `n - 3`, or the lowest int where that would wrap.
+    # The unrolled loop's bound: `n - 7` (or `n - 3`), or the lowest int where that would wrap.
     plain, _ = compiled_pair(source)
     assert "0x8000000000000000" in lir(plain, args)
