@@ -1630,7 +1630,11 @@ impl<'a> Specializer<'a> {
         // Indices the loop does not change: checked and scaled once.
         for (a, axis, index) in self.plan.loop_invariant_indices.get(&l.header).cloned().unwrap_or_default() {
             let Some(view) = self.view_in(scope, a) else { continue };
-            let m = self.machine(index)?;
+            let m = match self.const_int(index) {
+                // Made here: its own definition is in the loop.
+                Some(value) => e.value(self, Op::ConstI64 { value, origin: None }, None),
+                None => self.machine(index)?,
+            };
             let check = Op::ArrayIndex { index: m, dim: view.dims[axis], array: self.map(a), key: vec![], chained: false };
             let n = e.value(self, check, Some(x));
             let part = e.value(self, Op::IntBinary { op: IntOp::Mul, lhs: n, rhs: view.strides[axis] }, None);

@@ -413,7 +413,9 @@ impl Specializer<'_> {
             }
             for (axis, &v) in indices.iter().enumerate() {
                 let defined_in = def_block.get(&v).copied();
-                let outside = |h: &usize| defined_in.is_some_and(|d| d != *h && !regions[h].contains(&d));
+                // (An int constant, `a[i, 0]`, is the same in every loop: made where checked.)
+                let constant = matches!(defs.get(&v), Some(Op::Const { index }) if matches!(self.facts.consts.get(*index as usize), Some(crate::hir::specialize::ConstValue::Int(_))));
+                let outside = |h: &usize| constant || defined_in.is_some_and(|d| d != *h && !regions[h].contains(&d));
                 if let Some(&h) = plan.enclosing[b].iter().find(|h| outside(h)) {
                     let hoisted = plan.loop_invariant_indices.entry(h).or_default();
                     if !hoisted.contains(&(array, axis, v)) {

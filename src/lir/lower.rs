@@ -215,8 +215,12 @@ fn order_blocks(func: &mut Func) {
 }
 
 /// Drops pure instructions whose result nothing reads (e.g. constants folded into the
-/// instructions that use them as immediates).
+/// instructions that use them as immediates). Where the code checks the floating-point
+/// exception flags, float arithmetic is not pure: an unread `x * y` may still flag the overflow
+/// NumPy warns of (`x = a[i] * c` in a loop that keeps only the last `x`).
 fn remove_dead_instructions(func: &mut Func) {
+    let checks_flags = func.blocks.iter().flat_map(|b| &b.insts).any(|i| matches!(i, Inst::ExitIfFpFlags { .. }));
+    let removable = |i: &Inst| i.is_pure() && !(checks_flags && i.may_set_fp_flags());
     loop {
         let mut used = vec![false; func.nregs as usize];
         // Constants are rematerialised where they are read (an edge argument too: the backend
@@ -255,7 +259,7 @@ fn remove_dead_instructions(func: &mut Func) {
         let mut changed = false;
         for block in &mut func.blocks {
             let before = block.insts.len();
-            block.insts.retain(|i| !(i.is_pure() && i.def().is_some_and(|d| !used[d.index()])));
+            block.insts.retain(|i| !(removable(i) && i.def().is_some_and(|d| !used[d.index()])));
             changed |= block.insts.len() != before;
         }
         if !changed {

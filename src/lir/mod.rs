@@ -394,6 +394,16 @@ impl Inst {
         }
     }
 
+    /// Whether the instruction is floating-point arithmetic that may set an exception flag
+    /// NumPy reports (`hir::Op::GuardFpFlags`), among the pure ones.
+    pub fn may_set_fp_flags(&self) -> bool {
+        match self {
+            Inst::FloatArith { .. } | Inst::Compare { float: true, .. } => true,
+            Inst::LoadElement { dtype, .. } => *dtype == crate::numpy::DType::F32,
+            _ => false,
+        }
+    }
+
     /// Whether the instruction calls C code that may clobber caller-saved registers. (The
     /// slow paths of reference counting, of the eval-breaker check and of list accesses save
     /// them.)

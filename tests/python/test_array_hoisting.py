@@ -152,3 +152,37 @@ def test_invariant_indices_are_checked_on_entering_the_innermost_loop_that_keeps
     )
     a = sample("float64", (3, 4))
     check(source, [(a, [0, 2, -1]), (a, [1, 3]), (a, [-4]), (a, [-3, 2])])
+
+
+COLUMN = """
+def f(a, b):
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i, 0] * b[i, -1]
+    return s
+"""
+
+
+def test_constant_indices_are_checked_once_on_entering_the_loop():
+    # `a[i, 0]`: the constant's check against the column count is made on entering the loop
+    # (none in the body), so the loop only computes and checks NumPy's flags once, at its end.
+    a, b = sample("float64", (5, 1)), sample("float64", (5, 3))
+    calls = [(a, b), (sample("float64", (5, 0)), b), (a, sample("float64", (5, 0))),
+             (sample("float64", (0, 0)), sample("float64", (0, 0))), (a, b[:, ::-2]), (a[::-1], b.T.copy().T),
+             (np.full((5, 1), 1e300), np.full((5, 2), 1e300))]
+    check(COLUMN, calls)
+    ir = specialised(native(COLUMN, calls[0]))
+    body = ir.split("RangeIndexNext")[1]
+    assert "ArrayIndex" not in body, ir
+
+
+def test_constant_indices_in_nested_loops_and_out_of_range():
+    source = (
+        "def f(a, n):\n    s = 0.0\n    for j in range(n):\n        for i in range(a.shape[0]):\n"
+        "            s += a[i, 2] + a[i, -3] * j\n    return s\n"
+    )
+    # Columns 2 and -3 exist only with three columns or more: IndexError where the
+    # interpreter raises it (and nothing when a loop does not run).
+    calls = [(sample("float64", (4, 3)), 2), (sample("float64", (4, 2)), 2), (sample("float64", (0, 2)), 2),
+             (sample("float64", (4, 2)), 0), (sample("float64", (4, 5)), 3)]
+    check(source, calls)
