@@ -176,16 +176,10 @@ fn keeps_flags(inst: &Inst) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lir::test_support::{block, to};
     use crate::hir::{CompareOp, FloatOp, IntOp};
-    use crate::lir::{Block, Src, Target, Term, VReg};
+    use crate::lir::{Src, Term, VReg};
 
-    fn block(params: Vec<u32>, insts: Vec<Inst>, term: Term) -> Block {
-        Block { params: params.into_iter().map(VReg).collect(), insts, term, end_at: 0 }
-    }
-
-    fn to(block: usize, args: Vec<u32>) -> Target {
-        Target { block, args: args.into_iter().map(VReg).collect() }
-    }
 
     fn lt(dst: u32, a: u32, b: u32) -> Inst {
         Inst::Compare { op: CompareOp::Lt, float: false, dst: VReg(dst), a: VReg(a), b: VReg(b) }

@@ -66,7 +66,7 @@ pub(super) fn natural_loops(func: &Func) -> Vec<(usize, HashSet<usize>)> {
     loops
 }
 
-fn predecessors(func: &Func) -> Vec<Vec<usize>> {
+pub(super) fn predecessors(func: &Func) -> Vec<Vec<usize>> {
     let mut preds = vec![Vec::new(); func.blocks.len()];
     for (b, block) in func.blocks.iter().enumerate() {
         for t in block.term.targets() {
@@ -109,7 +109,7 @@ fn definition_counts(func: &Func) -> Vec<u32> {
 }
 
 /// Registers defined inside the loop.
-fn defined_in(func: &Func, body: &HashSet<usize>) -> HashSet<VReg> {
+pub(super) fn defined_in(func: &Func, body: &HashSet<usize>) -> HashSet<VReg> {
     let mut defined = HashSet::default();
     for &b in body {
         let block = &func.blocks[b];
@@ -312,16 +312,8 @@ fn hoist_addresses(func: &mut Func, pre: usize, body: &HashSet<usize>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lir::{Block, Target};
+    use crate::lir::test_support::{block, to};
     use crate::numpy::DType;
-
-    fn block(params: Vec<u32>, insts: Vec<Inst>, term: Term) -> Block {
-        Block { params: params.into_iter().map(VReg).collect(), insts, term, end_at: 0 }
-    }
-
-    fn to(block: usize, args: Vec<u32>) -> Target {
-        Target { block, args: args.into_iter().map(VReg).collect() }
-    }
 
     /// L0(%0 base, %1 row, %2 stride, %3 len): jump L1(%10 = 0)
     /// L1(%4 k): %5 = k < len; branch %5, L2, L3

@@ -11,6 +11,8 @@ pub mod fp_clears;
 pub mod loops;
 pub mod lower;
 pub mod regalloc;
+#[cfg(test)]
+mod test_support;
 pub mod unroll;
 
 use std::fmt;

@@ -687,6 +687,7 @@ fn linear_scan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lir::test_support::{block, to};
     use crate::lir::{Block, Inst, Src, Target};
 
     fn mov(dst: u32, src: i64) -> Inst {
@@ -757,13 +758,6 @@ mod tests {
         Func { name: "t".into(), blocks, exits: vec![], nregs, nlocalsplus: 0, float_regs: vec![], constants: Default::default(), derived: Default::default() }
     }
 
-    fn block(params: Vec<u32>, insts: Vec<Inst>, term: Term) -> Block {
-        Block { params: params.into_iter().map(VReg).collect(), insts, term, end_at: 0 }
-    }
-
-    fn to(block: usize, args: Vec<u32>) -> Target {
-        Target { block, args: args.into_iter().map(VReg).collect() }
-    }
 
     #[test]
     fn values_of_both_sides_of_a_branch_share_the_join_parameter() {
@@ -844,16 +838,10 @@ mod tests {
 #[cfg(test)]
 mod loop_tests {
     use super::*;
+    use crate::lir::test_support::{block, to};
     use crate::hir::{CompareOp, IntOp};
-    use crate::lir::{Block, Inst, Src, Target};
+    use crate::lir::{Inst, Src};
 
-    fn block(params: Vec<u32>, insts: Vec<Inst>, term: Term) -> Block {
-        Block { params: params.into_iter().map(VReg).collect(), insts, term, end_at: 0 }
-    }
-
-    fn to(block: usize, args: Vec<u32>) -> Target {
-        Target { block, args: args.into_iter().map(VReg).collect() }
-    }
 
     fn add(dst: u32, a: u32, b: u32) -> Inst {
         Inst::IntArith { op: IntOp::Add, dst: VReg(dst), a: VReg(a), b: Src::Reg(VReg(b)), exit: None }

@@ -96,7 +96,7 @@ fn shape_of(func: &Func, header: usize) -> Option<Shape> {
     let induction = h.params.iter().position(|p| *p == a)?;
     // The body: a chain of jumps from the true side back to the header, each block entered
     // only from the one before.
-    let preds = predecessors(func);
+    let preds = super::loops::predecessors(func);
     let mut chain = vec![if_true.block];
     loop {
         let last = *chain.last().expect("not empty");
@@ -121,7 +121,7 @@ fn shape_of(func: &Func, header: usize) -> Option<Shape> {
     }
     // The condition is read by the branch only; the bound is defined outside the loop.
     let body: HashSet<usize> = chain.iter().copied().chain([header]).collect();
-    let defined = defined_in(func, &body);
+    let defined = super::loops::defined_in(func, &body);
     if defined.contains(&b) || reads(func, dst) != 1 {
         return None;
     }
@@ -183,26 +183,6 @@ fn induction_step(func: &Func, header: usize, index: usize, latch: usize) -> Opt
         }
     }
     found
-}
-
-fn predecessors(func: &Func) -> Vec<Vec<usize>> {
-    let mut preds = vec![Vec::new(); func.blocks.len()];
-    for (b, block) in func.blocks.iter().enumerate() {
-        for t in block.term.targets() {
-            preds[t.block].push(b);
-        }
-    }
-    preds
-}
-
-fn defined_in(func: &Func, body: &HashSet<usize>) -> HashSet<VReg> {
-    let mut defined = HashSet::default();
-    for &b in body {
-        let block = &func.blocks[b];
-        defined.extend(block.params.iter().copied());
-        defined.extend(block.insts.iter().filter_map(Inst::def));
-    }
-    defined
 }
 
 /// How many times `reg` is read anywhere (instructions, terminators, edges, exits).
@@ -476,16 +456,8 @@ fn rewrite(func: &mut Func, shape: &Shape) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lir::{Block, Target};
+    use crate::lir::test_support::{block, to};
     use crate::numpy::DType;
-
-    fn block(params: Vec<u32>, insts: Vec<Inst>, term: Term) -> Block {
-        Block { params: params.into_iter().map(VReg).collect(), insts, term, end_at: 0 }
-    }
-
-    fn to(block: usize, args: Vec<u32>) -> Target {
-        Target { block, args: args.into_iter().map(VReg).collect() }
-    }
 
     /// s = sum of f64[%0 + k*8] for k in range(%1):
     /// L0(%0 base, %1 len): %2 = 0; %3 = 0.0; jump L1(%2, %3)
