@@ -5,6 +5,7 @@
 //! entries in co_extra) -> the compiler (next milestone). `cpython` is the only module that
 //! touches CPython's internals.
 
+mod allocator;
 pub mod array_results;
 pub mod bytecode;
 pub mod codemem;
