@@ -2,14 +2,14 @@
 //!
 //! An innermost loop `for k in range(n)` whose body is straight-line arithmetic and element
 //! accesses spends much of each iteration on its own upkeep: the eval-breaker check, the
-//! index increment and compare, the taken branch. Unrolled `UNROLL` times, that upkeep is
-//! paid once per `UNROLL` iterations (`SMALL_UNROLL` for the smallest bodies):
+//! index increment and compare, the taken branch. Unrolled by a factor `F` (`UNROLL`, or
+//! `SMALL_UNROLL` for the smallest bodies), that upkeep is paid once per `F` iterations:
 //!
 //! ```text
-//! pre:   lim = n - step*(UNROLL-1)    (the lowest int if that wraps: the copy never runs)
+//! pre:   lim = n - step*(F-1)    (the lowest int if that wraps: the copies never run)
 //!        jump U(args)
 //! U(p'): branch p'[k] < lim, B, H(p')
-//! B:     UNROLL copies of H's and the body's instructions, each on the previous one's values
+//! B:     F copies of the body's instructions, each on the previous one's values
 //!        jump U(values after the last copy)
 //! H(p):  the original loop, unchanged: it runs the remaining iterations
 //! ```
@@ -18,8 +18,13 @@
 //! same order: the bits are the same). Each copy's exits are copies of the original's, on the
 //! copy's values, so a guard failing in the third copy leaves with the frame as the third
 //! iteration has it. The eval-breaker check is kept in the last copy only: the breaker is
-//! served at most `UNROLL - 1` iterations later than the interpreter would (when, between
-//! two bytecodes, a signal is seen is not part of Python's semantics).
+//! served at most `F - 1` iterations later than the interpreter would (when, between two
+//! bytecodes, a signal is seen is not part of Python's semantics).
+//!
+//! Copy `j`'s induction variable is `p' + j*step`: computed from `p'` (not from the previous
+//! copy), folded into element addresses as a displacement (`[a + k*8 + 16]`) and recorded in
+//! `Func::derived`, so that exits compute it from `p'` too. Most copies' increments are then
+//! read by nothing and removed; the last one moves after the last address reading `p'`.
 //!
 //! A loop qualifies when its header only compares a basic induction variable (step > 0) with
 //! a loop-invariant bound, its body is a chain of blocks ending in the single back-edge, and
@@ -56,8 +61,9 @@ pub fn unroll(func: &mut Func) -> bool {
     changed
 }
 
-/// Headers of innermost loops (loops with no other header in their body), found before any
-/// rewrite: a rewrite only adds blocks, so the indices stay valid.
+/// Loop headers (targets of back-edges), found before any rewrite: a rewrite only adds
+/// blocks, so the indices stay valid. (`shape_of` keeps the innermost: a body that is a chain
+/// of blocks has no loop inside.)
 fn candidate_headers(func: &Func) -> Vec<usize> {
     let mut headers: Vec<usize> = Vec::new();
     for (b, block) in func.blocks.iter().enumerate() {
