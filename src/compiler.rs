@@ -426,11 +426,11 @@ pub fn compile(
     };
     let mut machine = target::emit(&lir, &alloc, &ctx).map_err(|e| CompileError::Backend(format!("{e:?}")))?;
     let size = machine.size;
-    if let Some(dir) = std::env::var_os("RJIT_DUMP_CODE") {
+    if let Some(dir) = crate::options::dump_code_dir() {
         // Debugging aid: raw machine code per function (`objdump -D -b binary -mi386:x86-64`).
         let name: String = hir.name.chars().map(|c| if c.is_alphanumeric() { c } else { '_' }).collect();
         let bytes = &machine.buffer[machine.entry.0..machine.entry.0 + size];
-        let _ = std::fs::write(std::path::Path::new(&dir).join(format!("{name}.bin")), bytes);
+        let _ = std::fs::write(dir.join(format!("{name}.bin")), bytes);
     }
     let address = machine.buffer.ptr(machine.entry) as usize;
     // SAFETY: the buffer holds a function with the NativeFn signature, starting at `entry`;
@@ -509,7 +509,7 @@ fn compile_direct(code: &Bound<'_, PyAny>, hir: &Function) -> Result<crate::back
         direct: Some(target::DirectEntry { nargs, levels }),
     };
     let machine = target::emit(&lir, &alloc, &ctx).map_err(|e| CompileError::Backend(format!("direct entry: {e:?}")))?;
-    if let Some(dir) = std::env::var_os("RJIT_DUMP_CODE") {
+    if let Some(dir) = crate::options::dump_code_dir() {
         // Debugging aid, as for the frame entry.
         let name: String = hir.name.chars().map(|c| if c.is_alphanumeric() { c } else { '_' }).collect();
         let bytes = &machine.buffer[machine.entry.0..machine.entry.0 + machine.size];

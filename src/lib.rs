@@ -382,9 +382,10 @@ fn _rjit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     compiler::probe_list_iter_layout(m.py());
     compiler::probe_seq_iter_layout(m.py());
     compiler::remember_intrinsics(m.py());
-    // Read RJIT_SPECIALIZE, RJIT_PERF_MAP and RJIT_LOG now: nothing may read the environment
-    // while compiling.
+    // Read RJIT_SPECIALIZE, RJIT_DUMP_CODE, RJIT_PERF_MAP and RJIT_LOG now: nothing may read
+    // the environment while compiling.
     let _ = options::specialise();
+    let _ = options::dump_code_dir();
     perfmap::init_from_env();
     let log_warnings = log::init_from_env();
     let mut env = EnvOptions::from_process();

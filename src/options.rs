@@ -154,3 +154,13 @@ pub fn specialise() -> bool {
 pub fn set_specialise(on: bool) {
     SPECIALISE.store(u8::from(on), std::sync::atomic::Ordering::Relaxed);
 }
+
+/// `RJIT_DUMP_CODE`: a directory to write each compiled function's machine code into (a
+/// debugging aid), read once at import (see `lib.rs`: nothing reads the environment while
+/// compiling).
+static DUMP_CODE: once_cell::sync::OnceCell<Option<std::path::PathBuf>> = once_cell::sync::OnceCell::new();
+
+/// The `RJIT_DUMP_CODE` directory, if set.
+pub fn dump_code_dir() -> Option<&'static std::path::Path> {
+    DUMP_CODE.get_or_init(|| std::env::var_os("RJIT_DUMP_CODE").map(std::path::PathBuf::from)).as_deref()
+}

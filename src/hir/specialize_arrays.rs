@@ -369,11 +369,6 @@ impl Specializer<'_> {
                 plan.generic_loads.insert(*next);
             }
         }
-        if std::env::var_os("RJIT_DEBUG_PLAN").is_some() {
-            eprintln!("kills {:?}", kills);
-            eprintln!("valid_in {:?} loops {:?}", valid_in, loops);
-            for l in self.range_loops.values() { eprintln!("loop header {} body {} deopt {:?} preds {:?}", l.header, l.body, l.deopt, preds[l.header]); }
-        }
         for b in 0..n {
             let in_loop = loops.iter().filter(|(_, region)| region.contains(&b)).max_by_key(|(_, region)| region.len());
             // In an array loop, the loop's views (made after whatever it follows: no view
