@@ -246,7 +246,7 @@ impl<'a> Emitter<'a> {
         if (frame_size + SAVED_BYTES) % 16 != 0 {
             frame_size += 8;
         }
-        let uses = use_counts(func);
+        let uses = func.use_counts();
         let self_label = ops.new_dynamic_label();
         let mut direct_saved: Vec<u8> = alloc
             .locations
@@ -2684,32 +2684,6 @@ fn uses_bound_flags(func: &Func) -> bool {
         || func.exits.iter().any(|e| e.locals.iter().any(|l| l.3.is_some()))
 }
 
-/// How many times each virtual register is read.
-fn use_counts(func: &Func) -> Vec<u32> {
-    let mut uses = vec![0u32; func.nregs as usize];
-    let mut count = |r: VReg| {
-        if let Some(u) = uses.get_mut(r.index()) {
-            *u += 1;
-        }
-    };
-    for block in &func.blocks {
-        for inst in &block.insts {
-            inst.uses().into_iter().for_each(&mut count);
-        }
-        match &block.term {
-            Term::Branch { cond, .. } => count(*cond),
-            Term::Return(r) => count(*r),
-            Term::Jump(_) | Term::Exit(_) => {}
-        }
-        for t in block.term.targets() {
-            t.args.iter().copied().for_each(&mut count);
-        }
-    }
-    for exit in &func.exits {
-        exit.uses().into_iter().for_each(&mut count);
-    }
-    uses
-}
 
 /// `k` if the operand is the constant `2**k` (k in 0..63).
 fn power_of_two(b: Src) -> Option<u32> {

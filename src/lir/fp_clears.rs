@@ -19,7 +19,6 @@
 //! happening where the code before did not.
 
 use super::{Func, Inst};
-use crate::numpy::DType;
 
 /// Removes redundant clears and moves the rest out of loops where that makes them redundant
 /// (see the module's comment).
@@ -134,11 +133,11 @@ fn after(inst: &Inst, clear: bool) -> bool {
     }
 }
 
-/// Whether `inst` cannot set a floating-point exception flag: it does no floating-point
-/// arithmetic and runs no other code (no calls; an eval-breaker check only if it leaves
-/// compiled code once the breaker has run).
+/// Whether `inst` cannot set a floating-point exception flag: it runs no other code (no
+/// calls; an eval-breaker check only if it leaves compiled code once the breaker has run) and
+/// does no floating-point arithmetic (`Inst::may_set_fp_flags`).
 fn keeps_flags(inst: &Inst) -> bool {
-    match inst {
+    let runs_no_code = match inst {
         Inst::Move { .. }
         | Inst::LoadFrame { .. }
         | Inst::StoreFrame { .. }
@@ -151,6 +150,7 @@ fn keeps_flags(inst: &Inst) -> bool {
         | Inst::ExitIfNegative { .. }
         | Inst::ExitIfTracing { .. }
         | Inst::IntArith { .. }
+        | Inst::Compare { .. }
         | Inst::GuardType { .. }
         | Inst::ExitIfEqual { .. }
         | Inst::RangeIndex { .. }
@@ -161,16 +161,15 @@ fn keeps_flags(inst: &Inst) -> bool {
         | Inst::GuardFunction { .. }
         | Inst::GuardIs { .. }
         | Inst::ArrayIndex { .. }
+        | Inst::LoadElement { .. }
+        | Inst::StoreElement { .. }
         | Inst::ExitIfOutside { .. }
         | Inst::DirectArg { .. } => true,
         Inst::UnboxInt { exit, .. } => exit.is_some(),
-        Inst::Compare { float, .. } => !float,
-        // float32 converts (which may flag an overflow or a signalling NaN); the rest moves
-        // bits.
-        Inst::LoadElement { dtype, .. } | Inst::StoreElement { dtype, .. } => *dtype != DType::F32,
         Inst::CheckEvalBreaker { leave, .. } => *leave,
         _ => false,
-    }
+    };
+    runs_no_code && !inst.may_set_fp_flags()
 }
 
 #[cfg(test)]

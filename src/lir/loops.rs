@@ -93,7 +93,7 @@ pub(super) fn preheader(func: &Func, header: usize, body: &HashSet<usize>) -> Op
 
 /// How many times each register is defined in the whole function (by an instruction or as a
 /// block parameter): the rewrites rely on single definitions.
-fn definition_counts(func: &Func) -> Vec<u32> {
+pub(super) fn definition_counts(func: &Func) -> Vec<u32> {
     let mut defs = vec![0u32; func.nregs as usize];
     for block in &func.blocks {
         for p in &block.params {
@@ -119,13 +119,6 @@ pub(super) fn defined_in(func: &Func, body: &HashSet<usize>) -> HashSet<VReg> {
     defined
 }
 
-fn new_reg(func: &mut Func) -> VReg {
-    let r = VReg(func.nregs);
-    func.nregs += 1;
-    func.float_regs.push(false);
-    r
-}
-
 /// Appends `inst` to block `b` (before its terminator).
 fn append(func: &mut Func, b: usize, inst: Inst) {
     func.blocks[b].insts.push(inst);
@@ -140,7 +133,7 @@ fn latches(func: &Func, header: usize, body: &HashSet<usize>) -> Vec<usize> {
 
 /// The step `c` of a basic induction variable: header parameter `index` whose argument on
 /// every back-edge is one register defined as `param + c`.
-fn induction_step(func: &Func, header: usize, index: usize, latches: &[usize], defs: &[u32]) -> Option<i64> {
+pub(super) fn induction_step(func: &Func, header: usize, index: usize, latches: &[usize], defs: &[u32]) -> Option<i64> {
     let param = func.blocks[header].params[index];
     if defs[param.index()] != 1 {
         return None;
@@ -210,14 +203,14 @@ fn strength_reduce(func: &mut Func, header: usize, pre: usize, body: &HashSet<us
             Term::Jump(t) => t.args[k],
             _ => unreachable!("a preheader jumps"),
         };
-        let start = new_reg(func);
+        let start = func.new_reg(false);
         append(func, pre, Inst::IntArith { op: IntOp::Mul, dst: start, a: init, b: Src::Reg(factor), exit: None });
         // Per iteration: the factor times the step.
         let (op, increment) = match step {
             1 => (IntOp::Add, factor),
             -1 => (IntOp::Sub, factor),
             c => {
-                let scaled = new_reg(func);
+                let scaled = func.new_reg(false);
                 append(func, pre, Inst::IntArith { op: IntOp::Mul, dst: scaled, a: factor, b: Src::Imm(c), exit: None });
                 (IntOp::Add, scaled)
             }
@@ -227,7 +220,7 @@ fn strength_reduce(func: &mut Func, header: usize, pre: usize, body: &HashSet<us
         }
         func.blocks[header].params.push(dst);
         for &l in &latches {
-            let next = new_reg(func);
+            let next = func.new_reg(false);
             append(func, l, Inst::IntArith { op, dst: next, a: dst, b: Src::Reg(increment), exit: None });
             match &mut func.blocks[l].term {
                 Term::Jump(t) => t.args.push(next),
@@ -304,7 +297,7 @@ fn hoist_addresses(func: &mut Func, pre: usize, body: &HashSet<usize>) {
         }
     }
     while func.nregs < next_reg {
-        new_reg(func);
+        func.new_reg(false);
     }
     func.blocks[pre].insts.extend(new_insts);
 }

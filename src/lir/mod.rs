@@ -360,6 +360,42 @@ pub struct Func {
 }
 
 impl Func {
+    /// A new virtual register (`float`: allocated to an SSE register).
+    pub fn new_reg(&mut self, float: bool) -> VReg {
+        let r = VReg(self.nregs);
+        self.nregs += 1;
+        self.float_regs.push(float);
+        r
+    }
+
+    /// How many times each virtual register is read (by instructions, terminators, edges and
+    /// exits).
+    pub fn use_counts(&self) -> Vec<u32> {
+        let mut uses = vec![0u32; self.nregs as usize];
+        let mut count = |r: VReg| {
+            if let Some(u) = uses.get_mut(r.index()) {
+                *u += 1;
+            }
+        };
+        for block in &self.blocks {
+            for inst in &block.insts {
+                inst.uses().into_iter().for_each(&mut count);
+            }
+            match &block.term {
+                Term::Branch { cond, .. } => count(*cond),
+                Term::Return(r) => count(*r),
+                Term::Jump(_) | Term::Exit(_) => {}
+            }
+            for t in block.term.targets() {
+                t.args.iter().copied().for_each(&mut count);
+            }
+        }
+        for exit in &self.exits {
+            exit.uses().into_iter().for_each(&mut count);
+        }
+        uses
+    }
+
     /// The registers an exit reads that must be kept in a location (constants are
     /// rematerialised).
     pub fn exit_uses(&self, exit: &Exit) -> Vec<VReg> {
@@ -396,12 +432,13 @@ impl Inst {
         }
     }
 
-    /// Whether the instruction is floating-point arithmetic that may set an exception flag
-    /// NumPy reports (`hir::Op::GuardFpFlags`), among the pure ones.
+    /// Whether the instruction does floating-point arithmetic that may set an exception flag
+    /// NumPy reports (`hir::Op::GuardFpFlags`): arithmetic, a float compare (a signalling
+    /// NaN), a float32 conversion. (Calls may too: see `lir::fp_clears`.)
     pub fn may_set_fp_flags(&self) -> bool {
         match self {
-            Inst::FloatArith { .. } | Inst::Compare { float: true, .. } => true,
-            Inst::LoadElement { dtype, .. } => *dtype == crate::numpy::DType::F32,
+            Inst::FloatArith { .. } | Inst::FloatPow { .. } | Inst::Compare { float: true, .. } => true,
+            Inst::LoadElement { dtype, .. } | Inst::StoreElement { dtype, .. } => *dtype == crate::numpy::DType::F32,
             _ => false,
         }
     }

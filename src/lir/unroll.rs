@@ -128,7 +128,7 @@ fn shape_of(func: &Func, header: usize) -> Option<Shape> {
     // The condition is read by the branch only; the bound is defined outside the loop.
     let body: HashSet<usize> = chain.iter().copied().chain([header]).collect();
     let defined = super::loops::defined_in(func, &body);
-    if defined.contains(&b) || reads(func, dst) != 1 {
+    if defined.contains(&b) || func.use_counts()[dst.index()] != 1 {
         return None;
     }
     let insts = || chain.iter().flat_map(|&c| &func.blocks[c].insts);
@@ -139,7 +139,7 @@ fn shape_of(func: &Func, header: usize) -> Option<Shape> {
     if exits > MAX_EXITS {
         return None;
     }
-    let step = induction_step(func, header, induction, latch)?;
+    let step = super::loops::induction_step(func, header, induction, &[latch], &super::loops::definition_counts(func))?;
     let factor = if insts().count() + 1 <= SMALL_BODY { SMALL_UNROLL } else { UNROLL };
     (1..=1 << 20).contains(&step).then_some(Shape { header, preheader, chain, induction, step, bound: b, factor })
 }
@@ -170,42 +170,6 @@ fn copyable(inst: &Inst) -> bool {
     )
 }
 
-/// The step `c` of header parameter `index` if the latch passes `param + c` (a register the
-/// body defines so, once).
-fn induction_step(func: &Func, header: usize, index: usize, latch: usize) -> Option<i64> {
-    let param = func.blocks[header].params[index];
-    let Term::Jump(t) = &func.blocks[latch].term else { return None };
-    let next = t.args[index];
-    let mut found = None;
-    for inst in func.blocks.iter().flat_map(|b| &b.insts) {
-        if inst.def() == Some(next) {
-            if found.is_some() {
-                return None;
-            }
-            found = Some(match inst {
-                Inst::IntArith { op: IntOp::Add, a, b: Src::Imm(c), exit: None, .. } if *a == param => *c,
-                _ => return None,
-            });
-        }
-    }
-    found
-}
-
-/// How many times `reg` is read anywhere (instructions, terminators, edges, exits).
-fn reads(func: &Func, reg: VReg) -> usize {
-    let mut n = 0;
-    for block in &func.blocks {
-        n += block.insts.iter().flat_map(Inst::uses).filter(|r| *r == reg).count();
-        n += match &block.term {
-            Term::Branch { cond, .. } => usize::from(*cond == reg),
-            Term::Return(r) => usize::from(*r == reg),
-            Term::Jump(_) | Term::Exit(_) => 0,
-        };
-        n += block.term.targets().iter().flat_map(|t| &t.args).filter(|r| **r == reg).count();
-    }
-    n + func.exits.iter().flat_map(|e| e.uses()).filter(|r| *r == reg).count()
-}
-
 /// Copies of registers and exits for one function, made copy by copy.
 struct Copier<'f> {
     func: &'f mut Func,
@@ -221,7 +185,7 @@ struct Copier<'f> {
 impl Copier<'_> {
     fn new_reg_like(&mut self, original: VReg) -> VReg {
         let float = self.func.float_regs.get(original.index()).copied().unwrap_or(false);
-        fresh(self.func, float)
+        self.func.new_reg(float)
     }
 
     fn get(&self, r: VReg) -> VReg {
@@ -362,14 +326,6 @@ impl Copier<'_> {
     }
 }
 
-/// A new register.
-fn fresh(func: &mut Func, float: bool) -> VReg {
-    let r = VReg(func.nregs);
-    func.nregs += 1;
-    func.float_regs.push(float);
-    r
-}
-
 fn rewrite(func: &mut Func, shape: &Shape) {
     let Shape { header, preheader, ref chain, induction, step, bound, factor } = *shape;
     let params = func.blocks[header].params.clone();
@@ -380,7 +336,7 @@ fn rewrite(func: &mut Func, shape: &Shape) {
     // The bound of the unrolled loop, in the preheader: `bound - step*(UNROLL-1)`, or the
     // lowest int where that would wrap (no index is below it: the unrolled copy never runs).
     let margin = step * (factor - 1);
-    let (lowest_safe, fits, lowered, lim) = (fresh(func, false), fresh(func, false), fresh(func, false), fresh(func, false));
+    let (lowest_safe, fits, lowered, lim) = (func.new_reg(false), func.new_reg(false), func.new_reg(false), func.new_reg(false));
     func.constants.insert(lowest_safe, i64::MIN + margin);
     func.blocks[preheader].insts.extend([
         Inst::Move { dst: lowest_safe, src: Src::Imm(i64::MIN + margin) },
@@ -392,7 +348,7 @@ fn rewrite(func: &mut Func, shape: &Shape) {
     // The unrolled header's parameters, and the body's copies on them.
     let unrolled_params: Vec<VReg> = params.iter().map(|&p| {
         let float = func.float_regs[p.index()];
-        fresh(func, float)
+        func.new_reg(float)
     }).collect();
     let mut copier = Copier { func, map: HashMap::default(), offsets: HashMap::default() };
     copier.offsets.insert(unrolled_params[induction], (unrolled_params[induction], 0));
@@ -437,7 +393,7 @@ fn rewrite(func: &mut Func, shape: &Shape) {
     let func = copier.func;
     let body_block = func.blocks.len() + 1;
     let unrolled_header = func.blocks.len();
-    let cond = fresh(func, false);
+    let cond = func.new_reg(false);
     func.blocks.push(Block {
         params: unrolled_params.clone(),
         insts: vec![Inst::Compare { op: CompareOp::Lt, float: false, dst: cond, a: unrolled_params[induction], b: lim }],
