@@ -12,6 +12,7 @@ pub mod codemem;
 pub mod compiler;
 pub mod cpython;
 pub mod backend;
+pub mod bitset;
 pub mod disasm;
 pub mod dtype_folds;
 pub mod hashing;

@@ -1121,7 +1121,16 @@ pub fn compact_exits(func: &mut Function) {
 /// itself, around a loop), replacing the parameter by that value everywhere.
 fn prune_params(func: &mut Function) {
     loop {
-        let mut replace: HashMap<ValueId, ValueId> = HashMap::default();
+        // Per block, the argument lists of the edges entering it.
+        let mut incoming: Vec<Vec<&[ValueId]>> = vec![Vec::new(); func.blocks.len()];
+        for pred in &func.blocks {
+            for edge in pred.terminator.edges() {
+                incoming[edge.target.index()].push(&edge.args);
+            }
+        }
+        // Per value: the value replacing it.
+        let mut replace: Vec<Option<ValueId>> = vec![None; func.values.len()];
+        let mut any = false;
         for (b, block) in func.blocks.iter().enumerate() {
             if b == Function::ENTRY.index() {
                 continue;
@@ -1129,33 +1138,31 @@ fn prune_params(func: &mut Function) {
             for (pos, &param) in block.params.iter().enumerate() {
                 let mut only: Option<ValueId> = None;
                 let mut unique = true;
-                for pred in &func.blocks {
-                    for edge in pred.terminator.edges() {
-                        if edge.target.index() != b {
-                            continue;
-                        }
-                        let arg = edge.args[pos];
-                        if arg == param {
-                            continue;
-                        }
-                        match only {
-                            None => only = Some(arg),
-                            Some(o) if o == arg => {}
-                            Some(_) => unique = false,
-                        }
+                for args in &incoming[b] {
+                    let arg = args[pos];
+                    if arg == param {
+                        continue;
+                    }
+                    match only {
+                        None => only = Some(arg),
+                        Some(o) if o == arg => {}
+                        Some(_) => unique = false,
                     }
                 }
                 if let (true, Some(value)) = (unique, only) {
-                    replace.insert(param, value);
+                    replace[param.index()] = Some(value);
+                    any = true;
                 }
             }
         }
-        if replace.is_empty() {
+        drop(incoming);
+        if !any {
             return;
         }
+        let replaced = |v: &ValueId| replace.get(v.index()).copied().flatten().is_some();
         // Resolve chains (p1 -> p2 -> v) so every use is rewritten to a surviving value.
         let resolve = |mut v: ValueId| {
-            while let Some(&next) = replace.get(&v) {
+            while let Some(next) = replace.get(v.index()).copied().flatten() {
                 if next == v {
                     break;
                 }
@@ -1164,27 +1171,20 @@ fn prune_params(func: &mut Function) {
             v
         };
         for b in 0..func.blocks.len() {
-            let removed: Vec<usize> = func.blocks[b]
-                .params
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| replace.contains_key(p))
-                .map(|(i, _)| i)
-                .collect();
+            let removed: Vec<usize> =
+                func.blocks[b].params.iter().enumerate().filter(|(_, p)| replaced(p)).map(|(i, _)| i).collect();
             if removed.is_empty() {
                 continue;
             }
-            func.blocks[b].params = func.blocks[b].params.iter().copied().filter(|p| !replace.contains_key(p)).collect();
+            func.blocks[b].params.retain(|p| !replaced(p));
             for pred in 0..func.blocks.len() {
                 for edge in func.blocks[pred].terminator.edges_mut() {
                     if edge.target.index() == b {
-                        edge.args = edge
-                            .args
-                            .iter()
-                            .enumerate()
-                            .filter(|(i, _)| !removed.contains(i))
-                            .map(|(_, a)| *a)
-                            .collect();
+                        let mut i = 0;
+                        edge.args.retain(|_| {
+                            i += 1;
+                            !removed.contains(&(i - 1))
+                        });
                     }
                 }
             }

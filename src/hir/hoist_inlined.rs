@@ -97,11 +97,14 @@ struct Site {
 }
 
 fn find_site(func: &Function, inlined: &[Inlined]) -> Option<Site> {
+    let loads = find_loads(func, inlined);
+    if loads.is_empty() {
+        return None;
+    }
     let loops = natural_loops(func);
     if loops.is_empty() {
         return None;
     }
-    let loads = find_loads(func, inlined);
     let defs = func.defining_ops();
     for load in &loads {
         // The innermost loop around it.
@@ -117,6 +120,9 @@ fn find_site(func: &Function, inlined: &[Inlined]) -> Option<Site> {
 
 /// The loads of globals (and of their attributes) that only guards and releases read.
 fn find_loads(func: &Function, inlined: &[Inlined]) -> Vec<Load> {
+    if !func.blocks.iter().flat_map(|b| &b.instrs).any(|i| matches!(i.op, Op::LoadGlobal { .. })) {
+        return Vec::new();
+    }
     let uses = uses_of_values(func);
     // The attribute loads of each object.
     let mut attrs: HashMap<ValueId, Vec<(ValueId, u32)>> = HashMap::default();

@@ -14,6 +14,7 @@
 //! loop reads it, the parameter goes: on the edge leaving the loop a branch on "position at its
 //! start" rebuilds it, and the stores of its local's bound flag inside the loop go with it.
 
+use crate::bitset::BitSet;
 use crate::hashing::{HashMap, HashSet};
 
 use super::loops::{instr, jump, natural_loops, new_block, new_value, Loop};
@@ -51,8 +52,6 @@ fn rebuild_after(func: &mut Function, l: &Loop) -> bool {
     if from != h || !matches!(func.block(h).terminator, Terminator::Branch { .. }) {
         return false;
     }
-    // (Owned: the function is changed below.)
-    let defs: HashMap<ValueId, Op> = func.defining_ops().into_iter().map(|(v, op)| (v, op.clone())).collect();
     let params = func.block(h).params.clone();
     let entry_args = match edge_to(func, entry, h) {
         Some(args) => args,
@@ -66,6 +65,15 @@ fn rebuild_after(func: &mut Function, l: &Loop) -> bool {
             }
         }
     }
+    // The operations defining the back-edges' arguments (owned: the function is changed below).
+    let mut passed_back = BitSet::new(func.values.len());
+    passed_back.extend(back_args.iter().flatten().map(|v| v.index()));
+    let defs: HashMap<ValueId, Op> = func
+        .blocks
+        .iter()
+        .flat_map(|b| &b.instrs)
+        .filter_map(|i| i.result.filter(|r| passed_back.contains(r.index())).map(|r| (r, i.op.clone())))
+        .collect();
     // The position: a parameter every back-edge passes its `RangeIndexNext`.
     let Some(q) = (0..params.len()).find(|&q| {
         back_args.iter().all(|args| matches!(defs.get(&args[q]), Some(Op::RangeIndexNext(p)) if *p == params[q]))
@@ -76,7 +84,7 @@ fn rebuild_after(func: &mut Function, l: &Loop) -> bool {
     let used_in_loop = values_read_in(func, l);
     let mut rebuilt: Vec<(usize, Later)> = Vec::new();
     for p in 0..params.len() {
-        if p == q || used_in_loop.contains(&params[p]) {
+        if p == q || used_in_loop.contains(params[p].index()) {
             continue;
         }
         let first = back_args[0][p];
@@ -100,7 +108,7 @@ fn rebuild_after(func: &mut Function, l: &Loop) -> bool {
     // Parameters nothing after the loop reads just go (with their flags' stores).
     let read_after = values_read_outside(func, l, which);
     let (rebuilt, dropped): (Vec<(usize, Later)>, Vec<(usize, Later)>) =
-        rebuilt.into_iter().partition(|(p, _)| read_after.contains(&params[*p]));
+        rebuilt.into_iter().partition(|(p, _)| read_after.contains(params[*p].index()));
     // Bound flags stored in the loop for the locals of rebuilt parameters go if nothing in the
     // loop reads them: the blocks made below set them for the code after the loop.
     let flag_locals: HashSet<u32> =
@@ -236,13 +244,13 @@ fn remove_params(func: &mut Function, l: &Loop, params: &[ValueId], gone: &[(usi
 
 /// Every value read outside loop `l` (by blocks outside it, the exits they take, and along
 /// the edge `which` by which the header leaves the loop).
-fn values_read_outside(func: &Function, l: &Loop, which: usize) -> HashSet<ValueId> {
-    let mut read = HashSet::default();
-    read.extend(func.block(l.header).terminator.edges()[which].args.iter().copied());
+fn values_read_outside(func: &Function, l: &Loop, which: usize) -> BitSet {
+    let mut read = BitSet::new(func.values.len());
+    read.extend(func.block(l.header).terminator.edges()[which].args.iter().map(|v| v.index()));
     for b in func.block_ids().filter(|b| !l.contains(*b)) {
         block_reads(func, b, &mut read);
         for edge in func.block(b).terminator.edges() {
-            read.extend(edge.args.iter().copied());
+            read.extend(edge.args.iter().map(|v| v.index()));
         }
     }
     read
@@ -250,13 +258,13 @@ fn values_read_outside(func: &Function, l: &Loop, which: usize) -> HashSet<Value
 
 /// What block `b` reads, its edges' arguments aside: operands, the flags of values it boxes,
 /// its terminator's operands, what the exits it may take hold.
-fn block_reads(func: &Function, b: BlockId, read: &mut HashSet<ValueId>) {
+fn block_reads(func: &Function, b: BlockId, read: &mut BitSet) {
     let block = func.block(b);
     for i in &block.instrs {
-        read.extend(i.op.operands());
-        read.extend(boxing_flag(func, &i.op));
+        read.extend(i.op.operands().into_iter().map(|v| v.index()));
+        read.extend(boxing_flag(func, &i.op).map(|v| v.index()));
     }
-    read.extend(block.terminator.operands());
+    read.extend(block.terminator.operands().into_iter().map(|v| v.index()));
     for x in block.referenced_exits() {
         exit_reads(func, x, read);
     }
@@ -271,15 +279,17 @@ fn boxing_flag(func: &Function, op: &Op) -> Option<ValueId> {
 }
 
 /// What exit `x` (and the one it may leave through instead) reads, with the flags boxing it.
-fn exit_reads(func: &Function, x: super::ExitId, read: &mut HashSet<ValueId>) {
+fn exit_reads(func: &Function, x: super::ExitId, read: &mut BitSet) {
     let exit = func.exit(x);
     let redo = exit.redo_from.map(|r| func.exit(r));
     for exit in [Some(exit), redo].into_iter().flatten() {
-        let held: Vec<ValueId> =
-            exit.state.locals.iter().chain(&exit.state.stack).chain(&exit.release).chain(&exit.borrowed).copied().collect();
-        read.extend(held.iter().filter_map(|v| func.numpy_boxes.get(v).copied().flatten()));
-        read.extend(held);
-        read.extend(exit.range_positions.iter().flat_map(|(it, index)| [*it, *index]));
+        for v in exit.state.locals.iter().chain(&exit.state.stack).chain(&exit.release).chain(&exit.borrowed) {
+            read.insert(v.index());
+            if let Some(flag) = func.numpy_boxes.get(v).copied().flatten() {
+                read.insert(flag.index());
+            }
+        }
+        read.extend(exit.range_positions.iter().flat_map(|(it, index)| [it.index(), index.index()]));
     }
 }
 
@@ -301,15 +311,15 @@ fn defined_in(func: &Function, l: &Loop, v: ValueId) -> bool {
 
 /// Every value the loop's code reads: operands, branch conditions, arguments of edges within
 /// the loop, what its exits hold (and the flags boxing those reads).
-fn values_read_in(func: &Function, l: &Loop) -> HashSet<ValueId> {
-    let mut read = HashSet::default();
+fn values_read_in(func: &Function, l: &Loop) -> BitSet {
+    let mut read = BitSet::new(func.values.len());
     for &b in &l.blocks {
         block_reads(func, b, &mut read);
         for edge in func.block(b).terminator.edges() {
             if l.contains(edge.target) {
                 // (A parameter passed back to itself is not read.)
                 let params = &func.block(edge.target).params;
-                read.extend(edge.args.iter().zip(params).filter(|(a, p)| a != p).map(|(a, _)| *a));
+                read.extend(edge.args.iter().zip(params).filter(|(a, p)| a != p).map(|(a, _)| a.index()));
             }
         }
     }

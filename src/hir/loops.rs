@@ -52,7 +52,7 @@ pub fn predecessors(func: &Function) -> Vec<Vec<BlockId>> {
 
 /// The natural loops of `func`, outermost first (a loop before the loops nested in it).
 pub fn natural_loops(func: &Function) -> Vec<Loop> {
-    let dom = super::validate::dominators(func);
+    let dom = super::dominators::Dominators::of(func);
     let preds = predecessors(func);
     let reachable = reachable(func);
     let mut loops: Vec<Loop> = Vec::new();
@@ -61,7 +61,7 @@ pub fn natural_loops(func: &Function) -> Vec<Loop> {
             continue;
         }
         let latches: Vec<BlockId> =
-            preds[h.index()].iter().copied().filter(|p| reachable.contains(p) && dom[p.index()].contains(&h)).collect();
+            preds[h.index()].iter().copied().filter(|p| reachable.contains(p) && dom.dominates(h, *p)).collect();
         if latches.is_empty() {
             continue;
         }

@@ -16,6 +16,7 @@
 pub mod build;
 pub mod cse;
 pub mod direct;
+pub mod dominators;
 pub mod fp_flags;
 pub mod hoist_inlined;
 pub mod if_convert;

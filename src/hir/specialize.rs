@@ -1002,8 +1002,8 @@ struct Specializer<'a> {
     /// Machine ints known to be in `0..bound` (the item of `for i in range(bound)`), by
     /// value: an array index below its dimension needs no check.
     below: HashMap<ValueId, ValueId>,
-    /// Which blocks dominate each block (computed when there are range loops).
-    dominators: Vec<HashSet<BlockId>>,
+    /// Which blocks dominate which (computed when there are range loops).
+    dominators: Option<super::dominators::Dominators>,
     /// The block being rewritten.
     current: usize,
     /// Machine constants made from `co_consts[i]`: a generic operation that only borrows its
@@ -1122,7 +1122,7 @@ impl<'a> Specializer<'a> {
             native_calls_made: HashSet::default(),
             virtual_iters: HashMap::default(),
             below: HashMap::default(),
-            dominators: Vec::new(),
+            dominators: None,
             current: 0,
             const_origin: HashMap::default(),
             written: HashMap::default(),
@@ -1230,6 +1230,11 @@ impl<'a> Specializer<'a> {
                 self.shadow.insert(ValueId(i as u32), shadow);
             }
         }
+    }
+
+    /// Whether block `a` dominates block `b` (false before dominators are computed).
+    fn dominates(&self, a: usize, b: usize) -> bool {
+        self.dominators.as_ref().is_some_and(|d| d.dominates(BlockId(a as u32), BlockId(b as u32)))
     }
 
     fn new_value(&mut self, ty: Type) -> ValueId {
@@ -1362,7 +1367,7 @@ impl<'a> Specializer<'a> {
         if loops.is_empty() {
             return;
         }
-        self.dominators = super::validate::dominators(func);
+        self.dominators = Some(super::dominators::Dominators::of(func));
         for (r, header, body, it, deopt, array, raise) in loops {
             let index = self.new_value(Type::I64);
             let next_index = self.new_value(Type::I64);
@@ -1558,7 +1563,7 @@ impl<'a> Specializer<'a> {
                 }
                 let position = if b == l.header {
                     l.index
-                } else if self.dominators[b].contains(&BlockId(l.body as u32)) {
+                } else if self.dominators.as_ref().is_some_and(|d| d.dominates(BlockId(l.body as u32), BlockId(b as u32))) {
                     l.next_index
                 } else {
                     continue;
@@ -1897,10 +1902,10 @@ impl<'a> Specializer<'a> {
                 (t, f) if f == body && t != body => t,
                 _ => continue,
             };
-            if preds[done] != 1 || self.dominators.is_empty() {
+            if preds[done] != 1 || self.dominators.is_none() {
                 continue;
             }
-            let after: Vec<usize> = (0..n).filter(|&b| self.dominators[b].contains(&BlockId(done as u32))).collect();
+            let after: Vec<usize> = (0..n).filter(|&b| self.dominates(done, b)).collect();
             let params: Vec<ValueId> =
                 self.out.blocks[h].params.iter().copied().filter(|p| self.out.values[p.index()].is_unboxed()).collect();
             let mut renames: HashMap<ValueId, ValueId> = HashMap::default();
@@ -2058,7 +2063,7 @@ impl<'a> Specializer<'a> {
         let target = edge.target.index();
         let header_of: Vec<RangeLoop> = self.range_loops.values().filter(|l| l.header == target).copied().collect();
         for l in header_of {
-            let from_body = self.dominators[self.current].contains(&BlockId(l.body as u32));
+            let from_body = self.dominates(l.body, self.current);
             let position = if from_body {
                 l.next_index
             } else {

@@ -307,12 +307,19 @@ impl Specializer<'_> {
             }
         }
         let n = func.blocks.len();
-        let dominators = if self.dominators.is_empty() { super::super::validate::dominators(func) } else { self.dominators.clone() };
+        let computed;
+        let dominators = match &self.dominators {
+            Some(d) => d,
+            None => {
+                computed = super::super::dominators::Dominators::of(func);
+                &computed
+            }
+        };
         // Each loop's body: the blocks its body block dominates.
         let regions: HashMap<usize, HashSet<usize>> = self
             .range_loops
             .values()
-            .map(|l| (l.header, (0..n).filter(|&b| dominators[b].contains(&BlockId(l.body as u32))).collect()))
+            .map(|l| (l.header, (0..n).filter(|&b| dominators.dominates(BlockId(l.body as u32), BlockId(b as u32))).collect()))
             .collect();
         let in_array_loops = self.in_array_loops(&defs, &regions);
         plan.checked_range_calls = in_array_loops.range_calls.clone();

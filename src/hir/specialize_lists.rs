@@ -300,7 +300,7 @@ impl Specializer<'_> {
             let Some(l) = self.range_loops.get(next) else { continue };
             // (The list must exist where the loop is entered.)
             let made_before = self.lists.made_in.get(obj).is_some_and(|&m| {
-                m != l.header && self.dominators.get(l.header).is_some_and(|d| d.contains(&super::BlockId(m as u32)))
+                m != l.header && self.dominates(m, l.header)
             });
             if l.array.is_none() && self.native_range_object(l.it) && made_before {
                 self.lists.in_range.insert((b, i), l.header);

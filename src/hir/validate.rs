@@ -9,7 +9,7 @@ use super::{BlockId, Function, Op, Terminator, Type, ValueId};
 pub fn validate(func: &Function) -> Result<(), Vec<String>> {
     let mut errors = Vec::new();
     let defined = definitions(func, &mut errors);
-    let dominators = dominators(func);
+    let dominators = super::dominators::Dominators::of(func);
     let def_block = definition_blocks(func);
     let check_use = |errors: &mut Vec<String>, at: BlockId, v: ValueId, what: &str| {
         if v.index() >= func.values.len() || !defined.contains(&v) {
@@ -17,7 +17,7 @@ pub fn validate(func: &Function) -> Result<(), Vec<String>> {
             return;
         }
         if let Some(&def) = def_block.get(&v) {
-            if !dominators[at.index()].contains(&def) {
+            if !dominators.dominates(def, at) {
                 errors.push(format!("{at}: {what} uses {v}, defined in {def} which does not dominate it"));
             }
         }
@@ -136,42 +136,3 @@ fn check_operand_types(func: &Function, at: BlockId, op: &Op, errors: &mut Vec<S
     }
 }
 
-/// For each block, the set of blocks that dominate it (itself included). Unreachable blocks
-/// get the full set, so uses in them are not reported twice.
-pub fn dominators(func: &Function) -> Vec<HashSet<BlockId>> {
-    let n = func.blocks.len();
-    let all: HashSet<BlockId> = func.block_ids().collect();
-    let mut preds: Vec<Vec<BlockId>> = vec![Vec::new(); n];
-    for id in func.block_ids() {
-        for edge in func.block(id).terminator.edges() {
-            if edge.target.index() < n {
-                preds[edge.target.index()].push(id);
-            }
-        }
-    }
-    let mut dom: Vec<HashSet<BlockId>> = vec![all.clone(); n];
-    if n == 0 {
-        return dom;
-    }
-    dom[0] = [Function::ENTRY].into_iter().collect();
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for b in 1..n {
-            let mut new: Option<HashSet<BlockId>> = None;
-            for p in &preds[b] {
-                new = Some(match new {
-                    None => dom[p.index()].clone(),
-                    Some(acc) => acc.intersection(&dom[p.index()]).copied().collect(),
-                });
-            }
-            let mut new = new.unwrap_or_else(|| all.clone());
-            new.insert(BlockId(b as u32));
-            if new != dom[b] {
-                dom[b] = new;
-                changed = true;
-            }
-        }
-    }
-    dom
-}

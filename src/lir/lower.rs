@@ -221,6 +221,8 @@ fn order_blocks(func: &mut Func) {
 fn remove_dead_instructions(func: &mut Func) {
     let checks_flags = func.blocks.iter().flat_map(|b| &b.insts).any(|i| matches!(i, Inst::ExitIfFpFlags { .. }));
     let removable = |i: &Inst| i.is_pure() && !(checks_flags && i.may_set_fp_flags());
+    // What the exits read does not change below (no exit goes).
+    let read_by_exits: Vec<VReg> = func.exits.iter().flat_map(|exit| func.exit_uses(exit)).collect();
     loop {
         let mut used = vec![false; func.nregs as usize];
         // Constants are rematerialised where they are read (an edge argument too: the backend
@@ -251,10 +253,8 @@ fn remove_dead_instructions(func: &mut Func) {
                 used[p.index()] = true;
             }
         }
-        for exit in &func.exits {
-            for r in func.exit_uses(exit) {
-                used[r.index()] = true;
-            }
+        for r in &read_by_exits {
+            used[r.index()] = true;
         }
         let mut changed = false;
         for block in &mut func.blocks {

@@ -10,6 +10,7 @@
 pub mod fp_clears;
 pub mod loops;
 pub mod lower;
+pub mod liveness;
 pub mod regalloc;
 #[cfg(test)]
 mod test_support;

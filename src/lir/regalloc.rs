@@ -13,8 +13,7 @@
 //! first `callee_saved` registers survive calls; the others are given only to groups that
 //! contain no call (the machine-value code of a numeric loop).
 
-use std::collections::BTreeSet;
-
+use super::liveness::{self, block_positions, normalise, Facts, Ranges};
 use super::{Func, Src, Term, VReg};
 
 /// Where a virtual register lives.
@@ -46,14 +45,14 @@ impl Allocation {
     }
 }
 
-/// A value's live range: sorted, disjoint, closed position ranges (see `block_positions`).
-type Ranges = Vec<(u32, u32)>;
 
 /// Allocates `func`'s registers to `num_regs` general registers (the first `callee_saved` of
 /// which survive calls), `num_xmm` SSE registers for float values (none survives a call) and
 /// stack slots.
 pub fn allocate(func: &Func, num_regs: u8, callee_saved: u8, num_xmm: u8) -> Allocation {
-    let ranges = live_ranges(func);
+    let facts = Facts::of(func);
+    let depth = loop_depths(func);
+    let ranges = liveness::live_ranges(func, &facts);
     let calls = call_positions(func, false);
     let strict_calls = call_positions(func, true);
     let is_float = |r: VReg| func.float_regs.get(r.index()).copied().unwrap_or(false);
@@ -61,15 +60,15 @@ pub fn allocate(func: &Func, num_regs: u8, callee_saved: u8, num_xmm: u8) -> All
     let sse = Class { num_regs: num_xmm, callee_saved: 0, make: Location::Xmm, args_ok: true };
     let class_of = |r: VReg| if is_float(r) { &sse } else { &general };
     let needs = |rs: &Ranges, class: &Class| needs_callee_saved(rs, class, &calls, &strict_calls);
-    let costs = spill_costs(func);
-    let groups = coalesce(func, &ranges, &costs, |a, b| {
+    let costs = spill_costs(func, &depth);
+    let groups = coalesce(func, &facts, &depth, &ranges, &costs, |a, b| {
         // One class, and one answer to "does it live across a call": joining a value that
         // must survive a call to one that need not would take the second's cheap register.
         let (ca, cb) = (class_of(a.0), class_of(b.0));
         std::ptr::eq(ca, cb) && needs(a.1, ca) == needs(b.1, cb)
     });
-    let partners = direct_partners(func);
-    let rivals = edge_rivals(func);
+    let partners = direct_partners(func, &facts);
+    let rivals = edge_rivals(func, &facts);
     let mut locations = vec![None; func.nregs as usize];
     let mut spill_slots = 0;
     let (floats, others): (Vec<Group>, Vec<Group>) = groups.into_iter().partition(|g| is_float(g.members[0]));
@@ -134,20 +133,6 @@ fn join(a: &[(u32, u32)], b: &[(u32, u32)]) -> Ranges {
     normalise(all)
 }
 
-/// Merges overlapping and adjacent ranges of a sorted list. Ranges one position apart are
-/// merged too: the position between two blocks holds no instruction, so no other value is
-/// live there.
-fn normalise(sorted: Ranges) -> Ranges {
-    let mut out: Ranges = Vec::with_capacity(sorted.len());
-    for (s, e) in sorted {
-        match out.last_mut() {
-            Some(last) if s <= last.1 + 2 => last.1 = last.1.max(e),
-            _ => out.push((s, e)),
-        }
-    }
-    out
-}
-
 /// Whether a value with live range `ranges` needs a register that survives calls: a call
 /// inside it, or (unless the class's `args_ok`) a call reading it. General registers used as
 /// arguments are excluded too (loading the argument registers could overwrite them); an SSE
@@ -169,20 +154,26 @@ fn needs_callee_saved(ranges: &Ranges, class: &Class, calls: &[u32], strict_call
 /// operation (result and overwritten operand) when their ranges are disjoint and
 /// `compatible(a, b)` (a register and its range, each group's first) allows. Joins in loops
 /// are tried first (more of them run), then in program order.
-fn coalesce(func: &Func, ranges: &[Ranges], costs: &[u64], compatible: impl Fn((VReg, &Ranges), (VReg, &Ranges)) -> bool) -> Vec<Group> {
+fn coalesce(
+    func: &Func,
+    facts: &Facts,
+    depth: &[u32],
+    ranges: &[Ranges],
+    costs: &[u64],
+    compatible: impl Fn((VReg, &Ranges), (VReg, &Ranges)) -> bool,
+) -> Vec<Group> {
     let n = func.nregs as usize;
-    let depth = loop_depths(func);
     // (weight, order, a, b)
     let mut joins: Vec<(u32, usize, VReg, VReg)> = Vec::new();
     for (b, block) in func.blocks.iter().enumerate() {
         for t in block.term.targets() {
             for (p, a) in func.blocks[t.block].params.iter().zip(&t.args) {
-                if !func.constants.contains_key(a) {
+                if !facts.is_const(*a) {
                     joins.push((depth[b], joins.len(), *p, *a));
                 }
             }
         }
-        for (dst, src) in block_copy_hints(func, block) {
+        for (dst, src) in block_copy_hints(facts, block) {
             joins.push((depth[b], joins.len(), dst, src));
         }
     }
@@ -240,10 +231,10 @@ fn coalesce(func: &Func, ranges: &[Ranges], costs: &[u64], compatible: impl Fn((
 
 /// For each register, the values it would like to share a location with (when they could not
 /// be coalesced into one group): the parameters it is passed to and the arguments passed to it
-/// along edges, and copy hints (`copy_hints`). Only direct partners: taking the register of a
+/// along edges, and copy hints (`block_copy_hints`). Only direct partners: taking the register of a
 /// value further along a chain of edges (another parameter of the same loop header) would turn
 /// one move on the back-edge into a cycle of moves.
-fn direct_partners(func: &Func) -> crate::hashing::HashMap<VReg, Vec<VReg>> {
+fn direct_partners(func: &Func, facts: &Facts) -> crate::hashing::HashMap<VReg, Vec<VReg>> {
     let mut partners: crate::hashing::HashMap<VReg, Vec<VReg>> = crate::hashing::HashMap::default();
     let mut pair = |a: VReg, b: VReg| {
         partners.entry(a).or_default().push(b);
@@ -252,13 +243,13 @@ fn direct_partners(func: &Func) -> crate::hashing::HashMap<VReg, Vec<VReg>> {
     for block in &func.blocks {
         for t in block.term.targets() {
             for (p, a) in func.blocks[t.block].params.iter().zip(&t.args) {
-                if !func.constants.contains_key(a) {
+                if !facts.is_const(*a) {
                     pair(*p, *a);
                 }
             }
         }
     }
-    for (dst, src) in copy_hints(func) {
+    for (dst, src) in func.blocks.iter().flat_map(|b| block_copy_hints(facts, b)) {
         pair(dst, src);
     }
     partners
@@ -267,13 +258,13 @@ fn direct_partners(func: &Func) -> crate::hashing::HashMap<VReg, Vec<VReg>> {
 /// For each edge argument, the other parameters of the block it is passed to: in another's
 /// register, the argument would be overwritten by the edge's own moves before it is read,
 /// which makes the moves a cycle (one more move through a scratch register).
-fn edge_rivals(func: &Func) -> crate::hashing::HashMap<VReg, Vec<VReg>> {
+fn edge_rivals(func: &Func, facts: &Facts) -> crate::hashing::HashMap<VReg, Vec<VReg>> {
     let mut rivals: crate::hashing::HashMap<VReg, Vec<VReg>> = crate::hashing::HashMap::default();
     for block in &func.blocks {
         for t in block.term.targets() {
             let params = &func.blocks[t.block].params;
             for (i, a) in t.args.iter().enumerate() {
-                if !func.constants.contains_key(a) {
+                if !facts.is_const(*a) {
                     let others = params.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, p)| *p);
                     rivals.entry(*a).or_default().extend(others);
                 }
@@ -317,8 +308,7 @@ fn loop_depths(func: &Func) -> Vec<u32> {
 /// What keeping each register in memory would cost: its definition and uses in the code
 /// (not in exits, which are cold), each weighing 8 per loop around it. A value only exits
 /// read costs nothing to spill; one a loop reads costs the most.
-fn spill_costs(func: &Func) -> Vec<u64> {
-    let depth = loop_depths(func);
+fn spill_costs(func: &Func, depth: &[u32]) -> Vec<u64> {
     let mut cost = vec![0u64; func.nregs as usize];
     let mut add = |r: VReg, w: u64| {
         if let Some(c) = cost.get_mut(r.index()) {
@@ -351,22 +341,17 @@ fn spill_costs(func: &Func) -> Vec<u64> {
     cost
 }
 
-/// Results that would like their operand's register, where the operand dies at the
-/// instruction: a copy, and the two-address operations of the backend (`dst = a op b` is
+/// Results of a block that would like their operand's register, where the operand dies at
+/// the instruction: a copy, and the two-address operations of the backend (`dst = a op b` is
 /// `dst = a; dst op= b`), whose move then disappears.
-fn copy_hints(func: &Func) -> Vec<(VReg, VReg)> {
-    func.blocks.iter().flat_map(|b| block_copy_hints(func, b)).collect()
-}
-
-/// `copy_hints` of one block.
-fn block_copy_hints(func: &Func, block: &super::Block) -> Vec<(VReg, VReg)> {
+fn block_copy_hints(facts: &Facts, block: &super::Block) -> Vec<(VReg, VReg)> {
     use super::Inst;
     let mut hints = Vec::new();
     for inst in &block.insts {
         // `+` and `*` of floats are computed in either operand's register (the backend swaps
         // them when the result shares b's): b is the second choice, when a lives on.
         if let Inst::FloatArith { op: crate::hir::FloatOp::Add | crate::hir::FloatOp::Mul, dst, a, b, .. } = inst {
-            if a != b && !func.constants.contains_key(a) && !func.constants.contains_key(b) {
+            if a != b && !facts.is_const(*a) && !facts.is_const(*b) {
                 hints.push((*dst, *a));
                 hints.push((*dst, *b));
                 continue;
@@ -378,7 +363,7 @@ fn block_copy_hints(func: &Func, block: &super::Block) -> Vec<(VReg, VReg)> {
             // A constant first operand of a commutative operator becomes the backend's
             // immediate (`3 * x`): the other operand is the one overwritten.
             Inst::IntArith { op, dst, a, b: Src::Reg(b), .. }
-                if func.constants.contains_key(a)
+                if facts.is_const(*a)
                     && matches!(op, crate::hir::IntOp::Add | crate::hir::IntOp::Mul | crate::hir::IntOp::And | crate::hir::IntOp::Or | crate::hir::IntOp::Xor) =>
             {
                 Some((*dst, *b))
@@ -388,7 +373,7 @@ fn block_copy_hints(func: &Func, block: &super::Block) -> Vec<(VReg, VReg)> {
             _ => None,
         };
         if let Some((d, s)) = pair {
-            if !func.constants.contains_key(&s) {
+            if !facts.is_const(s) {
                 hints.push((d, s));
             }
         }
@@ -413,145 +398,6 @@ fn call_positions(func: &Func, strict: bool) -> Vec<u32> {
         let _ = end;
     }
     calls
-}
-
-/// Positions: each block takes `2 + 2 * insts` positions: its parameters are defined at its
-/// first position, instruction `i` is at `first + 2 + 2i`, the terminator at the last.
-fn block_positions(func: &Func) -> Vec<(u32, u32)> {
-    let mut next = 0u32;
-    func.blocks
-        .iter()
-        .map(|b| {
-            let start = next;
-            let end = start + 2 + 2 * b.insts.len() as u32;
-            next = end + 2;
-            (start, end)
-        })
-        .collect()
-}
-
-/// Registers live into each block (block parameters excluded: they are defined there).
-fn live_in_sets(func: &Func) -> Vec<BTreeSet<VReg>> {
-    let n = func.blocks.len();
-    let mut live_in: Vec<BTreeSet<VReg>> = vec![BTreeSet::new(); n];
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for b in (0..n).rev() {
-            let block = &func.blocks[b];
-            let mut live: BTreeSet<VReg> = BTreeSet::new();
-            for t in block.term.targets() {
-                live.extend(live_in[t.block].iter().copied());
-                live.extend(t.args.iter().copied().filter(|a| !func.constants.contains_key(a)));
-            }
-            match &block.term {
-                Term::Branch { cond, .. } if !func.constants.contains_key(cond) => {
-                    live.insert(*cond);
-                }
-                Term::Return(r) => {
-                    if !func.constants.contains_key(r) {
-                        live.insert(*r);
-                    }
-                }
-                Term::Exit(e) => live.extend(func.exit_uses(&func.exits[*e as usize])),
-                Term::Jump(_) | Term::Branch { .. } => {}
-            }
-            for inst in block.insts.iter().rev() {
-                if let Some(d) = inst.def() {
-                    live.remove(&d);
-                }
-                live.extend(inst.uses().into_iter().filter(|r| !func.constants.contains_key(r)));
-                for e in inst.exits() {
-                    live.extend(func.exit_uses(&func.exits[e as usize]));
-                }
-            }
-            for p in &block.params {
-                live.remove(p);
-            }
-            if live != live_in[b] {
-                live_in[b] = live;
-                changed = true;
-            }
-        }
-    }
-    live_in
-}
-
-/// The registers live out of block `b`: into its successors, passed along its edges, read by
-/// its terminator.
-fn live_out(func: &Func, b: usize, live_in: &[BTreeSet<VReg>]) -> BTreeSet<VReg> {
-    let block = &func.blocks[b];
-    let mut out: BTreeSet<VReg> = BTreeSet::new();
-    for t in block.term.targets() {
-        out.extend(live_in[t.block].iter().copied());
-        out.extend(t.args.iter().copied().filter(|a| !func.constants.contains_key(a)));
-    }
-    match &block.term {
-        Term::Branch { cond, .. } if !func.constants.contains_key(cond) => {
-            out.insert(*cond);
-        }
-        Term::Return(r) if !func.constants.contains_key(r) => {
-            out.insert(*r);
-        }
-        Term::Exit(e) => out.extend(func.exit_uses(&func.exits[*e as usize])),
-        Term::Jump(_) | Term::Branch { .. } | Term::Return(_) => {}
-    }
-    out
-}
-
-/// Each register's live range. Within a block: from its definition (the position after the
-/// instruction's, so an operand dying there and the result may share a register) or the
-/// block's start (parameters, values live in) to its last use, or the block's end if it is
-/// live out. Values an exit reads stay live past the instruction's definition: the backend
-/// may compute the result in its register before a check that takes the exit. Constants have
-/// no range: they are rematerialised where read (edges included), so they need no location.
-fn live_ranges(func: &Func) -> Vec<Ranges> {
-    let positions = block_positions(func);
-    let live_in = live_in_sets(func);
-    let mut ranges: Vec<Ranges> = vec![Vec::new(); func.nregs as usize];
-    let mut add = |r: VReg, s: u32, e: u32| {
-        if let Some(v) = ranges.get_mut(r.index()) {
-            v.push((s, e));
-        }
-    };
-    for (b, block) in func.blocks.iter().enumerate() {
-        let (start, end) = positions[b];
-        // Registers live at the current point of the backward walk, with where they stop.
-        let mut open: std::collections::BTreeMap<VReg, u32> =
-            live_out(func, b, &live_in).into_iter().map(|r| (r, end)).collect();
-        for (i, inst) in block.insts.iter().enumerate().rev() {
-            let pos = start + 2 + 2 * i as u32;
-            if let Some(d) = inst.def().filter(|d| !func.constants.contains_key(d)) {
-                let e = open.remove(&d).unwrap_or(pos + 1);
-                add(d, pos + 1, e);
-            }
-            let undone = undoable_operand(inst);
-            for e in inst.exits() {
-                for u in func.exit_uses(&func.exits[e as usize]) {
-                    if Some(u) != undone {
-                        open.entry(u).or_insert(pos + 1);
-                    }
-                }
-            }
-            for u in inst.uses().into_iter().filter(|r| !func.constants.contains_key(r)) {
-                open.entry(u).or_insert(pos);
-            }
-        }
-        for p in &block.params {
-            let e = open.remove(p).unwrap_or(start);
-            add(*p, start, e);
-        }
-        for (r, e) in open {
-            add(r, start, e);
-        }
-    }
-    ranges
-        .into_iter()
-        .map(|mut v| {
-            v.sort_unstable();
-            normalise(v)
-        })
-        .collect()
 }
 
 /// The operand of `dst = a ± imm` with an overflow exit: if the result takes a's register,
