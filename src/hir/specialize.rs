@@ -2854,7 +2854,7 @@ impl<'a> Specializer<'a> {
         let consumed = consumed_operands(&instr.op);
         let mut temps = Vec::new();
         {
-            let operands: Vec<ValueId> = new.op.operands();
+            let operands = new.op.operands();
             let mut replacements = Vec::new();
             for (i, v) in operands.iter().enumerate() {
                 let mapped = self.map(*v);

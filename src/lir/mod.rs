@@ -16,6 +16,7 @@ pub mod regalloc;
 mod test_support;
 pub mod unroll;
 
+use smallvec::SmallVec;
 use std::fmt;
 
 use crate::hir::{CompareOp, ExitKind, FloatOp, IntOp, Type};
@@ -81,7 +82,7 @@ pub struct ElementAddress {
 }
 
 impl ElementAddress {
-    fn regs(&self) -> Vec<VReg> {
+    fn regs(&self) -> SmallVec<[VReg; 4]> {
         std::iter::once(self.base).chain(self.offset).chain(self.index.map(|(r, _)| r)).collect()
     }
 }
@@ -402,12 +403,11 @@ impl Func {
     pub fn exit_uses(&self, exit: &Exit) -> Vec<VReg> {
         // An exit that may leave through another instead reads what that one reads too.
         let redo = exit.redo_from.map(|r| self.exits[r as usize].uses()).unwrap_or_default();
-        exit.uses()
-            .into_iter()
-            .chain(redo)
-            .filter(|r| !self.constants.contains_key(r))
-            .map(|r| self.derived.get(&r).map_or(r, |&(base, _)| base))
-            .collect()
+        let mut uses: Vec<VReg> = exit.uses().into_iter().chain(redo).filter(|r| !self.constants.contains_key(r)).collect();
+        if !self.derived.is_empty() {
+            uses.iter_mut().for_each(|r| *r = self.derived.get(r).map_or(*r, |&(base, _)| base));
+        }
+        uses
     }
 }
 
@@ -471,7 +471,7 @@ impl Inst {
     }
 
     /// The registers the instruction reads.
-    pub fn uses(&self) -> Vec<VReg> {
+    pub fn uses(&self) -> SmallVec<[VReg; 4]> {
         let src = |s: &Src| match s {
             Src::Reg(r) => Some(*r),
             Src::Imm(_) => None,
@@ -483,9 +483,9 @@ impl Inst {
             | Inst::CheckEvalBreaker { .. }
             | Inst::ExitIfTracing { .. }
             | Inst::LoadBoundFlag { .. }
-            | Inst::SetBoundFlag { .. } => vec![],
+            | Inst::SetBoundFlag { .. } => smallvec::smallvec![],
             Inst::Incref(r) | Inst::Decref { reg: r, .. } | Inst::XDecref { reg: r, .. } | Inst::Load { base: r, .. } => {
-                vec![*r]
+                smallvec::smallvec![*r]
             }
             Inst::Call { args, .. } => args
                 .iter()
@@ -503,32 +503,32 @@ impl Inst {
             | Inst::GuardFunction { value, .. }
             | Inst::GuardIs { value, .. }
             | Inst::ExitIfNullWithError { value, .. }
-            | Inst::Truth { value, .. } => vec![*value],
+            | Inst::Truth { value, .. } => smallvec::smallvec![*value],
             Inst::IntArith { a, b, .. } => std::iter::once(*a).chain(src(b)).collect(),
-            Inst::FloatArith { a, b, .. } | Inst::Compare { a, b, .. } | Inst::FloatPow { a, b, .. } => vec![*a, *b],
-            Inst::FloatNeg { src, .. } | Inst::IntToFloat { src, .. } => vec![*src],
-            Inst::GuardType { value, .. } | Inst::UnboxInt { value, .. } | Inst::ExitIfEqual { value, .. } => vec![*value],
-            Inst::RangeIndex { it, .. } => vec![*it],
-            Inst::RangeHasNext { it, index, .. } | Inst::RangeItem { it, index, .. } => vec![*it, *index],
-            Inst::ListGetItem { obj, index, .. } | Inst::LoadItem { obj, index, .. } => vec![*obj, *index],
-            Inst::IterNext { it, .. } => vec![*it],
+            Inst::FloatArith { a, b, .. } | Inst::Compare { a, b, .. } | Inst::FloatPow { a, b, .. } => smallvec::smallvec![*a, *b],
+            Inst::FloatNeg { src, .. } | Inst::IntToFloat { src, .. } => smallvec::smallvec![*src],
+            Inst::GuardType { value, .. } | Inst::UnboxInt { value, .. } | Inst::ExitIfEqual { value, .. } => smallvec::smallvec![*value],
+            Inst::RangeIndex { it, .. } => smallvec::smallvec![*it],
+            Inst::RangeHasNext { it, index, .. } | Inst::RangeItem { it, index, .. } => smallvec::smallvec![*it, *index],
+            Inst::ListGetItem { obj, index, .. } | Inst::LoadItem { obj, index, .. } => smallvec::smallvec![*obj, *index],
+            Inst::IterNext { it, .. } => smallvec::smallvec![*it],
             Inst::CallCFunction { callable, arg, .. } => std::iter::once(*callable).chain(*arg).collect(),
-            Inst::UnboxFloatOwned { value, .. } => vec![*value],
-            Inst::LoadGlobal { globals, builtins, .. } => vec![*globals, *builtins],
-            Inst::LoadModuleAttr { obj, .. } => vec![*obj],
-            Inst::BoxIfBound { value, flag, .. } => vec![*value, *flag],
-            Inst::ListSetItem { obj, index, value, .. } => vec![*obj, *index, *value],
-            Inst::ArrayIndex { index, dim, .. } => vec![*index, *dim],
+            Inst::UnboxFloatOwned { value, .. } => smallvec::smallvec![*value],
+            Inst::LoadGlobal { globals, builtins, .. } => smallvec::smallvec![*globals, *builtins],
+            Inst::LoadModuleAttr { obj, .. } => smallvec::smallvec![*obj],
+            Inst::BoxIfBound { value, flag, .. } => smallvec::smallvec![*value, *flag],
+            Inst::ListSetItem { obj, index, value, .. } => smallvec::smallvec![*obj, *index, *value],
+            Inst::ArrayIndex { index, dim, .. } => smallvec::smallvec![*index, *dim],
             Inst::LoadElement { at, .. } => at.regs(),
             Inst::StoreElement { at, value, .. } => {
                 let mut regs = at.regs();
                 regs.push(*value);
                 regs
             }
-            Inst::ExitIfOutside { value, .. } => vec![*value],
-            Inst::ExitIfFpFlags { .. } | Inst::ClearFpFlags => vec![],
-            Inst::CallDirect { args, .. } => args.clone(),
-            Inst::DirectArg { .. } => vec![],
+            Inst::ExitIfOutside { value, .. } => smallvec::smallvec![*value],
+            Inst::ExitIfFpFlags { .. } | Inst::ClearFpFlags => smallvec::smallvec![],
+            Inst::CallDirect { args, .. } => args.iter().copied().collect(),
+            Inst::DirectArg { .. } => smallvec::smallvec![],
         }
     }
 
@@ -570,7 +570,7 @@ impl Inst {
     }
 
     /// The exits the instruction may take.
-    pub fn exits(&self) -> Vec<ExitIndex> {
+    pub fn exits(&self) -> SmallVec<[ExitIndex; 2]> {
         match self {
             Inst::ExitIfZero { exit, .. }
             | Inst::ExitIfNegative { exit, .. }
@@ -585,7 +585,7 @@ impl Inst {
             | Inst::ExitIfOutside { exit, .. }
             | Inst::ExitIfFpFlags { exit }
             | Inst::LoadItem { exit, .. }
-            | Inst::CallDirect { exit, .. } => vec![*exit],
+            | Inst::CallDirect { exit, .. } => smallvec::smallvec![*exit],
             Inst::IntArith { exit, .. }
             | Inst::FloatArith { exit, .. }
             | Inst::FloatPow { exit, .. }
@@ -594,8 +594,8 @@ impl Inst {
             | Inst::ListGetItem { exit, .. }
             | Inst::ListSetItem { exit, .. }
             | Inst::BoxIfBound { exit, .. } => exit.iter().copied().collect(),
-            Inst::CheckEvalBreaker { exit, resume, .. } => vec![*exit, *resume],
-            _ => vec![],
+            Inst::CheckEvalBreaker { exit, resume, .. } => smallvec::smallvec![*exit, *resume],
+            _ => smallvec::smallvec![],
         }
     }
 }
@@ -659,11 +659,11 @@ impl Exit {
 
 impl Term {
     /// The outgoing targets.
-    pub fn targets(&self) -> Vec<&Target> {
+    pub fn targets(&self) -> SmallVec<[&Target; 2]> {
         match self {
-            Term::Jump(t) => vec![t],
-            Term::Branch { if_true, if_false, .. } => vec![if_true, if_false],
-            Term::Return(_) | Term::Exit(_) => vec![],
+            Term::Jump(t) => smallvec::smallvec![t],
+            Term::Branch { if_true, if_false, .. } => smallvec::smallvec![if_true, if_false],
+            Term::Return(_) | Term::Exit(_) => smallvec::smallvec![],
         }
     }
 }
