@@ -1117,20 +1117,39 @@ pub struct Stages {
 }
 
 /// Rebuilds the stages of a compilation with `facts` (None: generic).
-pub fn stages(code: &Bound<'_, PyAny>, facts: Option<&specialize::Facts>) -> PyResult<Result<Stages, FrontendError>> {
+///
+/// With the function's `globals` (and builtins), the compiler's front end runs again as it
+/// did for the machine code, inlining included; without them (a code object alone), the
+/// calls it inlined stay calls.
+pub fn stages(
+    code: &Bound<'_, PyAny>,
+    facts: Option<&specialize::Facts>,
+    globals: Option<&Bound<'_, PyAny>>,
+    builtins: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Result<Stages, FrontendError>> {
     let generic = match hir_for(code, false)? {
         Ok(generic) => generic,
         Err(e) => return Ok(Err(e)),
     };
-    let (final_hir, specialised) = match final_hir(code, facts)? {
-        Ok(hir) => hir,
-        Err(e) => return Ok(Err(e)),
+    let (final_hir, specialised, inlined_consts) = match (facts, globals) {
+        (Some(facts), Some(globals)) => {
+            let again = frontend(code, Some(facts.args.clone()), facts.arrays.clone(), facts.list_items.clone(), Some(globals), builtins)?;
+            match again {
+                Ok(f) => (f.hir, f.specialised, f.inlined.consts),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        _ => match final_hir(code, facts)? {
+            Ok((hir, specialised)) => (hir, specialised, Vec::new()),
+            Err(e) => return Ok(Err(e)),
+        },
     };
     let mut caches: Vec<crate::runtime::GlobalCache> =
         (0..crate::lir::lower::global_sites(&final_hir)).map(|_| crate::runtime::GlobalCache::EMPTY).collect();
     let mut attr_caches: Vec<crate::runtime::AttrCache> =
         (0..crate::lir::lower::attr_sites(&final_hir)).map(|_| crate::runtime::AttrCache::EMPTY).collect();
-    let constants = code_constants(code, caches.as_mut_ptr(), attr_caches.as_mut_ptr())?;
+    let mut constants = code_constants(code, caches.as_mut_ptr(), attr_caches.as_mut_ptr())?;
+    constants.consts.extend(inlined_consts);
     let lir = crate::lir::lower::lower(&final_hir, &constants, &crate::cpython::shim::layout());
     Ok(Ok(Stages { generic, final_hir, specialised, lir }))
 }

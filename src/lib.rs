@@ -236,15 +236,23 @@ fn lines_list<'py>(py: Python<'py>, lines: &[disasm::Line]) -> PyResult<Bound<'p
 
 /// What `rjit.dis` prints, as data: the generic HIR, the HIR the backend got, its LIR and the
 /// machine code in pieces (see `disasm`), or why there is none.
+/// `globals` and `builtins`: the function's, so that the IR is rebuilt with the calls the
+/// compiler inlined (see `compiler::stages`).
 #[pyfunction]
-fn dis_data<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+#[pyo3(signature = (code, globals=None, builtins=None))]
+fn dis_data<'py>(
+    py: Python<'py>,
+    code: &Bound<'py, PyAny>,
+    globals: Option<&Bound<'py, PyAny>>,
+    builtins: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
     let raw = code_ptr(code)?;
     let out = PyDict::new(py);
     // SAFETY: as in `mark_jit`; the entry reference does not outlive this call.
     let entry = unsafe { state::entry_of(raw) };
     let compiled = entry.and_then(|e| e.versions(|c, _, current| current.then(|| (c.facts.clone(), c.address, c.marks.clone(), c.machine_code().to_vec()))).pop().flatten());
     let facts = compiled.as_ref().and_then(|c| c.0.clone());
-    match compiler::stages(code, facts.as_ref())? {
+    match compiler::stages(code, facts.as_ref(), globals, builtins)? {
         Err(e) => {
             out.set_item("error", e.to_string())?;
             out.set_item("generic_hir", None::<Vec<(u32, String)>>)?;

@@ -338,10 +338,16 @@ def dis(func: object, file: Optional[TextIO] = None) -> None:
     """Prints what rjit made of ``func``: its bytecode, the IR before and after type
     specialisation, the LIR and the machine code, with the source lines between them. The
     machine code is the function's current code (if it is compiled), each piece under the LIR
-    block or instruction it implements."""
+    block or instruction it implements. Given a function, the IR is rebuilt as the compiler
+    made it, with the calls it inlined (from the function's globals as they are now); given a
+    code object, inlined calls show as calls."""
     from ._dis import render
 
-    print(render(_code_of(func, "rjit.dis()")), file=file if file is not None else sys.stdout)
+    code = _code_of(func, "rjit.dis()")
+    if isinstance(func, (types.MethodType, staticmethod, classmethod)):
+        func = func.__func__
+    function = None if isinstance(func, types.CodeType) else _python_function(func, "rjit.dis()")
+    print(render(code, function), file=file if file is not None else sys.stdout)
 
 
 def profile(interval: float = 0.002, clock: str = "wall") -> "Profile":

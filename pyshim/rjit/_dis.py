@@ -89,9 +89,13 @@ def _block_has_code(machine: dict, block: int) -> bool:
     return any(p["block"] == block and p["insts"] for p in machine["pieces"])
 
 
-def render(code: types.CodeType) -> str:
-    """The whole listing for a code object."""
-    data = _rjit.dis_data(code)
+def render(code: types.CodeType, func: Optional[types.FunctionType] = None) -> str:
+    """The whole listing for a code object; with its function, the IR is rebuilt with the
+    calls the compiler inlined (from the function's globals and builtins)."""
+    if func is not None:
+        data = _rjit.dis_data(code, func.__globals__, func.__builtins__)
+    else:
+        data = _rjit.dis_data(code)
     info = _rjit.code_info(code)
     out = io.StringIO()
     out.write(f"{code.co_qualname} ({code.co_filename}:{code.co_firstlineno}): {info['state']}")

@@ -265,6 +265,42 @@ def test_dis_machine_code_adds_up_to_the_code_size(compiled_scale):
     assert {"prologue", "block", "inst", "term", "exit", "data"} <= {p["kind"] for p in pieces}
 
 
+INLINED = """
+    def weight(i, j):
+        return 1.0 / ((i + j) * (i + j + 1) // 2 + i + 1)
+
+    def total(n):
+        s = 0.0
+        for i in range(n):
+            for j in range(n):
+                s += weight(i, j)
+        return s
+"""
+
+
+def test_dis_rebuilds_the_ir_with_the_calls_the_compiler_inlined(tmp_path):
+    # Compiled at its first call in whole-program mode, `total` inlines `weight` (which never
+    # ran) and keeps `s` unboxed. The listing must show that code, not a version that calls
+    # `weight` through the C API: the IR is rebuilt from the function's globals.
+    module = load_module(tmp_path, INLINED, name="inlined_observed")
+    run_enabled(0, lambda: module.total(30))
+    assert rjit.info(module.total).compiled
+    code = module.total.__code__
+    with_globals = rjit._rjit.dis_data(code, module.total.__globals__, module.total.__builtins__)
+    assert with_globals["machine"]["matches_lir"]
+    lir = "\n".join(text for _, text in with_globals["lir"])
+    assert "PyObject_Vectorcall" not in lir and "rjit_rt_inplace_add" not in lir
+    assert "float.Div" in lir
+    # From the code object alone the compiler cannot see `weight`: the call stays a call,
+    # and the listing says the IR does not match the machine code block for block.
+    alone = rjit._rjit.dis_data(code)
+    assert not alone["machine"]["matches_lir"]
+    assert "PyObject_Vectorcall" in "\n".join(text for _, text in alone["lir"])
+    text = dis_text(module.total)
+    assert "rebuilt without the calls the compiler inlined" not in text
+    assert "rebuilt without the calls the compiler inlined" in dis_text(code)
+
+
 def test_dis_of_a_declined_and_of_a_cold_function(tmp_path):
     module = load_module(tmp_path, MATCHING)
     run_enabled(0, lambda: module.matching(3))
