@@ -18,7 +18,9 @@ from an earlier compile) and runs its ``run`` once:
   function that is not measured.
 
 The table gives, per kernel, the median over the rounds and the first round (rjit's first
-compile of a kernel runs with colder caches than later ones), and the ratio of the medians.
+compile of a kernel runs with colder caches than later ones), the median of the kernel's own
+functions' compiles (what Numba compiles: ``run`` left out unless a kernel function was inlined
+into it), and Numba's median over each.
 Results are not compared here: ``run.py`` does that.
 """
 
@@ -52,6 +54,9 @@ def fresh_copy(name):
 
 
 def rjit_compile_ms(rjit, name, inputs):
+    """(total, kernel): every compile of the call, and the compiles of the kernel's own
+    functions (what Numba compiles). A kernel function inlined into ``run`` (not compiled on
+    its own) counts with ``run``'s compile, which then holds its work."""
     module = fresh_copy(name)
     before = rjit.stats()["compile_time_us"]
     rjit.enable(threshold=0)
@@ -59,7 +64,12 @@ def rjit_compile_ms(rjit, name, inputs):
         module.run(*inputs)
     finally:
         rjit.disable()
-    return (rjit.stats()["compile_time_us"] - before) / 1000.0
+    total = (rjit.stats()["compile_time_us"] - before) / 1000.0
+    infos = [rjit.info(f) for f in module.FUNCTIONS]
+    kernel = sum(i.compile_time_us for i in infos if i.compiled) / 1000.0
+    if not all(i.compiled for i in infos):
+        kernel += (rjit.info(module.run).compile_time_us or 0.0) / 1000.0
+    return total, kernel
 
 
 def numba_compile_ms(numba, name, inputs):
@@ -105,16 +115,20 @@ def main(argv=None):
     for name in names:
         module = importlib.import_module(f"kernels.{name}")
         inputs = module.setup()
-        rjit_ms, numba_ms = [], []
+        rjit_ms, kernel_ms, numba_ms = [], [], []
         for _ in range(args.rounds):
-            rjit_ms.append(rjit_compile_ms(rjit, name, inputs))
+            total, kernel = rjit_compile_ms(rjit, name, inputs)
+            rjit_ms.append(total)
+            kernel_ms.append(kernel)
             if numba is not None:
                 numba_ms.append(numba_compile_ms(numba, name, inputs))
-        row = {"kernel": name, "rjit_ms": rjit_ms, "rjit_median_ms": statistics.median(rjit_ms)}
+        row = {"kernel": name, "rjit_ms": rjit_ms, "rjit_median_ms": statistics.median(rjit_ms),
+               "rjit_kernel_ms": kernel_ms, "rjit_kernel_median_ms": statistics.median(kernel_ms)}
         if numba is not None:
             row["numba_ms"] = numba_ms
             row["numba_median_ms"] = statistics.median(numba_ms)
             row["ratio"] = row["numba_median_ms"] / row["rjit_median_ms"]
+            row["kernel_ratio"] = row["numba_median_ms"] / row["rjit_kernel_median_ms"]
         rows.append(row)
         print_row(row, numba is not None, header=len(rows) == 1)
 
@@ -125,14 +139,14 @@ def main(argv=None):
 
 def print_row(row, with_numba, header):
     if header:
-        title = f"{'kernel':<15}{'rjit ms':>9}{'rjit 1st':>10}"
+        title = f"{'kernel':<15}{'rjit ms':>9}{'rjit 1st':>10}{'kernel fns':>12}"
         if with_numba:
-            title += f"{'numba ms':>10}{'numba/rjit':>12}"
+            title += f"{'numba ms':>10}{'numba/rjit':>12}{'numba/kernel fns':>18}"
         print(title)
         print("-" * len(title))
-    line = f"{row['kernel']:<15}{row['rjit_median_ms']:>9.3f}{row['rjit_ms'][0]:>10.3f}"
+    line = f"{row['kernel']:<15}{row['rjit_median_ms']:>9.3f}{row['rjit_ms'][0]:>10.3f}{row['rjit_kernel_median_ms']:>12.3f}"
     if with_numba:
-        line += f"{row['numba_median_ms']:>10.1f}{row['ratio']:>11.0f}x"
+        line += f"{row['numba_median_ms']:>10.1f}{row['ratio']:>11.0f}x{row['kernel_ratio']:>17.0f}x"
     print(line, flush=True)
 
 
