@@ -2,10 +2,20 @@
 //! ask "is v in the set" and union whole sets, over a few hundred members at most, for which
 //! a few words beat a hash set by far.
 
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct BitSet {
     words: Vec<u64>,
 }
+
+/// Sets are equal when they have the same members, whatever length they were made for.
+impl PartialEq for BitSet {
+    fn eq(&self, other: &BitSet) -> bool {
+        let (short, long) = if self.words.len() <= other.words.len() { (self, other) } else { (other, self) };
+        short.words.iter().zip(&long.words).all(|(a, b)| a == b) && long.words[short.words.len()..].iter().all(|&w| w == 0)
+    }
+}
+
+impl Eq for BitSet {}
 
 impl BitSet {
     /// An empty set for indices `0..len`.
@@ -88,5 +98,13 @@ mod tests {
         assert_eq!(u.iter().collect::<Vec<_>>(), vec![0, 3, 63, 100, 130, 199, 300]);
         u.subtract(&s);
         assert_eq!(u.iter().collect::<Vec<_>>(), vec![100, 300]);
+        // Equality is by members, not by the length a set was made for.
+        let (mut small, mut large) = (BitSet::new(10), BitSet::new(1000));
+        small.insert(7);
+        large.insert(7);
+        assert_eq!(small, large);
+        large.insert(900);
+        assert_ne!(small, large);
+        assert_ne!(large, small);
     }
 }

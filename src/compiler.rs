@@ -644,7 +644,7 @@ fn other_direct_entry(
         return Ok(None);
     }
     let others = CallsOfOthers { inline: false, direct: false };
-    let frontend = match frontend_inlining(code, Some(args.to_vec()), Vec::new(), Vec::new(), Some(globals), builtins, others)? {
+    let frontend = match frontend_inlining(code, Some(args.to_vec()), Vec::new(), Vec::new(), Some(globals), builtins, others, None)? {
         Ok(Some(f)) if f.specialised && f.inlined.consts.is_empty() => f,
         _ => return Ok(None),
     };
@@ -1119,8 +1119,9 @@ pub struct Stages {
 /// Rebuilds the stages of a compilation with `facts` (None: generic).
 ///
 /// With the function's `globals` (and builtins), the compiler's front end runs again as it
-/// did for the machine code, inlining included; without them (a code object alone), the
-/// calls it inlined stay calls.
+/// did for the machine code, inlining included, on the interpreter's profile it had then;
+/// what it finds through the globals (callees, intrinsics) is as they are now. Without them
+/// (a code object alone), the calls it inlined stay calls.
 pub fn stages(
     code: &Bound<'_, PyAny>,
     facts: Option<&specialize::Facts>,
@@ -1133,7 +1134,8 @@ pub fn stages(
     };
     let (final_hir, specialised, inlined_consts) = match (facts, globals) {
         (Some(facts), Some(globals)) => {
-            let again = frontend(code, Some(facts.args.clone()), facts.arrays.clone(), facts.list_items.clone(), Some(globals), builtins)?;
+            let (args, arrays, list_items) = (Some(facts.args.clone()), facts.arrays.clone(), facts.list_items.clone());
+            let again = frontend_with_profile(code, args, arrays, list_items, Some(globals), builtins, Some(facts))?;
             match again {
                 Ok(f) => (f.hir, f.specialised, f.inlined.consts),
                 Err(e) => return Ok(Err(e)),
@@ -1265,12 +1267,30 @@ fn frontend(
     globals: Option<&Bound<'_, PyAny>>,
     builtins: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Result<Frontend, FrontendError>> {
+    frontend_with_profile(code, args, arrays, list_items, globals, builtins, None)
+}
+
+/// `frontend`; with `profile`, the interpreter's profile (`Facts::hints`, `Facts::sequences`)
+/// is taken from those facts instead of the code object's bytecode now (`rjit.dis` rebuilding
+/// a compilation: the interpreter may have respecialised the bytecode since).
+fn frontend_with_profile(
+    code: &Bound<'_, PyAny>,
+    args: Option<Vec<specialize::Kind>>,
+    arrays: Vec<Option<crate::numpy::ArrayType>>,
+    list_items: Vec<Option<specialize::Kind>>,
+    globals: Option<&Bound<'_, PyAny>>,
+    builtins: Option<&Bound<'_, PyAny>>,
+    profile: Option<&specialize::Facts>,
+) -> PyResult<Result<Frontend, FrontendError>> {
     let all = CallsOfOthers { inline: true, direct: true };
-    let first = frontend_inlining(code, args.clone(), arrays.clone(), list_items.clone(), globals, builtins, all)?;
+    let first = frontend_inlining(code, args.clone(), arrays.clone(), list_items.clone(), globals, builtins, all, profile)?;
     match first {
         Ok(Some(frontend)) => Ok(Ok(frontend)),
-        Ok(None) => Ok(frontend_inlining(code, args, arrays, list_items, globals, builtins, CallsOfOthers { inline: false, ..all })?
-            .map(|f| f.expect("a frontend without inlining is never redone"))),
+        Ok(None) => {
+            let others = CallsOfOthers { inline: false, ..all };
+            Ok(frontend_inlining(code, args, arrays, list_items, globals, builtins, others, profile)?
+                .map(|f| f.expect("a frontend without inlining is never redone")))
+        }
         Err(e) => Ok(Err(e)),
     }
 }
@@ -1285,6 +1305,7 @@ fn frontend_inlining(
     globals: Option<&Bound<'_, PyAny>>,
     builtins: Option<&Bound<'_, PyAny>>,
     others: CallsOfOthers,
+    profile: Option<&specialize::Facts>,
 ) -> PyResult<Result<Option<Frontend>, FrontendError>> {
     let mut generic = match hir_for(code, args.is_some())? {
         Ok(generic) => generic,
@@ -1297,6 +1318,10 @@ fn frontend_inlining(
     let mut facts = specialize_facts(code, args)?;
     facts.arrays = arrays;
     facts.list_items = list_items;
+    if let Some(profile) = profile {
+        facts.hints.clone_from(&profile.hints);
+        facts.sequences.clone_from(&profile.sequences);
+    }
     let mut inlined = Inlining::default();
     if let Some(globals) = globals {
         if others.inline {

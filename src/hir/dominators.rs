@@ -108,8 +108,9 @@ impl Dominators {
     }
 
     /// Whether every path from the entry to `b` passes through `a` (a block dominates itself).
+    /// Panics if either is not a block of the function (a compiler bug).
     pub fn dominates(&self, a: BlockId, b: BlockId) -> bool {
-        match (self.span.get(a.index()).copied().flatten(), self.span.get(b.index()).copied().flatten()) {
+        match (self.span[a.index()], self.span[b.index()]) {
             (Some((a_in, a_out)), Some((b_in, _))) => a_in <= b_in && b_in <= a_out,
             (_, None) => true,
             (None, Some(_)) => false,

@@ -301,6 +301,45 @@ def test_dis_rebuilds_the_ir_with_the_calls_the_compiler_inlined(tmp_path):
     assert "rebuilt without the calls the compiler inlined" in dis_text(code)
 
 
+HINTED = """
+    class Holder:
+        pass
+
+    p = Holder()
+    p.x = 1
+
+    def f(n):
+        s = 0
+        for i in range(n):
+            s = s + p.x
+        return s
+"""
+
+
+def test_dis_rebuilds_the_ir_on_the_profile_the_compiler_had(tmp_path):
+    # `s + p.x` is compiled on the interpreter's profile (int operands). When the interpreter
+    # later sees floats there and respecialises its bytecode, dis must still list the code
+    # that was compiled, not what the new profile would make.
+    module = load_module(tmp_path, HINTED, name="hinted_observed")
+    for _ in range(100):
+        module.f(20)  # CPython specialises the addition on ints
+    run_enabled(0, lambda: module.f(20))
+    code, f = module.f.__code__, module.f
+    assert rjit.info(f).compiled
+
+    def listing():
+        data = rjit._rjit.dis_data(code, f.__globals__, f.__builtins__)
+        return data["final_hir"], data["lir"], data["machine"]["matches_lir"]
+
+    before = listing()
+    assert before[2]
+    assert any("GuardType" in text and "Int" in text for _, text in before[0])
+    module.p.x = 1.5
+    for _ in range(100):
+        module.f(20)  # rjit disabled: the interpreter respecialises the addition on floats
+    assert listing() == before
+
+
 def test_dis_of_a_declined_and_of_a_cold_function(tmp_path):
     module = load_module(tmp_path, MATCHING)
     run_enabled(0, lambda: module.matching(3))
