@@ -25,7 +25,7 @@ Results are not compared here: ``run.py`` does that.
 """
 
 import argparse
-import importlib.util
+import importlib
 import json
 import statistics
 import sys
@@ -37,20 +37,15 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from kernels import ALL  # noqa: E402  (needs the path above)
+from run import load_copy  # noqa: E402
 
 ROUND_COUNTER = [0]
 
 
 def fresh_copy(name):
-    """A new module object for kernels/<name>.py: its functions have their own code objects."""
+    """A new module object for kernels/<name>.py, under a name of its own each round."""
     ROUND_COUNTER[0] += 1
-    path = HERE / "kernels" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_compile_time_{name}_{ROUND_COUNTER[0]}", path)
-    module = importlib.util.module_from_spec(spec)
-    # Numba resolves a recursive function's own global through sys.modules (see run.py).
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_copy(name, f"_compile_time_{name}_{ROUND_COUNTER[0]}")
 
 
 def rjit_compile_ms(rjit, name, inputs):

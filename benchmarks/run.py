@@ -215,19 +215,26 @@ class NumbaMode:
         return t1 - t0, result
 
 
+def load_copy(name, module_name):
+    """A new module object `module_name` for kernels/<name>.py: its functions have code
+    objects of their own."""
+    path = HERE / "kernels" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    # Numba finds a recursive function's own global through sys.modules: without this entry
+    # fib() fails with "numba jitted function aborted due to unresolved symbol".
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_numba_copy(name):
     """A fresh copy of kernels/<name>.py whose FUNCTIONS are numba.njit versions, rebound in
     the copy's globals so that the kernel's calls between its functions reach the njit ones.
     A copy, not the imported module: plain and rjit keep calling the original functions."""
     import numba
 
-    path = HERE / "kernels" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_numba_kernels_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    # Numba finds a recursive function's own global through sys.modules: without this entry
-    # fib() fails with "numba jitted function aborted due to unresolved symbol".
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_copy(name, f"_numba_kernels_{name}")
     for f in module.FUNCTIONS:
         setattr(module, f.__name__, numba.njit(f))
     return module

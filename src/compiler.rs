@@ -383,7 +383,7 @@ pub fn compile(
     let started = std::time::Instant::now();
     let py_error = |e: PyErr| CompileError::Python(e.to_string());
     let Frontend { hir, specialised: is_specialised, inlined, facts: used_facts, direct, .. } =
-        frontend(code, args, arrays, list_items, globals, builtins).map_err(py_error)?.map_err(CompileError::Frontend)?;
+        frontend(code, args, arrays, list_items, globals, builtins, None).map_err(py_error)?.map_err(CompileError::Frontend)?;
     let direct = match direct {
         Some(direct) => Some(compile_direct(code, &direct)?),
         None => None,
@@ -1135,7 +1135,7 @@ pub fn stages(
     let (final_hir, specialised, inlined_consts) = match (facts, globals) {
         (Some(facts), Some(globals)) => {
             let (args, arrays, list_items) = (Some(facts.args.clone()), facts.arrays.clone(), facts.list_items.clone());
-            let again = frontend_with_profile(code, args, arrays, list_items, Some(globals), builtins, Some(facts))?;
+            let again = frontend(code, args, arrays, list_items, Some(globals), builtins, Some(facts))?;
             match again {
                 Ok(f) => (f.hir, f.specialised, f.inlined.consts),
                 Err(e) => return Ok(Err(e)),
@@ -1203,7 +1203,7 @@ pub fn hir_with(
     // The builtins of the code calling this (a debugging entry point).
     // SAFETY: a borrowed dict (or NULL), used while the GIL is held.
     let builtins = unsafe { Bound::from_borrowed_ptr_or_opt(code.py(), pyo3::ffi::PyEval_GetBuiltins()) };
-    Ok(frontend(code, args, Vec::new(), Vec::new(), globals, builtins.as_ref())?.map(|f| (f.hir, f.inlined.consts)))
+    Ok(frontend(code, args, Vec::new(), Vec::new(), globals, builtins.as_ref(), None)?.map(|f| (f.hir, f.inlined.consts)))
 }
 
 /// The HIR of a code object specialised for arguments of kinds `args`, some of them NumPy
@@ -1213,7 +1213,7 @@ pub fn array_hir(
     args: Vec<specialize::Kind>,
     arrays: Vec<Option<crate::numpy::ArrayType>>,
 ) -> PyResult<Result<Function, FrontendError>> {
-    Ok(frontend(code, Some(args), arrays, Vec::new(), None, None)?.map(|f| f.hir))
+    Ok(frontend(code, Some(args), arrays, Vec::new(), None, None, None)?.map(|f| f.hir))
 }
 
 /// The HIR of a code object's direct entry (`hir::direct`) for arguments of kinds `args`, as
@@ -1223,7 +1223,7 @@ pub fn direct_entry_hir(
     args: Vec<specialize::Kind>,
     globals: &Bound<'_, PyAny>,
 ) -> PyResult<Option<Function>> {
-    let frontend = match frontend(code, Some(args), Vec::new(), Vec::new(), Some(globals), None)? {
+    let frontend = match frontend(code, Some(args), Vec::new(), Vec::new(), Some(globals), None, None)? {
         Ok(f) => f,
         Err(_) => return Ok(None),
     };
@@ -1259,21 +1259,10 @@ struct CallsOfOthers {
 /// Bytecode -> HIR, specialised for arguments of kinds `args` when given: pure callees
 /// found through `globals` are inlined and builtin or `math` calls (through `globals` and
 /// `builtins`) become intrinsics first. Without specialisation, the generic HIR as written.
+/// With `profile`, the interpreter's profile (`Facts::hints`, `Facts::sequences`) is taken
+/// from those facts instead of the code object's bytecode now (`rjit.dis` rebuilding a
+/// compilation: the interpreter may have respecialised the bytecode since).
 fn frontend(
-    code: &Bound<'_, PyAny>,
-    args: Option<Vec<specialize::Kind>>,
-    arrays: Vec<Option<crate::numpy::ArrayType>>,
-    list_items: Vec<Option<specialize::Kind>>,
-    globals: Option<&Bound<'_, PyAny>>,
-    builtins: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Result<Frontend, FrontendError>> {
-    frontend_with_profile(code, args, arrays, list_items, globals, builtins, None)
-}
-
-/// `frontend`; with `profile`, the interpreter's profile (`Facts::hints`, `Facts::sequences`)
-/// is taken from those facts instead of the code object's bytecode now (`rjit.dis` rebuilding
-/// a compilation: the interpreter may have respecialised the bytecode since).
-fn frontend_with_profile(
     code: &Bound<'_, PyAny>,
     args: Option<Vec<specialize::Kind>>,
     arrays: Vec<Option<crate::numpy::ArrayType>>,
@@ -1411,7 +1400,7 @@ pub fn dump(
     // The builtins of the code calling this (a debugging entry point).
     // SAFETY: a borrowed dict (or NULL), used while the GIL is held.
     let builtins = unsafe { Bound::from_borrowed_ptr_or_opt(code.py(), pyo3::ffi::PyEval_GetBuiltins()) };
-    let frontend = frontend(code, args, arrays, list_items, globals, builtins.as_ref())?.map(|f| (f.hir, f.inlined.consts));
+    let frontend = frontend(code, args, arrays, list_items, globals, builtins.as_ref(), None)?.map(|f| (f.hir, f.inlined.consts));
     let (hir, extra_consts) = match frontend {
         Err(e) => return Ok(format!("not compiled: {e}\n")),
         Ok(hir) => hir,

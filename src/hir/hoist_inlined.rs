@@ -252,23 +252,8 @@ fn runs_no_python(func: &Function, l: &Loop, defs: &HashMap<ValueId, &Op>, loads
             // Numbers are not tracked by the garbage collector: making one cannot start a
             // collection (whose finalisers would be Python code). (NumPy scalars: not vetted.)
             Op::Box(v) | Op::BoxIfBound { value: v, .. } => !func.numpy_boxes.contains_key(v),
-            op if op.is_machine() => true,
+            op if op.is_machine() || op.runs_no_code() => true,
             Op::LoadAttr { .. } => instr.result.is_some_and(|r| hoisted.contains(&r)),
-            Op::Const { .. }
-            | Op::ConstObject { .. }
-            | Op::Null
-            | Op::LoadArg { .. }
-            | Op::LoadGlobal { .. }
-            | Op::PeekGlobal { .. }
-            | Op::PeekAttr { .. }
-            | Op::Incref(_)
-            | Op::StoreLocal { .. }
-            | Op::CheckEvalBreaker { .. }
-            | Op::CheckTracing
-            | Op::IsNull(_)
-            | Op::NonNull(_)
-            | Op::IsNone(_)
-            | Op::Is { .. } => true,
             Op::Decref(v) | Op::XDecref(v) => harmless_release(v),
             Op::ClearLocal { local } => number_local(*local),
             _ => false,

@@ -909,6 +909,20 @@ impl Op {
         )
     }
 
+    /// Whether the generic operation runs no code but the compiler's own: it reads or writes
+    /// the frame, a constant or a global's dict entry (a dict of str keys: no `__eq__` runs),
+    /// takes a reference, checks (and leaves on) a flag or compares identities. Releases and
+    /// everything that may call into objects are the callers' to judge.
+    pub fn runs_no_code(&self) -> bool {
+        use Op::*;
+        matches!(
+            self,
+            LoadArg { .. } | Const { .. } | ConstObject { .. } | Null | LoadGlobal { .. } | PeekGlobal { .. } | PeekAttr { .. }
+                | Incref(_) | CheckBound { .. } | StoreLocal { .. } | CheckEvalBreaker { .. } | CheckTracing | IsNull(_)
+                | NonNull(_) | IsNone(_) | Is { .. }
+        )
+    }
+
     /// Whether the operation only computes its result (no effect, cannot leave): it can be
     /// dropped when the result is unused.
     pub fn is_pure(&self) -> bool {

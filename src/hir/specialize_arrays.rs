@@ -167,20 +167,9 @@ impl Specializer<'_> {
                 || matches!(defs.get(v), Some(Op::LoadGlobal { .. } | Op::Const { .. } | Op::LoadArg { .. }))
         };
         match &instr.op {
-            Op::LoadArg { .. }
-            | Op::Const { .. }
-            | Op::Null
-            | Op::LoadGlobal { .. }
-            | Op::Incref(_)
-            | Op::CheckBound { .. }
-            | Op::StoreLocal { .. }
-            | Op::CheckEvalBreaker { .. }
-            | Op::CheckTracing
-            | Op::IsNull(_)
-            | Op::NonNull(_)
-            | Op::IsNone(_)
-            | Op::Is { .. }
-            | Op::BuildTuple(_) => false,
+            op if op.runs_no_code() => false,
+            // A tuple of the index's items (`a[i, j]`).
+            Op::BuildTuple(_) => false,
             // Releasing a number, an array argument or a global cannot run a destructor.
             Op::Decref(v) | Op::XDecref(v) => !harmless_object(v) && !self.native_range_object(*v),
             Op::Binary { .. } | Op::Compare { .. } | Op::Unary { .. } | Op::Not(_) => {
